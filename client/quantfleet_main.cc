@@ -1,0 +1,40 @@
+// The quantfleet command: dispatches to one subcommand per file.
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "client/quantize_command.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(usage: quantfleet COMMAND [options]
+
+Quantizes large language models in GGUF format, on this machine or on a
+cluster of GPU rigs, with the same bytes as llama.cpp's llama-quantize.
+
+commands:
+  quantize   quantize a GGUF model here (a drop-in for llama-quantize)
+  version    print the version
+  help       this text
+
+Run 'quantfleet COMMAND --help' for a command's options.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
+    absl::PrintF("%s", kUsage);
+    return args.empty() ? 1 : 0;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  if (command == "quantize") return quantfleet::RunQuantizeCommand(args);
+  if (command == "version" || command == "--version") {
+    absl::PrintF("quantfleet %s\n", QUANTFLEET_VERSION);
+    return 0;
+  }
+  absl::FPrintF(stderr, "quantfleet: unknown command '%s'\n\n%s", command, kUsage);
+  return 1;
+}

@@ -1,0 +1,335 @@
+#include "client/quantize_command.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "client/terminal_progress.h"
+#include "core/gguf/gguf_model.h"
+#include "core/quant/model_quantizer.h"
+#include "core/util/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace quantfleet {
+namespace {
+
+absl::Status UsageError(const std::string& msg) {
+  return absl::InvalidArgumentError(msg + " (see 'quantfleet quantize --help')");
+}
+
+absl::StatusOr<GgmlType> ParseTypeFlag(const std::string& flag, const std::string& value) {
+  std::optional<GgmlType> t = ParseGgmlTypeName(value);
+  if (!t) {
+    return UsageError(absl::StrFormat("%s: '%s' is not a tensor type (e.g. q8_0, q6_K, f16)", flag, value));
+  }
+  return *t;
+}
+
+absl::Status AddTensorType(const std::string& spec, std::vector<TensorTypeOverride>& out) {
+  const size_t eq = spec.find('=');
+  if (eq == std::string::npos) {
+    return UsageError(absl::StrFormat("--tensor-type '%s': expected NAME=TYPE, e.g. attn_v=q8_0", spec));
+  }
+  if (eq == 0) return UsageError(absl::StrFormat("--tensor-type '%s': the tensor name is empty", spec));
+  if (eq + 1 == spec.size()) return UsageError(absl::StrFormat("--tensor-type '%s': the type is missing", spec));
+  QF_ASSIGN_OR_RETURN(GgmlType type, ParseTypeFlag("--tensor-type", spec.substr(eq + 1)));
+  std::string pattern = absl::AsciiStrToLower(spec.substr(0, eq));
+  try {
+    std::regex check(pattern);
+  } catch (const std::regex_error& e) {
+    return UsageError(absl::StrFormat("--tensor-type '%s': '%s' is not a valid regular expression", spec, pattern));
+  }
+  out.push_back({pattern, type});
+  return absl::OkStatus();
+}
+
+absl::Status AddTensorTypeFile(const std::string& path, std::vector<TensorTypeOverride>& out) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrFormat("--tensor-type-file %s: cannot open", path));
+  std::string token;
+  while (in >> token) QF_RETURN_IF_ERROR(AddTensorType(token, out));
+  return absl::OkStatus();
+}
+
+std::string ShapeString(const GgufTensorInfo& t) {
+  std::vector<int64_t> dims(t.ne, t.ne + t.n_dims());
+  return absl::StrFormat("[%s]", absl::StrJoin(dims, ", "));
+}
+
+nlohmann::json TensorJson(const PlannedTensor& p) {
+  nlohmann::json j;
+  j["name"] = p.output.name;
+  j["shape"] = std::vector<int64_t>(p.output.ne, p.output.ne + p.output.n_dims());
+  j["source_type"] = std::string(TypeName(p.source->info.type));
+  j["type"] = std::string(TypeName(p.output.type));
+  j["source_bytes"] = p.source->info.nbytes;
+  j["bytes"] = p.output.nbytes;
+  j["offset"] = p.output.offset;
+  j["imatrix"] = p.imatrix != nullptr;
+  j["fallback"] = p.fell_back;
+  return j;
+}
+
+std::string TensorLine(const QuantizePlan& plan, size_t i) {
+  const PlannedTensor& p = plan.tensors[i];
+  return absl::StrFormat("[%4d/%4d] %-36s %-16s %6s -> %-6s %10s -> %10s%s", i + 1, plan.tensors.size(), p.output.name,
+                         ShapeString(p.output), TypeName(p.source->info.type), TypeName(p.output.type),
+                         HumanBytes(p.source->info.nbytes), HumanBytes(p.output.nbytes),
+                         p.fell_back ? "  (fallback: row length)" : "");
+}
+
+}  // namespace
+
+std::string QuantizeUsage() {
+  return R"(usage: quantfleet quantize [options] INPUT.gguf [OUTPUT.gguf] TYPE [NTHREADS]
+
+Quantizes a GGUF model on this machine. The output is byte-identical to what
+llama.cpp's llama-quantize writes for the same input and options, and is
+written atomically: a failed run leaves no file at OUTPUT.
+
+  INPUT.gguf     the model; for a split model, its -00001-of-0000N.gguf part
+  OUTPUT.gguf    defaults to ggml-model-TYPE.gguf beside INPUT
+  TYPE           file type, case-insensitive: Q4_K_M, Q5_K_M, Q6_K, Q8_0,
+                 Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q2_K_S, Q3_K_S, Q3_K_M, Q3_K_L,
+                 Q4_K_S, Q5_K_S, IQ4_NL, IQ4_XS, F16, BF16, F32, COPY
+                 (or its numeric id, as llama-quantize accepts)
+  NTHREADS       same as --threads
+
+options:
+  --imatrix FILE              importance matrix (GGUF imatrix or legacy .dat)
+  --include-weights NAME      use the imatrix only for tensors whose name
+                              contains NAME (repeatable)
+  --exclude-weights NAME      do not use the imatrix for tensors whose name
+                              contains NAME (repeatable)
+  --output-tensor-type TYPE   type of output.weight (e.g. q8_0)
+  --token-embedding-type TYPE type of token_embd.weight
+  --tensor-type NAME=TYPE     quantize tensors matching regex NAME to TYPE
+                              (repeatable), e.g. --tensor-type attn_v=q8_0
+  --tensor-type-file FILE     NAME=TYPE pairs separated by spaces or lines
+  --leave-output-tensor       keep output.weight as it is
+  --pure                      no k-quant mixture: every tensor gets TYPE
+  --allow-requantize          allow converting already-quantized tensors
+  --override-kv KEY=TYPE:VAL  set metadata in the output; TYPE is int, float,
+                              bool or str (repeatable)
+  --dry-run                   print each tensor's type and size and the total,
+                              write nothing
+  --threads N                 worker threads (default: all cores)
+  --json                      print a JSON report on stdout instead of lines
+  -h, --help                  this text
+
+examples:
+  quantfleet quantize model-f16.gguf model-Q4_K_M.gguf Q4_K_M
+  quantfleet quantize --imatrix imatrix.gguf model-f16.gguf out.gguf IQ4_XS 8
+  quantfleet quantize --dry-run model-f16.gguf Q5_K_M
+)";
+}
+
+absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::string>& args) {
+  QuantizeCommandArgs out;
+  std::vector<std::string> positional;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](const char* flag) -> absl::StatusOr<std::string> {
+      if (i + 1 >= args.size()) return UsageError(absl::StrFormat("%s needs a value", flag));
+      return args[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      out.help = true;
+    } else if (a == "--leave-output-tensor") {
+      out.options.leave_output_tensor = true;
+    } else if (a == "--pure") {
+      out.options.pure = true;
+    } else if (a == "--allow-requantize") {
+      out.options.allow_requantize = true;
+    } else if (a == "--dry-run") {
+      out.dry_run = true;
+    } else if (a == "--json") {
+      out.json = true;
+    } else if (a == "--imatrix") {
+      QF_ASSIGN_OR_RETURN(out.options.imatrix_path, value("--imatrix"));
+    } else if (a == "--include-weights") {
+      QF_ASSIGN_OR_RETURN(std::string v, value("--include-weights"));
+      out.options.include_weights.push_back(v);
+    } else if (a == "--exclude-weights") {
+      QF_ASSIGN_OR_RETURN(std::string v, value("--exclude-weights"));
+      out.options.exclude_weights.push_back(v);
+    } else if (a == "--output-tensor-type") {
+      QF_ASSIGN_OR_RETURN(std::string v, value("--output-tensor-type"));
+      QF_ASSIGN_OR_RETURN(out.options.output_tensor_type, ParseTypeFlag(a, v));
+    } else if (a == "--token-embedding-type") {
+      QF_ASSIGN_OR_RETURN(std::string v, value("--token-embedding-type"));
+      QF_ASSIGN_OR_RETURN(out.options.token_embedding_type, ParseTypeFlag(a, v));
+    } else if (a == "--tensor-type") {
+      QF_ASSIGN_OR_RETURN(std::string v, value("--tensor-type"));
+      QF_RETURN_IF_ERROR(AddTensorType(v, out.options.tensor_types));
+    } else if (a == "--tensor-type-file") {
+      QF_ASSIGN_OR_RETURN(std::string v, value("--tensor-type-file"));
+      QF_RETURN_IF_ERROR(AddTensorTypeFile(v, out.options.tensor_types));
+    } else if (a == "--override-kv") {
+      QF_ASSIGN_OR_RETURN(std::string v, value("--override-kv"));
+      QF_ASSIGN_OR_RETURN(GgufKv kv, ParseKvOverride(v));
+      out.options.kv_overrides.push_back(std::move(kv));
+    } else if (a == "--threads") {
+      QF_ASSIGN_OR_RETURN(std::string v, value("--threads"));
+      if (!absl::SimpleAtoi(v, &out.threads) || out.threads < 1) {
+        return UsageError(absl::StrFormat("--threads '%s': expected a positive number", v));
+      }
+    } else if (a == "--keep-split" || a == "--prune-layers" || a == "--max-buffer-size") {
+      return absl::UnimplementedError(absl::StrFormat(
+          "%s is not supported; quantfleet writes one file and keeps its memory bounded on its own", a));
+    } else if (a.size() > 1 && a[0] == '-' && !absl::ascii_isdigit(a[1])) {
+      return UsageError(absl::StrFormat("unknown option '%s'", a));
+    } else {
+      positional.push_back(a);
+    }
+  }
+  if (out.help) return out;
+  if (!out.options.include_weights.empty() && !out.options.exclude_weights.empty()) {
+    return UsageError("--include-weights and --exclude-weights cannot be used together");
+  }
+  if (positional.size() < 2) return UsageError("expected INPUT.gguf [OUTPUT.gguf] TYPE [NTHREADS]");
+  out.input = positional[0];
+  size_t next = 1;
+  // Like llama-quantize: when the second argument is a type, the output
+  // name is derived from it.
+  if (std::optional<FileTypeOption> ft = ParseFileType(positional[1])) {
+    out.options.file_type = *ft;
+    const std::filesystem::path dir = std::filesystem::path(out.input).parent_path();
+    out.output = (dir / absl::StrFormat("ggml-model-%s.gguf", ft->name)).string();
+    next = 2;
+  } else {
+    out.output = positional[1];
+    if (positional.size() < 3) return UsageError("missing TYPE after OUTPUT");
+    std::optional<FileTypeOption> ft2 = ParseFileType(positional[2]);
+    if (!ft2) return UsageError(absl::StrFormat("'%s' is not a file type (e.g. Q4_K_M, Q8_0, F16)", positional[2]));
+    out.options.file_type = *ft2;
+    next = 3;
+  }
+  if (next < positional.size()) {
+    if (!absl::SimpleAtoi(positional[next], &out.threads) || out.threads < 1) {
+      return UsageError(absl::StrFormat("NTHREADS '%s': expected a positive number", positional[next]));
+    }
+    ++next;
+  }
+  if (next < positional.size()) return UsageError(absl::StrFormat("unexpected argument '%s'", positional[next]));
+  return out;
+}
+
+int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
+  absl::StatusOr<QuantizeCommandArgs> parsed = ParseQuantizeArgs(raw_args);
+  if (!parsed.ok()) {
+    absl::FPrintF(stderr, "quantfleet quantize: %s\n", parsed.status().message());
+    return 1;
+  }
+  QuantizeCommandArgs& args = *parsed;
+  if (args.help) {
+    absl::PrintF("%s", QuantizeUsage());
+    return 0;
+  }
+  auto fail = [&](const absl::Status& s) {
+    if (args.json) {
+      nlohmann::json j;
+      j["ok"] = false;
+      j["error"] = std::string(s.message());
+      absl::PrintF("%s\n", j.dump(2));
+    }
+    absl::FPrintF(stderr, "quantfleet quantize: %s\n", s.message());
+    return 1;
+  };
+  if (!args.dry_run) {
+    std::error_code ec;
+    if (std::filesystem::equivalent(args.input, args.output, ec)) {
+      return fail(absl::InvalidArgumentError(
+          absl::StrFormat("input and output are the same file: %s", args.output)));
+    }
+  }
+  const absl::Time start = absl::Now();
+  absl::StatusOr<GgufModel> model = GgufModel::Open(args.input);
+  if (!model.ok()) return fail(model.status());
+
+  std::optional<Imatrix> imatrix;
+  if (!args.options.imatrix_path.empty()) {
+    absl::StatusOr<Imatrix> loaded = LoadImatrix(args.options.imatrix_path);
+    if (!loaded.ok()) return fail(loaded.status());
+    imatrix = std::move(*loaded);
+    FilterImatrix(*imatrix, args.options.include_weights, args.options.exclude_weights);
+  }
+  absl::StatusOr<QuantizePlan> plan =
+      BuildQuantizePlan(*model, args.options, imatrix ? &*imatrix : nullptr, args.dry_run);
+  if (!plan.ok()) return fail(plan.status());
+  for (const std::string& w : plan->warnings) absl::FPrintF(stderr, "warning: %s\n", w);
+
+  const bool tty = ::isatty(STDERR_FILENO) && !args.json;
+  const int threads = args.threads > 0 ? args.threads : static_cast<int>(std::thread::hardware_concurrency());
+  if (!args.json) {
+    absl::FPrintF(stderr, "%s '%s' -> '%s' as %s with %d threads\n", args.dry_run ? "planning" : "quantizing",
+                  args.input, args.dry_run ? "(dry run)" : args.output, args.options.file_type.name, threads);
+  }
+  if (args.dry_run) {
+    if (!args.json) {
+      for (size_t i = 0; i < plan->tensors.size(); ++i) absl::PrintF("%s\n", TensorLine(*plan, i));
+    }
+  } else {
+    TerminalProgress bar(stderr, plan->source_bytes, plan->tensors.size());
+    RunOptions run;
+    run.threads = threads;
+    run.on_tensor_done = [&](const QuantizeProgress& p) {
+      if (tty) {
+        bar.Update(p.tensors_done, p.source_bytes_done, plan->tensors[p.tensor_index].output.name);
+      } else if (!args.json) {
+        absl::PrintF("%s\n", TensorLine(*plan, p.tensor_index));
+        std::fflush(stdout);
+      }
+    };
+    absl::Status s = RunQuantizePlan(*model, *plan, args.output, run);
+    if (tty) bar.Finish();
+    if (!s.ok()) return fail(s);
+  }
+  const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  const double bpw_in = 8.0 * static_cast<double>(plan->source_bytes) / static_cast<double>(plan->n_elements);
+  const double bpw_out = 8.0 * static_cast<double>(plan->output_bytes) / static_cast<double>(plan->n_elements);
+  if (args.json) {
+    nlohmann::json j;
+    j["ok"] = true;
+    j["input"] = args.input;
+    j["output"] = args.dry_run ? nlohmann::json(nullptr) : nlohmann::json(args.output);
+    j["file_type"] = std::string(args.options.file_type.name);
+    j["dry_run"] = args.dry_run;
+    j["threads"] = threads;
+    j["source_bytes"] = plan->source_bytes;
+    j["output_bytes"] = plan->output_bytes;
+    j["file_bytes"] = plan->file_size();
+    j["bits_per_weight"] = bpw_out;
+    j["fallbacks"] = plan->n_fallbacks;
+    j["requires_imatrix"] = plan->missing_imatrix;
+    j["seconds"] = secs;
+    j["tensors"] = nlohmann::json::array();
+    for (const PlannedTensor& p : plan->tensors) j["tensors"].push_back(TensorJson(p));
+    absl::PrintF("%s\n", j.dump(2));
+    return 0;
+  }
+  absl::FPrintF(stderr, "model size: %s (%.2f bits per weight)\n", HumanBytes(plan->source_bytes), bpw_in);
+  absl::FPrintF(stderr, "quant size: %s (%.2f bits per weight)\n", HumanBytes(plan->output_bytes), bpw_out);
+  if (plan->n_fallbacks > 0) {
+    absl::FPrintF(stderr, "note: %d of %d tensors used a fallback type (row length not a multiple of the block)\n",
+                  plan->n_fallbacks, plan->tensors.size());
+  }
+  if (plan->missing_imatrix) {
+    absl::FPrintF(stderr, "note: the real run will need an importance matrix (--imatrix FILE)\n");
+  }
+  if (!args.dry_run) {
+    absl::FPrintF(stderr, "wrote %s in %.2f s (%s/s of source)\n", args.output, secs,
+                  HumanBytes(static_cast<uint64_t>(static_cast<double>(plan->source_bytes) / std::max(secs, 1e-9))));
+  }
+  return 0;
+}
+
+}  // namespace quantfleet

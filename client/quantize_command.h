@@ -1,0 +1,39 @@
+// `quantfleet quantize`: quantizes a GGUF model on this machine, with
+// llama-quantize's arguments and the same output bytes.
+//
+// Thread-safety: RunQuantizeCommand is called once from main.
+#ifndef QUANTFLEET_CLIENT_QUANTIZE_COMMAND_H_
+#define QUANTFLEET_CLIENT_QUANTIZE_COMMAND_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/quant/quantize_plan.h"
+
+namespace quantfleet {
+
+struct QuantizeCommandArgs {
+  std::string input;
+  std::string output;
+  QuantizeOptions options;
+  int threads = 0;
+  bool dry_run = false;
+  bool json = false;
+  bool help = false;
+};
+
+// Parses the arguments after "quantize". Errors: INVALID_ARGUMENT naming
+// the flag or argument and what is expected.
+absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::string>& args);
+
+// The --help text.
+std::string QuantizeUsage();
+
+// Runs the command; returns the process exit code (0 ok, 1 error).
+int RunQuantizeCommand(const std::vector<std::string>& args);
+
+}  // namespace quantfleet
+
+#endif  // QUANTFLEET_CLIENT_QUANTIZE_COMMAND_H_

@@ -1,0 +1,91 @@
+#include "core/io/atomic_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_format.h"
+
+namespace quantfleet {
+namespace {
+
+absl::Status ErrnoError(const std::string& path, const char* what, int err) {
+  const std::string msg = absl::StrFormat("%s: %s: %s", path, what, std::strerror(err));
+  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
+  if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(msg);
+  if (err == ENOENT) return absl::NotFoundError(msg);
+  return absl::InternalError(msg);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& destination, bool overwrite) {
+  struct stat st;
+  if (!overwrite && ::stat(destination.c_str(), &st) == 0) {
+    return absl::AlreadyExistsError(
+        absl::StrFormat("%s: already exists; remove it or pass --force to overwrite it", destination));
+  }
+  std::string temp = destination + ".tmp.XXXXXX";
+  const int fd = ::mkstemp(temp.data());
+  if (fd < 0) return ErrnoError(destination, "cannot create a temporary file beside it", errno);
+  ::fchmod(fd, 0644);
+  return std::unique_ptr<AtomicFile>(new AtomicFile(destination, temp, fd));
+}
+
+AtomicFile::AtomicFile(std::string destination, std::string temp_path, int fd)
+    : destination_(std::move(destination)), temp_path_(std::move(temp_path)), fd_(fd) {}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(temp_path_.c_str());
+}
+
+absl::Status AtomicFile::PWrite(const void* data, size_t size, uint64_t offset) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  while (size > 0) {
+    const ssize_t n = ::pwrite(fd_, p, size, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(destination_, "write failed", errno);
+    }
+    if (n == 0) return ErrnoError(destination_, "write made no progress", EIO);
+    p += n;
+    size -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AtomicFile::Truncate(uint64_t size) {
+  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return ErrnoError(destination_, "truncate failed", errno);
+  return absl::OkStatus();
+}
+
+absl::Status AtomicFile::Commit() {
+  if (::fsync(fd_) != 0) return ErrnoError(destination_, "fsync failed", errno);
+  if (::close(fd_) != 0) {
+    fd_ = -1;
+    return ErrnoError(destination_, "close failed", errno);
+  }
+  fd_ = -1;
+  if (::rename(temp_path_.c_str(), destination_.c_str()) != 0) {
+    return ErrnoError(destination_, "rename into place failed", errno);
+  }
+  committed_ = true;
+  std::string dir = std::filesystem::path(destination_).parent_path().string();
+  if (dir.empty()) dir = ".";
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    const int rc = ::fsync(dfd);
+    const int err = errno;
+    ::close(dfd);
+    if (rc != 0) return ErrnoError(dir, "directory fsync failed", err);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace quantfleet

@@ -1,0 +1,56 @@
+// An output file that appears at its destination complete or not at all.
+//
+// Data is written to a temporary file beside the destination; Commit
+// fsyncs it, renames it over the destination and fsyncs the directory.
+// Destroying an uncommitted AtomicFile removes the temporary file, so a
+// failed or cancelled job leaves nothing at the destination.
+//
+// Thread-safety: PWrite may be called from several threads for disjoint
+// ranges; Create, Commit and destruction need exclusive access.
+#ifndef QUANTFLEET_CORE_IO_ATOMIC_FILE_H_
+#define QUANTFLEET_CORE_IO_ATOMIC_FILE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace quantfleet {
+
+class AtomicFile {
+ public:
+  // Creates the temporary file for `destination`. Fails with
+  // ALREADY_EXISTS when the destination exists and `overwrite` is false.
+  static absl::StatusOr<std::unique_ptr<AtomicFile>> Create(const std::string& destination, bool overwrite);
+
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  // Writes `size` bytes at `offset` of the temporary file (retrying short
+  // writes). Errors name the destination and the errno text (ENOSPC, EIO).
+  absl::Status PWrite(const void* data, size_t size, uint64_t offset);
+
+  // Sets the final length (the file must end exactly at the last tensor).
+  absl::Status Truncate(uint64_t size);
+
+  // fsync, rename over the destination, fsync the directory.
+  absl::Status Commit();
+
+  const std::string& destination() const { return destination_; }
+  const std::string& temp_path() const { return temp_path_; }
+
+ private:
+  AtomicFile(std::string destination, std::string temp_path, int fd);
+  std::string destination_;
+  std::string temp_path_;
+  int fd_;
+  bool committed_ = false;
+};
+
+}  // namespace quantfleet
+
+#endif  // QUANTFLEET_CORE_IO_ATOMIC_FILE_H_

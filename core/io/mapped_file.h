@@ -1,0 +1,45 @@
+// A read-only memory mapping of a whole file.
+//
+// Thread-safety: immutable after Open; the mapping may be read from any
+// thread. Move-only; unmapped on destruction.
+#ifndef QUANTFLEET_CORE_IO_MAPPED_FILE_H_
+#define QUANTFLEET_CORE_IO_MAPPED_FILE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace quantfleet {
+
+class MappedFile {
+ public:
+  // Maps `path`. Errors: NOT_FOUND, PERMISSION_DENIED or INVALID_ARGUMENT
+  // (a directory, a special file), each naming the path.
+  static absl::StatusOr<MappedFile> Open(const std::string& path);
+
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile();
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+  // Tells the kernel that [offset, offset+len) will not be read again soon,
+  // so resident pages of a large input do not accumulate.
+  void DropRange(size_t offset, size_t len) const;
+
+ private:
+  MappedFile() = default;
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace quantfleet
+
+#endif  // QUANTFLEET_CORE_IO_MAPPED_FILE_H_

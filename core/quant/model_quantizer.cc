@@ -1,0 +1,166 @@
+#include "core/quant/model_quantizer.h"
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "core/io/atomic_file.h"
+#include "core/quant/reference_kernels.h"
+#include "core/quant/row_validation.h"
+#include "core/util/status_macros.h"
+
+namespace quantfleet {
+namespace {
+
+// One unit of work: a run of rows of one tensor, never crossing an expert
+// boundary (each expert has its own importance weights).
+struct WorkItem {
+  size_t tensor = 0;
+  int64_t first_row = 0;  // global row index within the tensor
+  int64_t n_rows = 0;
+};
+
+std::vector<WorkItem> CutWork(const QuantizePlan& plan, size_t chunk_bytes, std::vector<int>* items_per_tensor) {
+  std::vector<WorkItem> work;
+  items_per_tensor->assign(plan.tensors.size(), 0);
+  for (size_t i = 0; i < plan.tensors.size(); ++i) {
+    const PlannedTensor& t = plan.tensors[i];
+    const int64_t n_per_row = t.output.ne[0];
+    const int64_t rows = t.output.n_rows();
+    if (rows == 0 || n_per_row == 0 || t.output.nbytes == 0) continue;
+    const int64_t rows_per_expert = t.output.ne[1];
+    const int64_t row_bytes = std::max<int64_t>(static_cast<int64_t>(sizeof(float)) * n_per_row,
+                                                static_cast<int64_t>(t.source->info.nbytes / rows));
+    const int64_t step = std::max<int64_t>(1, static_cast<int64_t>(chunk_bytes) / row_bytes);
+    for (int64_t r = 0; r < rows;) {
+      const int64_t expert_end = (r / rows_per_expert + 1) * rows_per_expert;
+      const int64_t n = std::min({step, rows - r, expert_end - r});
+      work.push_back({i, r, n});
+      ++(*items_per_tensor)[i];
+      r += n;
+    }
+  }
+  return work;
+}
+
+class Executor {
+ public:
+  Executor(const GgufModel& model, const QuantizePlan& plan, AtomicFile& out, const RunOptions& options)
+      : model_(model), plan_(plan), out_(out), options_(options) {
+    work_ = CutWork(plan, options.chunk_bytes, &remaining_);
+  }
+
+  absl::Status Run(int threads) {
+    std::vector<std::thread> pool;
+    for (int i = 1; i < threads; ++i) pool.emplace_back([this] { Loop(); });
+    Loop();
+    for (std::thread& t : pool) t.join();
+    absl::MutexLock lock(&mu_);
+    return error_;
+  }
+
+ private:
+  void Loop() {
+    std::vector<float> f32;
+    std::vector<uint8_t> dst;
+    while (!failed_.load(std::memory_order_relaxed)) {
+      const size_t index = next_.fetch_add(1);
+      if (index >= work_.size()) return;
+      absl::Status s = Process(work_[index], f32, dst);
+      if (!s.ok()) {
+        absl::MutexLock lock(&mu_);
+        if (error_.ok()) error_ = s;
+        failed_.store(true);
+        return;
+      }
+    }
+  }
+
+  absl::Status Process(const WorkItem& item, std::vector<float>& f32, std::vector<uint8_t>& dst) {
+    const PlannedTensor& t = plan_.tensors[item.tensor];
+    const GgufTensorInfo& in = t.source->info;
+    const int64_t n_per_row = in.ne[0];
+    const size_t src_row = in.nbytes / static_cast<size_t>(in.n_rows());
+    const uint8_t* src = t.source->data + static_cast<size_t>(item.first_row) * src_row;
+    const size_t src_len = static_cast<size_t>(item.n_rows) * src_row;
+    if (absl::Status s = ValidateRowData(in.type, src, src_len); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat("%s: tensor '%s' has invalid data in rows %d..%d: %s",
+                                                        model_.part(t.source->split).path(), in.name,
+                                                        item.first_row, item.first_row + item.n_rows - 1,
+                                                        s.message()));
+    }
+    const uint64_t out_offset =
+        plan_.meta.size() + t.output.offset + static_cast<uint64_t>(item.first_row) * RowSize(t.output.type, n_per_row);
+    if (!t.convert) {
+      QF_RETURN_IF_ERROR(out_.PWrite(src, src_len, out_offset));
+    } else {
+      const int64_t n = item.n_rows * n_per_row;
+      const float* rows;
+      if (in.type == GgmlType::kF32) {
+        rows = reinterpret_cast<const float*>(src);
+      } else {
+        f32.resize(static_cast<size_t>(n));
+        DequantizeToFloat(in.type, src, f32.data(), n);
+        rows = f32.data();
+      }
+      const float* imatrix = nullptr;
+      if (t.imatrix) imatrix = t.imatrix->data() + (item.first_row / in.ne[1]) * n_per_row;
+      dst.resize(static_cast<size_t>(item.n_rows) * RowSize(t.output.type, n_per_row));
+      const size_t written = QuantizeRows(t.output.type, rows, dst.data(), item.n_rows, n_per_row, imatrix);
+      if (absl::Status s = ValidateRowData(t.output.type, dst.data(), written); !s.ok()) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "tensor '%s': quantizing rows %d..%d to %s gave a non-finite scale (%s); the source has values too "
+            "large for this type",
+            in.name, item.first_row, item.first_row + item.n_rows - 1, TypeName(t.output.type), s.message()));
+      }
+      QF_RETURN_IF_ERROR(out_.PWrite(dst.data(), written, out_offset));
+    }
+    model_.part(t.source->split).DropRange(t.source->file_offset + (src - t.source->data), src_len);
+    Finished(item, src_len);
+    return absl::OkStatus();
+  }
+
+  void Finished(const WorkItem& item, size_t bytes) {
+    absl::MutexLock lock(&mu_);
+    progress_.source_bytes_done += bytes;
+    if (--remaining_[item.tensor] == 0) {
+      ++progress_.tensors_done;
+      progress_.tensor_index = item.tensor;
+      if (options_.on_tensor_done) options_.on_tensor_done(progress_);
+    }
+  }
+
+  const GgufModel& model_;
+  const QuantizePlan& plan_;
+  AtomicFile& out_;
+  const RunOptions& options_;
+  std::vector<WorkItem> work_;
+  std::atomic<size_t> next_{0};
+  std::atomic<bool> failed_{false};
+
+  absl::Mutex mu_;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  std::vector<int> remaining_ ABSL_GUARDED_BY(mu_);
+  QuantizeProgress progress_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+absl::Status RunQuantizePlan(const GgufModel& model, const QuantizePlan& plan, const std::string& output,
+                             const RunOptions& options) {
+  QF_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> out, AtomicFile::Create(output, options.overwrite));
+  QF_RETURN_IF_ERROR(out->PWrite(plan.meta.data(), plan.meta.size(), 0));
+  int threads = options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
+  threads = std::max(1, threads);
+  Executor executor(model, plan, *out, options);
+  QF_RETURN_IF_ERROR(executor.Run(threads));
+  // Zero-size tensors and padding are never written: extending the file
+  // makes them zeros, the bytes llama.cpp writes there.
+  QF_RETURN_IF_ERROR(out->Truncate(plan.file_size()));
+  return out->Commit();
+}
+
+}  // namespace quantfleet

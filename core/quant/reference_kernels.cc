@@ -1,0 +1,1461 @@
+#include "core/quant/reference_kernels.h"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+
+#include "core/quant/blocks.h"
+#include "core/quant/half.h"
+
+// Every expression below keeps the operand order and the float/int
+// conversions of ggml's reference code, because a different association
+// changes a rounding and so the bytes. Comments say why, not what.
+
+namespace quantfleet {
+namespace {
+
+constexpr float kGroupMaxEps = 1e-15f;
+
+// Round half to even through the float adder, valid for |x| <= 2^22.
+inline int NearestInt(float fval) {
+  float val = fval + 12582912.f;
+  int i;
+  std::memcpy(&i, &val, sizeof(int));
+  return (i & 0x007fffff) - 0x00400000;
+}
+
+template <typename T>
+inline T Max(T a, T b) { return a > b ? a : b; }
+template <typename T>
+inline T Min(T a, T b) { return a < b ? a : b; }
+
+// Least-squares scale for symmetric levels in [-nmax, nmax-1]; L gets
+// level + nmax. rmse_type selects the weighting when qw is null.
+float MakeQxQuants(int n, int nmax, const float* x, int8_t* L, int rmse_type, const float* qw) {
+  float max = 0;
+  float amax = 0;
+  for (int i = 0; i < n; ++i) {
+    float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < kGroupMaxEps) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    return 0.f;
+  }
+  float iscale = -nmax / max;
+  if (rmse_type == 0) {
+    for (int i = 0; i < n; ++i) {
+      int l = NearestInt(iscale * x[i]);
+      L[i] = static_cast<int8_t>(nmax + Max(-nmax, Min(nmax - 1, l)));
+    }
+    return 1 / iscale;
+  }
+  bool return_early = false;
+  if (rmse_type < 0) {
+    rmse_type = -rmse_type;
+    return_early = true;
+  }
+  auto weight = [&](int i) -> float {
+    return qw ? qw[i]
+              : rmse_type == 1 ? x[i] * x[i]
+              : rmse_type == 2 ? 1
+              : rmse_type == 3 ? std::fabs(x[i])
+                               : std::sqrt(std::fabs(x[i]));
+  };
+  float sumlx = 0;
+  float suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    int l = NearestInt(iscale * x[i]);
+    l = Max(-nmax, Min(nmax - 1, l));
+    L[i] = static_cast<int8_t>(l + nmax);
+    float w = weight(i);
+    sumlx += w * x[i] * l;
+    suml2 += w * l * l;
+  }
+  float scale = suml2 ? sumlx / suml2 : 0.0f;
+  if (return_early) return suml2 > 0 ? 0.5f * (scale + 1 / iscale) : 1 / iscale;
+  float best = scale * sumlx;
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    iscale = -(nmax + 0.1f * is) / max;
+    sumlx = suml2 = 0;
+    for (int i = 0; i < n; ++i) {
+      int l = NearestInt(iscale * x[i]);
+      l = Max(-nmax, Min(nmax - 1, l));
+      float w = weight(i);
+      sumlx += w * x[i] * l;
+      suml2 += w * l * l;
+    }
+    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+      for (int i = 0; i < n; ++i) {
+        int l = NearestInt(iscale * x[i]);
+        L[i] = static_cast<int8_t>(nmax + Max(-nmax, Min(nmax - 1, l)));
+      }
+      scale = sumlx / suml2;
+      best = scale * sumlx;
+    }
+  }
+  return scale;
+}
+
+// Symmetric 3-bit levels with iterative refinement (Q3_K without weights).
+float MakeQ3Quants(int n, int nmax, const float* x, int8_t* L, bool do_rmse) {
+  float max = 0;
+  float amax = 0;
+  for (int i = 0; i < n; ++i) {
+    float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < kGroupMaxEps) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    return 0.f;
+  }
+  float iscale = -nmax / max;
+  if (do_rmse) {
+    float sumlx = 0;
+    float suml2 = 0;
+    for (int i = 0; i < n; ++i) {
+      int l = NearestInt(iscale * x[i]);
+      l = Max(-nmax, Min(nmax - 1, l));
+      L[i] = static_cast<int8_t>(l);
+      float w = x[i] * x[i];
+      sumlx += w * x[i] * l;
+      suml2 += w * l * l;
+    }
+    for (int itry = 0; itry < 5; ++itry) {
+      int n_changed = 0;
+      for (int i = 0; i < n; ++i) {
+        float w = x[i] * x[i];
+        float slx = sumlx - w * x[i] * L[i];
+        if (slx > 0) {
+          float sl2 = suml2 - w * L[i] * L[i];
+          int new_l = NearestInt(x[i] * sl2 / slx);
+          new_l = Max(-nmax, Min(nmax - 1, new_l));
+          if (new_l != L[i]) {
+            slx += w * x[i] * new_l;
+            sl2 += w * new_l * new_l;
+            if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+              L[i] = static_cast<int8_t>(new_l);
+              sumlx = slx;
+              suml2 = sl2;
+              ++n_changed;
+            }
+          }
+        }
+      }
+      if (!n_changed) break;
+    }
+    for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(L[i] + nmax);
+    return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+  }
+  for (int i = 0; i < n; ++i) {
+    int l = NearestInt(iscale * x[i]);
+    l = Max(-nmax, Min(nmax - 1, l));
+    L[i] = static_cast<int8_t>(l + nmax);
+  }
+  return 1 / iscale;
+}
+
+// Affine levels in [0, nmax] with a searched scale and min. `weights` may be
+// null (then x^2 weights are used, as make_qkx3_quants does);
+// `null_weights_allowed` distinguishes the qkx2 (always weighted) recipe.
+float MakeQkxQuants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                    float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
+                    bool use_mad, bool qkx3) {
+  auto weight = [&](int i) -> float { return weights ? weights[i] : x[i] * x[i]; };
+  float min = x[0];
+  float max = x[0];
+  float sum_w = weight(0);
+  float sum_x = sum_w * x[0];
+  for (int i = 1; i < n; ++i) {
+    if (x[i] < min) min = x[i];
+    if (x[i] > max) max = x[i];
+    float w = weight(i);
+    sum_w += w;
+    sum_x += w * x[i];
+  }
+  if (min > 0) min = 0;
+  if (qkx3 ? max <= min : max == min) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    *the_min = -min;
+    return 0.f;
+  }
+  float iscale = nmax / (max - min);
+  float scale = 1 / iscale;
+  float best_error = 0;
+  for (int i = 0; i < n; ++i) {
+    int l = NearestInt(iscale * (x[i] - min));
+    L[i] = static_cast<uint8_t>(Max(0, Min(nmax, l)));
+    float diff = scale * L[i] + min - x[i];
+    diff = use_mad ? std::fabs(diff) : diff * diff;
+    float w = weight(i);
+    best_error += w * diff;
+  }
+  if (nstep < 1) {
+    *the_min = -min;
+    return scale;
+  }
+  for (int is = 0; is <= nstep; ++is) {
+    iscale = (rmin + rdelta * is + nmax) / (max - min);
+    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+    for (int i = 0; i < n; ++i) {
+      int l = NearestInt(iscale * (x[i] - min));
+      l = Max(0, Min(nmax, l));
+      Laux[i] = static_cast<uint8_t>(l);
+      float w = weight(i);
+      sum_l += w * l;
+      sum_l2 += w * l * l;
+      sum_xl += w * l * x[i];
+    }
+    float D = sum_w * sum_l2 - sum_l * sum_l;
+    if (D > 0) {
+      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+      if (this_min > 0) {
+        this_min = 0;
+        this_scale = sum_xl / sum_l2;
+      }
+      float cur_error = 0;
+      for (int i = 0; i < n; ++i) {
+        float diff = this_scale * Laux[i] + this_min - x[i];
+        diff = use_mad ? std::fabs(diff) : diff * diff;
+        float w = weight(i);
+        cur_error += w * diff;
+      }
+      if (cur_error < best_error) {
+        for (int i = 0; i < n; ++i) L[i] = Laux[i];
+        best_error = cur_error;
+        scale = this_scale;
+        min = this_min;
+      }
+    }
+  }
+  *the_min = -min;
+  return scale;
+}
+
+// Positive scales quantized to [0, nmax] under importance weights.
+float MakeQpQuants(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights) {
+  float max = 0;
+  for (int i = 0; i < n; ++i) max = Max(max, x[i]);
+  if (max < kGroupMaxEps) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    return 0.f;
+  }
+  float iscale = nmax / max;
+  for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(NearestInt(iscale * x[i]));
+  float scale = 1 / iscale;
+  float best_mse = 0;
+  for (int i = 0; i < n; ++i) {
+    float diff = x[i] - scale * L[i];
+    float w = quant_weights[i];
+    best_mse += w * diff * diff;
+  }
+  for (int is = -4; is <= 4; ++is) {
+    if (is == 0) continue;
+    float iscale_is = (0.1f * is + nmax) / max;
+    float scale_is = 1 / iscale_is;
+    float mse = 0;
+    for (int i = 0; i < n; ++i) {
+      int l = NearestInt(iscale_is * x[i]);
+      l = Min(nmax, l);
+      float diff = x[i] - scale_is * l;
+      float w = quant_weights[i];
+      mse += w * diff * diff;
+    }
+    if (mse < best_mse) {
+      best_mse = mse;
+      iscale = iscale_is;
+    }
+  }
+  float sumlx = 0;
+  float suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    int l = NearestInt(iscale * x[i]);
+    l = Min(nmax, l);
+    L[i] = static_cast<uint8_t>(l);
+    float w = quant_weights[i];
+    sumlx += w * x[i] * l;
+    suml2 += w * l * l;
+  }
+  for (int itry = 0; itry < 5; ++itry) {
+    int n_changed = 0;
+    for (int i = 0; i < n; ++i) {
+      float w = quant_weights[i];
+      float slx = sumlx - w * x[i] * L[i];
+      float sl2 = suml2 - w * L[i] * L[i];
+      if (slx > 0 && sl2 > 0) {
+        int new_l = NearestInt(x[i] * sl2 / slx);
+        new_l = Min(nmax, new_l);
+        if (new_l != L[i]) {
+          slx += w * x[i] * new_l;
+          sl2 += w * new_l * new_l;
+          if (slx * slx * suml2 > sumlx * sumlx * sl2) {
+            L[i] = static_cast<uint8_t>(new_l);
+            sumlx = slx;
+            suml2 = sl2;
+            ++n_changed;
+          }
+        }
+      }
+    }
+    if (!n_changed) break;
+  }
+  return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+inline void GetScaleMinK4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
+  if (j < 4) {
+    *d = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *d = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4));
+  }
+}
+
+inline void PackScaleMinK4(int j, uint8_t ls, uint8_t lm, uint8_t* scales) {
+  if (j < 4) {
+    scales[j] = ls;
+    scales[j + 4] = lm;
+  } else {
+    scales[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
+    scales[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
+    scales[j - 0] |= static_cast<uint8_t>((lm >> 4) << 6);
+  }
+}
+
+// Packs 2-bit levels of one 256-weight super-block (Q2_K and Q3_K layout).
+inline void Pack2Bit(const uint8_t* L, uint8_t* qs) {
+  for (int j = 0; j < kQK_K; j += 128) {
+    for (int l = 0; l < 32; ++l) {
+      qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) |
+                                            (L[j + l + 96] << 6));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- 32-blocks
+
+void QuantizeQ4_0Ref(const float* x, BlockQ4_0* y, int64_t k) {
+  const int qk = kQK4_0;
+  const int64_t nb = k / qk;
+  for (int64_t i = 0; i < nb; i++) {
+    float amax = 0.0f;
+    float max = 0.0f;
+    for (int j = 0; j < qk; j++) {
+      const float v = x[i * qk + j];
+      if (amax < std::fabs(v)) {
+        amax = std::fabs(v);
+        max = v;
+      }
+    }
+    const float d = max / -8;
+    const float id = d ? 1.0f / d : 0.0f;
+    y[i].d = FloatToHalf(d);
+    for (int j = 0; j < qk / 2; ++j) {
+      const float x0 = x[i * qk + 0 + j] * id;
+      const float x1 = x[i * qk + qk / 2 + j] * id;
+      const uint8_t xi0 = static_cast<uint8_t>(Min<int>(15, static_cast<int8_t>(x0 + 8.5f)));
+      const uint8_t xi1 = static_cast<uint8_t>(Min<int>(15, static_cast<int8_t>(x1 + 8.5f)));
+      y[i].qs[j] = static_cast<uint8_t>(xi0 | (xi1 << 4));
+    }
+  }
+}
+
+void QuantizeQ4_1Ref(const float* x, BlockQ4_1* y, int64_t k) {
+  const int qk = kQK4_1;
+  const int64_t nb = k / qk;
+  for (int64_t i = 0; i < nb; i++) {
+    float min = FLT_MAX;
+    float max = -FLT_MAX;
+    for (int j = 0; j < qk; j++) {
+      const float v = x[i * qk + j];
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const float d = (max - min) / ((1 << 4) - 1);
+    const float id = d ? 1.0f / d : 0.0f;
+    y[i].d = FloatToHalf(d);
+    y[i].m = FloatToHalf(min);
+    for (int j = 0; j < qk / 2; ++j) {
+      const float x0 = (x[i * qk + 0 + j] - min) * id;
+      const float x1 = (x[i * qk + qk / 2 + j] - min) * id;
+      const uint8_t xi0 = static_cast<uint8_t>(Min<int>(15, static_cast<int8_t>(x0 + 0.5f)));
+      const uint8_t xi1 = static_cast<uint8_t>(Min<int>(15, static_cast<int8_t>(x1 + 0.5f)));
+      y[i].qs[j] = static_cast<uint8_t>(xi0 | (xi1 << 4));
+    }
+  }
+}
+
+// Splits 32 five-bit levels into low nibbles and the packed high bits.
+inline void Pack5Bit(const uint8_t* levels, uint8_t* qs, uint8_t* qh_bytes) {
+  uint32_t qh = 0;
+  for (int j = 0; j < 16; ++j) {
+    const uint8_t xi0 = levels[j];
+    const uint8_t xi1 = levels[j + 16];
+    qs[j] = static_cast<uint8_t>((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
+    qh |= ((xi0 & 0x10u) >> 4) << (j + 0);
+    qh |= ((xi1 & 0x10u) >> 4) << (j + 16);
+  }
+  std::memcpy(qh_bytes, &qh, sizeof(qh));
+}
+
+void QuantizeQ5_0Ref(const float* x, BlockQ5_0* y, int64_t k) {
+  const int qk = kQK5_0;
+  const int64_t nb = k / qk;
+  for (int64_t i = 0; i < nb; i++) {
+    float amax = 0.0f;
+    float max = 0.0f;
+    for (int j = 0; j < qk; j++) {
+      const float v = x[i * qk + j];
+      if (amax < std::fabs(v)) {
+        amax = std::fabs(v);
+        max = v;
+      }
+    }
+    const float d = max / -16;
+    const float id = d ? 1.0f / d : 0.0f;
+    y[i].d = FloatToHalf(d);
+    uint8_t levels[32];
+    for (int j = 0; j < qk / 2; ++j) {
+      const float x0 = x[i * qk + 0 + j] * id;
+      const float x1 = x[i * qk + qk / 2 + j] * id;
+      levels[j] = static_cast<uint8_t>(Min<int>(31, static_cast<int8_t>(x0 + 16.5f)));
+      levels[j + 16] = static_cast<uint8_t>(Min<int>(31, static_cast<int8_t>(x1 + 16.5f)));
+    }
+    Pack5Bit(levels, y[i].qs, y[i].qh);
+  }
+}
+
+void QuantizeQ5_1Ref(const float* x, BlockQ5_1* y, int64_t k) {
+  const int qk = kQK5_1;
+  const int64_t nb = k / qk;
+  for (int64_t i = 0; i < nb; i++) {
+    float min = FLT_MAX;
+    float max = -FLT_MAX;
+    for (int j = 0; j < qk; j++) {
+      const float v = x[i * qk + j];
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const float d = (max - min) / ((1 << 5) - 1);
+    const float id = d ? 1.0f / d : 0.0f;
+    y[i].d = FloatToHalf(d);
+    y[i].m = FloatToHalf(min);
+    uint8_t levels[32];
+    for (int j = 0; j < qk / 2; ++j) {
+      const float x0 = (x[i * qk + 0 + j] - min) * id;
+      const float x1 = (x[i * qk + qk / 2 + j] - min) * id;
+      levels[j] = static_cast<uint8_t>(x0 + 0.5f);
+      levels[j + 16] = static_cast<uint8_t>(x1 + 0.5f);
+    }
+    Pack5Bit(levels, y[i].qs, y[i].qh);
+  }
+}
+
+void QuantizeQ8_0Ref(const float* x, BlockQ8_0* y, int64_t k) {
+  const int64_t nb = k / kQK8_0;
+  for (int64_t i = 0; i < nb; i++) {
+    float amax = 0.0f;
+    for (int j = 0; j < kQK8_0; j++) {
+      const float v = x[i * kQK8_0 + j];
+      amax = Max(amax, std::fabs(v));
+    }
+    const float d = amax / ((1 << 7) - 1);
+    const float id = d ? 1.0f / d : 0.0f;
+    y[i].d = FloatToHalf(d);
+    for (int j = 0; j < kQK8_0; ++j) {
+      const float x0 = x[i * kQK8_0 + j] * id;
+      y[i].qs[j] = static_cast<int8_t>(std::round(x0));
+    }
+  }
+}
+
+// Row-wise variance used by the importance-weighted 32-block recipes.
+inline float RowSigma2(const float* x, int64_t n_per_row) {
+  float sum_x2 = 0;
+  for (int64_t j = 0; j < n_per_row; ++j) sum_x2 += x[j] * x[j];
+  return sum_x2 / n_per_row;
+}
+
+void QuantizeQ4_0Weighted(const float* x, BlockQ4_0* y, int64_t n_per_row, const float* qw_row) {
+  float weight[kQK4_0];
+  int8_t L[kQK4_0];
+  const float sigma2 = RowSigma2(x, n_per_row);
+  const int64_t nb = n_per_row / kQK4_0;
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const float* xb = x + kQK4_0 * ib;
+    const float* qw = qw_row + kQK4_0 * ib;
+    for (int j = 0; j < kQK4_0; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+    float d = MakeQxQuants(kQK4_0, 8, xb, L, 1, weight);
+    y[ib].d = FloatToHalf(d);
+    for (int j = 0; j < 16; ++j) y[ib].qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
+  }
+}
+
+void QuantizeQ4_1Weighted(const float* x, BlockQ4_1* y, int64_t n_per_row, const float* qw_row) {
+  float weight[kQK4_1];
+  uint8_t L[kQK4_1], Laux[kQK4_1];
+  const float sigma2 = RowSigma2(x, n_per_row);
+  const int64_t nb = n_per_row / kQK4_1;
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const float* xb = x + kQK4_1 * ib;
+    const float* qw = qw_row + kQK4_1 * ib;
+    for (int j = 0; j < kQK4_1; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+    float min;
+    float d = MakeQkxQuants(kQK4_1, 15, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36, false, true);
+    y[ib].d = FloatToHalf(d);
+    y[ib].m = FloatToHalf(-min);
+    for (int j = 0; j < 16; ++j) y[ib].qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
+  }
+}
+
+void QuantizeQ5_0Weighted(const float* x, BlockQ5_0* y, int64_t n_per_row, const float* qw_row) {
+  float weight[kQK5_0];
+  int8_t L[kQK5_0];
+  const float sigma2 = RowSigma2(x, n_per_row);
+  const int64_t nb = n_per_row / kQK5_0;
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const float* xb = x + kQK5_0 * ib;
+    const float* qw = qw_row + kQK5_0 * ib;
+    for (int j = 0; j < kQK5_0; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+    float d = MakeQxQuants(kQK5_0, 16, xb, L, 1, weight);
+    y[ib].d = FloatToHalf(d);
+    Pack5Bit(reinterpret_cast<const uint8_t*>(L), y[ib].qs, y[ib].qh);
+  }
+}
+
+void QuantizeQ5_1Weighted(const float* x, BlockQ5_1* y, int64_t n_per_row, const float* qw_row) {
+  float weight[kQK5_1];
+  uint8_t L[kQK5_1], Laux[kQK5_1];
+  const float sigma2 = RowSigma2(x, n_per_row);
+  const int64_t nb = n_per_row / kQK5_1;
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const float* xb = x + kQK5_1 * ib;
+    const float* qw = qw_row + kQK5_1 * ib;
+    for (int j = 0; j < kQK5_1; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+    float min;
+    float d = MakeQkxQuants(kQK5_1, 31, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36, false, true);
+    y[ib].d = FloatToHalf(d);
+    y[ib].m = FloatToHalf(-min);
+    Pack5Bit(L, y[ib].qs, y[ib].qh);
+  }
+}
+
+// ------------------------------------------------------------------ Q2_K
+
+void QuantizeQ2_KRef(const float* x, BlockQ2_K* y, int64_t k) {
+  const int64_t nb = k / kQK_K;
+  uint8_t L[kQK_K];
+  uint8_t Laux[16];
+  float weights[16];
+  float mins[kQK_K / 16];
+  float scales[kQK_K / 16];
+  const float q4scale = 15.f;
+  for (int64_t i = 0; i < nb; i++) {
+    float max_scale = 0;
+    float max_min = 0;
+    for (int j = 0; j < kQK_K / 16; ++j) {
+      for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
+      scales[j] = MakeQkxQuants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f,
+                                15, true, false);
+      float scale = scales[j];
+      if (scale > max_scale) max_scale = scale;
+      float min = mins[j];
+      if (min > max_min) max_min = min;
+    }
+    if (max_scale > 0) {
+      float iscale = q4scale / max_scale;
+      for (int j = 0; j < kQK_K / 16; ++j) {
+        int l = NearestInt(iscale * scales[j]);
+        y[i].scales[j] = static_cast<uint8_t>(l);
+      }
+      y[i].d = FloatToHalf(max_scale / q4scale);
+    } else {
+      for (int j = 0; j < kQK_K / 16; ++j) y[i].scales[j] = 0;
+      y[i].d = FloatToHalf(0.f);
+    }
+    if (max_min > 0) {
+      float iscale = q4scale / max_min;
+      for (int j = 0; j < kQK_K / 16; ++j) {
+        int l = NearestInt(iscale * mins[j]);
+        y[i].scales[j] |= static_cast<uint8_t>(l << 4);
+      }
+      y[i].dmin = FloatToHalf(max_min / q4scale);
+    } else {
+      y[i].dmin = FloatToHalf(0.f);
+    }
+    for (int j = 0; j < kQK_K / 16; ++j) {
+      const float d = HalfToFloat(y[i].d) * (y[i].scales[j] & 0xF);
+      if (!d) continue;
+      const float dm = HalfToFloat(y[i].dmin) * (y[i].scales[j] >> 4);
+      for (int ii = 0; ii < 16; ++ii) {
+        int l = NearestInt((x[16 * j + ii] + dm) / d);
+        l = Max(0, Min(3, l));
+        L[16 * j + ii] = static_cast<uint8_t>(l);
+      }
+    }
+    Pack2Bit(L, y[i].qs);
+    x += kQK_K;
+  }
+}
+
+void QuantizeQ2_KWeighted(const float* x, BlockQ2_K* y, int64_t n_per_row, const float* quant_weights) {
+  const int64_t nb = n_per_row / kQK_K;
+  uint8_t L[kQK_K];
+  uint8_t Laux[16];
+  float mins[kQK_K / 16];
+  float scales[kQK_K / 16];
+  float sw[kQK_K / 16];
+  float weight[16];
+  uint8_t Ls[kQK_K / 16], Lm[kQK_K / 16];
+  for (int64_t i = 0; i < nb; i++) {
+    std::memset(sw, 0, sizeof(sw));
+    float sumx2 = 0;
+    for (int j = 0; j < kQK_K; ++j) sumx2 += x[j] * x[j];
+    float sigma2 = sumx2 / kQK_K;
+    for (int j = 0; j < kQK_K / 16; ++j) {
+      const float* qw = quant_weights + kQK_K * i + 16 * j;
+      for (int l = 0; l < 16; ++l) weight[l] = qw[l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
+      for (int l = 0; l < kQK_K / 16; ++l) sw[j] += weight[l];
+      scales[j] = MakeQkxQuants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux, -0.9f, 0.05f,
+                                36, false, true);
+    }
+    float dm = MakeQpQuants(kQK_K / 16, 15, scales, Ls, sw);
+    float mm = MakeQpQuants(kQK_K / 16, 15, mins, Lm, sw);
+    y[i].d = FloatToHalf(dm);
+    y[i].dmin = FloatToHalf(mm);
+    dm = HalfToFloat(y[i].d);
+    mm = HalfToFloat(y[i].dmin);
+    for (int j = 0; j < kQK_K / 16; ++j) y[i].scales[j] = static_cast<uint8_t>(Ls[j] | (Lm[j] << 4));
+    for (int j = 0; j < kQK_K / 16; ++j) {
+      const float d = dm * (y[i].scales[j] & 0xF);
+      if (!d) continue;
+      const float m = mm * (y[i].scales[j] >> 4);
+      for (int ii = 0; ii < 16; ++ii) {
+        int l = NearestInt((x[16 * j + ii] + m) / d);
+        l = Max(0, Min(3, l));
+        L[16 * j + ii] = static_cast<uint8_t>(l);
+      }
+    }
+    Pack2Bit(L, y[i].qs);
+    x += kQK_K;
+  }
+}
+
+// ------------------------------------------------------------------ Q3_K
+
+inline void PackQ3Scale(int j, int l, uint8_t* scales) {
+  if (j < 8) {
+    scales[j] = static_cast<uint8_t>(l & 0xF);
+  } else {
+    scales[j - 8] |= static_cast<uint8_t>((l & 0xF) << 4);
+  }
+  l >>= 4;
+  scales[j % 4 + 8] |= static_cast<uint8_t>(l << (2 * (j / 4)));
+}
+
+// Requantizes with the stored scales, then splits off the high bit.
+void FinishQ3K(const float* x, BlockQ3_K* y, int8_t* L) {
+  for (int j = 0; j < kQK_K / 16; ++j) {
+    int8_t sc = static_cast<int8_t>(j < 8 ? y->scales[j] & 0xF : y->scales[j - 8] >> 4);
+    sc = static_cast<int8_t>((sc | (((y->scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32);
+    float d = HalfToFloat(y->d) * sc;
+    if (!d) continue;
+    for (int ii = 0; ii < 16; ++ii) {
+      int l = NearestInt(x[16 * j + ii] / d);
+      l = Max(-4, Min(3, l));
+      L[16 * j + ii] = static_cast<int8_t>(l + 4);
+    }
+  }
+  std::memset(y->hmask, 0, kQK_K / 8);
+  int m = 0;
+  uint8_t hm = 1;
+  for (int j = 0; j < kQK_K; ++j) {
+    if (L[j] > 3) {
+      y->hmask[m] |= hm;
+      L[j] = static_cast<int8_t>(L[j] - 4);
+    }
+    if (++m == kQK_K / 8) {
+      m = 0;
+      hm = static_cast<uint8_t>(hm << 1);
+    }
+  }
+  Pack2Bit(reinterpret_cast<const uint8_t*>(L), y->qs);
+}
+
+void QuantizeQ3_KRef(const float* x, BlockQ3_K* y, int64_t k) {
+  const int64_t nb = k / kQK_K;
+  int8_t L[kQK_K];
+  float scales[kQK_K / 16];
+  for (int64_t i = 0; i < nb; i++) {
+    float max_scale = 0;
+    float amax = 0;
+    for (int j = 0; j < kQK_K / 16; ++j) {
+      scales[j] = MakeQ3Quants(16, 4, x + 16 * j, L + 16 * j, true);
+      float scale = std::fabs(scales[j]);
+      if (scale > amax) {
+        amax = scale;
+        max_scale = scales[j];
+      }
+    }
+    std::memset(y[i].scales, 0, 12);
+    if (max_scale) {
+      float iscale = -32.f / max_scale;
+      for (int j = 0; j < kQK_K / 16; ++j) {
+        int8_t l = static_cast<int8_t>(NearestInt(iscale * scales[j]));
+        l = static_cast<int8_t>(Max<int>(-32, Min<int>(31, l)) + 32);
+        PackQ3Scale(j, l, y[i].scales);
+      }
+      y[i].d = FloatToHalf(1 / iscale);
+    } else {
+      y[i].d = FloatToHalf(0.f);
+    }
+    FinishQ3K(x, &y[i], L);
+    x += kQK_K;
+  }
+}
+
+void QuantizeQ3_KWeighted(const float* x, BlockQ3_K* y, int64_t n_per_row, const float* quant_weights) {
+  const int64_t nb = n_per_row / kQK_K;
+  int8_t L[kQK_K];
+  float scales[kQK_K / 16];
+  float weight[16];
+  float sw[kQK_K / 16];
+  int8_t Ls[kQK_K / 16];
+  for (int64_t i = 0; i < nb; i++) {
+    float sumx2 = 0;
+    for (int j = 0; j < kQK_K; ++j) sumx2 += x[j] * x[j];
+    float sigma2 = 2 * sumx2 / kQK_K;
+    for (int j = 0; j < kQK_K / 16; ++j) {
+      const float* qw = quant_weights + kQK_K * i + 16 * j;
+      for (int l = 0; l < 16; ++l) weight[l] = qw[l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
+      float sumw = 0;
+      for (int l = 0; l < 16; ++l) sumw += weight[l];
+      sw[j] = sumw;
+      scales[j] = MakeQxQuants(16, 4, x + 16 * j, L + 16 * j, 1, weight);
+    }
+    std::memset(y[i].scales, 0, 12);
+    float d_block = MakeQxQuants(kQK_K / 16, 32, scales, Ls, 1, sw);
+    for (int j = 0; j < kQK_K / 16; ++j) PackQ3Scale(j, Ls[j], y[i].scales);
+    y[i].d = FloatToHalf(d_block);
+    FinishQ3K(x, &y[i], L);
+    x += kQK_K;
+  }
+}
+
+// ------------------------------------------------------- Q4_K and Q5_K
+
+// Requantizes one super-block with its stored 6-bit scales and mins into
+// levels in [0, nmax].
+template <typename Block>
+void RequantizeWithScaleMins(const float* x, const Block& y, int nmax, uint8_t* L) {
+  uint8_t sc, m;
+  for (int j = 0; j < kQK_K / 32; ++j) {
+    GetScaleMinK4(j, y.scales, &sc, &m);
+    const float d = HalfToFloat(y.d) * sc;
+    if (!d) continue;
+    const float dm = HalfToFloat(y.dmin) * m;
+    for (int ii = 0; ii < 32; ++ii) {
+      int l = NearestInt((x[32 * j + ii] + dm) / d);
+      l = Max(0, Min(nmax, l));
+      L[32 * j + ii] = static_cast<uint8_t>(l);
+    }
+  }
+}
+
+// The weight-free recipe shared by Q4_K and Q5_K: per 32-weight group an
+// affine fit, then the group scales and mins quantized to 6 bits.
+template <typename Block>
+void QuantizeScaleMinsRef(const float* x, Block& y, int nmax, float rmin, int nstep, uint8_t* L) {
+  uint8_t Laux[32];
+  float weights[32];
+  float mins[kQK_K / 32];
+  float scales[kQK_K / 32];
+  float max_scale = 0;
+  float max_min = 0;
+  for (int j = 0; j < kQK_K / 32; ++j) {
+    float sum_x2 = 0;
+    for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
+    float av_x = std::sqrt(sum_x2 / 32);
+    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
+    scales[j] = MakeQkxQuants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f,
+                              nstep, false, false);
+    float scale = scales[j];
+    if (scale > max_scale) max_scale = scale;
+    float min = mins[j];
+    if (min > max_min) max_min = min;
+  }
+  float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+  float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+  for (int j = 0; j < kQK_K / 32; ++j) {
+    uint8_t ls = static_cast<uint8_t>(NearestInt(inv_scale * scales[j]));
+    uint8_t lm = static_cast<uint8_t>(NearestInt(inv_min * mins[j]));
+    ls = Min<uint8_t>(63, ls);
+    lm = Min<uint8_t>(63, lm);
+    PackScaleMinK4(j, ls, lm, y.scales);
+  }
+  y.d = FloatToHalf(max_scale / 63.f);
+  y.dmin = FloatToHalf(max_min / 63.f);
+  RequantizeWithScaleMins(x, y, nmax, L);
+}
+
+// The importance-weighted recipe shared by Q4_K and Q5_K.
+template <typename Block>
+void QuantizeScaleMinsWeighted(const float* x, Block& y, int nmax, const float* qw_block, uint8_t* L) {
+  uint8_t Laux[32];
+  uint8_t Ls[kQK_K / 32];
+  uint8_t Lm[kQK_K / 32];
+  float weights[32];
+  float sw[kQK_K / 32];
+  float mins[kQK_K / 32];
+  float scales[kQK_K / 32];
+  float sum_x2 = 0;
+  for (int l = 0; l < kQK_K; ++l) sum_x2 += x[l] * x[l];
+  float sigma2 = 2 * sum_x2 / kQK_K;
+  for (int j = 0; j < kQK_K / 32; ++j) {
+    const float* qw = qw_block + 32 * j;
+    for (int l = 0; l < 32; ++l) weights[l] = qw[l] * std::sqrt(sigma2 + x[32 * j + l] * x[32 * j + l]);
+    float sumw = 0;
+    for (int l = 0; l < 32; ++l) sumw += weights[l];
+    sw[j] = sumw;
+    scales[j] = MakeQkxQuants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.9f, 0.05f,
+                              36, false, true);
+  }
+  float d_block = MakeQpQuants(kQK_K / 32, 63, scales, Ls, sw);
+  float m_block = MakeQpQuants(kQK_K / 32, 63, mins, Lm, sw);
+  for (int j = 0; j < kQK_K / 32; ++j) {
+    uint8_t ls = Min<uint8_t>(63, Ls[j]);
+    uint8_t lm = Min<uint8_t>(63, Lm[j]);
+    PackScaleMinK4(j, ls, lm, y.scales);
+  }
+  y.d = FloatToHalf(d_block);
+  y.dmin = FloatToHalf(m_block);
+  RequantizeWithScaleMins(x, y, nmax, L);
+}
+
+inline void PackQ4K(const uint8_t* L, BlockQ4_K& y) {
+  uint8_t* q = y.qs;
+  for (int j = 0; j < kQK_K; j += 64) {
+    for (int l = 0; l < 32; ++l) q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
+    q += 32;
+  }
+}
+
+inline void PackQ5K(const uint8_t* L, BlockQ5_K& y) {
+  uint8_t* qh = y.qh;
+  uint8_t* ql = y.qs;
+  std::memset(qh, 0, kQK_K / 8);
+  uint8_t m1 = 1, m2 = 2;
+  for (int n = 0; n < kQK_K; n += 64) {
+    for (int j = 0; j < 32; ++j) {
+      int l1 = L[n + j];
+      if (l1 > 15) {
+        l1 -= 16;
+        qh[j] |= m1;
+      }
+      int l2 = L[n + j + 32];
+      if (l2 > 15) {
+        l2 -= 16;
+        qh[j] |= m2;
+      }
+      ql[j] = static_cast<uint8_t>(l1 | (l2 << 4));
+    }
+    m1 = static_cast<uint8_t>(m1 << 2);
+    m2 = static_cast<uint8_t>(m2 << 2);
+    ql += 32;
+  }
+}
+
+void QuantizeQ4_K(const float* x, BlockQ4_K* y, int64_t n, const float* quant_weights) {
+  uint8_t L[kQK_K];
+  for (int64_t i = 0; i < n / kQK_K; ++i, x += kQK_K) {
+    if (quant_weights) {
+      QuantizeScaleMinsWeighted(x, y[i], 15, quant_weights + kQK_K * i, L);
+    } else {
+      QuantizeScaleMinsRef(x, y[i], 15, -1.f, 20, L);
+    }
+    PackQ4K(L, y[i]);
+  }
+}
+
+void QuantizeQ5_K(const float* x, BlockQ5_K* y, int64_t n, const float* quant_weights) {
+  uint8_t L[kQK_K];
+  for (int64_t i = 0; i < n / kQK_K; ++i, x += kQK_K) {
+    if (quant_weights) {
+      QuantizeScaleMinsWeighted(x, y[i], 31, quant_weights + kQK_K * i, L);
+    } else {
+      QuantizeScaleMinsRef(x, y[i], 31, -0.5f, 15, L);
+    }
+    PackQ5K(L, y[i]);
+  }
+}
+
+// ------------------------------------------------------------------ Q6_K
+
+void QuantizeQ6_K(const float* x, BlockQ6_K* y, int64_t n, const float* quant_weights) {
+  int8_t L[kQK_K];
+  float scales[kQK_K / 16];
+  for (int64_t i = 0; i < n / kQK_K; i++) {
+    float max_scale = 0;
+    float max_abs_scale = 0;
+    for (int ib = 0; ib < kQK_K / 16; ++ib) {
+      const float* qw = quant_weights ? quant_weights + kQK_K * i + 16 * ib : nullptr;
+      const float scale = MakeQxQuants(16, 32, x + 16 * ib, L + 16 * ib, 1, qw);
+      scales[ib] = scale;
+      const float abs_scale = std::fabs(scale);
+      if (abs_scale > max_abs_scale) {
+        max_abs_scale = abs_scale;
+        max_scale = scale;
+      }
+    }
+    if (max_abs_scale < kGroupMaxEps) {
+      std::memset(&y[i], 0, sizeof(BlockQ6_K));
+      y[i].d = FloatToHalf(0.f);
+      x += kQK_K;
+      continue;
+    }
+    float iscale = -128.f / max_scale;
+    y[i].d = FloatToHalf(1 / iscale);
+    for (int ib = 0; ib < kQK_K / 16; ++ib) {
+      y[i].scales[ib] = static_cast<int8_t>(Min(127, NearestInt(iscale * scales[ib])));
+    }
+    for (int j = 0; j < kQK_K / 16; ++j) {
+      float d = HalfToFloat(y[i].d) * y[i].scales[j];
+      if (!d) continue;
+      for (int ii = 0; ii < 16; ++ii) {
+        int l = NearestInt(x[16 * j + ii] / d);
+        l = Max(-32, Min(31, l));
+        L[16 * j + ii] = static_cast<int8_t>(l + 32);
+      }
+    }
+    uint8_t* ql = y[i].ql;
+    uint8_t* qh = y[i].qh;
+    for (int j = 0; j < kQK_K; j += 128) {
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t q1 = L[j + l + 0] & 0xF;
+        const uint8_t q2 = L[j + l + 32] & 0xF;
+        const uint8_t q3 = L[j + l + 64] & 0xF;
+        const uint8_t q4 = L[j + l + 96] & 0xF;
+        ql[l + 0] = static_cast<uint8_t>(q1 | (q3 << 4));
+        ql[l + 32] = static_cast<uint8_t>(q2 | (q4 << 4));
+        qh[l] = static_cast<uint8_t>((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
+                                     ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
+      }
+      ql += 64;
+      qh += 32;
+    }
+    x += kQK_K;
+  }
+}
+
+// ------------------------------------------------------ IQ4_NL and IQ4_XS
+
+inline int BestIndexInt8(int n, const int8_t* val, float x) {
+  if (x <= val[0]) return 0;
+  if (x >= val[n - 1]) return n - 1;
+  int ml = 0, mu = n - 1;
+  while (mu - ml > 1) {
+    int mav = (ml + mu) / 2;
+    if (x < val[mav]) mu = mav; else ml = mav;
+  }
+  return x - val[mu - 1] < val[mu] - x ? mu - 1 : mu;
+}
+
+// One IQ4 super-block of `super_block_size` weights in 32-weight groups.
+// With one group (IQ4_NL) the scale is stored directly; with eight (IQ4_XS)
+// the group scales are 6-bit multiples of one half-precision scale.
+void QuantizeIQ4Block(int super_block_size, const float* x, half_bits* dh, uint8_t* q4,
+                      uint16_t* scales_h, uint8_t* scales_l, const float* quant_weights, int ntry) {
+  constexpr int kBlock = 32;
+  const int8_t* values = kIQ4NLValues;
+  float scales[kQK_K / 32];
+  float weight[kBlock];
+  uint8_t L[kQK_K];
+  float sigma2 = 0;
+  for (int j = 0; j < super_block_size; ++j) sigma2 += x[j] * x[j];
+  sigma2 *= 2.f / super_block_size;
+  std::memset(q4, 0, super_block_size / 2);
+  dh[0] = FloatToHalf(0.f);
+  float max_scale = 0, amax_scale = 0;
+  for (int ib = 0; ib < super_block_size / kBlock; ++ib) {
+    const float* xb = x + ib * kBlock;
+    uint8_t* Lb = L + ib * kBlock;
+    if (quant_weights) {
+      const float* qw = quant_weights + ib * kBlock;
+      for (int j = 0; j < kBlock; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+    } else {
+      for (int j = 0; j < kBlock; ++j) weight[j] = xb[j] * xb[j];
+    }
+    float amax = 0, max = 0;
+    for (int j = 0; j < kBlock; ++j) {
+      float ax = std::fabs(xb[j]);
+      if (ax > amax) {
+        amax = ax;
+        max = xb[j];
+      }
+    }
+    if (amax < kGroupMaxEps) {
+      scales[ib] = 0;
+      continue;
+    }
+    float d = ntry > 0 ? -max / values[0] : max / values[0];
+    float id = 1 / d;
+    float sumqx = 0, sumq2 = 0;
+    for (int j = 0; j < kBlock; ++j) {
+      float al = id * xb[j];
+      int l = BestIndexInt8(16, values, al);
+      Lb[j] = static_cast<uint8_t>(l);
+      float q = values[l];
+      float w = weight[j];
+      sumqx += w * q * xb[j];
+      sumq2 += w * q * q;
+    }
+    d = sumq2 > 0 ? sumqx / sumq2 : 0.f;
+    float best = d * sumqx;
+    for (int itry = -ntry; itry <= ntry; ++itry) {
+      id = (itry + values[0]) / max;
+      sumqx = sumq2 = 0;
+      for (int j = 0; j < kBlock; ++j) {
+        float al = id * xb[j];
+        int l = BestIndexInt8(16, values, al);
+        float q = values[l];
+        float w = weight[j];
+        sumqx += w * q * xb[j];
+        sumq2 += w * q * q;
+      }
+      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+        d = sumqx / sumq2;
+        best = d * sumqx;
+      }
+    }
+    scales[ib] = d;
+    float abs_d = std::fabs(d);
+    if (abs_d > amax_scale) {
+      amax_scale = abs_d;
+      max_scale = d;
+    }
+  }
+  if (super_block_size / kBlock > 1) {
+    int nb = super_block_size / kBlock;
+    std::memset(scales_h, 0, ((nb + 7) / 8) * sizeof(uint16_t));
+    float d = -max_scale / 32;
+    dh[0] = FloatToHalf(d);
+    float id = d ? 1 / d : 0.f;
+    for (int ib = 0; ib < super_block_size / kBlock; ++ib) {
+      int l = NearestInt(id * scales[ib]);
+      l = Max(-32, Min(31, l));
+      float dl = d * l;
+      float idl = dl ? 1 / dl : 0.f;
+      uint8_t* Lb = L + ib * kBlock;
+      const float* xb = x + ib * kBlock;
+      for (int j = 0; j < kBlock; ++j) Lb[j] = static_cast<uint8_t>(BestIndexInt8(16, values, idl * xb[j]));
+      l += 32;
+      uint8_t l_l = l & 0xf;
+      uint8_t l_h = static_cast<uint8_t>(l >> 4);
+      if (ib % 2 == 0) {
+        scales_l[ib / 2] = l_l;
+      } else {
+        scales_l[ib / 2] |= static_cast<uint8_t>(l_l << 4);
+      }
+      scales_h[ib / 8] |= static_cast<uint16_t>(l_h << 2 * (ib % 8));
+    }
+  } else {
+    dh[0] = FloatToHalf(scales[0]);
+    if (ntry > 0) {
+      float id = scales[0] ? 1 / scales[0] : 0;
+      for (int j = 0; j < super_block_size; ++j) L[j] = static_cast<uint8_t>(BestIndexInt8(16, values, id * x[j]));
+    }
+  }
+  for (int i = 0; i < super_block_size / 32; ++i) {
+    for (int j = 0; j < 16; ++j) q4[16 * i + j] = static_cast<uint8_t>(L[32 * i + j] | (L[32 * i + 16 + j] << 4));
+  }
+}
+
+// ------------------------------------------------------------ dequantize
+
+void DequantizeQ4_0(const BlockQ4_0* x, float* y, int64_t k) {
+  for (int64_t i = 0; i < k / kQK4_0; i++) {
+    const float d = HalfToFloat(x[i].d);
+    for (int j = 0; j < kQK4_0 / 2; ++j) {
+      const int x0 = (x[i].qs[j] & 0x0F) - 8;
+      const int x1 = (x[i].qs[j] >> 4) - 8;
+      y[i * kQK4_0 + j] = x0 * d;
+      y[i * kQK4_0 + j + kQK4_0 / 2] = x1 * d;
+    }
+  }
+}
+
+void DequantizeQ4_1(const BlockQ4_1* x, float* y, int64_t k) {
+  for (int64_t i = 0; i < k / kQK4_1; i++) {
+    const float d = HalfToFloat(x[i].d);
+    const float m = HalfToFloat(x[i].m);
+    for (int j = 0; j < kQK4_1 / 2; ++j) {
+      const int x0 = (x[i].qs[j] & 0x0F);
+      const int x1 = (x[i].qs[j] >> 4);
+      y[i * kQK4_1 + j] = x0 * d + m;
+      y[i * kQK4_1 + j + kQK4_1 / 2] = x1 * d + m;
+    }
+  }
+}
+
+template <typename Block, bool kHasMin>
+void Dequantize5Bit(const Block* x, float* y, int64_t k) {
+  for (int64_t i = 0; i < k / 32; i++) {
+    const float d = HalfToFloat(x[i].d);
+    uint32_t qh;
+    std::memcpy(&qh, x[i].qh, sizeof(qh));
+    for (int j = 0; j < 16; ++j) {
+      const uint8_t xh_0 = static_cast<uint8_t>(((qh >> (j + 0)) << 4) & 0x10);
+      const uint8_t xh_1 = static_cast<uint8_t>(((qh >> (j + 12))) & 0x10);
+      if constexpr (kHasMin) {
+        const float m = HalfToFloat(x[i].m);
+        const int x0 = (x[i].qs[j] & 0x0F) | xh_0;
+        const int x1 = (x[i].qs[j] >> 4) | xh_1;
+        y[i * 32 + j] = x0 * d + m;
+        y[i * 32 + j + 16] = x1 * d + m;
+      } else {
+        const int32_t x0 = ((x[i].qs[j] & 0x0F) | xh_0) - 16;
+        const int32_t x1 = ((x[i].qs[j] >> 4) | xh_1) - 16;
+        y[i * 32 + j] = x0 * d;
+        y[i * 32 + j + 16] = x1 * d;
+      }
+    }
+  }
+}
+
+void DequantizeQ8_0(const BlockQ8_0* x, float* y, int64_t k) {
+  for (int64_t i = 0; i < k / kQK8_0; i++) {
+    const float d = HalfToFloat(x[i].d);
+    for (int j = 0; j < kQK8_0; ++j) y[i * kQK8_0 + j] = x[i].qs[j] * d;
+  }
+}
+
+void DequantizeQ2_K(const BlockQ2_K* x, float* y, int64_t k) {
+  for (int64_t i = 0; i < k / kQK_K; i++) {
+    const float d = HalfToFloat(x[i].d);
+    const float min = HalfToFloat(x[i].dmin);
+    const uint8_t* q = x[i].qs;
+    int is = 0;
+    float dl, ml;
+    for (int n = 0; n < kQK_K; n += 128) {
+      int shift = 0;
+      for (int j = 0; j < 4; ++j) {
+        uint8_t sc = x[i].scales[is++];
+        dl = d * (sc & 0xF);
+        ml = min * (sc >> 4);
+        for (int l = 0; l < 16; ++l) *y++ = dl * static_cast<int8_t>((q[l] >> shift) & 3) - ml;
+        sc = x[i].scales[is++];
+        dl = d * (sc & 0xF);
+        ml = min * (sc >> 4);
+        for (int l = 0; l < 16; ++l) *y++ = dl * static_cast<int8_t>((q[l + 16] >> shift) & 3) - ml;
+        shift += 2;
+      }
+      q += 32;
+    }
+  }
+}
+
+void DequantizeQ3_K(const BlockQ3_K* x, float* y, int64_t k) {
+  const uint32_t kmask1 = 0x03030303;
+  const uint32_t kmask2 = 0x0f0f0f0f;
+  uint32_t aux[4];
+  const int8_t* scales = reinterpret_cast<const int8_t*>(aux);
+  for (int64_t i = 0; i < k / kQK_K; i++) {
+    const float d_all = HalfToFloat(x[i].d);
+    const uint8_t* q = x[i].qs;
+    const uint8_t* hm = x[i].hmask;
+    uint8_t m = 1;
+    std::memcpy(aux, x[i].scales, 12);
+    uint32_t tmp = aux[2];
+    aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+    aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+    aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+    aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+    int is = 0;
+    float dl;
+    for (int n = 0; n < kQK_K; n += 128) {
+      int shift = 0;
+      for (int j = 0; j < 4; ++j) {
+        dl = d_all * (scales[is++] - 32);
+        for (int l = 0; l < 16; ++l) {
+          *y++ = dl * (static_cast<int8_t>((q[l + 0] >> shift) & 3) - ((hm[l + 0] & m) ? 0 : 4));
+        }
+        dl = d_all * (scales[is++] - 32);
+        for (int l = 0; l < 16; ++l) {
+          *y++ = dl * (static_cast<int8_t>((q[l + 16] >> shift) & 3) - ((hm[l + 16] & m) ? 0 : 4));
+        }
+        shift += 2;
+        m = static_cast<uint8_t>(m << 1);
+      }
+      q += 32;
+    }
+  }
+}
+
+void DequantizeQ4_K(const BlockQ4_K* x, float* y, int64_t k) {
+  for (int64_t i = 0; i < k / kQK_K; i++) {
+    const uint8_t* q = x[i].qs;
+    const float d = HalfToFloat(x[i].d);
+    const float min = HalfToFloat(x[i].dmin);
+    int is = 0;
+    uint8_t sc, m;
+    for (int j = 0; j < kQK_K; j += 64) {
+      GetScaleMinK4(is + 0, x[i].scales, &sc, &m);
+      const float d1 = d * sc;
+      const float m1 = min * m;
+      GetScaleMinK4(is + 1, x[i].scales, &sc, &m);
+      const float d2 = d * sc;
+      const float m2 = min * m;
+      for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
+      for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
+      q += 32;
+      is += 2;
+    }
+  }
+}
+
+void DequantizeQ5_K(const BlockQ5_K* x, float* y, int64_t k) {
+  for (int64_t i = 0; i < k / kQK_K; i++) {
+    const uint8_t* ql = x[i].qs;
+    const uint8_t* qh = x[i].qh;
+    const float d = HalfToFloat(x[i].d);
+    const float min = HalfToFloat(x[i].dmin);
+    int is = 0;
+    uint8_t sc, m;
+    uint8_t u1 = 1, u2 = 2;
+    for (int j = 0; j < kQK_K; j += 64) {
+      GetScaleMinK4(is + 0, x[i].scales, &sc, &m);
+      const float d1 = d * sc;
+      const float m1 = min * m;
+      GetScaleMinK4(is + 1, x[i].scales, &sc, &m);
+      const float d2 = d * sc;
+      const float m2 = min * m;
+      for (int l = 0; l < 32; ++l) *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+      for (int l = 0; l < 32; ++l) *y++ = d2 * ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+      ql += 32;
+      is += 2;
+      u1 = static_cast<uint8_t>(u1 << 2);
+      u2 = static_cast<uint8_t>(u2 << 2);
+    }
+  }
+}
+
+void DequantizeQ6_K(const BlockQ6_K* x, float* y, int64_t k) {
+  for (int64_t i = 0; i < k / kQK_K; i++) {
+    const float d = HalfToFloat(x[i].d);
+    const uint8_t* ql = x[i].ql;
+    const uint8_t* qh = x[i].qh;
+    const int8_t* sc = x[i].scales;
+    for (int n = 0; n < kQK_K; n += 128) {
+      for (int l = 0; l < 32; ++l) {
+        int is = l / 16;
+        const int8_t q1 = static_cast<int8_t>(((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+        const int8_t q2 = static_cast<int8_t>(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+        const int8_t q3 = static_cast<int8_t>(((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+        const int8_t q4 = static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        y[l + 0] = d * sc[is + 0] * q1;
+        y[l + 32] = d * sc[is + 2] * q2;
+        y[l + 64] = d * sc[is + 4] * q3;
+        y[l + 96] = d * sc[is + 6] * q4;
+      }
+      y += 128;
+      ql += 64;
+      qh += 32;
+      sc += 8;
+    }
+  }
+}
+
+void DequantizeIQ4_NL(const BlockIQ4_NL* x, float* y, int64_t k) {
+  for (int64_t i = 0; i < k / kQK4_NL; i++) {
+    const uint8_t* qs = x[i].qs;
+    const float d = HalfToFloat(x[i].d);
+    for (int j = 0; j < kQK4_NL / 2; ++j) {
+      y[j + 0] = d * kIQ4NLValues[qs[j] & 0xf];
+      y[j + kQK4_NL / 2] = d * kIQ4NLValues[qs[j] >> 4];
+    }
+    y += kQK4_NL;
+  }
+}
+
+void DequantizeIQ4_XS(const BlockIQ4_XS* x, float* y, int64_t k) {
+  for (int64_t i = 0; i < k / kQK_K; i++) {
+    const uint8_t* qs = x[i].qs;
+    const float d = HalfToFloat(x[i].d);
+    for (int ib = 0; ib < kQK_K / 32; ++ib) {
+      const int ls = ((x[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 0xf) | (((x[i].scales_h >> 2 * ib) & 3) << 4);
+      const float dl = d * (ls - 32);
+      for (int j = 0; j < 16; ++j) {
+        y[j + 0] = dl * kIQ4NLValues[qs[j] & 0xf];
+        y[j + 16] = dl * kIQ4NLValues[qs[j] >> 4];
+      }
+      y += 32;
+      qs += 16;
+    }
+  }
+}
+
+// Applies `row_fn(src_row, dst_row)` to each row; used by the recipes whose
+// statistics span a whole row.
+template <typename Block, typename Fn>
+void ForEachRow(const float* src, void* dst, int64_t nrows, int64_t n_per_row, size_t row_size, Fn row_fn) {
+  char* qrow = static_cast<char*>(dst);
+  for (int64_t row = 0; row < nrows; ++row) {
+    row_fn(src, reinterpret_cast<Block*>(qrow));
+    src += n_per_row;
+    qrow += row_size;
+  }
+}
+
+}  // namespace
+
+size_t QuantizeRows(GgmlType type, const float* src, void* dst, int64_t nrows, int64_t n_per_row,
+                    const float* imatrix) {
+  const size_t row_size = RowSize(type, n_per_row);
+  const int64_t n = nrows * n_per_row;
+  const float* qw = imatrix;
+  switch (type) {
+    case GgmlType::kF32:
+      std::memcpy(dst, src, n * sizeof(float));
+      break;
+    case GgmlType::kF16: {
+      auto* out = static_cast<uint16_t*>(dst);
+      for (int64_t i = 0; i < n; ++i) out[i] = FloatToHalf(src[i]);
+      break;
+    }
+    case GgmlType::kBF16: {
+      auto* out = static_cast<uint16_t*>(dst);
+      for (int64_t i = 0; i < n; ++i) out[i] = FloatToBFloat16(src[i]);
+      break;
+    }
+    case GgmlType::kQ8_0:
+      QuantizeQ8_0Ref(src, static_cast<BlockQ8_0*>(dst), n);
+      break;
+    case GgmlType::kQ4_0:
+      if (!qw) {
+        QuantizeQ4_0Ref(src, static_cast<BlockQ4_0*>(dst), n);
+      } else {
+        ForEachRow<BlockQ4_0>(src, dst, nrows, n_per_row, row_size,
+                              [&](const float* x, BlockQ4_0* y) { QuantizeQ4_0Weighted(x, y, n_per_row, qw); });
+      }
+      break;
+    case GgmlType::kQ4_1:
+      if (!qw) {
+        QuantizeQ4_1Ref(src, static_cast<BlockQ4_1*>(dst), n);
+      } else {
+        ForEachRow<BlockQ4_1>(src, dst, nrows, n_per_row, row_size,
+                              [&](const float* x, BlockQ4_1* y) { QuantizeQ4_1Weighted(x, y, n_per_row, qw); });
+      }
+      break;
+    case GgmlType::kQ5_0:
+      if (!qw) {
+        QuantizeQ5_0Ref(src, static_cast<BlockQ5_0*>(dst), n);
+      } else {
+        ForEachRow<BlockQ5_0>(src, dst, nrows, n_per_row, row_size,
+                              [&](const float* x, BlockQ5_0* y) { QuantizeQ5_0Weighted(x, y, n_per_row, qw); });
+      }
+      break;
+    case GgmlType::kQ5_1:
+      if (!qw) {
+        QuantizeQ5_1Ref(src, static_cast<BlockQ5_1*>(dst), n);
+      } else {
+        ForEachRow<BlockQ5_1>(src, dst, nrows, n_per_row, row_size,
+                              [&](const float* x, BlockQ5_1* y) { QuantizeQ5_1Weighted(x, y, n_per_row, qw); });
+      }
+      break;
+    case GgmlType::kQ2_K:
+      if (!qw) {
+        QuantizeQ2_KRef(src, static_cast<BlockQ2_K*>(dst), n);
+      } else {
+        ForEachRow<BlockQ2_K>(src, dst, nrows, n_per_row, row_size,
+                              [&](const float* x, BlockQ2_K* y) { QuantizeQ2_KWeighted(x, y, n_per_row, qw); });
+      }
+      break;
+    case GgmlType::kQ3_K:
+      if (!qw) {
+        QuantizeQ3_KRef(src, static_cast<BlockQ3_K*>(dst), n);
+      } else {
+        ForEachRow<BlockQ3_K>(src, dst, nrows, n_per_row, row_size,
+                              [&](const float* x, BlockQ3_K* y) { QuantizeQ3_KWeighted(x, y, n_per_row, qw); });
+      }
+      break;
+    case GgmlType::kQ4_K:
+      ForEachRow<BlockQ4_K>(src, dst, nrows, n_per_row, row_size,
+                            [&](const float* x, BlockQ4_K* y) { QuantizeQ4_K(x, y, n_per_row, qw); });
+      break;
+    case GgmlType::kQ5_K:
+      ForEachRow<BlockQ5_K>(src, dst, nrows, n_per_row, row_size,
+                            [&](const float* x, BlockQ5_K* y) { QuantizeQ5_K(x, y, n_per_row, qw); });
+      break;
+    case GgmlType::kQ6_K:
+      ForEachRow<BlockQ6_K>(src, dst, nrows, n_per_row, row_size,
+                            [&](const float* x, BlockQ6_K* y) { QuantizeQ6_K(x, y, n_per_row, qw); });
+      break;
+    case GgmlType::kIQ4_NL:
+      ForEachRow<BlockIQ4_NL>(src, dst, nrows, n_per_row, row_size, [&](const float* x, BlockIQ4_NL* y) {
+        // The reference path (no weights) and the quantize path share one
+        // recipe in ggml's quantize_iq4_nl: always 7 refinement tries.
+        for (int64_t ib = 0; ib < n_per_row / kQK4_NL; ++ib) {
+          QuantizeIQ4Block(kQK4_NL, x + kQK4_NL * ib, &y[ib].d, y[ib].qs, nullptr, nullptr,
+                           qw ? qw + kQK4_NL * ib : nullptr, 7);
+        }
+      });
+      break;
+    case GgmlType::kIQ4_XS:
+      ForEachRow<BlockIQ4_XS>(src, dst, nrows, n_per_row, row_size, [&](const float* x, BlockIQ4_XS* y) {
+        for (int64_t ib = 0; ib < n_per_row / kQK_K; ++ib) {
+          QuantizeIQ4Block(kQK_K, x + kQK_K * ib, &y[ib].d, y[ib].qs, &y[ib].scales_h, y[ib].scales_l,
+                           qw ? qw + kQK_K * ib : nullptr, 7);
+        }
+      });
+      break;
+    default:
+      return 0;
+  }
+  return static_cast<size_t>(nrows) * row_size;
+}
+
+bool CanDequantize(GgmlType type) { return IsSupportedTargetType(type); }
+
+void DequantizeToFloat(GgmlType type, const void* src, float* dst, int64_t n) {
+  switch (type) {
+    case GgmlType::kF32:
+      std::memcpy(dst, src, n * sizeof(float));
+      break;
+    case GgmlType::kF16: {
+      const auto* in = static_cast<const uint16_t*>(src);
+      for (int64_t i = 0; i < n; ++i) dst[i] = HalfToFloat(in[i]);
+      break;
+    }
+    case GgmlType::kBF16: {
+      const auto* in = static_cast<const uint16_t*>(src);
+      for (int64_t i = 0; i < n; ++i) dst[i] = BFloat16ToFloat(in[i]);
+      break;
+    }
+    case GgmlType::kQ4_0: DequantizeQ4_0(static_cast<const BlockQ4_0*>(src), dst, n); break;
+    case GgmlType::kQ4_1: DequantizeQ4_1(static_cast<const BlockQ4_1*>(src), dst, n); break;
+    case GgmlType::kQ5_0: Dequantize5Bit<BlockQ5_0, false>(static_cast<const BlockQ5_0*>(src), dst, n); break;
+    case GgmlType::kQ5_1: Dequantize5Bit<BlockQ5_1, true>(static_cast<const BlockQ5_1*>(src), dst, n); break;
+    case GgmlType::kQ8_0: DequantizeQ8_0(static_cast<const BlockQ8_0*>(src), dst, n); break;
+    case GgmlType::kQ2_K: DequantizeQ2_K(static_cast<const BlockQ2_K*>(src), dst, n); break;
+    case GgmlType::kQ3_K: DequantizeQ3_K(static_cast<const BlockQ3_K*>(src), dst, n); break;
+    case GgmlType::kQ4_K: DequantizeQ4_K(static_cast<const BlockQ4_K*>(src), dst, n); break;
+    case GgmlType::kQ5_K: DequantizeQ5_K(static_cast<const BlockQ5_K*>(src), dst, n); break;
+    case GgmlType::kQ6_K: DequantizeQ6_K(static_cast<const BlockQ6_K*>(src), dst, n); break;
+    case GgmlType::kIQ4_NL: DequantizeIQ4_NL(static_cast<const BlockIQ4_NL*>(src), dst, n); break;
+    case GgmlType::kIQ4_XS: DequantizeIQ4_XS(static_cast<const BlockIQ4_XS*>(src), dst, n); break;
+    default:
+      break;
+  }
+}
+
+}  // namespace quantfleet

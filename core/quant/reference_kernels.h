@@ -1,0 +1,39 @@
+// Scalar reference quantization and dequantization: the specification.
+//
+// For every type this project produces, QuantizeRows writes the exact bytes
+// llama.cpp (ggml) writes for the same floats, with and without importance
+// weights. Each block is computed by one straight-line scalar recipe; any
+// faster path (SIMD, CUDA) is tested against these functions bit for bit.
+// The translation unit is built with -ffp-contract=off: no fused
+// multiply-adds may change a rounding.
+//
+// Thread-safety: pure functions over caller-owned buffers; rows are
+// independent, so callers may quantize disjoint row ranges concurrently.
+#ifndef QUANTFLEET_CORE_QUANT_REFERENCE_KERNELS_H_
+#define QUANTFLEET_CORE_QUANT_REFERENCE_KERNELS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/quant/ggml_type.h"
+
+namespace quantfleet {
+
+// Quantizes `nrows` rows of `n_per_row` floats from `src` into `dst`.
+// `imatrix` is null or holds `n_per_row` importance weights (one per column),
+// used by every type that takes them (Q8_0, F16, BF16 and F32 ignore them).
+// Preconditions: IsSupportedTargetType(type) and n_per_row a multiple of the
+// type's block size. Returns the bytes written: nrows * RowSize(type, n_per_row).
+size_t QuantizeRows(GgmlType type, const float* src, void* dst, int64_t nrows,
+                    int64_t n_per_row, const float* imatrix);
+
+// True when DequantizeToFloat can read `type`.
+bool CanDequantize(GgmlType type);
+
+// Converts `n` elements (a multiple of the block size) of `type` to floats.
+// Precondition: CanDequantize(type).
+void DequantizeToFloat(GgmlType type, const void* src, float* dst, int64_t n);
+
+}  // namespace quantfleet
+
+#endif  // QUANTFLEET_CORE_QUANT_REFERENCE_KERNELS_H_
