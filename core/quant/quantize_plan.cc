@@ -227,7 +227,6 @@ absl::StatusOr<QuantizePlan> BuildQuantizePlan(const GgufModel& model, const Qua
       if (has_imatrix) {
         auto it = imatrix->weights.find(name);
         if (it != imatrix->weights.end()) {
-          ++matched_imatrix;
           const size_t expected = static_cast<size_t>(src.info.ne[0] * src.info.ne[2]);
           if (it->second.size() == expected) {
             p.imatrix = &it->second;
@@ -247,10 +246,13 @@ absl::StatusOr<QuantizePlan> BuildQuantizePlan(const GgufModel& model, const Qua
     }
     plan.tensors.push_back(std::move(p));
   }
-  if (has_imatrix && matched_imatrix == 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: none of its %d entries names a tensor this quantization converts; was it computed for another model?",
-        options.imatrix_path, imatrix->weights.size()));
+  if (has_imatrix) {
+    for (const ModelTensor* t : sorted) matched_imatrix += imatrix->weights.count(t->info.name);
+    if (matched_imatrix == 0) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: none of its %d entries names a tensor of %s; was it computed for another model?",
+          options.imatrix_path, imatrix->weights.size(), model.part(0).path()));
+    }
   }
 
   std::vector<GgufTensorInfo> infos;

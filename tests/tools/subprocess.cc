@@ -1,0 +1,58 @@
+#include "tests/tools/subprocess.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "absl/time/clock.h"
+
+extern char** environ;
+
+namespace quantfleet {
+
+ProcessResult RunProcess(const std::vector<std::string>& argv, absl::Duration timeout) {
+  ProcessResult result;
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return result;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDERR_FILENO);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  const int rc = posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(pipefd[1]);
+  if (rc != 0) {
+    ::close(pipefd[0]);
+    result.output = "cannot start " + argv[0];
+    return result;
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  char buf[4096];
+  for (;;) {
+    const int64_t left_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (left_ms <= 0) {
+      ::kill(pid, SIGKILL);
+      result.timed_out = true;
+      break;
+    }
+    pollfd p{pipefd[0], POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(std::min<int64_t>(left_ms, 1000))) <= 0) continue;
+    const ssize_t n = ::read(pipefd[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    result.output.append(buf, static_cast<size_t>(n));
+  }
+  ::close(pipefd[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!result.timed_out && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  return result;
+}
+
+}  // namespace quantfleet
