@@ -1,0 +1,203 @@
+// `quantfleet quantize` as a user runs it: bad input gets exit code 1, one
+// clear line naming the file, tensor or flag, and no file at the output
+// path; an existing output survives a failed run.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "absl/strings/str_format.h"
+#include "core/gguf/gguf_file.h"
+#include "nlohmann/json.hpp"
+#include "tests/tools/subprocess.h"
+#include "tests/tools/test_model.h"
+
+namespace quantfleet {
+namespace {
+
+namespace fs = std::filesystem;
+
+class QuantizeCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           absl::StrFormat("qf-cli-%d-%s", getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    TestModelSpec spec;
+    spec.n_layer = 1;
+    ASSERT_TRUE(WriteTestModel(spec, Path("model.gguf")).ok());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+
+  ProcessResult Quantize(std::vector<std::string> args) {
+    args.insert(args.begin(), {std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "quantize"});
+    return RunProcess(args, absl::Minutes(1));
+  }
+
+  std::vector<uint8_t> Read(const std::string& name) {
+    std::ifstream in(Path(name), std::ios::binary);
+    return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+  }
+
+  void Write(const std::string& name, const std::vector<uint8_t>& bytes) {
+    std::ofstream(Path(name), std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
+                                                      static_cast<std::streamsize>(bytes.size()));
+  }
+
+  // Expects a failure whose message contains `needle`, and no output file.
+  void ExpectFails(const ProcessResult& r, const std::string& needle, const std::string& out = "out.gguf") {
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.output;
+    EXPECT_FALSE(fs::exists(Path(out))) << "a failed run left " << out;
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << "temporary file left: " << e.path();
+    }
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(QuantizeCli, Success_WritesAValidFile) {
+  ProcessResult r = Quantize({Path("model.gguf"), Path("out.gguf"), "Q4_K_M"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::vector<uint8_t> bytes = Read("out.gguf");
+  absl::StatusOr<GgufFile> f = GgufFile::Parse(bytes.data(), bytes.size(), "out.gguf");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(FindKv(f->kv(), "general.file_type")->GetU32(), 15u);
+}
+
+TEST_F(QuantizeCli, MissingInput_IsNamed) {
+  ExpectFails(Quantize({Path("nope.gguf"), Path("out.gguf"), "Q8_0"}), "nope.gguf: cannot open");
+}
+
+TEST_F(QuantizeCli, NotAGgufFile_IsRefused) {
+  Write("bad.gguf", {'G', 'G', 'M', 'L', 1, 2, 3, 4});
+  ExpectFails(Quantize({Path("bad.gguf"), Path("out.gguf"), "Q8_0"}), "bad.gguf: offset 0: not a GGUF file");
+}
+
+TEST_F(QuantizeCli, TruncatedModel_IsRefused) {
+  std::vector<uint8_t> bytes = Read("model.gguf");
+  bytes.resize(bytes.size() - 1000);
+  Write("short.gguf", bytes);
+  ExpectFails(Quantize({Path("short.gguf"), Path("out.gguf"), "Q8_0"}), "the file is truncated");
+}
+
+TEST_F(QuantizeCli, NanInSourceTensor_NamesTheTensor) {
+  std::vector<uint8_t> bytes = Read("model.gguf");
+  absl::StatusOr<GgufFile> f = GgufFile::Parse(bytes.data(), bytes.size(), "m");
+  ASSERT_TRUE(f.ok());
+  const GgufTensorInfo* target = nullptr;
+  for (const GgufTensorInfo& t : f->tensors()) {
+    if (t.name == "blk.0.ffn_up.weight") target = &t;
+  }
+  ASSERT_NE(target, nullptr);
+  const float nan = std::nanf("");
+  std::memcpy(bytes.data() + f->data_offset() + target->offset + 4 * 300, &nan, 4);
+  Write("nan.gguf", bytes);
+  ExpectFails(Quantize({Path("nan.gguf"), Path("out.gguf"), "Q4_0"}),
+              "tensor 'blk.0.ffn_up.weight' has invalid data in rows 0..");
+}
+
+TEST_F(QuantizeCli, FailedRun_LeavesAnExistingOutputUntouched) {
+  Write("out.gguf", {'k', 'e', 'e', 'p'});
+  Write("bad.gguf", {'n', 'o', 'p', 'e'});
+  ProcessResult r = Quantize({Path("bad.gguf"), Path("out.gguf"), "Q8_0"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(Read("out.gguf"), (std::vector<uint8_t>{'k', 'e', 'e', 'p'}));
+}
+
+TEST_F(QuantizeCli, UnknownFileType_IsNamed) {
+  ExpectFails(Quantize({Path("model.gguf"), Path("out.gguf"), "Q4_K_X"}), "'Q4_K_X' is not a file type");
+}
+
+TEST_F(QuantizeCli, UnsupportedFileType_SaysSo) {
+  ExpectFails(Quantize({Path("model.gguf"), Path("out.gguf"), "IQ2_XXS"}), "IQ2_XXS is not supported yet");
+}
+
+TEST_F(QuantizeCli, UnknownOption_IsNamed) {
+  ExpectFails(Quantize({"--frobnicate", Path("model.gguf"), Path("out.gguf"), "Q8_0"}), "unknown option '--frobnicate'");
+}
+
+TEST_F(QuantizeCli, BadTensorTypeSpec_IsNamed) {
+  ExpectFails(Quantize({"--tensor-type", "attn_v", Path("model.gguf"), Path("out.gguf"), "Q8_0"}),
+              "expected NAME=TYPE");
+  ExpectFails(Quantize({"--tensor-type", "attn_v=q9_9", Path("model.gguf"), Path("out.gguf"), "Q8_0"}),
+              "'q9_9' is not a tensor type");
+}
+
+TEST_F(QuantizeCli, BadOverrideKv_IsNamed) {
+  ExpectFails(Quantize({"--override-kv", "general.name=string:x", Path("model.gguf"), Path("out.gguf"), "Q8_0"}),
+              "TYPE must be int, float, bool or str");
+}
+
+TEST_F(QuantizeCli, SameInputAndOutput_IsRefused) {
+  ProcessResult r = Quantize({Path("model.gguf"), Path("model.gguf"), "Q8_0"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("input and output are the same file"), std::string::npos) << r.output;
+}
+
+TEST_F(QuantizeCli, ImatrixWithNan_IsRefused) {
+  TestModelSpec spec;
+  spec.n_layer = 1;
+  ASSERT_TRUE(WriteTestImatrix(spec, Path("im.gguf"), ImatrixFormat::kGguf, 5).ok());
+  std::vector<uint8_t> bytes = Read("im.gguf");
+  absl::StatusOr<GgufFile> f = GgufFile::Parse(bytes.data(), bytes.size(), "im");
+  ASSERT_TRUE(f.ok());
+  const float nan = std::nanf("");
+  std::memcpy(bytes.data() + f->data_offset() + f->tensors()[0].offset, &nan, 4);
+  Write("im.gguf", bytes);
+  ExpectFails(Quantize({"--imatrix", Path("im.gguf"), Path("model.gguf"), Path("out.gguf"), "Q4_K_M"}),
+              "not finite");
+}
+
+TEST_F(QuantizeCli, ImatrixForAnotherModel_IsRefused) {
+  TestModelSpec other;
+  other.n_layer = 1;
+  other.n_embd = 512;  // same names, other widths
+  ASSERT_TRUE(WriteTestImatrix(other, Path("im.gguf"), ImatrixFormat::kGguf, 5).ok());
+  ExpectFails(Quantize({"--imatrix", Path("im.gguf"), Path("model.gguf"), Path("out.gguf"), "Q4_K_M"}),
+              "has 512 values but the tensor needs 256");
+}
+
+TEST_F(QuantizeCli, Json_DescribesEveryTensor) {
+  ProcessResult r = Quantize({"--json", Path("model.gguf"), Path("out.gguf"), "Q6_K"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json j = nlohmann::json::parse(r.output);
+  EXPECT_TRUE(j["ok"].get<bool>());
+  EXPECT_EQ(j["file_type"], "Q6_K");
+  EXPECT_EQ(j["tensors"].size(), 12u);
+  EXPECT_EQ(j["file_bytes"].get<uint64_t>(), fs::file_size(Path("out.gguf")));
+}
+
+TEST_F(QuantizeCli, JsonError_IsMachineReadable) {
+  ProcessResult r = Quantize({"--json", Path("nope.gguf"), Path("out.gguf"), "Q6_K"});
+  EXPECT_EQ(r.exit_code, 1);
+  const size_t brace = r.output.find('{');
+  ASSERT_NE(brace, std::string::npos) << r.output;
+  nlohmann::json j = nlohmann::json::parse(r.output.substr(brace, r.output.rfind('}') - brace + 1));
+  EXPECT_FALSE(j["ok"].get<bool>());
+  EXPECT_NE(j["error"].get<std::string>().find("nope.gguf"), std::string::npos);
+}
+
+TEST_F(QuantizeCli, Help_TeachesAndSucceeds) {
+  ProcessResult r = Quantize({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--imatrix FILE"), std::string::npos);
+  EXPECT_NE(r.output.find("examples:"), std::string::npos);
+}
+
+TEST_F(QuantizeCli, ThreadCount_DoesNotChangeTheBytes) {
+  ASSERT_EQ(Quantize({"--threads", "1", Path("model.gguf"), Path("one.gguf"), "Q4_K_M"}).exit_code, 0);
+  ASSERT_EQ(Quantize({Path("model.gguf"), Path("two.gguf"), "Q4_K_M", "2"}).exit_code, 0);
+  EXPECT_EQ(Read("one.gguf"), Read("two.gguf"));
+}
+
+}  // namespace
+}  // namespace quantfleet
