@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "client/inspect_command.h"
 #include "client/quantize_command.h"
 
 namespace {
@@ -14,6 +15,7 @@ cluster of GPU rigs, with the same bytes as llama.cpp's llama-quantize.
 
 commands:
   quantize   quantize a GGUF model here (a drop-in for llama-quantize)
+  inspect    show what a GGUF file holds (metadata, tensor types, sizes)
   version    print the version
   help       this text
 
@@ -31,6 +33,7 @@ int main(int argc, char** argv) {
   const std::string command = args[0];
   args.erase(args.begin());
   if (command == "quantize") return quantfleet::RunQuantizeCommand(args);
+  if (command == "inspect") return quantfleet::RunInspectCommand(args);
   if (command == "version" || command == "--version") {
     absl::PrintF("quantfleet %s\n", QUANTFLEET_VERSION);
     return 0;

@@ -279,15 +279,25 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
     }
   } else {
     TerminalProgress bar(stderr, plan->source_bytes, plan->tensors.size());
+    // Threads finish tensors slightly out of order; lines are printed in
+    // file order as soon as every tensor before them is done. Tensors with
+    // no data never report, so they count as done from the start.
+    std::vector<bool> done(plan->tensors.size(), false);
+    for (size_t i = 0; i < done.size(); ++i) done[i] = plan->tensors[i].output.nbytes == 0;
+    size_t next_line = 0;
     RunOptions run;
     run.threads = threads;
     run.on_tensor_done = [&](const QuantizeProgress& p) {
       if (tty) {
         bar.Update(p.tensors_done, p.source_bytes_done, plan->tensors[p.tensor_index].output.name);
-      } else if (!args.json) {
-        absl::PrintF("%s\n", TensorLine(*plan, p.tensor_index));
-        std::fflush(stdout);
+        return;
       }
+      if (args.json) return;
+      done[p.tensor_index] = true;
+      for (; next_line < done.size() && done[next_line]; ++next_line) {
+        absl::PrintF("%s\n", TensorLine(*plan, next_line));
+      }
+      std::fflush(stdout);
     };
     absl::Status s = RunQuantizePlan(*model, *plan, args.output, run);
     if (tty) bar.Finish();

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs quantfleet's build dependencies from the distribution's packages
+# (Debian 12 / Ubuntu 24.04) and builds the project into ./build.
+#
+# Everything the build and the tests need is installed here; nothing is
+# downloaded at build time. The conformance tests fetch the pinned llama.cpp
+# oracle from the npm registry when they first run (see tests/conformance).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then
+  sudo_cmd=(sudo)
+fi
+
+packages=(
+  build-essential cmake ninja-build ccache git time
+  clang libclang-rt-dev            # libFuzzer and sanitizers
+  libabsl-dev                      # Status/StatusOr, strings, synchronization, time
+  libgtest-dev libgmock-dev        # tests
+  nlohmann-json3-dev               # --json output
+)
+# Node.js with npm fetches the llama.cpp oracle; keep an existing install.
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if (( ${#missing[@]} > 0 )); then
+  echo "setup: installing ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+launcher=()
+if command -v ccache >/dev/null 2>&1; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUANTFLEET_WERROR=ON "${launcher[@]}" >/dev/null
+cmake --build build -j"$(nproc)"
+echo "setup: built into ./build (binaries in build/bin)"
