@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "core/io/atomic_file.h"
+#include "core/quant/quantize_rows.h"
 #include "core/quant/reference_kernels.h"
 #include "core/quant/row_validation.h"
 #include "core/util/status_macros.h"
@@ -109,7 +110,7 @@ class Executor {
       const float* imatrix = nullptr;
       if (t.imatrix) imatrix = t.imatrix->data() + (item.first_row / in.ne[1]) * n_per_row;
       dst.resize(static_cast<size_t>(item.n_rows) * RowSize(t.output.type, n_per_row));
-      const size_t written = QuantizeRows(t.output.type, rows, dst.data(), item.n_rows, n_per_row, imatrix);
+      const size_t written = QuantizeRowsFast(t.output.type, rows, dst.data(), item.n_rows, n_per_row, imatrix);
       if (absl::Status s = ValidateRowData(t.output.type, dst.data(), written); !s.ok()) {
         return absl::InvalidArgumentError(absl::StrFormat(
             "tensor '%s': quantizing rows %d..%d to %s gave a non-finite scale (%s); the source has values too "

@@ -7,28 +7,15 @@
 
 #include "core/quant/blocks.h"
 #include "core/quant/half.h"
+#include "core/quant/reference_helpers.h"
 
 // Every expression below keeps the operand order and the float/int
 // conversions of ggml's reference code, because a different association
 // changes a rounding and so the bytes. Comments say why, not what.
 
 namespace quantfleet {
-namespace {
+namespace ref {
 
-constexpr float kGroupMaxEps = 1e-15f;
-
-// Round half to even through the float adder, valid for |x| <= 2^22.
-inline int NearestInt(float fval) {
-  float val = fval + 12582912.f;
-  int i;
-  std::memcpy(&i, &val, sizeof(int));
-  return (i & 0x007fffff) - 0x00400000;
-}
-
-template <typename T>
-inline T Max(T a, T b) { return a > b ? a : b; }
-template <typename T>
-inline T Min(T a, T b) { return a < b ? a : b; }
 
 // Least-squares scale for symmetric levels in [-nmax, nmax-1]; L gets
 // level + nmax. rmse_type selects the weighting when qw is null.
@@ -311,7 +298,7 @@ float MakeQpQuants(int n, int nmax, const float* x, uint8_t* L, const float* qua
   return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
-inline void GetScaleMinK4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
+void GetScaleMinK4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
   if (j < 4) {
     *d = q[j] & 63;
     *m = q[j + 4] & 63;
@@ -321,7 +308,7 @@ inline void GetScaleMinK4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
   }
 }
 
-inline void PackScaleMinK4(int j, uint8_t ls, uint8_t lm, uint8_t* scales) {
+void PackScaleMinK4(int j, uint8_t ls, uint8_t lm, uint8_t* scales) {
   if (j < 4) {
     scales[j] = ls;
     scales[j + 4] = lm;
@@ -333,7 +320,7 @@ inline void PackScaleMinK4(int j, uint8_t ls, uint8_t lm, uint8_t* scales) {
 }
 
 // Packs 2-bit levels of one 256-weight super-block (Q2_K and Q3_K layout).
-inline void Pack2Bit(const uint8_t* L, uint8_t* qs) {
+void Pack2Bit(const uint8_t* L, uint8_t* qs) {
   for (int j = 0; j < kQK_K; j += 128) {
     for (int l = 0; l < 32; ++l) {
       qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) |
@@ -341,6 +328,45 @@ inline void Pack2Bit(const uint8_t* L, uint8_t* qs) {
     }
   }
 }
+
+void PackQ4K(const uint8_t* L, BlockQ4_K& y) {
+  uint8_t* q = y.qs;
+  for (int j = 0; j < kQK_K; j += 64) {
+    for (int l = 0; l < 32; ++l) q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
+    q += 32;
+  }
+}
+
+void PackQ5K(const uint8_t* L, BlockQ5_K& y) {
+  uint8_t* qh = y.qh;
+  uint8_t* ql = y.qs;
+  std::memset(qh, 0, kQK_K / 8);
+  uint8_t m1 = 1, m2 = 2;
+  for (int n = 0; n < kQK_K; n += 64) {
+    for (int j = 0; j < 32; ++j) {
+      int l1 = L[n + j];
+      if (l1 > 15) {
+        l1 -= 16;
+        qh[j] |= m1;
+      }
+      int l2 = L[n + j + 32];
+      if (l2 > 15) {
+        l2 -= 16;
+        qh[j] |= m2;
+      }
+      ql[j] = static_cast<uint8_t>(l1 | (l2 << 4));
+    }
+    m1 = static_cast<uint8_t>(m1 << 2);
+    m2 = static_cast<uint8_t>(m2 << 2);
+    ql += 32;
+  }
+}
+
+}  // namespace ref
+
+namespace {
+
+using namespace ref;  // NOLINT: the recipes below are written in terms of the shared helpers
 
 // ---------------------------------------------------------------- 32-blocks
 
@@ -840,39 +866,6 @@ void QuantizeScaleMinsWeighted(const float* x, Block& y, int nmax, const float* 
   y.d = FloatToHalf(d_block);
   y.dmin = FloatToHalf(m_block);
   RequantizeWithScaleMins(x, y, nmax, L);
-}
-
-inline void PackQ4K(const uint8_t* L, BlockQ4_K& y) {
-  uint8_t* q = y.qs;
-  for (int j = 0; j < kQK_K; j += 64) {
-    for (int l = 0; l < 32; ++l) q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
-    q += 32;
-  }
-}
-
-inline void PackQ5K(const uint8_t* L, BlockQ5_K& y) {
-  uint8_t* qh = y.qh;
-  uint8_t* ql = y.qs;
-  std::memset(qh, 0, kQK_K / 8);
-  uint8_t m1 = 1, m2 = 2;
-  for (int n = 0; n < kQK_K; n += 64) {
-    for (int j = 0; j < 32; ++j) {
-      int l1 = L[n + j];
-      if (l1 > 15) {
-        l1 -= 16;
-        qh[j] |= m1;
-      }
-      int l2 = L[n + j + 32];
-      if (l2 > 15) {
-        l2 -= 16;
-        qh[j] |= m2;
-      }
-      ql[j] = static_cast<uint8_t>(l1 | (l2 << 4));
-    }
-    m1 = static_cast<uint8_t>(m1 << 2);
-    m2 = static_cast<uint8_t>(m2 << 2);
-    ql += 32;
-  }
 }
 
 void QuantizeQ4_K(const float* x, BlockQ4_K* y, int64_t n, const float* quant_weights) {

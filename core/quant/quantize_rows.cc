@@ -1,0 +1,53 @@
+#include "core/quant/quantize_rows.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "core/quant/blocks.h"
+#include "core/quant/reference_kernels.h"
+#include "core/quant/simd_kquants.h"
+
+namespace quantfleet {
+namespace {
+
+bool ReferenceForced() {
+  static const bool forced = [] {
+    const char* v = std::getenv("QUANTFLEET_REFERENCE_KERNELS");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return forced;
+}
+
+template <typename Block, typename RowFn>
+size_t ForRows(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix, RowFn fn) {
+  auto* out = static_cast<Block*>(dst);
+  const int64_t blocks_per_row = n_per_row / kQK_K;
+  for (int64_t r = 0; r < nrows; ++r) fn(src + r * n_per_row, out + r * blocks_per_row, n_per_row, imatrix);
+  return static_cast<size_t>(nrows * blocks_per_row) * sizeof(Block);
+}
+
+}  // namespace
+
+bool HasFastPath(GgmlType type) {
+  if (ReferenceForced() || !simd::HaveAvx2()) return false;
+  return type == GgmlType::kQ4_K || type == GgmlType::kQ5_K || type == GgmlType::kQ6_K;
+}
+
+size_t QuantizeRowsFast(GgmlType type, const float* src, void* dst, int64_t nrows, int64_t n_per_row,
+                        const float* imatrix) {
+  if (HasFastPath(type)) {
+    switch (type) {
+      case GgmlType::kQ4_K:
+        return ForRows<BlockQ4_K>(src, dst, nrows, n_per_row, imatrix, simd::QuantizeRowQ4_K);
+      case GgmlType::kQ5_K:
+        return ForRows<BlockQ5_K>(src, dst, nrows, n_per_row, imatrix, simd::QuantizeRowQ5_K);
+      case GgmlType::kQ6_K:
+        return ForRows<BlockQ6_K>(src, dst, nrows, n_per_row, imatrix, simd::QuantizeRowQ6_K);
+      default:
+        break;
+    }
+  }
+  return QuantizeRows(type, src, dst, nrows, n_per_row, imatrix);
+}
+
+}  // namespace quantfleet
