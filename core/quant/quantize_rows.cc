@@ -30,7 +30,8 @@ size_t ForRows(const float* src, void* dst, int64_t nrows, int64_t n_per_row, co
 
 bool HasFastPath(GgmlType type) {
   if (ReferenceForced() || !simd::HaveAvx2()) return false;
-  return type == GgmlType::kQ4_K || type == GgmlType::kQ5_K || type == GgmlType::kQ6_K;
+  return type == GgmlType::kQ4_K || type == GgmlType::kQ5_K || type == GgmlType::kQ6_K ||
+         type == GgmlType::kIQ4_XS || type == GgmlType::kIQ4_NL;
 }
 
 size_t QuantizeRowsFast(GgmlType type, const float* src, void* dst, int64_t nrows, int64_t n_per_row,
@@ -43,6 +44,24 @@ size_t QuantizeRowsFast(GgmlType type, const float* src, void* dst, int64_t nrow
         return ForRows<BlockQ5_K>(src, dst, nrows, n_per_row, imatrix, simd::QuantizeRowQ5_K);
       case GgmlType::kQ6_K:
         return ForRows<BlockQ6_K>(src, dst, nrows, n_per_row, imatrix, simd::QuantizeRowQ6_K);
+      case GgmlType::kIQ4_XS:
+        return ForRows<BlockIQ4_XS>(src, dst, nrows, n_per_row, imatrix, simd::QuantizeRowIQ4_XS);
+      case GgmlType::kIQ4_NL: {
+        // Blocks are independent: eight at a time in lanes, the rest of each
+        // row by the reference.
+        auto* out = static_cast<BlockIQ4_NL*>(dst);
+        const int64_t blocks = n_per_row / kQK4_NL;
+        for (int64_t r = 0; r < nrows; ++r) {
+          const float* x = src + r * n_per_row;
+          BlockIQ4_NL* y = out + r * blocks;
+          const int64_t done = simd::QuantizeRowIQ4_NLPrefix(x, y, n_per_row, imatrix);
+          if (done < blocks) {
+            QuantizeRows(type, x + done * kQK4_NL, y + done, 1, (blocks - done) * kQK4_NL,
+                         imatrix ? imatrix + done * kQK4_NL : nullptr);
+          }
+        }
+        return static_cast<size_t>(nrows * blocks) * sizeof(BlockIQ4_NL);
+      }
       default:
         break;
     }

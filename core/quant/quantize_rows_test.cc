@@ -39,9 +39,10 @@ std::vector<float> Mixed(int64_t n, uint32_t seed) {
   return v;
 }
 
-TEST(QuantizeRowsFast, KQuants_MatchReferenceBitForBit) {
-  for (GgmlType type : {GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
-    for (int64_t n_per_row : {256, 512, 2816}) {
+TEST(QuantizeRowsFast, MatchesReferenceBitForBit) {
+  for (GgmlType type : {GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kIQ4_XS, GgmlType::kIQ4_NL}) {
+    for (int64_t n_per_row : {256, 512, 2816, 288}) {
+      if (n_per_row % BlockSize(type) != 0) continue;
       const int64_t nrows = 7;
       for (uint32_t seed = 1; seed <= 6; ++seed) {
         const std::vector<float> x = Mixed(nrows * n_per_row, seed * 31 + static_cast<uint32_t>(n_per_row));

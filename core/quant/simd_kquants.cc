@@ -11,6 +11,11 @@
 // Lane-parallel versions of the reference recipes. Read them next to
 // reference_kernels.cc: each statement below is the scalar statement of
 // the same name, applied to eight independent groups at once.
+//
+// Non-inlined functions never take or return vectors by value: results go
+// through pointers. (A 256-bit struct returned by value across an
+// out-of-line call between target("avx2") functions lost its upper lanes
+// with GCC 12.)
 
 #define QF_AVX2 __attribute__((target("avx2"), always_inline)) inline
 #define QF_AVX2_FN __attribute__((target("avx2")))
@@ -224,7 +229,7 @@ QF_AVX2_FN void QuantizeScaleMinsBlock(const float* x, Block& y, int nmax, const
 }
 
 // MakeQxQuants(16, 32, x, L, rmse_type 1, qw) for eight 16-weight groups.
-QF_AVX2_FN F8 MakeQxLanesQ6(const F8* x, const F8* qw, I8* L) {
+QF_AVX2_FN void MakeQxLanesQ6(const F8* x, const F8* qw, I8* L, F8* scale_out) {
   constexpr int n = 16;
   constexpr int nmax = 32;
   const F8 zero = Splat(0.f);
@@ -269,7 +274,7 @@ QF_AVX2_FN F8 MakeQxLanesQ6(const F8* x, const F8* qw, I8* L) {
     best = Select(better, new_scale * sumlx, best);
   }
   for (int i = 0; i < n; ++i) L[i] = Select(flat, SplatI(0), L[i]);
-  return Select(flat, zero, scale);
+  *scale_out = Select(flat, zero, scale);
 }
 
 QF_AVX2_FN void QuantizeQ6KBlock(const float* x, BlockQ6_K& y, const float* qw) {
@@ -284,7 +289,9 @@ QF_AVX2_FN void QuantizeQ6KBlock(const float* x, BlockQ6_K& y, const float* qw) 
       xs[half][i] = Gather(xh, 16, i);
       if (qw) w[i] = Gather(qw + 128 * half, 16, i);
     }
-    Store(MakeQxLanesQ6(xs[half], qw ? w : nullptr, L[half]), scales + 8 * half);
+    F8 group_scales;
+    MakeQxLanesQ6(xs[half], qw ? w : nullptr, L[half], &group_scales);
+    Store(group_scales, scales + 8 * half);
   }
   float max_scale = 0, max_abs_scale = 0;
   for (int ib = 0; ib < 16; ++ib) {
@@ -332,7 +339,172 @@ QF_AVX2_FN void QuantizeQ6KBlock(const float* x, BlockQ6_K& y, const float* qw) 
   }
 }
 
+// BestIndexInt8 over the IQ4 levels: the binary search ends at the mu with
+// levels[mu-1] <= x < levels[mu], which counting comparisons finds too.
+QF_AVX2 I8 BestIndexIQ4(F8 x) {
+  alignas(32) static const float kLevels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                                 1,    13,   25,  38,  53,  69,  89,  113};
+  I8 mu = SplatI(1);
+  for (int k = 1; k < 15; ++k) {
+    const M8 at_or_above = {_mm256_cmp_ps(x.v, _mm256_set1_ps(kLevels[k]), _CMP_NLT_UQ)};  // !(x < v)
+    mu = Select(at_or_above, mu + SplatI(1), mu);
+  }
+  const I8 below = {_mm256_sub_epi32(mu.v, SplatI(1).v)};
+  const F8 lo = {_mm256_i32gather_ps(kLevels, below.v, 4)};
+  const F8 hi = {_mm256_i32gather_ps(kLevels, mu.v, 4)};
+  I8 idx = Select((x - lo) < (hi - x), below, mu);
+  idx = Select((x > Splat(kLevels[15])) | (x == Splat(kLevels[15])), SplatI(15), idx);
+  idx = Select((x < Splat(kLevels[0])) | (x == Splat(kLevels[0])), SplatI(0), idx);
+  return idx;
+}
+
+QF_AVX2 F8 LevelValue(I8 idx) {
+  alignas(32) static const float kLevels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                                 1,    13,   25,  38,  53,  69,  89,  113};
+  return {_mm256_i32gather_ps(kLevels, idx.v, 4)};
+}
+
+// The per-group search of the IQ4 recipe (ntry 7) for eight 32-weight
+// groups; returns each group's scale.
+QF_AVX2_FN void SearchIQ4Scales(const F8* x, const F8* w, F8* scale_out) {
+  constexpr int kTry = 7;
+  const F8 zero = Splat(0.f);
+  F8 amax = zero, max = zero;
+  for (int j = 0; j < 32; ++j) {
+    const F8 ax = Abs(x[j]);
+    const M8 bigger = ax > amax;
+    amax = Select(bigger, ax, amax);
+    max = Select(bigger, x[j], max);
+  }
+  const M8 flat = amax < Splat(ref::kGroupMaxEps);
+  F8 d = Neg(max) / Splat(static_cast<float>(kIQ4NLValues[0]));
+  F8 id = Splat(1.f) / d;
+  F8 sumqx = zero, sumq2 = zero;
+  for (int j = 0; j < 32; ++j) {
+    const F8 q = LevelValue(BestIndexIQ4(id * x[j]));
+    sumqx = sumqx + w[j] * q * x[j];
+    sumq2 = sumq2 + w[j] * q * q;
+  }
+  d = Select(sumq2 > zero, sumqx / sumq2, zero);
+  F8 best = d * sumqx;
+  for (int itry = -kTry; itry <= kTry; ++itry) {
+    id = Splat(static_cast<float>(itry + kIQ4NLValues[0])) / max;
+    sumqx = sumq2 = zero;
+    for (int j = 0; j < 32; ++j) {
+      const F8 q = LevelValue(BestIndexIQ4(id * x[j]));
+      sumqx = sumqx + w[j] * q * x[j];
+      sumq2 = sumq2 + w[j] * q * q;
+    }
+    const M8 better = (sumq2 > zero) & (sumqx * sumqx > best * sumq2);
+    const F8 new_d = sumqx / sumq2;
+    d = Select(better, new_d, d);
+    best = Select(better, new_d * sumqx, best);
+  }
+  *scale_out = Select(flat, zero, d);
+}
+
+QF_AVX2_FN void QuantizeIQ4XSBlock(const float* x, BlockIQ4_XS& y, const float* qw) {
+  F8 xs[32], w[32];
+  float sigma2 = 0;
+  for (int j = 0; j < kQK_K; ++j) sigma2 += x[j] * x[j];
+  sigma2 *= 2.f / kQK_K;
+  for (int j = 0; j < 32; ++j) {
+    xs[j] = Gather(x, 32, j);
+    w[j] = qw ? Gather(qw, 32, j) * Sqrt(Splat(sigma2) + xs[j] * xs[j]) : xs[j] * xs[j];
+  }
+  F8 group_scales;
+  SearchIQ4Scales(xs, w, &group_scales);
+  alignas(32) float scales[8];
+  Store(group_scales, scales);
+  float max_scale = 0, amax_scale = 0;
+  for (int ib = 0; ib < 8; ++ib) {
+    const float abs_d = std::fabs(scales[ib]);
+    if (abs_d > amax_scale) {
+      amax_scale = abs_d;
+      max_scale = scales[ib];
+    }
+  }
+  std::memset(y.qs, 0, sizeof(y.qs));
+  y.scales_h = 0;
+  const float d = -max_scale / 32;
+  y.d = FloatToHalf(d);
+  const float id = d ? 1 / d : 0.f;
+  alignas(32) float idl[8];
+  for (int ib = 0; ib < 8; ++ib) {
+    int l = NearestInt(id * scales[ib]);
+    l = ref::Max(-32, ref::Min(31, l));
+    const float dl = d * l;
+    idl[ib] = dl ? 1 / dl : 0.f;
+    l += 32;
+    const uint8_t l_l = l & 0xf;
+    const uint8_t l_h = static_cast<uint8_t>(l >> 4);
+    if (ib % 2 == 0) {
+      y.scales_l[ib / 2] = l_l;
+    } else {
+      y.scales_l[ib / 2] |= static_cast<uint8_t>(l_l << 4);
+    }
+    y.scales_h |= static_cast<uint16_t>(l_h << 2 * (ib % 8));
+  }
+  const F8 idlv = {_mm256_loadu_ps(idl)};
+  I8 L[32];
+  for (int j = 0; j < 32; ++j) L[j] = BestIndexIQ4(idlv * xs[j]);
+  uint8_t levels[kQK_K];
+  UnpackLevels(L, levels);
+  for (int i = 0; i < kQK_K / 32; ++i) {
+    for (int j = 0; j < 16; ++j) {
+      y.qs[16 * i + j] = static_cast<uint8_t>(levels[32 * i + j] | (levels[32 * i + 16 + j] << 4));
+    }
+  }
+}
+
+// IQ4_NL: eight consecutive 32-weight blocks of a row, one per lane (each
+// block is its own super-block, so its statistics are its own).
+QF_AVX2_FN void QuantizeIQ4NLBlocks(const float* x, BlockIQ4_NL* y, const float* qw) {
+  F8 xs[32], w[32];
+  alignas(32) float sigma2[8];
+  for (int b = 0; b < 8; ++b) {
+    float s = 0;
+    for (int j = 0; j < 32; ++j) s += x[32 * b + j] * x[32 * b + j];
+    sigma2[b] = s * (2.f / 32);
+  }
+  const F8 sigma2v = {_mm256_loadu_ps(sigma2)};
+  for (int j = 0; j < 32; ++j) {
+    xs[j] = Gather(x, 32, j);
+    w[j] = qw ? Gather(qw, 32, j) * Sqrt(sigma2v + xs[j] * xs[j]) : xs[j] * xs[j];
+  }
+  F8 scale;
+  SearchIQ4Scales(xs, w, &scale);
+  alignas(32) float scales[8];
+  Store(scale, scales);
+  const F8 id = Select(scale != Splat(0.f), Splat(1.f) / scale, Splat(0.f));
+  I8 L[32];
+  for (int j = 0; j < 32; ++j) L[j] = BestIndexIQ4(id * xs[j]);
+  uint8_t levels[kQK_K];
+  UnpackLevels(L, levels);
+  for (int b = 0; b < 8; ++b) {
+    y[b].d = FloatToHalf(scales[b]);
+    for (int j = 0; j < 16; ++j) {
+      y[b].qs[j] = static_cast<uint8_t>(levels[32 * b + j] | (levels[32 * b + 16 + j] << 4));
+    }
+  }
+}
+
 }  // namespace
+
+QF_AVX2_FN void QuantizeRowIQ4_XS(const float* x, BlockIQ4_XS* y, int64_t n_per_row, const float* qw) {
+  for (int64_t i = 0; i < n_per_row / kQK_K; ++i) QuantizeIQ4XSBlock(x + kQK_K * i, y[i], qw ? qw + kQK_K * i : nullptr);
+}
+
+// Rows whose block count is not a multiple of eight finish on the
+// reference recipe (declared in reference_kernels.h via QuantizeRows).
+QF_AVX2_FN int64_t QuantizeRowIQ4_NLPrefix(const float* x, BlockIQ4_NL* y, int64_t n_per_row, const float* qw) {
+  const int64_t nblocks = n_per_row / kQK4_NL;
+  int64_t b = 0;
+  for (; b + 8 <= nblocks; b += 8) {
+    QuantizeIQ4NLBlocks(x + kQK4_NL * b, y + b, qw ? qw + kQK4_NL * b : nullptr);
+  }
+  return b;
+}
 
 bool HaveAvx2() {
   static const bool have = __builtin_cpu_supports("avx2");
