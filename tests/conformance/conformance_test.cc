@@ -94,6 +94,23 @@ const std::map<std::string, Model>& Models() {
     d.spec.shuffle = true;
     d.spec.seed = 14;
     (*m)["d"] = d;
+    Model f{"f-moe8.gguf", {}, "f-imatrix.gguf"};
+    f.spec.n_layer = 2;
+    f.spec.n_expert = 8;
+    f.spec.n_ff = 256;
+    f.spec.type = GgmlType::kF16;
+    f.spec.seed = 16;
+    (*m)["f"] = f;
+    Model g{"g-80-layers-gqa.gguf", {}, ""};
+    g.spec.n_layer = 80;
+    g.spec.n_ff = 256;
+    g.spec.n_head = 8;
+    g.spec.n_head_kv = 2;
+    g.spec.n_vocab = 64;
+    g.spec.type = GgmlType::kF16;
+    g.spec.outliers = false;
+    g.spec.seed = 17;
+    (*m)["g"] = g;
     Model e{"e-align64.gguf", {}, ""};
     e.spec.n_layer = 1;
     e.spec.alignment = 64;
@@ -221,6 +238,13 @@ std::vector<Case> AllCases() {
   cases.push_back({"c_fallback_imatrix_Q4_K_M", "c", "Q4_K_M", {"--imatrix", "@imatrix"}});
   for (const char* t : {"Q4_K_M", "Q8_0", "IQ4_XS", "COPY"}) cases.push_back({"d_split_" + id(t), "d", t, {}});
   for (const char* t : {"Q8_0", "Q4_K_S"}) cases.push_back({"e_align64_" + id(t), "e", t, {}});
+  // Mixture of 8 experts: expert-count rules, 3D tensors, per-expert imatrix.
+  for (const char* t : {"Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_S", "IQ4_XS", "Q8_0"}) {
+    cases.push_back({"f_moe_" + id(t), "f", t, {}});
+    cases.push_back({"f_moe_imatrix_" + id(t), "f", t, {"--imatrix", "@imatrix"}});
+  }
+  // 80 layers with grouped-query attention: the 70B rule for attention V.
+  for (const char* t : {"Q2_K", "Q3_K_S", "Q3_K_M", "Q4_K_S", "Q4_K_M"}) cases.push_back({"g_70b_" + id(t), "g", t, {}});
   // Options of llama-quantize.
   cases.push_back({"opt_pure", "b", "Q4_K_M", {"--pure"}});
   cases.push_back({"opt_leave_output", "a", "Q4_K_M", {"--leave-output-tensor"}});

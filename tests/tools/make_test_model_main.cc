@@ -19,6 +19,7 @@ Writes a synthetic Llama-style model with seeded random weights.
   --heads N         attention heads (default 4)
   --heads-kv N      key/value heads (default 2)
   --vocab N         vocabulary size (default 320)
+  --experts N       mixture of N experts in every FFN (default: dense)
   --type T          f32, f16 or bf16 for weight matrices (default f32)
   --tied            no output.weight (tied embeddings)
   --shuffle         tensors in random order in the file
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
     } else if (a == "--heads") { num(&spec.n_head);
     } else if (a == "--heads-kv") { num(&spec.n_head_kv);
     } else if (a == "--vocab") { num(&spec.n_vocab);
+    } else if (a == "--experts") { num(&spec.n_expert);
     } else if (a == "--split") { num(&spec.n_split);
     } else if (a == "--alignment") { num(&n); spec.alignment = static_cast<uint32_t>(n);
     } else if (a == "--seed") { num(&n); spec.seed = static_cast<uint64_t>(n);

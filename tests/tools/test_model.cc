@@ -19,6 +19,7 @@ struct TensorSpec {
   std::string name;
   int64_t ne0, ne1;
   bool is_norm;
+  int64_t ne2 = 1;  // experts
 };
 
 std::vector<TensorSpec> LlamaTensors(const TestModelSpec& s) {
@@ -36,9 +37,16 @@ std::vector<TensorSpec> LlamaTensors(const TestModelSpec& s) {
     t.push_back({n("attn_v.weight"), s.n_embd, n_embd_gqa, false});
     t.push_back({n("attn_output.weight"), s.n_embd, s.n_embd, false});
     t.push_back({n("ffn_norm.weight"), s.n_embd, 1, true});
-    t.push_back({n("ffn_gate.weight"), s.n_embd, s.n_ff, false});
-    t.push_back({n("ffn_up.weight"), s.n_embd, s.n_ff, false});
-    t.push_back({n("ffn_down.weight"), s.n_ff, s.n_embd, false});
+    if (s.n_expert > 1) {
+      t.push_back({n("ffn_gate_inp.weight"), s.n_embd, s.n_expert, false});
+      t.push_back({n("ffn_gate_exps.weight"), s.n_embd, s.n_ff, false, s.n_expert});
+      t.push_back({n("ffn_up_exps.weight"), s.n_embd, s.n_ff, false, s.n_expert});
+      t.push_back({n("ffn_down_exps.weight"), s.n_ff, s.n_embd, false, s.n_expert});
+    } else {
+      t.push_back({n("ffn_gate.weight"), s.n_embd, s.n_ff, false});
+      t.push_back({n("ffn_up.weight"), s.n_embd, s.n_ff, false});
+      t.push_back({n("ffn_down.weight"), s.n_ff, s.n_embd, false});
+    }
   }
   return t;
 }
@@ -59,7 +67,7 @@ class Rng {
 };
 
 std::vector<float> MakeValues(const TestModelSpec& s, const TensorSpec& t, Rng& rng) {
-  std::vector<float> v(static_cast<size_t>(t.ne0 * t.ne1));
+  std::vector<float> v(static_cast<size_t>(t.ne0 * t.ne1 * t.ne2));
   if (t.is_norm) {
     for (float& x : v) x = 1.0f + 0.1f * rng.Normal();
     return v;
@@ -70,7 +78,7 @@ std::vector<float> MakeValues(const TestModelSpec& s, const TensorSpec& t, Rng& 
       if (rng.Uniform() < 0.01) col_scale[c] = 8.0f + 8.0f * static_cast<float>(rng.Uniform());
     }
   }
-  for (int64_t r = 0; r < t.ne1; ++r) {
+  for (int64_t r = 0; r < t.ne1 * t.ne2; ++r) {
     const bool zero_row = s.zero_rows && r % 97 == 13;
     for (int64_t c = 0; c < t.ne0; ++c) {
       float x = s.scale * rng.Normal() * col_scale[c];
@@ -139,6 +147,10 @@ std::vector<GgufKv> LlamaMetadata(const TestModelSpec& s) {
   const uint32_t ft = s.type == GgmlType::kF32 ? 0 : s.type == GgmlType::kF16 ? 1 : 32;
   kv.push_back(GgufKv::U32("general.file_type", ft));
   kv.push_back(GgufKv::U32("llama.vocab_size", static_cast<uint32_t>(s.n_vocab)));
+  if (s.n_expert > 1) {
+    kv.push_back(GgufKv::U32("llama.expert_count", static_cast<uint32_t>(s.n_expert)));
+    kv.push_back(GgufKv::U32("llama.expert_used_count", 2));
+  }
   kv.push_back(GgufKv::NumArray<int32_t>("test.int_array", GgufValueType::kInt32, {1, -2, 3}));
   kv.push_back(GgufKv::Bool("test.flag", true));
   kv.push_back(GgufKv::StrArray("test.strings", {"alpha", "", "gamma"}));
@@ -158,6 +170,7 @@ absl::Status WriteTestModel(const TestModelSpec& spec, const std::string& path) 
     info.name = t.name;
     info.ne[0] = t.ne0;
     info.ne[1] = t.ne1;
+    info.ne[2] = t.ne2;
     info.type = type;
     info.nbytes = TensorBytes(type, info.ne);
     infos.push_back(info);
@@ -209,15 +222,16 @@ absl::Status WriteTestImatrix(const TestModelSpec& spec, const std::string& path
   Rng rng(seed);
   struct Entry {
     std::string name;
-    std::vector<float> sums;
+    std::vector<float> sums;  // ne0 per expert
     float count;
+    int64_t experts;
   };
   std::vector<Entry> entries;
   const int chunks = 10;
   const int chunk_size = 512;
   for (const TensorSpec& t : LlamaTensors(spec)) {
-    if (t.is_norm || t.name == "token_embd.weight") continue;
-    Entry e{t.name, std::vector<float>(t.ne0), static_cast<float>(chunks * chunk_size)};
+    if (t.is_norm || t.name == "token_embd.weight" || t.name.find("ffn_gate_inp") != std::string::npos) continue;
+    Entry e{t.name, std::vector<float>(t.ne0 * t.ne2), static_cast<float>(chunks * chunk_size), t.ne2};
     for (float& x : e.sums) {
       const float a = rng.Normal();
       x = e.count * (0.05f + a * a) * (rng.Uniform() < 0.02 ? 30.0f : 1.0f);
@@ -262,10 +276,13 @@ absl::Status WriteTestImatrix(const TestModelSpec& spec, const std::string& path
     part.data.push_back(Encode(e.sums, GgmlType::kF32));
     GgufTensorInfo counts;
     counts.name = e.name + ".counts";
-    counts.ne[0] = 1;
-    counts.nbytes = 4;
+    counts.ne[0] = e.experts;
+    counts.nbytes = 4 * e.experts;
     part.infos.push_back(counts);
-    part.data.push_back(Encode({e.count}, GgmlType::kF32));
+    // Experts see different token counts; one never routed to gets weight 1.
+    std::vector<float> c(e.experts, e.count);
+    for (int64_t x = 1; x < e.experts; ++x) c[x] = x == e.experts - 1 ? 0.0f : e.count / (x + 1);
+    part.data.push_back(Encode(c, GgmlType::kF32));
   }
   return WritePart(part, kGgufDefaultAlignment, path);
 }

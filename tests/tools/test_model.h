@@ -24,6 +24,7 @@ struct TestModelSpec {
   int n_head = 4;
   int n_head_kv = 2;
   int n_vocab = 320;
+  int n_expert = 0;                // > 1: mixture-of-experts FFN (3D tensors)
   GgmlType type = GgmlType::kF32;  // F32, F16 or BF16 for 2D weights
   bool tied_output = false;        // no output.weight
   bool shuffle = false;            // tensors in random file order
