@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "client/cluster_commands.h"
 #include "client/inspect_command.h"
 #include "client/quantize_command.h"
 
@@ -16,6 +17,14 @@ cluster of GPU rigs, with the same bytes as llama.cpp's llama-quantize.
 commands:
   quantize   quantize a GGUF model here (a drop-in for llama-quantize)
   inspect    show what a GGUF file holds (metadata, tensor types, sizes)
+
+  cluster    run a coordinator and workers on this machine for one job
+  submit     send a job to a coordinator (--coordinator HOST:PORT)
+  watch      follow a job's progress until it ends
+  status     show one job
+  jobs       list the jobs
+  workers    list the workers and what they hold
+  cancel     cancel a job
   version    print the version
   help       this text
 
@@ -34,6 +43,7 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   if (command == "quantize") return quantfleet::RunQuantizeCommand(args);
   if (command == "inspect") return quantfleet::RunInspectCommand(args);
+  if (quantfleet::IsClusterCommand(command)) return quantfleet::RunClusterCommand(command, args);
   if (command == "version" || command == "--version") {
     absl::PrintF("quantfleet %s\n", QUANTFLEET_VERSION);
     return 0;

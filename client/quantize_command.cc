@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include <regex>
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -33,25 +34,15 @@ absl::StatusOr<GgmlType> ParseTypeFlag(const std::string& flag, const std::strin
   return *t;
 }
 
-absl::Status AddTensorType(const std::string& spec, std::vector<TensorTypeOverride>& out) {
-  const size_t eq = spec.find('=');
-  if (eq == std::string::npos) {
-    return UsageError(absl::StrFormat("--tensor-type '%s': expected NAME=TYPE, e.g. attn_v=q8_0", spec));
-  }
-  if (eq == 0) return UsageError(absl::StrFormat("--tensor-type '%s': the tensor name is empty", spec));
-  if (eq + 1 == spec.size()) return UsageError(absl::StrFormat("--tensor-type '%s': the type is missing", spec));
-  QF_ASSIGN_OR_RETURN(GgmlType type, ParseTypeFlag("--tensor-type", spec.substr(eq + 1)));
-  std::string pattern = absl::AsciiStrToLower(spec.substr(0, eq));
-  try {
-    std::regex check(pattern);
-  } catch (const std::regex_error& e) {
-    return UsageError(absl::StrFormat("--tensor-type '%s': '%s' is not a valid regular expression", spec, pattern));
-  }
-  out.push_back({pattern, type});
+absl::Status AddTensorType(const std::string& spec, QuantizeCommandArgs& out) {
+  absl::StatusOr<TensorTypeOverride> o = ParseTensorTypeOverride(spec);
+  if (!o.ok()) return UsageError(std::string(o.status().message()));
+  out.options.tensor_types.push_back(*o);
+  out.raw_tensor_types.push_back(spec);
   return absl::OkStatus();
 }
 
-absl::Status AddTensorTypeFile(const std::string& path, std::vector<TensorTypeOverride>& out) {
+absl::Status AddTensorTypeFile(const std::string& path, QuantizeCommandArgs& out) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrFormat("--tensor-type-file %s: cannot open", path));
   std::string token;
@@ -169,14 +160,15 @@ absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::str
       QF_ASSIGN_OR_RETURN(out.options.token_embedding_type, ParseTypeFlag(a, v));
     } else if (a == "--tensor-type") {
       QF_ASSIGN_OR_RETURN(std::string v, value("--tensor-type"));
-      QF_RETURN_IF_ERROR(AddTensorType(v, out.options.tensor_types));
+      QF_RETURN_IF_ERROR(AddTensorType(v, out));
     } else if (a == "--tensor-type-file") {
       QF_ASSIGN_OR_RETURN(std::string v, value("--tensor-type-file"));
-      QF_RETURN_IF_ERROR(AddTensorTypeFile(v, out.options.tensor_types));
+      QF_RETURN_IF_ERROR(AddTensorTypeFile(v, out));
     } else if (a == "--override-kv") {
       QF_ASSIGN_OR_RETURN(std::string v, value("--override-kv"));
       QF_ASSIGN_OR_RETURN(GgufKv kv, ParseKvOverride(v));
       out.options.kv_overrides.push_back(std::move(kv));
+      out.raw_kv_overrides.push_back(v);
     } else if (a == "--threads") {
       QF_ASSIGN_OR_RETURN(std::string v, value("--threads"));
       if (!absl::SimpleAtoi(v, &out.threads) || out.threads < 1) {

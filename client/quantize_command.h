@@ -22,6 +22,9 @@ struct QuantizeCommandArgs {
   bool dry_run = false;
   bool json = false;
   bool help = false;
+  // The flags' text, for sending the same options to a coordinator.
+  std::vector<std::string> raw_tensor_types;
+  std::vector<std::string> raw_kv_overrides;
 };
 
 // Parses the arguments after "quantize". Errors: INVALID_ARGUMENT naming

@@ -1,6 +1,8 @@
 #include "core/quant/quantize_plan.h"
 
 #include <algorithm>
+#include <cctype>
+#include <regex>
 #include <cstdlib>
 #include <map>
 
@@ -116,6 +118,32 @@ absl::StatusOr<GgufKv> ParseKvOverride(const std::string& text) {
   }
   return absl::InvalidArgumentError(
       absl::StrFormat("--override-kv '%s': TYPE must be int, float, bool or str", text));
+}
+
+absl::StatusOr<TensorTypeOverride> ParseTensorTypeOverride(const std::string& spec) {
+  const size_t eq = spec.find('=');
+  if (eq == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrFormat("--tensor-type '%s': expected NAME=TYPE, e.g. attn_v=q8_0", spec));
+  }
+  if (eq == 0) return absl::InvalidArgumentError(absl::StrFormat("--tensor-type '%s': the tensor name is empty", spec));
+  if (eq + 1 == spec.size()) {
+    return absl::InvalidArgumentError(absl::StrFormat("--tensor-type '%s': the type is missing", spec));
+  }
+  const std::string type_name = spec.substr(eq + 1);
+  std::optional<GgmlType> type = ParseGgmlTypeName(type_name);
+  if (!type) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--tensor-type: '%s' is not a tensor type (e.g. q8_0, q6_K, f16)", type_name));
+  }
+  std::string pattern = spec.substr(0, eq);
+  for (char& c : pattern) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  try {
+    std::regex check(pattern);
+  } catch (const std::regex_error&) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--tensor-type '%s': '%s' is not a valid regular expression", spec, pattern));
+  }
+  return TensorTypeOverride{pattern, *type};
 }
 
 absl::StatusOr<QuantizePlan> BuildQuantizePlan(const GgufModel& model, const QuantizeOptions& options,

@@ -81,6 +81,10 @@ inline constexpr char kImatrixChunksKey[] = "quantize.imatrix.chunks_count";
 // of their absolute value, floats f32, as llama-quantize writes them).
 absl::StatusOr<GgufKv> ParseKvOverride(const std::string& text);
 
+// Parses one --tensor-type argument, NAME=TYPE: NAME is a regular
+// expression (lower-cased, as llama-quantize does), TYPE a tensor type.
+absl::StatusOr<TensorTypeOverride> ParseTensorTypeOverride(const std::string& spec);
+
 }  // namespace quantfleet
 
 #endif  // QUANTFLEET_CORE_QUANT_QUANTIZE_PLAN_H_

@@ -1,0 +1,421 @@
+#include "client/cluster_commands.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <google/protobuf/util/json_util.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "client/cluster_client.h"
+#include "client/quantize_command.h"
+#include "client/terminal_progress.h"
+
+extern char** environ;
+
+namespace quantfleet {
+
+namespace v1 = quantfleet::v1;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr char kUsage[] = R"(usage:
+  quantfleet submit [--coordinator HOST:PORT] [--force] [--watch] [--json] [quantize options] IN OUT TYPE
+  quantfleet status  [--coordinator HOST:PORT] [--json] JOB
+  quantfleet watch   [--coordinator HOST:PORT] [--json] JOB
+  quantfleet jobs    [--coordinator HOST:PORT] [--json]
+  quantfleet workers [--coordinator HOST:PORT] [--json]
+  quantfleet cancel  [--coordinator HOST:PORT] [--json] JOB
+  quantfleet cluster [--workers N] [--threads-per-worker N] [quantize options] IN OUT TYPE
+
+The coordinator is --coordinator, else $QUANTFLEET_COORDINATOR, else 127.0.0.1:7070.
+Paths are on the coordinator, inside its --allow-root directories; relative paths are
+made absolute here. `submit` prints the job id as its last line; `watch` shows a live
+progress bar (tensors and bytes done, per-worker throughput, ETA) and exits 0 only when
+the job succeeded. `cluster` starts a coordinator and workers on this machine, runs one
+job through them, and stops them: the same bytes as `quantfleet quantize`.
+The quantize options are those of `quantfleet quantize --help`.
+)";
+
+struct CommonFlags {
+  std::string coordinator;
+  bool json = false;
+  bool force = false;
+  bool watch = false;
+  int workers = 2;
+  int threads_per_worker = 0;
+  std::vector<std::string> rest;
+};
+
+absl::StatusOr<CommonFlags> ParseCommon(const std::vector<std::string>& args) {
+  CommonFlags f;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto number = [&](int* out) -> absl::Status {
+      if (i + 1 >= args.size() || !absl::SimpleAtoi(args[i + 1], out) || *out < 1) {
+        return absl::InvalidArgumentError(absl::StrFormat("%s needs a positive number", a));
+      }
+      ++i;
+      return absl::OkStatus();
+    };
+    if (a == "--coordinator") {
+      if (i + 1 >= args.size()) return absl::InvalidArgumentError("--coordinator needs HOST:PORT");
+      f.coordinator = args[++i];
+    } else if (a == "--json") {
+      f.json = true;
+      f.rest.push_back(a);
+    } else if (a == "--force") {
+      f.force = true;
+    } else if (a == "--watch") {
+      f.watch = true;
+    } else if (a == "--workers") {
+      if (absl::Status s = number(&f.workers); !s.ok()) return s;
+    } else if (a == "--threads-per-worker") {
+      if (absl::Status s = number(&f.threads_per_worker); !s.ok()) return s;
+    } else {
+      f.rest.push_back(a);
+    }
+  }
+  return f;
+}
+
+std::string ToJson(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
+  return out;
+}
+
+int Fail(const absl::Status& s) {
+  absl::FPrintF(stderr, "quantfleet: %s\n", s.message());
+  return 1;
+}
+
+std::string Absolute(const std::string& p) { return p.empty() ? p : fs::absolute(p).lexically_normal().string(); }
+
+absl::StatusOr<v1::SubmitJobRequest> BuildSubmit(const CommonFlags& flags) {
+  std::vector<std::string> rest;
+  for (const std::string& a : flags.rest) {
+    if (a != "--json") rest.push_back(a);
+  }
+  absl::StatusOr<QuantizeCommandArgs> q = ParseQuantizeArgs(rest);
+  if (!q.ok()) return q.status();
+  if (q->dry_run) return absl::InvalidArgumentError("--dry-run is for `quantfleet quantize`; submit runs the job");
+  v1::SubmitJobRequest req;
+  std::mt19937_64 gen(std::random_device{}());
+  req.set_request_id(absl::StrFormat("%016x%016x", gen(), gen()));
+  req.set_input(Absolute(q->input));
+  req.set_output(Absolute(q->output));
+  req.set_force(flags.force);
+  v1::QuantizeOptions* o = req.mutable_options();
+  o->set_file_type(std::string(q->options.file_type.name));
+  if (q->options.output_tensor_type) o->set_output_tensor_type(std::string(TypeName(*q->options.output_tensor_type)));
+  if (q->options.token_embedding_type) {
+    o->set_token_embedding_type(std::string(TypeName(*q->options.token_embedding_type)));
+  }
+  o->set_leave_output_tensor(q->options.leave_output_tensor);
+  o->set_pure(q->options.pure);
+  o->set_allow_requantize(q->options.allow_requantize);
+  for (const std::string& t : q->raw_tensor_types) o->add_tensor_types(t);
+  for (const std::string& kv : q->raw_kv_overrides) o->add_override_kv(kv);
+  o->set_imatrix(Absolute(q->options.imatrix_path));
+  for (const std::string& w : q->options.include_weights) o->add_include_weights(w);
+  for (const std::string& w : q->options.exclude_weights) o->add_exclude_weights(w);
+  return req;
+}
+
+// Shows a job's progress until it ends; returns the exit code.
+int WatchJob(ClusterClient& client, const std::string& job_id, bool json) {
+  const bool tty = ::isatty(STDERR_FILENO) && !json;
+  const absl::Time start = absl::Now();
+  absl::Time last_line = absl::InfinitePast();
+  bool drew = false;
+  absl::StatusOr<v1::Job> end = client.Watch(job_id, [&](const v1::JobEvent& e) {
+    const v1::Job& j = e.job();
+    if (json) {
+      std::string line = ToJson(e);
+      line.erase(std::remove(line.begin(), line.end(), '\n'), line.end());
+      absl::PrintF("%s\n", line);
+      std::fflush(stdout);
+      return;
+    }
+    const double frac = j.bytes_total() ? static_cast<double>(j.bytes_done()) / static_cast<double>(j.bytes_total()) : 0;
+    const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+    const double eta = frac > 0.001 ? secs * (1 - frac) / frac : 0;
+    std::vector<std::string> rates;
+    for (const v1::WorkerProgress& w : e.workers()) {
+      rates.push_back(absl::StrFormat("%s %s/s", w.name(), HumanBytes(static_cast<uint64_t>(w.bytes_per_second()))));
+    }
+    const std::string text = absl::StrFormat(
+        "%s %3.0f%%  tensors %d/%d  %s/%s  ETA %.0fs  %s", JobStateName(j.state()), frac * 100, j.tensors_done(),
+        j.tensors_total(), HumanBytes(j.bytes_done()), HumanBytes(j.bytes_total()), eta, absl::StrJoin(rates, ", "));
+    if (tty) {
+      const int filled = static_cast<int>(frac * 30);
+      absl::FPrintF(stderr, "\r[%s%s] %s\033[K", std::string(filled, '#'), std::string(30 - filled, '.'), text);
+      drew = true;
+    } else if (absl::Now() - last_line >= absl::Seconds(1) || j.state() != v1::JOB_RUNNING) {
+      absl::PrintF("%s\n", text);
+      std::fflush(stdout);
+      last_line = absl::Now();
+    }
+  });
+  if (drew) absl::FPrintF(stderr, "\n");
+  if (!end.ok()) return Fail(end.status());
+  if (end->state() == v1::JOB_SUCCEEDED) {
+    if (!json) {
+      absl::FPrintF(stderr, "job %s succeeded: %s (sha256 %s) in %.1f s\n", job_id, end->output(), end->sha256(),
+                    (end->finished_unix_ms() - end->created_unix_ms()) / 1000.0);
+    }
+    return 0;
+  }
+  absl::FPrintF(stderr, "job %s %s: %s\n", job_id, JobStateName(end->state()), end->error());
+  return 1;
+}
+
+int Submit(const CommonFlags& flags) {
+  absl::StatusOr<v1::SubmitJobRequest> req = BuildSubmit(flags);
+  if (!req.ok()) return Fail(req.status());
+  ClusterClient client(ClusterClient::DefaultAddress(flags.coordinator));
+  absl::StatusOr<v1::Job> job = client.Submit(*req);
+  if (!job.ok()) return Fail(job.status());
+  if (flags.json) {
+    absl::PrintF("%s\n", ToJson(*job));
+  } else {
+    absl::FPrintF(stderr, "submitted %s -> %s as %s (%d tasks)\n", job->input(), job->output(),
+                  job->options().file_type(), job->tasks_total());
+  }
+  if (flags.watch) {
+    const int rc = WatchJob(client, job->id(), flags.json);
+    if (!flags.json) absl::PrintF("%s\n", job->id());
+    return rc;
+  }
+  if (!flags.json) absl::PrintF("%s\n", job->id());
+  return 0;
+}
+
+int PrintJob(const v1::Job& j, bool json) {
+  if (json) {
+    absl::PrintF("%s\n", ToJson(j));
+    return 0;
+  }
+  absl::PrintF("job       %s\nstate     %s\ninput     %s\noutput    %s\ntype      %s\n", j.id(), JobStateName(j.state()),
+               j.input(), j.output(), j.options().file_type());
+  absl::PrintF("tasks     %d/%d\ntensors   %d/%d\nbytes     %s/%s\n", j.tasks_done(), j.tasks_total(), j.tensors_done(),
+               j.tensors_total(), HumanBytes(j.bytes_done()), HumanBytes(j.bytes_total()));
+  if (!j.sha256().empty()) absl::PrintF("sha256    %s\n", j.sha256());
+  if (!j.error().empty()) absl::PrintF("error     %s\n", j.error());
+  return 0;
+}
+
+// A free TCP port on 127.0.0.1 (the kernel picks it).
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+// True once something accepts TCP connections on 127.0.0.1:port.
+bool WaitForPort(int port, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    ::close(fd);
+    if (ok) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, args.data(), environ) != 0) pid = -1;
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
+void StopAll(const std::vector<pid_t>& pids) {
+  for (pid_t p : pids) ::kill(p, SIGTERM);
+  for (pid_t p : pids) {
+    int status;
+    for (int i = 0; i < 100 && ::waitpid(p, &status, WNOHANG) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (::waitpid(p, &status, WNOHANG) == 0) {
+      ::kill(p, SIGKILL);
+      ::waitpid(p, &status, 0);
+    }
+  }
+}
+
+int LocalCluster(const CommonFlags& flags) {
+  absl::StatusOr<v1::SubmitJobRequest> req = BuildSubmit(flags);
+  if (!req.ok()) return Fail(req.status());
+  req->set_force(true);  // a local run replaces its output, as quantize does
+  const fs::path bin = fs::read_symlink("/proc/self/exe").parent_path();
+  const std::string coordinator_bin = (bin / "quantfleet-coordinator").string();
+  const std::string worker_bin = (bin / "quantfleet-worker").string();
+  if (!fs::exists(coordinator_bin) || !fs::exists(worker_bin)) {
+    return Fail(absl::NotFoundError(absl::StrFormat(
+        "quantfleet-coordinator and quantfleet-worker must be installed beside %s", bin.string())));
+  }
+  char state_tmpl[] = "/tmp/quantfleet-cluster-XXXXXX";
+  if (::mkdtemp(state_tmpl) == nullptr) return Fail(absl::InternalError("cannot create a state directory in /tmp"));
+  const std::string state = state_tmpl;
+  const int port = FreePort();
+  const std::string address = absl::StrFormat("127.0.0.1:%d", port);
+  std::vector<std::string> roots = {fs::path(req->input()).parent_path().string(),
+                                    fs::path(req->output()).parent_path().string()};
+  if (!req->options().imatrix().empty()) roots.push_back(fs::path(req->options().imatrix()).parent_path().string());
+  std::vector<pid_t> pids;
+  const pid_t coordinator = Spawn({coordinator_bin, "--listen", address, "--state-dir", state, "--allow-root",
+                                   absl::StrJoin(roots, ","), "--lease-seconds", "30", "--heartbeat-seconds", "2"},
+                                  state + "/coordinator.log");
+  if (coordinator < 0) return Fail(absl::InternalError("cannot start quantfleet-coordinator"));
+  pids.push_back(coordinator);
+  // Connect only once the port is open: a gRPC channel that fails its
+  // first connection waits out a reconnect backoff of seconds.
+  const bool up = WaitForPort(port, absl::Seconds(20));
+  ClusterClient client(address, absl::Seconds(30));
+  if (!up) {
+    StopAll(pids);
+    return Fail(absl::UnavailableError(absl::StrFormat("the local coordinator did not start; see %s/coordinator.log", state)));
+  }
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  const int threads = flags.threads_per_worker > 0 ? flags.threads_per_worker : std::max(1, cores / flags.workers);
+  for (int i = 0; i < flags.workers; ++i) {
+    pids.push_back(Spawn({worker_bin, "--coordinator", address, "--name", absl::StrFormat("local-%d", i + 1),
+                          "--threads", absl::StrCat(threads)},
+                         absl::StrFormat("%s/worker-%d.log", state, i + 1)));
+  }
+  if (!flags.json) {
+    absl::FPrintF(stderr, "local cluster: coordinator on %s, %d workers x %d threads\n", address, flags.workers,
+                  threads);
+  }
+  absl::StatusOr<v1::Job> job = client.Submit(*req);
+  int rc;
+  if (!job.ok()) {
+    rc = Fail(job.status());
+  } else {
+    rc = WatchJob(client, job->id(), flags.json);
+  }
+  // Workers first (they drain), then the coordinator.
+  StopAll(std::vector<pid_t>(pids.begin() + 1, pids.end()));
+  StopAll({coordinator});
+  if (rc == 0) {
+    fs::remove_all(state);
+  } else {
+    absl::FPrintF(stderr, "logs kept in %s\n", state);
+  }
+  return rc;
+}
+
+}  // namespace
+
+bool IsClusterCommand(const std::string& c) {
+  return c == "submit" || c == "status" || c == "watch" || c == "jobs" || c == "workers" || c == "cancel" ||
+         c == "cluster";
+}
+
+int RunClusterCommand(const std::string& command, const std::vector<std::string>& args) {
+  for (const std::string& a : args) {
+    if (a == "-h" || a == "--help") {
+      absl::PrintF("%s", kUsage);
+      return 0;
+    }
+  }
+  absl::StatusOr<CommonFlags> flags = ParseCommon(args);
+  if (!flags.ok()) return Fail(flags.status());
+  if (command == "submit") return Submit(*flags);
+  if (command == "cluster") return LocalCluster(*flags);
+  std::vector<std::string> positional;
+  for (const std::string& a : flags->rest) {
+    if (a == "--json") continue;
+    if (!a.empty() && a[0] == '-') return Fail(absl::InvalidArgumentError(absl::StrFormat("unknown option '%s'", a)));
+    positional.push_back(a);
+  }
+  ClusterClient client(ClusterClient::DefaultAddress(flags->coordinator));
+  const bool needs_job = command == "status" || command == "watch" || command == "cancel";
+  if (needs_job && positional.size() != 1) {
+    return Fail(absl::InvalidArgumentError(absl::StrFormat("usage: quantfleet %s [--coordinator HOST:PORT] JOB", command)));
+  }
+  if (command == "status" || command == "cancel") {
+    absl::StatusOr<v1::Job> j = command == "status" ? client.GetJob(positional[0]) : client.Cancel(positional[0]);
+    if (!j.ok()) return Fail(j.status());
+    return PrintJob(*j, flags->json);
+  }
+  if (command == "watch") return WatchJob(client, positional[0], flags->json);
+  if (command == "jobs") {
+    absl::StatusOr<std::vector<v1::Job>> jobs = client.ListJobs();
+    if (!jobs.ok()) return Fail(jobs.status());
+    if (flags->json) {
+      v1::ListJobsResponse r;
+      for (const v1::Job& j : *jobs) *r.add_jobs() = j;
+      absl::PrintF("%s\n", ToJson(r));
+      return 0;
+    }
+    absl::PrintF("%-18s %-10s %9s %-7s %s\n", "JOB", "STATE", "PROGRESS", "TYPE", "OUTPUT");
+    for (const v1::Job& j : *jobs) {
+      absl::PrintF("%-18s %-10s %8.1f%% %-7s %s\n", j.id(), JobStateName(j.state()),
+                   j.bytes_total() ? 100.0 * j.bytes_done() / j.bytes_total() : 100.0, j.options().file_type(),
+                   j.output());
+    }
+    return 0;
+  }
+  if (command == "workers") {
+    absl::StatusOr<std::vector<v1::WorkerStatus>> workers = client.ListWorkers();
+    if (!workers.ok()) return Fail(workers.status());
+    if (flags->json) {
+      v1::ListWorkersResponse r;
+      for (const v1::WorkerStatus& w : *workers) *r.add_workers() = w;
+      absl::PrintF("%s\n", ToJson(r));
+      return 0;
+    }
+    absl::PrintF("%-24s %-16s %-6s %7s %5s %6s %10s %s\n", "WORKER", "HOST", "ALIVE", "THREADS", "HELD", "DONE",
+                 "BYTES", "GPUS");
+    for (const v1::WorkerStatus& w : *workers) {
+      std::vector<std::string> gpus;
+      for (const v1::Gpu& g : w.info().gpus()) gpus.push_back(g.name());
+      absl::PrintF("%-24s %-16s %-6s %7d %5d %6d %10s %s\n", w.worker_id(), w.info().hostname(),
+                   w.alive() ? "yes" : "no", w.info().threads(), w.tasks_held(), w.tasks_done(),
+                   HumanBytes(w.bytes_done()), gpus.empty() ? "none" : absl::StrJoin(gpus, ","));
+    }
+    return 0;
+  }
+  return Fail(absl::InvalidArgumentError(absl::StrFormat("unknown command '%s'", command)));
+}
+
+}  // namespace quantfleet

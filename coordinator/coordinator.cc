@@ -1,0 +1,648 @@
+#include "coordinator/coordinator.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+
+#include "absl/strings/str_format.h"
+#include "core/quant/file_type.h"
+#include "core/util/crc32c.h"
+#include "core/util/sha256.h"
+#include "core/util/status_macros.h"
+
+namespace quantfleet {
+
+namespace v1 = quantfleet::v1;
+
+namespace {
+
+constexpr int64_t kEpochBlock = 1024;
+constexpr int64_t kMaxChunk = 1 << 20;
+
+bool Terminal(v1::JobState s) {
+  return s == v1::JOB_SUCCEEDED || s == v1::JOB_FAILED || s == v1::JOB_CANCELLED;
+}
+
+int64_t UnixMs(absl::Time t) { return absl::ToUnixMillis(t); }
+
+}  // namespace
+
+std::vector<TaskDef> CutTasks(const QuantizePlan& plan, uint64_t target_result_bytes) {
+  std::vector<TaskDef> tasks;
+  for (size_t i = 0; i < plan.tensors.size(); ++i) {
+    const PlannedTensor& t = plan.tensors[i];
+    const int64_t rows = t.output.n_rows();
+    if (rows == 0 || t.output.nbytes == 0) continue;
+    const uint64_t out_row = t.output.nbytes / static_cast<uint64_t>(rows);
+    const uint64_t src_row = t.source->info.nbytes / static_cast<uint64_t>(rows);
+    // Bound the source side too, so a worker's buffers stay small.
+    const uint64_t by_out = std::max<uint64_t>(1, target_result_bytes / out_row);
+    const uint64_t by_src = std::max<uint64_t>(1, 4 * target_result_bytes / src_row);
+    const int64_t step = static_cast<int64_t>(std::min(by_out, by_src));
+    const int64_t per_expert = t.output.ne[1];
+    for (int64_t r = 0; r < rows;) {
+      const int64_t expert_end = (r / per_expert + 1) * per_expert;
+      const int64_t n = std::min({step, rows - r, expert_end - r});
+      TaskDef d;
+      d.tensor = i;
+      d.first_row = r;
+      d.n_rows = n;
+      d.source_offset = static_cast<uint64_t>(r) * src_row;
+      d.source_bytes = static_cast<uint64_t>(n) * src_row;
+      d.result_offset = plan.meta.size() + t.output.offset + static_cast<uint64_t>(r) * out_row;
+      d.result_bytes = static_cast<uint64_t>(n) * out_row;
+      tasks.push_back(d);
+      r += n;
+    }
+  }
+  return tasks;
+}
+
+absl::StatusOr<QuantizeOptions> OptionsFromProto(const v1::QuantizeOptions& p) {
+  QuantizeOptions o;
+  std::optional<FileTypeOption> ft = ParseFileType(p.file_type());
+  if (!ft) return absl::InvalidArgumentError(absl::StrFormat("'%s' is not a file type (e.g. Q4_K_M)", p.file_type()));
+  o.file_type = *ft;
+  auto type = [](const std::string& flag, const std::string& v) -> absl::StatusOr<std::optional<GgmlType>> {
+    if (v.empty()) return std::optional<GgmlType>();
+    std::optional<GgmlType> t = ParseGgmlTypeName(v);
+    if (!t) return absl::InvalidArgumentError(absl::StrFormat("%s: '%s' is not a tensor type", flag, v));
+    return t;
+  };
+  QF_ASSIGN_OR_RETURN(o.output_tensor_type, type("--output-tensor-type", p.output_tensor_type()));
+  QF_ASSIGN_OR_RETURN(o.token_embedding_type, type("--token-embedding-type", p.token_embedding_type()));
+  o.leave_output_tensor = p.leave_output_tensor();
+  o.pure = p.pure();
+  o.allow_requantize = p.allow_requantize();
+  for (const std::string& s : p.tensor_types()) {
+    QF_ASSIGN_OR_RETURN(TensorTypeOverride t, ParseTensorTypeOverride(s));
+    o.tensor_types.push_back(t);
+  }
+  for (const std::string& s : p.override_kv()) {
+    QF_ASSIGN_OR_RETURN(GgufKv kv, ParseKvOverride(s));
+    o.kv_overrides.push_back(std::move(kv));
+  }
+  o.imatrix_path = p.imatrix();
+  o.include_weights.assign(p.include_weights().begin(), p.include_weights().end());
+  o.exclude_weights.assign(p.exclude_weights().begin(), p.exclude_weights().end());
+  if (!o.include_weights.empty() && !o.exclude_weights.empty()) {
+    return absl::InvalidArgumentError("--include-weights and --exclude-weights cannot be used together");
+  }
+  return o;
+}
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions options, const Clock* clock) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.state_dir, ec);
+  QF_ASSIGN_OR_RETURN(std::unique_ptr<StateDirLock> lock, StateDirLock::Acquire(options.state_dir));
+  QF_ASSIGN_OR_RETURN(PathPolicy paths, PathPolicy::Create(options.allowed_roots));
+  QF_ASSIGN_OR_RETURN(std::unique_ptr<JobStore> store, JobStore::Open(options.state_dir + "/jobs.sqlite"));
+  std::unique_ptr<Coordinator> c(
+      new Coordinator(std::move(options), clock, std::move(paths), std::move(lock), std::move(store)));
+  std::vector<std::string> to_finish;
+  {
+    absl::MutexLock l(&c->mu_);
+    QF_RETURN_IF_ERROR(c->Restore());
+    for (const std::string& id : c->order_) {
+      if (c->jobs_[id]->finalizing) to_finish.push_back(id);
+    }
+  }
+  // Jobs whose every task was done before the restart, but not finished.
+  for (const std::string& id : to_finish) c->FinishJob(id);
+  return c;
+}
+
+Coordinator::Coordinator(CoordinatorOptions options, const Clock* clock, PathPolicy paths,
+                         std::unique_ptr<StateDirLock> lock, std::unique_ptr<JobStore> store)
+    : options_(std::move(options)), clock_(clock), paths_(std::move(paths)), lock_(std::move(lock)),
+      store_(std::move(store)) {}
+
+Coordinator::~Coordinator() = default;
+
+std::string Coordinator::NewJobId() {
+  static thread_local std::mt19937_64 gen(std::random_device{}());
+  return absl::StrFormat("job-%012x", gen() & 0xffffffffffffull);
+}
+
+absl::StatusOr<int64_t> Coordinator::NextEpoch() {
+  if (next_epoch_ >= epoch_limit_) {
+    QF_ASSIGN_OR_RETURN(next_epoch_, store_->ReserveEpochs(kEpochBlock));
+    epoch_limit_ = next_epoch_ + kEpochBlock;
+  }
+  return next_epoch_++;
+}
+
+void Coordinator::Persist(const v1::Job& job) {
+  if (absl::Status s = store_->UpdateJob(job); !s.ok()) {
+    // The in-memory state stays authoritative for this run; the failure
+    // is visible in the log of the process serving it.
+    absl::FPrintF(stderr, "coordinator: cannot record job %s: %s\n", job.id(), s.message());
+  }
+}
+
+absl::Status Coordinator::Prepare(ActiveJob& job, const std::string& input, const std::string& output,
+                                  bool check_output) {
+  QF_ASSIGN_OR_RETURN(QuantizeOptions options, OptionsFromProto(job.job.options()));
+  absl::StatusOr<GgufModel> model = GgufModel::Open(input);
+  if (!model.ok()) return absl::InvalidArgumentError(model.status().message());
+  job.model = std::make_unique<GgufModel>(std::move(*model));
+  if (!options.imatrix_path.empty()) {
+    QF_ASSIGN_OR_RETURN(std::string imatrix_path, paths_.ResolveInput(options.imatrix_path));
+    absl::StatusOr<Imatrix> im = LoadImatrix(imatrix_path);
+    if (!im.ok()) return absl::InvalidArgumentError(im.status().message());
+    job.imatrix = std::move(*im);
+    FilterImatrix(*job.imatrix, options.include_weights, options.exclude_weights);
+  }
+  absl::StatusOr<QuantizePlan> plan =
+      BuildQuantizePlan(*job.model, options, job.imatrix ? &*job.imatrix : nullptr, /*dry_run=*/false);
+  if (!plan.ok()) {
+    return plan.status().code() == absl::StatusCode::kUnimplemented
+               ? plan.status()
+               : absl::Status(absl::StatusCode::kInvalidArgument, plan.status().message());
+  }
+  job.plan = std::move(*plan);
+  job.tasks = CutTasks(job.plan, options_.task_result_bytes);
+  job.rt.assign(job.tasks.size(), TaskRuntime());
+  job.tensor_tasks_left.assign(job.plan.tensors.size(), 0);
+  for (const TaskDef& t : job.tasks) ++job.tensor_tasks_left[t.tensor];
+  (void)check_output;
+  QF_ASSIGN_OR_RETURN(job.part, PartFile::Open(output, job.job.id(), job.plan.file_size()));
+  QF_RETURN_IF_ERROR(job.part->PWrite(job.plan.meta.data(), job.plan.meta.size(), 0));
+  job.job.set_tasks_total(static_cast<int64_t>(job.tasks.size()));
+  job.job.set_bytes_total(static_cast<int64_t>(job.plan.output_bytes));
+  job.job.set_tensors_total(static_cast<int64_t>(job.plan.tensors.size()));
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::Restore() {
+  QF_ASSIGN_OR_RETURN(std::vector<StoredJob> stored, store_->LoadAll());
+  for (StoredJob& s : stored) {
+    auto job = std::make_unique<ActiveJob>();
+    job->job = s.job;
+    const std::string id = s.job.id();
+    if (!Terminal(job->job.state())) {
+      const bool part_exists = std::filesystem::exists(PartFile::PathFor(job->job.output(), id));
+      absl::Status st = Prepare(*job, job->job.input(), job->job.output(), false);
+      if (!st.ok()) {
+        job->job.set_state(v1::JOB_FAILED);
+        job->job.set_error(absl::StrFormat("cannot resume after a restart: %s", st.message()));
+        if (job->part) job->part->Remove();
+        job->part.reset();
+        Persist(job->job);
+      } else if (part_exists) {
+        // Tasks recorded done have their bytes fsynced in the partial file.
+        for (int64_t t : s.done_tasks) {
+          if (t >= 0 && t < static_cast<int64_t>(job->rt.size()) && job->rt[t].state != TaskState::kDone) {
+            job->rt[t].state = TaskState::kDone;
+            --job->tensor_tasks_left[job->tasks[t].tensor];
+          }
+        }
+      }
+      RefreshCounters(*job);
+    }
+    order_.push_back(id);
+    jobs_[id] = std::move(job);
+  }
+  for (const std::string& id : order_) {
+    ActiveJob& j = *jobs_[id];
+    if (!Terminal(j.job.state()) && j.job.tasks_done() == j.job.tasks_total() && j.part) j.finalizing = true;
+  }
+  return absl::OkStatus();
+}
+
+void Coordinator::RefreshCounters(ActiveJob& job) {
+  int64_t done = 0;
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < job.rt.size(); ++i) {
+    if (job.rt[i].state == TaskState::kDone) {
+      ++done;
+      bytes += job.tasks[i].result_bytes;
+    }
+  }
+  int64_t tensors_done = 0;
+  for (int64_t left : job.tensor_tasks_left) tensors_done += left == 0 ? 1 : 0;
+  job.job.set_tasks_done(done);
+  job.job.set_bytes_done(static_cast<int64_t>(bytes));
+  job.job.set_tensors_done(tensors_done);
+}
+
+absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& request) {
+  std::vector<std::string> to_finish;
+  v1::Job result;
+  {
+    absl::MutexLock l(&mu_);
+    if (!request.request_id().empty()) {
+      QF_ASSIGN_OR_RETURN(std::optional<std::string> existing, store_->FindByRequestId(request.request_id()));
+      if (existing && jobs_.count(*existing)) return jobs_[*existing]->job;
+    }
+    size_t active = 0;
+    for (const auto& [id, j] : jobs_) active += Terminal(j->job.state()) ? 0 : 1;
+    if (active >= options_.max_active_jobs) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "the coordinator already has %d active jobs (the limit); wait for one to finish", active));
+    }
+    QF_ASSIGN_OR_RETURN(std::string input, paths_.ResolveInput(request.input()));
+    QF_ASSIGN_OR_RETURN(std::string output, paths_.ResolveOutput(request.output(), request.force()));
+    if (input == output) return absl::InvalidArgumentError(absl::StrFormat("input and output are the same file: %s", output));
+    for (const auto& [id, j] : jobs_) {
+      if (!Terminal(j->job.state()) && j->job.output() == output) {
+        return absl::FailedPreconditionError(
+            absl::StrFormat("%s is already the output of running job %s", output, id));
+      }
+    }
+    auto job = std::make_unique<ActiveJob>();
+    job->job.set_id(NewJobId());
+    job->job.set_state(v1::JOB_RUNNING);
+    job->job.set_input(input);
+    job->job.set_output(output);
+    *job->job.mutable_options() = request.options();
+    job->job.set_created_unix_ms(UnixMs(clock_->Now()));
+    if (absl::Status s = Prepare(*job, input, output, true); !s.ok()) {
+      if (job->part) job->part->Remove();
+      return s;
+    }
+    RefreshCounters(*job);
+    if (absl::Status s = store_->InsertJob(job->job, request.request_id()); !s.ok()) {
+      job->part->Remove();
+      return s;
+    }
+    result = job->job;
+    order_.push_back(job->job.id());
+    if (job->tasks.empty()) {
+      job->finalizing = true;
+      to_finish.push_back(job->job.id());
+    }
+    jobs_[job->job.id()] = std::move(job);
+  }
+  for (const std::string& id : to_finish) FinishJob(id);
+  return result;
+}
+
+absl::StatusOr<v1::Job> Coordinator::GetJob(const std::string& job_id) {
+  absl::MutexLock l(&mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrFormat("no job %s", job_id));
+  return it->second->job;
+}
+
+std::vector<v1::Job> Coordinator::ListJobs() {
+  absl::MutexLock l(&mu_);
+  std::vector<v1::Job> out;
+  for (const std::string& id : order_) out.push_back(jobs_[id]->job);
+  return out;
+}
+
+absl::StatusOr<v1::JobEvent> Coordinator::Snapshot(const std::string& job_id) {
+  absl::MutexLock l(&mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrFormat("no job %s", job_id));
+  v1::JobEvent event;
+  *event.mutable_job() = it->second->job;
+  const absl::Time now = clock_->Now();
+  for (const auto& [worker_id, stats] : it->second->per_worker) {
+    v1::WorkerProgress* p = event.add_workers();
+    p->set_worker_id(worker_id);
+    auto w = workers_.find(worker_id);
+    p->set_name(w != workers_.end() ? w->second.info.name() : worker_id);
+    p->set_bytes_done(static_cast<int64_t>(stats.bytes));
+    const double secs = absl::ToDoubleSeconds(std::max(now, stats.last) - stats.first);
+    p->set_bytes_per_second(secs > 0 ? static_cast<double>(stats.bytes) / secs : 0.0);
+  }
+  return event;
+}
+
+absl::StatusOr<v1::Job> Coordinator::Cancel(const std::string& job_id) {
+  absl::MutexLock l(&mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrFormat("no job %s", job_id));
+  ActiveJob& j = *it->second;
+  if (Terminal(j.job.state())) return j.job;
+  if (j.finalizing) return absl::FailedPreconditionError(absl::StrFormat("job %s is finishing; too late to cancel", job_id));
+  j.job.set_state(v1::JOB_CANCELLED);
+  j.job.set_finished_unix_ms(UnixMs(clock_->Now()));
+  if (j.part) j.part->Remove();
+  j.part.reset();
+  j.model.reset();
+  Persist(j.job);
+  return j.job;
+}
+
+std::vector<v1::WorkerStatus> Coordinator::ListWorkers() {
+  absl::MutexLock l(&mu_);
+  const absl::Time now = clock_->Now();
+  std::vector<v1::WorkerStatus> out;
+  for (const auto& [id, w] : workers_) {
+    v1::WorkerStatus s;
+    s.set_worker_id(id);
+    *s.mutable_info() = w.info;
+    s.set_alive(!w.retired && now - w.last_seen < 3 * options_.heartbeat + options_.lease);
+    s.set_last_seen_unix_ms(UnixMs(w.last_seen));
+    s.set_tasks_done(w.tasks_done);
+    s.set_bytes_done(static_cast<int64_t>(w.bytes_done));
+    int64_t held = 0;
+    for (const auto& [jid, j] : jobs_) {
+      for (const TaskRuntime& rt : j->rt) held += (rt.state == TaskState::kLeased && rt.worker == id) ? 1 : 0;
+    }
+    s.set_tasks_held(held);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+v1::RegisterResponse Coordinator::Register(const v1::WorkerInfo& info) {
+  absl::MutexLock l(&mu_);
+  const absl::Time now = clock_->Now();
+  // A new incarnation of a known worker name: the old process is gone, so
+  // its leases go back to the queue now rather than at their deadline.
+  for (auto& [id, w] : workers_) {
+    if (w.info.name() == info.name() && w.info.incarnation() != info.incarnation() && !w.retired) {
+      w.retired = true;
+      for (auto& [jid, j] : jobs_) {
+        for (TaskRuntime& rt : j->rt) {
+          if (rt.state == TaskState::kLeased && rt.worker == id) {
+            rt.state = TaskState::kPending;
+            rt.committed = 0;
+          }
+        }
+      }
+    }
+  }
+  const std::string id = absl::StrFormat("%s#%d", info.name(), ++worker_seq_);
+  WorkerEntry& w = workers_[id];
+  w.info = info;
+  w.last_seen = now;
+  v1::RegisterResponse r;
+  r.set_worker_id(id);
+  r.set_heartbeat_ms(absl::ToInt64Milliseconds(options_.heartbeat));
+  return r;
+}
+
+void Coordinator::ExpireLeases() {
+  absl::MutexLock l(&mu_);
+  ExpireLocked();
+}
+
+void Coordinator::ExpireLocked() {
+  const absl::Time now = clock_->Now();
+  for (auto& [id, j] : jobs_) {
+    for (TaskRuntime& rt : j->rt) {
+      if (rt.state == TaskState::kLeased && rt.deadline <= now) {
+        rt.state = TaskState::kPending;
+        rt.committed = 0;
+        ++lease_expiries_;
+      }
+    }
+  }
+}
+
+int64_t Coordinator::lease_expiries() const {
+  absl::MutexLock l(&mu_);
+  return lease_expiries_;
+}
+
+absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& worker_id) {
+  absl::MutexLock l(&mu_);
+  auto w = workers_.find(worker_id);
+  if (w == workers_.end() || w->second.retired) {
+    return absl::NotFoundError(absl::StrFormat("unknown worker %s; register again", worker_id));
+  }
+  const absl::Time now = clock_->Now();
+  w->second.last_seen = now;
+  ExpireLocked();
+  v1::AcquireTaskResponse response;
+  for (const std::string& id : order_) {
+    ActiveJob& j = *jobs_[id];
+    if (j.job.state() != v1::JOB_RUNNING || j.finalizing) continue;
+    for (size_t t = 0; t < j.rt.size(); ++t) {
+      TaskRuntime& rt = j.rt[t];
+      if (rt.state != TaskState::kPending) continue;
+      QF_ASSIGN_OR_RETURN(int64_t epoch, NextEpoch());
+      rt.state = TaskState::kLeased;
+      rt.attempt += 1;
+      rt.epoch = epoch;
+      rt.worker = worker_id;
+      rt.deadline = now + options_.lease;
+      rt.committed = 0;
+      const TaskDef& def = j.tasks[t];
+      const PlannedTensor& pt = j.plan.tensors[def.tensor];
+      response.set_assigned(true);
+      v1::TaskSpec* spec = response.mutable_task();
+      v1::Lease* lease = spec->mutable_lease();
+      lease->set_job_id(id);
+      lease->set_task_id(static_cast<int64_t>(t));
+      lease->set_attempt(rt.attempt);
+      lease->set_epoch(epoch);
+      spec->set_tensor(pt.output.name);
+      spec->set_source_type(std::string(TypeName(pt.source->info.type)));
+      spec->set_target_type(std::string(TypeName(pt.output.type)));
+      spec->set_n_per_row(pt.output.ne[0]);
+      spec->set_n_rows(def.n_rows);
+      spec->set_source_bytes(static_cast<int64_t>(def.source_bytes));
+      spec->set_result_bytes(static_cast<int64_t>(def.result_bytes));
+      spec->set_convert(pt.convert);
+      spec->set_lease_ms(absl::ToInt64Milliseconds(options_.lease));
+      if (pt.imatrix) {
+        const int64_t expert = def.first_row / pt.output.ne[1];
+        const float* w0 = pt.imatrix->data() + expert * pt.output.ne[0];
+        spec->mutable_imatrix()->Add(w0, w0 + pt.output.ne[0]);
+      }
+      return response;
+    }
+  }
+  response.set_assigned(false);
+  response.set_retry_after_ms(500);
+  return response;
+}
+
+absl::StatusOr<std::pair<Coordinator::ActiveJob*, size_t>> Coordinator::CheckLease(const v1::Lease& lease) {
+  auto it = jobs_.find(lease.job_id());
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrFormat("no job %s", lease.job_id()));
+  ActiveJob& j = *it->second;
+  if (j.job.state() != v1::JOB_RUNNING) {
+    return absl::FailedPreconditionError(absl::StrFormat("job %s is no longer running; drop its task", lease.job_id()));
+  }
+  if (lease.task_id() < 0 || lease.task_id() >= static_cast<int64_t>(j.rt.size())) {
+    return absl::NotFoundError(absl::StrFormat("job %s has no task %d", lease.job_id(), lease.task_id()));
+  }
+  TaskRuntime& rt = j.rt[lease.task_id()];
+  if (rt.state != TaskState::kLeased || rt.epoch != lease.epoch() || rt.attempt != lease.attempt()) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("stale lease for job %s task %d (attempt %d, epoch %d): it was reassigned; drop it",
+                        lease.job_id(), lease.task_id(), lease.attempt(), lease.epoch()));
+  }
+  if (rt.deadline <= clock_->Now()) {
+    rt.state = TaskState::kPending;
+    rt.committed = 0;
+    ++lease_expiries_;
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "lease for job %s task %d expired; drop it", lease.job_id(), lease.task_id()));
+  }
+  return std::make_pair(&j, static_cast<size_t>(lease.task_id()));
+}
+
+absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatRequest& request) {
+  absl::MutexLock l(&mu_);
+  auto w = workers_.find(request.worker_id());
+  if (w == workers_.end() || w->second.retired) {
+    return absl::NotFoundError(absl::StrFormat("unknown worker %s; register again", request.worker_id()));
+  }
+  const absl::Time now = clock_->Now();
+  w->second.last_seen = now;
+  v1::HeartbeatResponse response;
+  for (const v1::Lease& lease : request.leases()) {
+    absl::StatusOr<std::pair<ActiveJob*, size_t>> held = CheckLease(lease);
+    if (!held.ok() || held->first->rt[held->second].worker != request.worker_id()) {
+      *response.add_drop() = lease;
+      continue;
+    }
+    held->first->rt[held->second].deadline = now + options_.lease;
+  }
+  return response;
+}
+
+absl::StatusOr<std::string> Coordinator::ReadSource(const v1::Lease& lease, int64_t offset, int64_t length) {
+  absl::MutexLock l(&mu_);
+  QF_ASSIGN_OR_RETURN(auto held, CheckLease(lease));
+  const TaskDef& def = held.first->tasks[held.second];
+  if (offset < 0 || length <= 0 || static_cast<uint64_t>(offset) > def.source_bytes) {
+    return absl::OutOfRangeError(absl::StrFormat("source range [%d, +%d) is outside the task's %d bytes", offset,
+                                                 length, def.source_bytes));
+  }
+  const uint64_t n = std::min<uint64_t>({static_cast<uint64_t>(length), def.source_bytes - offset, kMaxChunk});
+  const ModelTensor* src = held.first->plan.tensors[def.tensor].source;
+  const uint64_t at = def.source_offset + static_cast<uint64_t>(offset);
+  std::string out(reinterpret_cast<const char*>(src->data + at), n);
+  held.first->model->part(src->split).DropRange(src->file_offset + at, n);
+  return out;
+}
+
+absl::StatusOr<int64_t> Coordinator::Upload(const v1::Lease& lease, int64_t offset, const std::string& data,
+                                            uint32_t crc32c) {
+  absl::MutexLock l(&mu_);
+  QF_ASSIGN_OR_RETURN(auto held, CheckLease(lease));
+  TaskRuntime& rt = held.first->rt[held.second];
+  const TaskDef& def = held.first->tasks[held.second];
+  if (Crc32c(data.data(), data.size()) != crc32c) {
+    return absl::DataLossError(absl::StrFormat("chunk at offset %d of job %s task %d failed its CRC32C; send it again",
+                                               offset, lease.job_id(), lease.task_id()));
+  }
+  if (offset != static_cast<int64_t>(rt.committed)) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("upload offset %d but %d bytes are committed; resume from %d", offset, rt.committed,
+                        rt.committed));
+  }
+  if (rt.committed + data.size() > def.result_bytes) {
+    return absl::OutOfRangeError(absl::StrFormat("upload runs past the task's %d result bytes", def.result_bytes));
+  }
+  QF_RETURN_IF_ERROR(held.first->part->PWrite(data.data(), data.size(), def.result_offset + rt.committed));
+  rt.committed += data.size();
+  return static_cast<int64_t>(rt.committed);
+}
+
+absl::StatusOr<int64_t> Coordinator::UploadOffset(const v1::Lease& lease) {
+  absl::MutexLock l(&mu_);
+  QF_ASSIGN_OR_RETURN(auto held, CheckLease(lease));
+  return static_cast<int64_t>(held.first->rt[held.second].committed);
+}
+
+absl::Status Coordinator::Complete(const v1::Lease& lease, int64_t size, uint32_t crc32c) {
+  std::string finish;
+  {
+    absl::MutexLock l(&mu_);
+    QF_ASSIGN_OR_RETURN(auto held, CheckLease(lease));
+    ActiveJob& j = *held.first;
+    TaskRuntime& rt = j.rt[held.second];
+    const TaskDef& def = j.tasks[held.second];
+    if (size != static_cast<int64_t>(def.result_bytes) || rt.committed != def.result_bytes) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "task %d of job %s: result is %d bytes, %d committed, %d expected", lease.task_id(), lease.job_id(), size,
+          rt.committed, def.result_bytes));
+    }
+    // Verify what is on disk, not what was sent.
+    std::string written(def.result_bytes, '\0');
+    QF_RETURN_IF_ERROR(j.part->PRead(written.data(), written.size(), def.result_offset));
+    if (Crc32c(written.data(), written.size()) != crc32c) {
+      rt.committed = 0;
+      return absl::DataLossError(absl::StrFormat(
+          "task %d of job %s: the written result does not match its CRC32C; upload it again", lease.task_id(),
+          lease.job_id()));
+    }
+    QF_RETURN_IF_ERROR(j.part->Sync());
+    QF_RETURN_IF_ERROR(store_->MarkTaskDone(lease.job_id(), lease.task_id(), crc32c));
+    rt.state = TaskState::kDone;
+    --j.tensor_tasks_left[def.tensor];
+    const absl::Time now = clock_->Now();
+    WorkerStats& ws = j.per_worker[rt.worker];
+    if (ws.bytes == 0) ws.first = now;
+    ws.bytes += def.result_bytes;
+    ws.last = now;
+    if (auto w = workers_.find(rt.worker); w != workers_.end()) {
+      w->second.tasks_done += 1;
+      w->second.bytes_done += def.result_bytes;
+    }
+    RefreshCounters(j);
+    if (j.job.tasks_done() == j.job.tasks_total() && !j.finalizing) {
+      j.finalizing = true;
+      finish = j.job.id();
+    }
+  }
+  if (!finish.empty()) FinishJob(finish);
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::Fail(const v1::Lease& lease, const std::string& reason, bool permanent) {
+  absl::MutexLock l(&mu_);
+  QF_ASSIGN_OR_RETURN(auto held, CheckLease(lease));
+  ActiveJob& j = *held.first;
+  TaskRuntime& rt = j.rt[held.second];
+  const std::string tensor = j.plan.tensors[j.tasks[held.second].tensor].output.name;
+  rt.state = TaskState::kPending;
+  rt.committed = 0;
+  rt.failures += 1;
+  if (permanent) {
+    FailJobLocked(j, absl::StrFormat("tensor '%s': %s", tensor, reason));
+  } else if (rt.failures >= options_.max_attempts) {
+    FailJobLocked(j, absl::StrFormat("task %d (tensor '%s') failed %d times; last error: %s", lease.task_id(), tensor,
+                                     rt.failures, reason));
+  }
+  return absl::OkStatus();
+}
+
+void Coordinator::FailJobLocked(ActiveJob& job, const std::string& reason) {
+  job.job.set_state(v1::JOB_FAILED);
+  job.job.set_error(reason);
+  job.job.set_finished_unix_ms(UnixMs(clock_->Now()));
+  if (job.part) job.part->Remove();
+  job.part.reset();
+  job.model.reset();
+  Persist(job.job);
+}
+
+void Coordinator::FinishJob(const std::string& job_id) {
+  PartFile* part;
+  std::string output;
+  {
+    absl::MutexLock l(&mu_);
+    ActiveJob& j = *jobs_[job_id];
+    part = j.part.get();
+    output = j.job.output();
+  }
+  // The part file is not touched by anyone else while finalizing is set.
+  absl::Status s = part->Finalize();
+  absl::StatusOr<std::string> digest = s.ok() ? Sha256File(output) : absl::StatusOr<std::string>(s);
+  absl::MutexLock l(&mu_);
+  ActiveJob& j = *jobs_[job_id];
+  j.finalizing = false;
+  if (!digest.ok()) {
+    FailJobLocked(j, absl::StrFormat("finishing the artifact failed: %s", digest.status().message()));
+    return;
+  }
+  j.job.set_state(v1::JOB_SUCCEEDED);
+  j.job.set_sha256(*digest);
+  j.job.set_finished_unix_ms(UnixMs(clock_->Now()));
+  j.part.reset();
+  j.model.reset();
+  Persist(j.job);
+}
+
+}  // namespace quantfleet

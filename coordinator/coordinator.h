@@ -1,0 +1,178 @@
+// The coordinator's service logic, without gRPC: jobs, their tasks, the
+// workers and their leases, and the assembly of each artifact.
+//
+// A job is accepted only after its input header is read, its plan (every
+// tensor's type, the output layout) is built, and the job is recorded in
+// the store; then the partial artifact holds the header at once and every
+// task's bytes at their precomputed offsets. A task is leased with an
+// epoch that only grows; uploads, heartbeats and completions that do not
+// carry the current lease are rejected. A finished task is recorded only
+// after its bytes are verified (size and CRC32C, read back from disk) and
+// fsynced, so a restarted coordinator resumes without redoing it. When all
+// tasks are done the artifact is fsynced, renamed into place and its
+// SHA-256 recorded.
+//
+// Possible errors: INVALID_ARGUMENT (bad paths or options), NOT_FOUND
+// (unknown job or worker), FAILED_PRECONDITION (stale or expired lease,
+// wrong upload offset, existing output), RESOURCE_EXHAUSTED (too many
+// active jobs), DATA_LOSS (a chunk or result that fails its checksum).
+//
+// Thread-safety: all public methods may be called concurrently; one mutex
+// guards the state. Slow work (the final fsync, rename and SHA-256) runs
+// outside it.
+#ifndef QUANTFLEET_COORDINATOR_COORDINATOR_H_
+#define QUANTFLEET_COORDINATOR_COORDINATOR_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "coordinator/job_store.h"
+#include "coordinator/part_file.h"
+#include "coordinator/path_policy.h"
+#include "core/gguf/gguf_model.h"
+#include "core/quant/quantize_plan.h"
+#include "core/util/clock.h"
+#include "proto/quantfleet.pb.h"
+
+namespace quantfleet {
+
+struct CoordinatorOptions {
+  std::string state_dir;
+  std::vector<std::string> allowed_roots;
+  absl::Duration lease = absl::Seconds(30);
+  absl::Duration heartbeat = absl::Seconds(5);
+  int max_attempts = 4;             // a task failing this often fails its job
+  size_t max_active_jobs = 64;
+  uint64_t task_result_bytes = 16u << 20;  // target output bytes per task
+};
+
+// One task: a run of rows of one tensor.
+struct TaskDef {
+  size_t tensor = 0;          // index into plan.tensors
+  int64_t first_row = 0;
+  int64_t n_rows = 0;
+  uint64_t source_offset = 0; // within the tensor's source bytes
+  uint64_t source_bytes = 0;
+  uint64_t result_offset = 0; // absolute, within the artifact
+  uint64_t result_bytes = 0;
+};
+
+// Cuts a plan into tasks of about `target_result_bytes` (never crossing an
+// expert boundary; every tensor with data gets at least one task).
+std::vector<TaskDef> CutTasks(const QuantizePlan& plan, uint64_t target_result_bytes);
+
+// Converts wire options to the planner's; errors name the bad option.
+absl::StatusOr<QuantizeOptions> OptionsFromProto(const quantfleet::v1::QuantizeOptions& proto);
+
+class Coordinator {
+ public:
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Open(CoordinatorOptions options, const Clock* clock);
+  ~Coordinator();
+
+  // Clients.
+  absl::StatusOr<quantfleet::v1::Job> Submit(const quantfleet::v1::SubmitJobRequest& request);
+  absl::StatusOr<quantfleet::v1::Job> GetJob(const std::string& job_id);
+  std::vector<quantfleet::v1::Job> ListJobs();
+  absl::StatusOr<quantfleet::v1::Job> Cancel(const std::string& job_id);
+  absl::StatusOr<quantfleet::v1::JobEvent> Snapshot(const std::string& job_id);
+  std::vector<quantfleet::v1::WorkerStatus> ListWorkers();
+
+  // Workers.
+  quantfleet::v1::RegisterResponse Register(const quantfleet::v1::WorkerInfo& info);
+  absl::StatusOr<quantfleet::v1::AcquireTaskResponse> Acquire(const std::string& worker_id);
+  absl::StatusOr<quantfleet::v1::HeartbeatResponse> Heartbeat(const quantfleet::v1::HeartbeatRequest& request);
+  // Up to `length` source bytes of the leased task from `offset`.
+  absl::StatusOr<std::string> ReadSource(const quantfleet::v1::Lease& lease, int64_t offset, int64_t length);
+  // Writes one result chunk; returns the new committed offset.
+  absl::StatusOr<int64_t> Upload(const quantfleet::v1::Lease& lease, int64_t offset, const std::string& data,
+                                 uint32_t crc32c);
+  absl::StatusOr<int64_t> UploadOffset(const quantfleet::v1::Lease& lease);
+  absl::Status Complete(const quantfleet::v1::Lease& lease, int64_t size, uint32_t crc32c);
+  absl::Status Fail(const quantfleet::v1::Lease& lease, const std::string& reason, bool permanent);
+
+  // Puts tasks whose lease deadline passed back in the queue.
+  void ExpireLeases();
+
+  int64_t lease_expiries() const;
+
+ private:
+  enum class TaskState { kPending, kLeased, kDone };
+  struct TaskRuntime {
+    TaskState state = TaskState::kPending;
+    int64_t attempt = 0;
+    int64_t epoch = 0;
+    std::string worker;
+    absl::Time deadline;
+    uint64_t committed = 0;
+    int failures = 0;
+  };
+  struct WorkerStats {
+    uint64_t bytes = 0;
+    absl::Time first = absl::InfinitePast();
+    absl::Time last = absl::InfinitePast();
+  };
+  struct ActiveJob {
+    quantfleet::v1::Job job;
+    std::unique_ptr<GgufModel> model;
+    std::optional<Imatrix> imatrix;
+    QuantizePlan plan;
+    std::vector<TaskDef> tasks;
+    std::vector<TaskRuntime> rt;
+    std::vector<int64_t> tensor_tasks_left;
+    std::unique_ptr<PartFile> part;
+    std::map<std::string, WorkerStats> per_worker;
+    bool finalizing = false;
+  };
+  struct WorkerEntry {
+    quantfleet::v1::WorkerInfo info;
+    absl::Time last_seen;
+    int64_t tasks_done = 0;
+    uint64_t bytes_done = 0;
+    bool retired = false;  // replaced by a newer incarnation
+  };
+
+  Coordinator(CoordinatorOptions options, const Clock* clock, PathPolicy paths, std::unique_ptr<StateDirLock> lock,
+              std::unique_ptr<JobStore> store);
+
+  absl::Status Restore() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Opens the model, loads the imatrix and builds plan and tasks.
+  absl::Status Prepare(ActiveJob& job, const std::string& input, const std::string& output, bool dry_paths)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<int64_t> NextEpoch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The job and task a lease names, if the lease is the current one.
+  absl::StatusOr<std::pair<ActiveJob*, size_t>> CheckLease(const quantfleet::v1::Lease& lease)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ExpireLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FailJobLocked(ActiveJob& job, const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishJob(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
+  void RefreshCounters(ActiveJob& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Persist(const quantfleet::v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string NewJobId();
+
+  const CoordinatorOptions options_;
+  const Clock* const clock_;
+  const PathPolicy paths_;
+  const std::unique_ptr<StateDirLock> lock_;
+
+  mutable absl::Mutex mu_;
+  std::unique_ptr<JobStore> store_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> order_ ABSL_GUARDED_BY(mu_);  // job ids, oldest first
+  std::map<std::string, std::unique_ptr<ActiveJob>> jobs_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, WorkerEntry> workers_ ABSL_GUARDED_BY(mu_);
+  int64_t worker_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t next_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t epoch_limit_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t lease_expiries_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace quantfleet
+
+#endif  // QUANTFLEET_COORDINATOR_COORDINATOR_H_

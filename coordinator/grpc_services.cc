@@ -1,0 +1,138 @@
+#include "coordinator/grpc_services.h"
+
+#include <thread>
+
+#include "core/util/crc32c.h"
+
+namespace quantfleet {
+
+namespace v1 = quantfleet::v1;
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* req, v1::Job* resp) {
+  absl::StatusOr<v1::Job> job = c_->Submit(*req);
+  if (!job.ok()) return ToGrpc(job.status());
+  *resp = *job;
+  return grpc::Status::OK;
+}
+
+grpc::Status JobServiceImpl::GetJob(grpc::ServerContext*, const v1::JobRequest* req, v1::Job* resp) {
+  absl::StatusOr<v1::Job> job = c_->GetJob(req->job_id());
+  if (!job.ok()) return ToGrpc(job.status());
+  *resp = *job;
+  return grpc::Status::OK;
+}
+
+grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*, v1::ListJobsResponse* resp) {
+  for (v1::Job& j : c_->ListJobs()) *resp->add_jobs() = std::move(j);
+  return grpc::Status::OK;
+}
+
+grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx, const v1::JobRequest* req,
+                                      grpc::ServerWriter<v1::JobEvent>* writer) {
+  std::string last;
+  for (;;) {
+    if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
+    absl::StatusOr<v1::JobEvent> event = c_->Snapshot(req->job_id());
+    if (!event.ok()) return ToGrpc(event.status());
+    std::string now = event->SerializeAsString();
+    if (now != last) {
+      if (!writer->Write(*event)) return grpc::Status::CANCELLED;
+      last = std::move(now);
+    }
+    const v1::JobState state = event->job().state();
+    if (state == v1::JOB_SUCCEEDED || state == v1::JOB_FAILED || state == v1::JOB_CANCELLED) {
+      return grpc::Status::OK;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext*, const v1::JobRequest* req, v1::Job* resp) {
+  absl::StatusOr<v1::Job> job = c_->Cancel(req->job_id());
+  if (!job.ok()) return ToGrpc(job.status());
+  *resp = *job;
+  return grpc::Status::OK;
+}
+
+grpc::Status JobServiceImpl::ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
+                                         v1::ListWorkersResponse* resp) {
+  for (v1::WorkerStatus& w : c_->ListWorkers()) *resp->add_workers() = std::move(w);
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerServiceImpl::Register(grpc::ServerContext*, const v1::RegisterRequest* req,
+                                         v1::RegisterResponse* resp) {
+  if (req->info().name().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the worker has no name");
+  *resp = c_->Register(req->info());
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerServiceImpl::AcquireTask(grpc::ServerContext*, const v1::AcquireTaskRequest* req,
+                                            v1::AcquireTaskResponse* resp) {
+  absl::StatusOr<v1::AcquireTaskResponse> r = c_->Acquire(req->worker_id());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* req,
+                                          v1::HeartbeatResponse* resp) {
+  absl::StatusOr<v1::HeartbeatResponse> r = c_->Heartbeat(*req);
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerServiceImpl::ReadSource(grpc::ServerContext* ctx, const v1::ReadSourceRequest* req,
+                                           grpc::ServerWriter<v1::DataChunk>* writer) {
+  int64_t offset = req->offset();
+  const int64_t end = req->offset() + req->length();
+  while (offset < end) {
+    if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
+    absl::StatusOr<std::string> data = c_->ReadSource(req->lease(), offset, end - offset);
+    if (!data.ok()) return ToGrpc(data.status());
+    if (data->empty()) break;
+    v1::DataChunk chunk;
+    chunk.set_offset(offset);
+    chunk.set_crc32c(Crc32c(data->data(), data->size()));
+    offset += static_cast<int64_t>(data->size());
+    chunk.set_data(std::move(*data));
+    if (!writer->Write(chunk)) return grpc::Status::CANCELLED;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerServiceImpl::UploadResult(grpc::ServerContext*, grpc::ServerReader<v1::UploadChunk>* reader,
+                                             v1::UploadResponse* resp) {
+  v1::UploadChunk chunk;
+  int64_t committed = 0;
+  while (reader->Read(&chunk)) {
+    absl::StatusOr<int64_t> c = c_->Upload(chunk.lease(), chunk.offset(), chunk.data(), chunk.crc32c());
+    if (!c.ok()) return ToGrpc(c.status());
+    committed = *c;
+  }
+  resp->set_committed(committed);
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerServiceImpl::GetUploadOffset(grpc::ServerContext*, const v1::Lease* req, v1::UploadResponse* resp) {
+  absl::StatusOr<int64_t> c = c_->UploadOffset(*req);
+  if (!c.ok()) return ToGrpc(c.status());
+  resp->set_committed(*c);
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerServiceImpl::CompleteTask(grpc::ServerContext*, const v1::CompleteTaskRequest* req, v1::Empty*) {
+  return ToGrpc(c_->Complete(req->lease(), req->size(), req->crc32c()));
+}
+
+grpc::Status WorkerServiceImpl::FailTask(grpc::ServerContext*, const v1::FailTaskRequest* req, v1::Empty*) {
+  return ToGrpc(c_->Fail(req->lease(), req->reason(), req->permanent()));
+}
+
+}  // namespace quantfleet

@@ -1,0 +1,297 @@
+#include "worker/worker_agent.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "core/quant/ggml_type.h"
+#include "core/quant/quantize_rows.h"
+#include "core/quant/reference_kernels.h"
+#include "core/quant/row_validation.h"
+#include "core/util/crc32c.h"
+
+namespace quantfleet {
+
+namespace v1 = quantfleet::v1;
+
+namespace {
+
+constexpr size_t kChunk = 1 << 20;
+
+absl::Status FromGrpc(const grpc::Status& s, const char* what) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), absl::StrFormat("%s: %s", what, s.error_message()));
+}
+
+bool Retryable(const absl::Status& s) {
+  return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) || absl::IsAborted(s) || absl::IsDataLoss(s) ||
+         absl::IsInternal(s) || absl::IsResourceExhausted(s);
+}
+
+// Runs fn(first, count) over [0, n) split into `threads` contiguous parts.
+template <typename Fn>
+void ParallelRows(int threads, int64_t n, Fn fn) {
+  threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n)));
+  std::vector<std::thread> pool;
+  const int64_t per = (n + threads - 1) / threads;
+  for (int t = 1; t < threads; ++t) {
+    const int64_t first = t * per;
+    if (first < n) pool.emplace_back([=] { fn(first, std::min(per, n - first)); });
+  }
+  fn(0, std::min(per, n));
+  for (std::thread& t : pool) t.join();
+}
+
+}  // namespace
+
+WorkerAgent::WorkerAgent(WorkerOptions options, std::shared_ptr<grpc::Channel> channel)
+    : options_(std::move(options)), stub_(v1::WorkerService::NewStub(channel)) {
+  std::mt19937_64 gen(std::random_device{}());
+  incarnation_ = absl::StrFormat("%d-%016x", getpid(), gen());
+}
+
+std::unique_ptr<grpc::ClientContext> WorkerAgent::Context() const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.rpc_timeout)));
+  return ctx;
+}
+
+absl::Status WorkerAgent::RegisterWithBackoff(const std::atomic<bool>& stop) {
+  absl::Duration backoff = absl::Milliseconds(100);
+  while (!stop) {
+    v1::RegisterRequest req;
+    v1::WorkerInfo* info = req.mutable_info();
+    info->set_name(options_.name);
+    char host[256] = {0};
+    ::gethostname(host, sizeof(host) - 1);
+    info->set_hostname(host);
+    info->set_threads(options_.threads);
+    info->set_incarnation(incarnation_);
+    for (const char* t : {"f32", "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_K", "q3_K", "q4_K",
+                          "q5_K", "q6_K", "iq4_nl", "iq4_xs"}) {
+      info->add_types(t);
+    }
+    v1::RegisterResponse resp;
+    absl::Status s = FromGrpc(stub_->Register(Context().get(), req, &resp), "register");
+    if (s.ok()) {
+      worker_id_ = resp.worker_id();
+      heartbeat_ = absl::Milliseconds(std::max<int64_t>(100, resp.heartbeat_ms()));
+      absl::FPrintF(stderr, "worker %s: registered as %s\n", options_.name, worker_id_);
+      return absl::OkStatus();
+    }
+    if (!Retryable(s)) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(absl::ToInt64Milliseconds(backoff)));
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+  return absl::CancelledError("stopped");
+}
+
+void WorkerAgent::HeartbeatLoop(const std::atomic<bool>& done) {
+  absl::Time next = absl::Now() + heartbeat_;
+  while (!done) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (absl::Now() < next) continue;
+    next = absl::Now() + heartbeat_;
+    v1::HeartbeatRequest req;
+    req.set_worker_id(worker_id_);
+    {
+      absl::MutexLock l(&mu_);
+      if (!held_) continue;
+      *req.add_leases() = *held_;
+    }
+    v1::HeartbeatResponse resp;
+    const grpc::Status s = stub_->Heartbeat(Context().get(), req, &resp);
+    absl::MutexLock l(&mu_);
+    if ((s.ok() && resp.drop_size() > 0) || s.error_code() == grpc::StatusCode::NOT_FOUND) lease_lost_ = true;
+  }
+}
+
+absl::Status WorkerAgent::Run(const std::atomic<bool>& stop) {
+  if (absl::Status s = RegisterWithBackoff(stop); !s.ok()) return stop ? absl::OkStatus() : s;
+  std::atomic<bool> done{false};
+  std::thread heartbeat([&] { HeartbeatLoop(done); });
+  absl::Duration backoff = absl::Milliseconds(100);
+  absl::Status result = absl::OkStatus();
+  while (!stop && (options_.max_tasks == 0 || tasks_done_ < options_.max_tasks)) {
+    v1::AcquireTaskRequest req;
+    req.set_worker_id(worker_id_);
+    v1::AcquireTaskResponse resp;
+    absl::Status s = FromGrpc(stub_->AcquireTask(Context().get(), req, &resp), "acquire task");
+    if (absl::IsNotFound(s)) {  // the coordinator restarted and forgot us
+      if (absl::Status r = RegisterWithBackoff(stop); !r.ok()) break;
+      continue;
+    }
+    if (!s.ok()) {
+      if (!Retryable(s)) {
+        result = s;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(absl::ToInt64Milliseconds(backoff)));
+      backoff = std::min(backoff * 2, options_.max_backoff);
+      continue;
+    }
+    backoff = absl::Milliseconds(100);
+    if (!resp.assigned()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(resp.retry_after_ms(), 500)));
+      continue;
+    }
+    {
+      absl::MutexLock l(&mu_);
+      held_ = resp.task().lease();
+      lease_lost_ = false;
+    }
+    absl::Status p = Process(resp.task());
+    {
+      absl::MutexLock l(&mu_);
+      held_.reset();
+    }
+    if (p.ok()) {
+      ++tasks_done_;
+    } else {
+      absl::FPrintF(stderr, "worker %s: task %d of %s: %s\n", options_.name, resp.task().lease().task_id(),
+                    resp.task().lease().job_id(), p.message());
+    }
+  }
+  done = true;
+  heartbeat.join();
+  return result;
+}
+
+absl::Status WorkerAgent::Download(const v1::TaskSpec& task, std::string* source) {
+  source->clear();
+  source->reserve(task.source_bytes());
+  for (int attempt = 0; attempt < 5 && static_cast<int64_t>(source->size()) < task.source_bytes(); ++attempt) {
+    v1::ReadSourceRequest req;
+    *req.mutable_lease() = task.lease();
+    req.set_offset(static_cast<int64_t>(source->size()));
+    req.set_length(task.source_bytes() - static_cast<int64_t>(source->size()));
+    auto ctx = Context();
+    std::unique_ptr<grpc::ClientReader<v1::DataChunk>> reader = stub_->ReadSource(ctx.get(), req);
+    v1::DataChunk chunk;
+    bool bad_chunk = false;
+    while (reader->Read(&chunk)) {
+      if (chunk.offset() != static_cast<int64_t>(source->size()) ||
+          Crc32c(chunk.data().data(), chunk.data().size()) != chunk.crc32c()) {
+        bad_chunk = true;  // resume from what was verified
+        break;
+      }
+      source->append(chunk.data());
+    }
+    if (bad_chunk) ctx->TryCancel();
+    absl::Status s = FromGrpc(reader->Finish(), "download source");
+    if (!s.ok() && !bad_chunk && !Retryable(s)) return s;
+  }
+  if (static_cast<int64_t>(source->size()) != task.source_bytes()) {
+    return absl::UnavailableError(absl::StrFormat("download stopped at %d of %d bytes", source->size(),
+                                                  task.source_bytes()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, const std::string& result) {
+  const uint32_t crc = Crc32c(result.data(), result.size());
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    {
+      absl::MutexLock l(&mu_);
+      if (lease_lost_) return absl::FailedPreconditionError("the lease was taken away");
+    }
+    v1::UploadResponse at;
+    absl::Status s = FromGrpc(stub_->GetUploadOffset(Context().get(), task.lease(), &at), "upload offset");
+    if (!s.ok()) {
+      if (Retryable(s)) continue;
+      return s;
+    }
+    int64_t offset = at.committed();
+    if (offset < static_cast<int64_t>(result.size())) {
+      auto ctx = Context();
+      v1::UploadResponse resp;
+      std::unique_ptr<grpc::ClientWriter<v1::UploadChunk>> writer = stub_->UploadResult(ctx.get(), &resp);
+      bool cut = false;
+      while (offset < static_cast<int64_t>(result.size())) {
+        const size_t n = std::min(kChunk, result.size() - static_cast<size_t>(offset));
+        v1::UploadChunk chunk;
+        *chunk.mutable_lease() = task.lease();
+        chunk.set_offset(offset);
+        chunk.set_data(result.substr(static_cast<size_t>(offset), n));
+        chunk.set_crc32c(Crc32c(chunk.data().data(), n));
+        if (options_.corrupt_first_chunk && !corrupted_once_) {
+          corrupted_once_ = true;
+          (*chunk.mutable_data())[n / 2] ^= 0x10;  // the checksum no longer matches
+        }
+        if (!writer->Write(chunk)) break;
+        offset += static_cast<int64_t>(n);
+        if (options_.cut_first_upload && !cut_once_ && offset >= static_cast<int64_t>(result.size()) / 2) {
+          cut_once_ = true;
+          cut = true;
+          ctx->TryCancel();  // the connection drops mid-upload
+          break;
+        }
+      }
+      if (!cut) writer->WritesDone();
+      absl::Status f = FromGrpc(writer->Finish(), "upload result");
+      if (!f.ok()) {
+        if (absl::IsFailedPrecondition(f) && f.message().find("stale") != absl::string_view::npos) return f;
+        continue;  // resume from the committed offset
+      }
+    }
+    v1::CompleteTaskRequest done;
+    *done.mutable_lease() = task.lease();
+    done.set_size(static_cast<int64_t>(result.size()));
+    done.set_crc32c(crc);
+    v1::Empty empty;
+    absl::Status c = FromGrpc(stub_->CompleteTask(Context().get(), done, &empty), "complete task");
+    if (c.ok()) return absl::OkStatus();
+    if (!Retryable(c)) return c;
+  }
+  return absl::UnavailableError("upload did not finish after 8 attempts");
+}
+
+absl::Status WorkerAgent::Process(const v1::TaskSpec& task) {
+  std::string source;
+  if (absl::Status s = Download(task, &source); !s.ok()) return s;
+  auto fail = [&](const std::string& reason, bool permanent) {
+    v1::FailTaskRequest req;
+    *req.mutable_lease() = task.lease();
+    req.set_reason(reason);
+    req.set_permanent(permanent);
+    v1::Empty empty;
+    stub_->FailTask(Context().get(), req, &empty);
+    return absl::InvalidArgumentError(reason);
+  };
+  const std::optional<GgmlType> src_type = ParseGgmlTypeName(task.source_type());
+  const std::optional<GgmlType> dst_type = ParseGgmlTypeName(task.target_type());
+  if (!src_type || !dst_type || (task.convert() && (!IsSupportedTargetType(*dst_type) || !CanDequantize(*src_type)))) {
+    return fail(absl::StrFormat("this worker cannot convert %s to %s", task.source_type(), task.target_type()), false);
+  }
+  if (absl::Status v = ValidateRowData(*src_type, source.data(), source.size()); !v.ok()) {
+    return fail(absl::StrFormat("invalid source data: %s", v.message()), true);
+  }
+  std::string result;
+  if (!task.convert()) {
+    result = std::move(source);
+  } else {
+    const int64_t n_per_row = task.n_per_row();
+    const int64_t rows = task.n_rows();
+    const size_t src_row = source.size() / static_cast<size_t>(rows);
+    const size_t dst_row = RowSize(*dst_type, n_per_row);
+    result.assign(dst_row * static_cast<size_t>(rows), '\0');
+    const float* imatrix = task.imatrix_size() > 0 ? task.imatrix().data() : nullptr;
+    ParallelRows(options_.threads, rows, [&](int64_t first, int64_t count) {
+      std::vector<float> f32(static_cast<size_t>(count * n_per_row));
+      DequantizeToFloat(*src_type, source.data() + first * src_row, f32.data(), count * n_per_row);
+      QuantizeRowsFast(*dst_type, f32.data(), result.data() + first * dst_row, count, n_per_row, imatrix);
+    });
+    if (absl::Status v = ValidateRowData(*dst_type, result.data(), result.size()); !v.ok()) {
+      return fail(absl::StrFormat("quantizing to %s gave a non-finite scale (%s)", task.target_type(), v.message()),
+                  true);
+    }
+  }
+  return Upload(task, result);
+}
+
+}  // namespace quantfleet

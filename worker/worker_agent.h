@@ -1,0 +1,78 @@
+// The worker's agent: registers with the coordinator, pulls tasks, keeps
+// their leases alive, downloads source rows (every chunk CRC32C-checked),
+// quantizes them with the same kernels as `quantfleet quantize`, and
+// uploads the result resumably, then reports it with its checksum.
+//
+// Faults it rides out: a coordinator that restarts (it backs off, then
+// registers again), a cut upload (it resumes from the committed offset), a
+// chunk corrupted in transit (sent again), a lease taken away (the task is
+// dropped). Bad source data fails the task permanently with the reason.
+//
+// Thread-safety: Run is called from one thread; it starts a heartbeat
+// thread of its own. Stop may be called from any thread (a signal
+// handler's flag): the current task is finished first (drain).
+#ifndef QUANTFLEET_WORKER_WORKER_AGENT_H_
+#define QUANTFLEET_WORKER_WORKER_AGENT_H_
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include <grpcpp/grpcpp.h>
+#include "proto/quantfleet.grpc.pb.h"
+
+namespace quantfleet {
+
+struct WorkerOptions {
+  std::string name;
+  int threads = 1;
+  absl::Duration rpc_timeout = absl::Seconds(60);
+  absl::Duration max_backoff = absl::Seconds(5);
+  // Test hooks (used by the fault tests only): flip one bit of the first
+  // uploaded chunk; abandon the first upload stream halfway.
+  bool corrupt_first_chunk = false;
+  bool cut_first_upload = false;
+  // Exit after this many tasks (0: never); tests use it to end a worker.
+  int64_t max_tasks = 0;
+};
+
+class WorkerAgent {
+ public:
+  WorkerAgent(WorkerOptions options, std::shared_ptr<grpc::Channel> channel);
+
+  // Works until `stop` becomes true (then finishes the task in hand) or
+  // max_tasks are done. Returns OK on a clean stop.
+  absl::Status Run(const std::atomic<bool>& stop);
+
+  int64_t tasks_done() const { return tasks_done_; }
+
+ private:
+  absl::Status RegisterWithBackoff(const std::atomic<bool>& stop);
+  absl::Status Process(const quantfleet::v1::TaskSpec& task);
+  absl::Status Download(const quantfleet::v1::TaskSpec& task, std::string* source);
+  absl::Status Upload(const quantfleet::v1::TaskSpec& task, const std::string& result);
+  void HeartbeatLoop(const std::atomic<bool>& done);
+  std::unique_ptr<grpc::ClientContext> Context() const;
+
+  const WorkerOptions options_;
+  std::unique_ptr<quantfleet::v1::WorkerService::Stub> stub_;
+  std::string incarnation_;
+  std::string worker_id_;
+  absl::Duration heartbeat_ = absl::Seconds(5);
+  int64_t tasks_done_ = 0;
+  bool corrupted_once_ = false;
+  bool cut_once_ = false;
+
+  absl::Mutex mu_;
+  std::optional<quantfleet::v1::Lease> held_ ABSL_GUARDED_BY(mu_);
+  bool lease_lost_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace quantfleet
+
+#endif  // QUANTFLEET_WORKER_WORKER_AGENT_H_

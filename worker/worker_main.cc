@@ -1,0 +1,66 @@
+// quantfleet-worker: pulls quantization tasks from a coordinator and runs
+// them on this machine's cores.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_format.h"
+#include "core/util/flag_names.h"
+#include "worker/worker_agent.h"
+
+ABSL_FLAG(std::string, coordinator, "", "HOST:PORT of the coordinator (default: $QUANTFLEET_COORDINATOR or 127.0.0.1:7070)");
+ABSL_FLAG(std::string, name, "", "this worker's name (default: the host name)");
+ABSL_FLAG(int, threads, 0, "threads for quantizing (default: all cores)");
+ABSL_FLAG(int64_t, max_tasks, 0, "exit after this many tasks (0: run until stopped)");
+ABSL_FLAG(bool, test_corrupt_first_chunk, false, "fault test hook: corrupt one uploaded chunk");
+ABSL_FLAG(bool, test_cut_first_upload, false, "fault test hook: drop the first upload connection halfway");
+
+namespace {
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "quantfleet-worker [--coordinator HOST:PORT] [--name NAME] [--threads N]\n\n"
+      "Pulls tasks from a quantfleet coordinator, quantizes them with the same kernels as\n"
+      "`quantfleet quantize`, and uploads the results. SIGTERM finishes the task in hand, then exits.");
+  std::vector<std::string> arg_storage;
+  std::vector<char*> args = quantfleet::NormalizeFlagDashes(argc, argv, arg_storage);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  std::string address = absl::GetFlag(FLAGS_coordinator);
+  if (address.empty()) {
+    const char* env = std::getenv("QUANTFLEET_COORDINATOR");
+    address = env ? env : "127.0.0.1:7070";
+  }
+  quantfleet::WorkerOptions options;
+  options.name = absl::GetFlag(FLAGS_name);
+  if (options.name.empty()) {
+    char host[256] = {0};
+    ::gethostname(host, sizeof(host) - 1);
+    options.name = host;
+  }
+  options.threads = absl::GetFlag(FLAGS_threads) > 0 ? absl::GetFlag(FLAGS_threads)
+                                                      : static_cast<int>(std::thread::hardware_concurrency());
+  options.max_tasks = absl::GetFlag(FLAGS_max_tasks);
+  options.corrupt_first_chunk = absl::GetFlag(FLAGS_test_corrupt_first_chunk);
+  options.cut_first_upload = absl::GetFlag(FLAGS_test_cut_first_upload);
+  signal(SIGTERM, OnSignal);
+  signal(SIGINT, OnSignal);
+  quantfleet::WorkerAgent agent(options, grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  absl::FPrintF(stderr, "quantfleet-worker %s: coordinator %s, %d threads\n", options.name, address, options.threads);
+  absl::Status s = agent.Run(g_stop);
+  if (!s.ok()) {
+    absl::FPrintF(stderr, "quantfleet-worker %s: %s\n", options.name, s.message());
+    return 1;
+  }
+  absl::FPrintF(stderr, "quantfleet-worker %s: stopped after %d tasks\n", options.name, agent.tasks_done());
+  return 0;
+}
