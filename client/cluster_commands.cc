@@ -309,7 +309,7 @@ int LocalCluster(const CommonFlags& flags) {
   // Connect only once the port is open: a gRPC channel that fails its
   // first connection waits out a reconnect backoff of seconds.
   const bool up = WaitForPort(port, absl::Seconds(20));
-  ClusterClient client(address, absl::Seconds(30));
+  auto client = std::make_unique<ClusterClient>(address, absl::Seconds(30));
   if (!up) {
     StopAll(pids);
     return Fail(absl::UnavailableError(absl::StrFormat("the local coordinator did not start; see %s/coordinator.log", state)));
@@ -325,13 +325,14 @@ int LocalCluster(const CommonFlags& flags) {
     absl::FPrintF(stderr, "local cluster: coordinator on %s, %d workers x %d threads\n", address, flags.workers,
                   threads);
   }
-  absl::StatusOr<v1::Job> job = client.Submit(*req);
+  absl::StatusOr<v1::Job> job = client->Submit(*req);
   int rc;
   if (!job.ok()) {
     rc = Fail(job.status());
   } else {
-    rc = WatchJob(client, job->id(), flags.json);
+    rc = WatchJob(*client, job->id(), flags.json);
   }
+  client.reset();  // close the channel: an open one holds up the coordinator's shutdown
   // Workers first (they drain), then the coordinator.
   StopAll(std::vector<pid_t>(pids.begin() + 1, pids.end()));
   StopAll({coordinator});

@@ -19,6 +19,9 @@ packages=(
   libabsl-dev                      # Status/StatusOr, strings, synchronization, time
   libgtest-dev libgmock-dev        # tests
   nlohmann-json3-dev               # --json output
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler  # the cluster's RPC
+  libsqlite3-dev                   # the coordinator's job store
+  libssl-dev                       # SHA-256 of artifacts
 )
 # Node.js with npm fetches the llama.cpp oracle; keep an existing install.
 if ! command -v npm >/dev/null 2>&1; then

@@ -291,6 +291,9 @@ absl::Status WorkerAgent::Process(const v1::TaskSpec& task) {
                   true);
     }
   }
+  if (options_.stall_before_upload > absl::ZeroDuration()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.stall_before_upload)));
+  }
   return Upload(task, result);
 }
 

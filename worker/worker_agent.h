@@ -37,6 +37,9 @@ struct WorkerOptions {
   // uploaded chunk; abandon the first upload stream halfway.
   bool corrupt_first_chunk = false;
   bool cut_first_upload = false;
+  // Test hook: pause this long after computing each result, before
+  // uploading it (time for a test to stop or kill the worker mid-task).
+  absl::Duration stall_before_upload = absl::ZeroDuration();
   // Exit after this many tasks (0: never); tests use it to end a worker.
   int64_t max_tasks = 0;
 };

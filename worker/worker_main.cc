@@ -21,6 +21,7 @@ ABSL_FLAG(int, threads, 0, "threads for quantizing (default: all cores)");
 ABSL_FLAG(int64_t, max_tasks, 0, "exit after this many tasks (0: run until stopped)");
 ABSL_FLAG(bool, test_corrupt_first_chunk, false, "fault test hook: corrupt one uploaded chunk");
 ABSL_FLAG(bool, test_cut_first_upload, false, "fault test hook: drop the first upload connection halfway");
+ABSL_FLAG(int, test_stall_ms, 0, "fault test hook: pause this long before uploading each result");
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
   options.max_tasks = absl::GetFlag(FLAGS_max_tasks);
   options.corrupt_first_chunk = absl::GetFlag(FLAGS_test_corrupt_first_chunk);
   options.cut_first_upload = absl::GetFlag(FLAGS_test_cut_first_upload);
+  options.stall_before_upload = absl::Milliseconds(absl::GetFlag(FLAGS_test_stall_ms));
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
   quantfleet::WorkerAgent agent(options, grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));

@@ -21,6 +21,32 @@ struct ProcessResult {
 // Runs argv[0] (a path) with `argv`, killing it after `timeout`.
 ProcessResult RunProcess(const std::vector<std::string>& argv, absl::Duration timeout);
 
+// A child process running in the background, its output appended to a log
+// file. Killed (SIGKILL) and reaped on destruction if still running.
+class ChildProcess {
+ public:
+  ChildProcess(const std::vector<std::string>& argv, const std::string& log);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  bool started() const { return pid_ > 0; }
+  int pid() const { return pid_; }
+  void Signal(int sig);
+  // Waits up to `timeout` for exit; returns the exit code, or -1 (killed
+  // by a signal, or still running after the timeout).
+  int Wait(absl::Duration timeout);
+
+ private:
+  int pid_ = -1;
+  bool reaped_ = false;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreeLoopbackPort();
+// True once 127.0.0.1:port accepts connections.
+bool WaitForPort(int port, absl::Duration timeout);
+
 }  // namespace quantfleet
 
 #endif  // QUANTFLEET_TESTS_TOOLS_SUBPROCESS_H_

@@ -1,0 +1,360 @@
+#include "coordinator/coordinator.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "absl/strings/str_format.h"
+#include "core/util/crc32c.h"
+#include "tests/tools/test_model.h"
+
+namespace quantfleet {
+namespace {
+
+namespace fs = std::filesystem;
+namespace v1 = quantfleet::v1;
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            absl::StrFormat("qf-coord-%d-%s", getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    fs::create_directories(root_ / "models");
+    fs::create_directories(root_ / "state");
+    TestModelSpec spec;
+    spec.n_layer = 1;
+    ASSERT_TRUE(WriteTestModel(spec, Model()).ok());
+    options_.state_dir = (root_ / "state").string();
+    options_.allowed_roots = {(root_ / "models").string()};
+    options_.lease = absl::Seconds(10);
+    options_.task_result_bytes = 8 << 10;  // many small tasks
+  }
+  void TearDown() override {
+    coordinator_.reset();
+    fs::remove_all(root_);
+  }
+
+  std::string Model() const { return (root_ / "models" / "m.gguf").string(); }
+  std::string Out() const { return (root_ / "models" / "out.gguf").string(); }
+
+  void Open() {
+    absl::StatusOr<std::unique_ptr<Coordinator>> c = Coordinator::Open(options_, &clock_);
+    ASSERT_TRUE(c.ok()) << c.status();
+    coordinator_ = std::move(*c);
+  }
+
+  v1::SubmitJobRequest Request(const std::string& type = "Q8_0") {
+    v1::SubmitJobRequest r;
+    r.set_input(Model());
+    r.set_output(Out());
+    r.mutable_options()->set_file_type(type);
+    return r;
+  }
+
+  std::string Worker(const std::string& name = "w") {
+    v1::WorkerInfo info;
+    info.set_name(name);
+    info.set_incarnation(name + "-1");
+    return coordinator_->Register(info).worker_id();
+  }
+
+  // Runs a leased task the way a worker does: reads the source, "computes"
+  // the result by copying or quantizing through the same kernels is not
+  // needed here, so tests only use COPY-like tasks or upload given bytes.
+  void UploadAll(const v1::TaskSpec& task, const std::string& bytes) {
+    absl::StatusOr<int64_t> c = coordinator_->Upload(task.lease(), 0, bytes, Crc32c(bytes.data(), bytes.size()));
+    ASSERT_TRUE(c.ok()) << c.status();
+  }
+
+  fs::path root_;
+  FakeClock clock_;
+  CoordinatorOptions options_;
+  std::unique_ptr<Coordinator> coordinator_;
+};
+
+TEST_F(CoordinatorTest, Submit_RecordsAJobWithTasks) {
+  Open();
+  absl::StatusOr<v1::Job> job = coordinator_->Submit(Request());
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::JOB_RUNNING);
+  EXPECT_GT(job->tasks_total(), 1);
+  EXPECT_TRUE(fs::exists(PartFile::PathFor(Out(), job->id())));
+}
+
+TEST_F(CoordinatorTest, RetriedSubmitWithTheSameRequestId_CreatesOneJob) {
+  Open();
+  v1::SubmitJobRequest r = Request();
+  r.set_request_id("abc");
+  absl::StatusOr<v1::Job> a = coordinator_->Submit(r);
+  absl::StatusOr<v1::Job> b = coordinator_->Submit(r);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->id(), b->id());
+  EXPECT_EQ(coordinator_->ListJobs().size(), 1u);
+}
+
+TEST_F(CoordinatorTest, PathsOutsideTheRoots_AreRefused) {
+  Open();
+  struct Case {
+    std::string input, output, needle;
+    absl::StatusCode code;
+  };
+  const std::string models = (root_ / "models").string();
+  fs::create_symlink("/etc", root_ / "models" / "escape");
+  for (const Case& c : {Case{"/etc/passwd", Out(), "outside the allowed roots", absl::StatusCode::kInvalidArgument},
+                        Case{models + "/../state/x.gguf", Out(), "'..' is not allowed", absl::StatusCode::kInvalidArgument},
+                        Case{models + "/escape/hostname", Out(), "outside the allowed roots", absl::StatusCode::kInvalidArgument},
+                        Case{"m.gguf", Out(), "must be absolute", absl::StatusCode::kInvalidArgument},
+                        Case{Model(), "/tmp/elsewhere.gguf", "outside the allowed roots", absl::StatusCode::kInvalidArgument},
+                        Case{Model() + std::string(1, '\0'), Out(), "NUL byte", absl::StatusCode::kInvalidArgument},
+                        Case{"/" + std::string(2000, 'a'), Out(), "bytes long", absl::StatusCode::kInvalidArgument}}) {
+    v1::SubmitJobRequest r = Request();
+    r.set_input(c.input);
+    r.set_output(c.output);
+    absl::StatusOr<v1::Job> job = coordinator_->Submit(r);
+    ASSERT_FALSE(job.ok()) << c.input;
+    EXPECT_EQ(job.status().code(), c.code) << job.status();
+    EXPECT_NE(std::string(job.status().message()).find(c.needle), std::string::npos) << job.status();
+  }
+}
+
+TEST_F(CoordinatorTest, ExistingOutputWithoutForce_IsRefused) {
+  Open();
+  std::ofstream(Out()) << "keep";
+  absl::StatusOr<v1::Job> job = coordinator_->Submit(Request());
+  ASSERT_FALSE(job.ok());
+  EXPECT_EQ(job.status().code(), absl::StatusCode::kFailedPrecondition);
+  v1::SubmitJobRequest forced = Request();
+  forced.set_force(true);
+  EXPECT_TRUE(coordinator_->Submit(forced).ok());
+}
+
+TEST_F(CoordinatorTest, TooManyActiveJobs_IsResourceExhausted) {
+  options_.max_active_jobs = 1;
+  Open();
+  ASSERT_TRUE(coordinator_->Submit(Request()).ok());
+  v1::SubmitJobRequest second = Request();
+  second.set_output((root_ / "models" / "other.gguf").string());
+  absl::StatusOr<v1::Job> job = coordinator_->Submit(second);
+  ASSERT_FALSE(job.ok());
+  EXPECT_EQ(job.status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(CoordinatorTest, ExpiredLease_GoesBackToTheQueueAndTheLateResultIsRejected) {
+  Open();
+  ASSERT_TRUE(coordinator_->Submit(Request()).ok());
+  const std::string w1 = Worker("w1"), w2 = Worker("w2");
+  absl::StatusOr<v1::AcquireTaskResponse> first = coordinator_->Acquire(w1);
+  ASSERT_TRUE(first.ok() && first->assigned());
+  clock_.Advance(absl::Seconds(11));  // past the 10 s lease, no heartbeat
+  coordinator_->ExpireLeases();
+  EXPECT_EQ(coordinator_->lease_expiries(), 1);
+  absl::StatusOr<v1::AcquireTaskResponse> again = coordinator_->Acquire(w2);
+  ASSERT_TRUE(again.ok() && again->assigned());
+  EXPECT_EQ(again->task().lease().task_id(), first->task().lease().task_id());
+  EXPECT_GT(again->task().lease().epoch(), first->task().lease().epoch());
+  EXPECT_EQ(again->task().lease().attempt(), 2);
+  // The first worker wakes up and reports: rejected as stale.
+  const std::string bytes(first->task().result_bytes(), 'x');
+  absl::StatusOr<int64_t> late = coordinator_->Upload(first->task().lease(), 0, bytes, Crc32c(bytes.data(), bytes.size()));
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(late.status().message()).find("stale lease"), std::string::npos);
+  // Its heartbeat is answered with "drop it".
+  v1::HeartbeatRequest hb;
+  hb.set_worker_id(w1);
+  *hb.add_leases() = first->task().lease();
+  absl::StatusOr<v1::HeartbeatResponse> r = coordinator_->Heartbeat(hb);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->drop_size(), 1);
+}
+
+TEST_F(CoordinatorTest, Heartbeats_KeepALeaseAlive) {
+  Open();
+  ASSERT_TRUE(coordinator_->Submit(Request()).ok());
+  const std::string w = Worker();
+  absl::StatusOr<v1::AcquireTaskResponse> t = coordinator_->Acquire(w);
+  ASSERT_TRUE(t.ok() && t->assigned());
+  v1::HeartbeatRequest hb;
+  hb.set_worker_id(w);
+  *hb.add_leases() = t->task().lease();
+  for (int i = 0; i < 5; ++i) {
+    clock_.Advance(absl::Seconds(6));
+    absl::StatusOr<v1::HeartbeatResponse> r = coordinator_->Heartbeat(hb);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->drop_size(), 0) << "heartbeat " << i;
+  }
+  coordinator_->ExpireLeases();
+  EXPECT_EQ(coordinator_->lease_expiries(), 0);
+  EXPECT_TRUE(coordinator_->UploadOffset(t->task().lease()).ok());
+}
+
+TEST_F(CoordinatorTest, CorruptChunk_IsDataLossAndNothingIsCommitted) {
+  Open();
+  ASSERT_TRUE(coordinator_->Submit(Request()).ok());
+  absl::StatusOr<v1::AcquireTaskResponse> t = coordinator_->Acquire(Worker());
+  ASSERT_TRUE(t.ok() && t->assigned());
+  std::string bytes(t->task().result_bytes(), 'y');
+  const uint32_t crc = Crc32c(bytes.data(), bytes.size());
+  bytes[3] ^= 1;
+  absl::StatusOr<int64_t> c = coordinator_->Upload(t->task().lease(), 0, bytes, crc);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(*coordinator_->UploadOffset(t->task().lease()), 0);
+}
+
+TEST_F(CoordinatorTest, UploadResumes_FromTheCommittedOffset) {
+  Open();
+  ASSERT_TRUE(coordinator_->Submit(Request()).ok());
+  absl::StatusOr<v1::AcquireTaskResponse> t = coordinator_->Acquire(Worker());
+  ASSERT_TRUE(t.ok() && t->assigned());
+  const std::string bytes(t->task().result_bytes(), 'z');
+  const std::string half = bytes.substr(0, bytes.size() / 2);
+  ASSERT_TRUE(coordinator_->Upload(t->task().lease(), 0, half, Crc32c(half.data(), half.size())).ok());
+  // A chunk from the wrong offset says where to resume.
+  absl::StatusOr<int64_t> wrong = coordinator_->Upload(t->task().lease(), 0, half, Crc32c(half.data(), half.size()));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(std::string(wrong.status().message()).find(absl::StrFormat("resume from %d", half.size())),
+            std::string::npos);
+  const std::string rest = bytes.substr(half.size());
+  ASSERT_TRUE(coordinator_->Upload(t->task().lease(), half.size(), rest, Crc32c(rest.data(), rest.size())).ok());
+  EXPECT_TRUE(coordinator_->Complete(t->task().lease(), bytes.size(), Crc32c(bytes.data(), bytes.size())).ok());
+  EXPECT_EQ(coordinator_->GetJob(t->task().lease().job_id())->tasks_done(), 1);
+}
+
+TEST_F(CoordinatorTest, CompleteWithAWrongChecksum_IsRejected) {
+  Open();
+  ASSERT_TRUE(coordinator_->Submit(Request()).ok());
+  absl::StatusOr<v1::AcquireTaskResponse> t = coordinator_->Acquire(Worker());
+  ASSERT_TRUE(t.ok() && t->assigned());
+  const std::string bytes(t->task().result_bytes(), 'q');
+  UploadAll(t->task(), bytes);
+  absl::Status s = coordinator_->Complete(t->task().lease(), bytes.size(), 12345);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(*coordinator_->UploadOffset(t->task().lease()), 0) << "a bad result must be uploaded again";
+}
+
+TEST_F(CoordinatorTest, PoisonPill_FailsTheJobAfterMaxAttempts) {
+  options_.max_attempts = 3;
+  Open();
+  absl::StatusOr<v1::Job> job = coordinator_->Submit(Request());
+  ASSERT_TRUE(job.ok());
+  const std::string w = Worker();
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<v1::AcquireTaskResponse> t = coordinator_->Acquire(w);
+    ASSERT_TRUE(t.ok() && t->assigned());
+    ASSERT_EQ(t->task().lease().task_id(), 0);
+    ASSERT_TRUE(coordinator_->Fail(t->task().lease(), "out of memory", false).ok());
+  }
+  absl::StatusOr<v1::Job> after = coordinator_->GetJob(job->id());
+  EXPECT_EQ(after->state(), v1::JOB_FAILED);
+  EXPECT_NE(after->error().find("failed 3 times; last error: out of memory"), std::string::npos) << after->error();
+  EXPECT_FALSE(fs::exists(PartFile::PathFor(Out(), job->id())));
+  EXPECT_FALSE(fs::exists(Out()));
+}
+
+TEST_F(CoordinatorTest, PermanentFailure_FailsTheJobAtOnceWithTheReason) {
+  Open();
+  absl::StatusOr<v1::Job> job = coordinator_->Submit(Request());
+  absl::StatusOr<v1::AcquireTaskResponse> t = coordinator_->Acquire(Worker());
+  ASSERT_TRUE(coordinator_->Fail(t->task().lease(), "invalid source data: found nan value at block 7", true).ok());
+  absl::StatusOr<v1::Job> after = coordinator_->GetJob(job->id());
+  EXPECT_EQ(after->state(), v1::JOB_FAILED);
+  EXPECT_NE(after->error().find("found nan value at block 7"), std::string::npos);
+}
+
+TEST_F(CoordinatorTest, Cancel_RemovesThePartialFile) {
+  Open();
+  absl::StatusOr<v1::Job> job = coordinator_->Submit(Request());
+  ASSERT_TRUE(job.ok());
+  absl::StatusOr<v1::Job> c = coordinator_->Cancel(job->id());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->state(), v1::JOB_CANCELLED);
+  EXPECT_FALSE(fs::exists(PartFile::PathFor(Out(), job->id())));
+  EXPECT_FALSE(coordinator_->Acquire(Worker())->assigned());
+}
+
+TEST_F(CoordinatorTest, NewIncarnationOfAWorker_ReleasesItsLeasesAtOnce) {
+  Open();
+  ASSERT_TRUE(coordinator_->Submit(Request()).ok());
+  const std::string old_id = Worker("rig");
+  absl::StatusOr<v1::AcquireTaskResponse> t = coordinator_->Acquire(old_id);
+  ASSERT_TRUE(t->assigned());
+  v1::WorkerInfo info;
+  info.set_name("rig");
+  info.set_incarnation("rig-2");
+  const std::string new_id = coordinator_->Register(info).worker_id();
+  EXPECT_NE(new_id, old_id);
+  EXPECT_FALSE(coordinator_->Acquire(old_id).ok());
+  absl::StatusOr<v1::AcquireTaskResponse> again = coordinator_->Acquire(new_id);
+  EXPECT_EQ(again->task().lease().task_id(), t->task().lease().task_id());
+}
+
+TEST_F(CoordinatorTest, SecondCoordinatorOnTheSameStateDir_RefusesToStart) {
+  Open();
+  absl::StatusOr<std::unique_ptr<Coordinator>> second = Coordinator::Open(options_, &clock_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(second.status().message()).find("in use by another coordinator"), std::string::npos);
+}
+
+TEST_F(CoordinatorTest, CorruptedStore_IsRefusedWithAClearMessage) {
+  {
+    std::ofstream f(options_.state_dir + "/jobs.sqlite", std::ios::binary);
+    f << std::string(8192, 'G');
+  }
+  absl::StatusOr<std::unique_ptr<Coordinator>> c = Coordinator::Open(options_, &clock_);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(std::string(c.status().message()).find("jobs.sqlite"), std::string::npos) << c.status();
+}
+
+TEST_F(CoordinatorTest, Restart_KeepsJobsAndFinishedTasks) {
+  Open();
+  absl::StatusOr<v1::Job> job = coordinator_->Submit(Request());
+  ASSERT_TRUE(job.ok());
+  absl::StatusOr<v1::AcquireTaskResponse> t = coordinator_->Acquire(Worker());
+  const std::string bytes(t->task().result_bytes(), 'r');
+  UploadAll(t->task(), bytes);
+  ASSERT_TRUE(coordinator_->Complete(t->task().lease(), bytes.size(), Crc32c(bytes.data(), bytes.size())).ok());
+  const int64_t epoch = t->task().lease().epoch();
+  coordinator_.reset();  // the process ends
+  Open();
+  absl::StatusOr<v1::Job> after = coordinator_->GetJob(job->id());
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->state(), v1::JOB_RUNNING);
+  EXPECT_EQ(after->tasks_done(), 1);
+  absl::StatusOr<v1::AcquireTaskResponse> next = coordinator_->Acquire(Worker());
+  ASSERT_TRUE(next->assigned());
+  EXPECT_NE(next->task().lease().task_id(), t->task().lease().task_id()) << "a finished task is not redone";
+  EXPECT_GT(next->task().lease().epoch(), epoch) << "epochs only grow, across restarts too";
+}
+
+TEST(CutTasks, CoverEveryRowOnceAndNeverCrossAnExpert) {
+  const std::string dir = fs::temp_directory_path() / absl::StrFormat("qf-cut-%d", getpid());
+  fs::create_directories(dir);
+  TestModelSpec spec;
+  spec.n_layer = 1;
+  spec.n_expert = 4;
+  ASSERT_TRUE(WriteTestModel(spec, dir + "/moe.gguf").ok());
+  absl::StatusOr<GgufModel> model = GgufModel::Open(dir + "/moe.gguf");
+  ASSERT_TRUE(model.ok());
+  QuantizeOptions o;
+  o.file_type = *ParseFileType("Q4_K_M");
+  absl::StatusOr<QuantizePlan> plan = BuildQuantizePlan(*model, o, nullptr, false);
+  ASSERT_TRUE(plan.ok());
+  const std::vector<TaskDef> tasks = CutTasks(*plan, 4096);
+  uint64_t covered = 0;
+  for (const TaskDef& t : tasks) {
+    const PlannedTensor& p = plan->tensors[t.tensor];
+    EXPECT_EQ(t.first_row / p.output.ne[1], (t.first_row + t.n_rows - 1) / p.output.ne[1]) << p.output.name;
+    covered += t.result_bytes;
+  }
+  EXPECT_EQ(covered, plan->output_bytes);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace quantfleet

@@ -1,0 +1,309 @@
+// The cluster as it runs: a real coordinator process and real worker
+// processes on loopback, driven with the quantfleet command. Whatever
+// happens to the processes, the artifact must be the bytes that
+// `quantfleet quantize` writes on one machine (itself byte-identical to
+// llama-quantize, see tests/conformance). Every wait is bounded.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <random>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+#include "tests/tools/subprocess.h"
+#include "tests/tools/test_model.h"
+
+namespace quantfleet {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Bin(const std::string& name) { return std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/" + name; }
+
+std::vector<uint8_t> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = (fs::temp_directory_path() /
+            absl::StrFormat("qf-cluster-%d-%s", getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+               .string();
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ + "/models");
+    TestModelSpec spec;
+    spec.n_layer = 4;
+    spec.n_embd = 512;
+    spec.n_ff = 1536;
+    spec.n_head = 8;
+    spec.n_head_kv = 2;
+    spec.type = GgmlType::kF16;
+    spec.seed = 21;
+    ASSERT_TRUE(WriteTestModel(spec, Model()).ok());
+    ASSERT_TRUE(WriteTestImatrix(spec, Imatrix(), ImatrixFormat::kGguf, 22).ok());
+    port_ = FreeLoopbackPort();
+    address_ = absl::StrFormat("127.0.0.1:%d", port_);
+  }
+
+  void TearDown() override {
+    workers_.clear();
+    coordinator_.reset();
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  std::string Model() const { return dir_ + "/models/model-f16.gguf"; }
+  std::string Imatrix() const { return dir_ + "/models/imatrix.gguf"; }
+  std::string Out(const std::string& name) const { return dir_ + "/models/" + name; }
+
+  void StartCoordinator(int lease_seconds = 2) {
+    coordinator_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{Bin("quantfleet-coordinator"), "--listen", address_, "--state-dir", dir_ + "/state",
+                                 "--allow-root", dir_ + "/models", "--lease-seconds", absl::StrCat(lease_seconds),
+                                 "--heartbeat-seconds", "1", "--task-mib", "1"},
+        dir_ + "/coordinator.log");
+    ASSERT_TRUE(coordinator_->started());
+    ASSERT_TRUE(WaitForPort(port_, absl::Seconds(20))) << ReadText(dir_ + "/coordinator.log");
+  }
+
+  ChildProcess* StartWorker(const std::string& name, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {Bin("quantfleet-worker"), "--coordinator", address_, "--name", name,
+                                     "--threads", "1"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    workers_.push_back(std::make_unique<ChildProcess>(argv, dir_ + "/worker-" + name + ".log"));
+    return workers_.back().get();
+  }
+
+  ProcessResult Cli(std::vector<std::string> args, absl::Duration timeout = absl::Seconds(30)) {
+    args.insert(args.begin(), {Bin("quantfleet"), args[0]});
+    args.erase(args.begin() + 2);
+    args.insert(args.begin() + 2, {"--coordinator", address_});
+    return RunProcess(args, timeout);
+  }
+
+  // Submits and returns the job id (the last line of submit's output).
+  std::string Submit(const std::string& type, const std::string& out, bool imatrix) {
+    std::vector<std::string> args = {"submit", "--force"};
+    if (imatrix) args.insert(args.end(), {"--imatrix", Imatrix()});
+    args.insert(args.end(), {Model(), Out(out), type});
+    ProcessResult r = Cli(args);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    std::vector<std::string> lines = absl::StrSplit(r.output, '\n', absl::SkipEmpty());
+    return lines.empty() ? "" : lines.back();
+  }
+
+  nlohmann::json Status(const std::string& job) {
+    ProcessResult r = Cli({"status", "--json", job});
+    if (r.exit_code != 0) return nlohmann::json();
+    return nlohmann::json::parse(r.output, nullptr, false);
+  }
+
+  int64_t TasksDone(const std::string& job) {
+    nlohmann::json j = Status(job);
+    if (!j.is_object() || !j.contains("tasksDone")) return -1;
+    int64_t n = 0;
+    const nlohmann::json& v = j["tasksDone"];
+    if (v.is_string()) return absl::SimpleAtoi(v.get<std::string>(), &n) ? n : -1;
+    return v.get<int64_t>();
+  }
+
+  // The single-machine result for the same input and options.
+  std::vector<uint8_t> Reference(const std::string& type, bool imatrix) {
+    const std::string out = Out("reference-" + type + (imatrix ? "-imatrix" : "") + ".gguf");
+    std::vector<std::string> argv = {Bin("quantfleet"), "quantize"};
+    if (imatrix) argv.insert(argv.end(), {"--imatrix", Imatrix()});
+    argv.insert(argv.end(), {Model(), out, type});
+    ProcessResult r = RunProcess(argv, absl::Minutes(2));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return ReadFile(out);
+  }
+
+  void ExpectSameBytes(const std::string& out, const std::string& type, bool imatrix) {
+    const std::vector<uint8_t> got = ReadFile(Out(out));
+    const std::vector<uint8_t> want = Reference(type, imatrix);
+    ASSERT_FALSE(want.empty());
+    EXPECT_TRUE(got == want) << "cluster output " << out << " differs from `quantfleet quantize` (" << got.size()
+                             << " vs " << want.size() << " bytes)";
+  }
+
+  std::string dir_;
+  int port_ = 0;
+  std::string address_;
+  std::unique_ptr<ChildProcess> coordinator_;
+  std::vector<std::unique_ptr<ChildProcess>> workers_;
+};
+
+struct Shape {
+  int workers;
+  std::string type;
+  bool imatrix;
+};
+
+class ClusterSameBytes : public ClusterTest, public ::testing::WithParamInterface<Shape> {};
+
+TEST_P(ClusterSameBytes, AnyNumberOfWorkers_SameBytesAsQuantize) {
+  const Shape& s = GetParam();
+  StartCoordinator();
+  for (int i = 0; i < s.workers; ++i) StartWorker(absl::StrFormat("w%d", i + 1));
+  const std::string job = Submit(s.type, "out.gguf", s.imatrix);
+  ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
+  ASSERT_EQ(w.exit_code, 0) << w.output << ReadText(dir_ + "/coordinator.log");
+  ExpectSameBytes("out.gguf", s.type, s.imatrix);
+  EXPECT_FALSE(fs::exists(Out("out.gguf.quantfleet-" + job + ".part")));
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, ClusterSameBytes,
+                         ::testing::Values(Shape{1, "Q4_K_M", true}, Shape{2, "Q4_K_M", true},
+                                           Shape{4, "Q4_K_M", true}, Shape{2, "IQ4_XS", true},
+                                           Shape{2, "Q6_K", false}, Shape{4, "Q8_0", false}),
+                         [](const ::testing::TestParamInfo<Shape>& info) {
+                           return absl::StrFormat("%dWorkers_%s%s", info.param.workers, info.param.type,
+                                                  info.param.imatrix ? "_imatrix" : "");
+                         });
+
+TEST_F(ClusterTest, WorkerKilledMidTask_LeaseExpiresAndTheJobFinishesWithTheSameBytes) {
+  StartCoordinator();
+  ChildProcess* slow = StartWorker("slow", {"--test-stall-ms", "3000"});
+  const std::string job = Submit("Q4_K_M", "out.gguf", true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // it holds a task, stalled
+  slow->Signal(SIGKILL);
+  slow->Wait(absl::Seconds(5));
+  StartWorker("fast");
+  ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
+  ASSERT_EQ(w.exit_code, 0) << w.output;
+  ExpectSameBytes("out.gguf", "Q4_K_M", true);
+}
+
+TEST_F(ClusterTest, StoppedWorkerPastItsLease_ItsLateResultIsRejected) {
+  StartCoordinator();
+  ChildProcess* frozen = StartWorker("frozen", {"--test-stall-ms", "1500"});
+  const std::string job = Submit("Q6_K", "out.gguf", false);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  frozen->Signal(SIGSTOP);  // holds a lease and stops heartbeating
+  StartWorker("healthy");
+  ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
+  ASSERT_EQ(w.exit_code, 0) << w.output;
+  frozen->Signal(SIGCONT);
+  // The frozen worker's late upload is refused; wait (bounded) for it to say so.
+  std::string log;
+  for (int i = 0; i < 100; ++i) {
+    log = ReadText(dir_ + "/worker-frozen.log");
+    if (log.find("stale lease") != std::string::npos || log.find("no longer running") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(log.find("stale lease") != std::string::npos || log.find("no longer running") != std::string::npos)
+      << log;
+  ExpectSameBytes("out.gguf", "Q6_K", false);
+}
+
+TEST_F(ClusterTest, CoordinatorKilledAndRestarted_JobResumesAndFinishesWithTheSameBytes) {
+  StartCoordinator();
+  StartWorker("w1", {"--test-stall-ms", "100"});
+  StartWorker("w2", {"--test-stall-ms", "100"});
+  const std::string job = Submit("Q4_K_M", "out.gguf", true);
+  int64_t done = -1;
+  for (int i = 0; i < 200 && done < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    done = TasksDone(job);
+  }
+  ASSERT_GE(done, 4);
+  coordinator_->Signal(SIGKILL);
+  coordinator_->Wait(absl::Seconds(5));
+  StartCoordinator();
+  const int64_t after = TasksDone(job);
+  EXPECT_GE(after, done) << "finished tasks must survive the restart";
+  ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
+  ASSERT_EQ(w.exit_code, 0) << w.output << ReadText(dir_ + "/coordinator.log");
+  ExpectSameBytes("out.gguf", "Q4_K_M", true);
+}
+
+TEST_F(ClusterTest, CorruptedChunkAndCutUpload_AreResentAndTheBytesAreTheSame) {
+  StartCoordinator();
+  StartWorker("faulty", {"--test-corrupt-first-chunk", "--test-cut-first-upload"});
+  const std::string job = Submit("Q5_K_M", "out.gguf", false);
+  ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
+  ASSERT_EQ(w.exit_code, 0) << w.output;
+  ExpectSameBytes("out.gguf", "Q5_K_M", false);
+}
+
+TEST_F(ClusterTest, BadInput_IsRefusedWithTheRightStatusAndNoFile) {
+  StartCoordinator();
+  std::ofstream(Out("bad.gguf")) << "not a model";
+  ProcessResult r = Cli({"submit", Out("bad.gguf"), Out("x.gguf"), "Q4_K_M"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("not a GGUF file"), std::string::npos) << r.output;
+  ProcessResult outside = Cli({"submit", "/etc/hostname", Out("x.gguf"), "Q4_K_M"});
+  EXPECT_EQ(outside.exit_code, 1);
+  EXPECT_NE(outside.output.find("outside the allowed roots"), std::string::npos) << outside.output;
+  std::ofstream(Out("exists.gguf")) << "keep";
+  ProcessResult exists = Cli({"submit", Model(), Out("exists.gguf"), "Q8_0"});
+  EXPECT_EQ(exists.exit_code, 1);
+  EXPECT_NE(exists.output.find("already exists"), std::string::npos) << exists.output;
+  EXPECT_EQ(ReadText(Out("exists.gguf")), "keep");
+  EXPECT_FALSE(fs::exists(Out("x.gguf")));
+}
+
+TEST_F(ClusterTest, Cancel_StopsTheJobAndLeavesNoFile) {
+  StartCoordinator();
+  StartWorker("w1", {"--test-stall-ms", "500"});
+  const std::string job = Submit("Q4_K_M", "out.gguf", false);
+  ProcessResult c = Cli({"cancel", job});
+  EXPECT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_NE(c.output.find("CANCELLED"), std::string::npos) << c.output;
+  ProcessResult w = Cli({"watch", job});
+  EXPECT_EQ(w.exit_code, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  EXPECT_FALSE(fs::exists(Out("out.gguf")));
+  EXPECT_FALSE(fs::exists(Out("out.gguf.quantfleet-" + job + ".part")));
+}
+
+TEST_F(ClusterTest, SeededRandomKills_TheJobStillEndsWithTheSameBytes) {
+  std::mt19937 rng(20261128);
+  StartCoordinator();
+  std::vector<std::string> names = {"r1", "r2"};
+  // Slow workers, so that two dozen kills land while the job runs.
+  for (const std::string& n : names) StartWorker(n, {"--test-stall-ms", "250"});
+  const std::string job = Submit("Q4_K_M", "out.gguf", true);
+  int kills = 0;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (kills < 24 && absl::Now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 200));
+    nlohmann::json s = Status(job);
+    if (s.is_object() && s.value("state", "") != "JOB_RUNNING") break;  // finished early
+    const size_t victim = rng() % (names.size() + 1);
+    if (victim == names.size()) {
+      coordinator_->Signal(SIGKILL);
+      coordinator_->Wait(absl::Seconds(5));
+      StartCoordinator();
+    } else {
+      workers_[victim]->Signal(SIGKILL);
+      workers_[victim]->Wait(absl::Seconds(5));
+      workers_[victim] = std::make_unique<ChildProcess>(
+          std::vector<std::string>{Bin("quantfleet-worker"), "--coordinator", address_, "--name", names[victim],
+                                   "--threads", "1", "--test-stall-ms", "250"},
+          dir_ + "/worker-" + names[victim] + ".log");
+    }
+    ++kills;
+  }
+  EXPECT_GE(kills, 12) << "the schedule should get many kills in before the job ends";
+  ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
+  ASSERT_EQ(w.exit_code, 0) << w.output << ReadText(dir_ + "/coordinator.log");
+  ExpectSameBytes("out.gguf", "Q4_K_M", true);
+}
+
+}  // namespace
+}  // namespace quantfleet
