@@ -15,7 +15,8 @@ namespace {
 
 absl::Status FromGrpc(const grpc::Status& s, const std::string& address) {
   if (s.ok()) return absl::OkStatus();
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE && s.error_message().find("ssl") == std::string::npos &&
+      s.error_message().find("handshake") == std::string::npos) {
     return absl::UnavailableError(absl::StrFormat(
         "cannot reach the coordinator at %s (%s); is quantfleet-coordinator running there?", address,
         s.error_message()));
@@ -42,10 +43,9 @@ std::string ClusterClient::DefaultAddress(const std::string& flag) {
   return "127.0.0.1:7070";
 }
 
-ClusterClient::ClusterClient(const std::string& address, absl::Duration timeout)
-    : address_(address),
-      timeout_(timeout),
-      stub_(v1::JobService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
+ClusterClient::ClusterClient(const std::string& address, std::shared_ptr<grpc::Channel> channel,
+                             absl::Duration timeout)
+    : address_(address), timeout_(timeout), stub_(v1::JobService::NewStub(channel)) {}
 
 std::unique_ptr<grpc::ClientContext> ClusterClient::Context() const {
   auto ctx = std::make_unique<grpc::ClientContext>();

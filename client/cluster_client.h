@@ -20,8 +20,9 @@ namespace quantfleet {
 
 class ClusterClient {
  public:
-  // `address` is HOST:PORT; the connection is made lazily.
-  explicit ClusterClient(const std::string& address, absl::Duration timeout = absl::Seconds(30));
+  // `address` is HOST:PORT (for messages); `channel` connects to it.
+  ClusterClient(const std::string& address, std::shared_ptr<grpc::Channel> channel,
+                absl::Duration timeout = absl::Seconds(30));
 
   // The address from --coordinator, else $QUANTFLEET_COORDINATOR, else
   // 127.0.0.1:7070.

@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "client/channel_factory.h"
 #include "client/cluster_client.h"
 #include "client/quantize_command.h"
 #include "client/terminal_progress.h"
@@ -41,6 +42,8 @@ constexpr char kUsage[] = R"(usage:
   quantfleet cluster [--workers N] [--threads-per-worker N] [quantize options] IN OUT TYPE
 
 The coordinator is --coordinator, else $QUANTFLEET_COORDINATOR, else 127.0.0.1:7070.
+Beyond loopback, connect with TLS and the client token: --tls-ca FILE --token-file FILE
+(or $QUANTFLEET_TLS_CA and $QUANTFLEET_TOKEN_FILE), plus --tls-cert/--tls-key for mTLS.
 Paths are on the coordinator, inside its --allow-root directories; relative paths are
 made absolute here. `submit` prints the job id as its last line; `watch` shows a live
 progress bar (tensors and bytes done, per-worker throughput, ETA) and exits 0 only when
@@ -51,6 +54,7 @@ The quantize options are those of `quantfleet quantize --help`.
 
 struct CommonFlags {
   std::string coordinator;
+  ChannelSecurity security;
   bool json = false;
   bool force = false;
   bool watch = false;
@@ -70,9 +74,21 @@ absl::StatusOr<CommonFlags> ParseCommon(const std::vector<std::string>& args) {
       ++i;
       return absl::OkStatus();
     };
+    auto text = [&](std::string* out) -> absl::Status {
+      if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrFormat("%s needs a value", a));
+      *out = args[++i];
+      return absl::OkStatus();
+    };
     if (a == "--coordinator") {
-      if (i + 1 >= args.size()) return absl::InvalidArgumentError("--coordinator needs HOST:PORT");
-      f.coordinator = args[++i];
+      if (absl::Status s = text(&f.coordinator); !s.ok()) return s;
+    } else if (a == "--token-file") {
+      if (absl::Status s = text(&f.security.token_file); !s.ok()) return s;
+    } else if (a == "--tls-ca") {
+      if (absl::Status s = text(&f.security.tls_ca); !s.ok()) return s;
+    } else if (a == "--tls-cert") {
+      if (absl::Status s = text(&f.security.tls_cert); !s.ok()) return s;
+    } else if (a == "--tls-key") {
+      if (absl::Status s = text(&f.security.tls_key); !s.ok()) return s;
     } else if (a == "--json") {
       f.json = true;
       f.rest.push_back(a);
@@ -88,7 +104,21 @@ absl::StatusOr<CommonFlags> ParseCommon(const std::vector<std::string>& args) {
       f.rest.push_back(a);
     }
   }
+  // Environment defaults, so a home lab sets them once.
+  if (f.security.token_file.empty()) {
+    if (const char* v = std::getenv("QUANTFLEET_TOKEN_FILE")) f.security.token_file = v;
+  }
+  if (f.security.tls_ca.empty()) {
+    if (const char* v = std::getenv("QUANTFLEET_TLS_CA")) f.security.tls_ca = v;
+  }
   return f;
+}
+
+absl::StatusOr<std::unique_ptr<ClusterClient>> Connect(const CommonFlags& flags, absl::Duration timeout) {
+  const std::string address = ClusterClient::DefaultAddress(flags.coordinator);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeChannel(address, flags.security);
+  if (!channel.ok()) return channel.status();
+  return std::make_unique<ClusterClient>(address, *channel, timeout);
 }
 
 std::string ToJson(const google::protobuf::Message& m) {
@@ -189,7 +219,9 @@ int WatchJob(ClusterClient& client, const std::string& job_id, bool json) {
 int Submit(const CommonFlags& flags) {
   absl::StatusOr<v1::SubmitJobRequest> req = BuildSubmit(flags);
   if (!req.ok()) return Fail(req.status());
-  ClusterClient client(ClusterClient::DefaultAddress(flags.coordinator));
+  absl::StatusOr<std::unique_ptr<ClusterClient>> connected = Connect(flags, absl::Seconds(60));
+  if (!connected.ok()) return Fail(connected.status());
+  ClusterClient& client = **connected;
   absl::StatusOr<v1::Job> job = client.Submit(*req);
   if (!job.ok()) return Fail(job.status());
   if (flags.json) {
@@ -309,7 +341,8 @@ int LocalCluster(const CommonFlags& flags) {
   // Connect only once the port is open: a gRPC channel that fails its
   // first connection waits out a reconnect backoff of seconds.
   const bool up = WaitForPort(port, absl::Seconds(20));
-  auto client = std::make_unique<ClusterClient>(address, absl::Seconds(30));
+  auto client = std::make_unique<ClusterClient>(
+      address, grpc::CreateChannel(address, grpc::InsecureChannelCredentials()), absl::Seconds(30));
   if (!up) {
     StopAll(pids);
     return Fail(absl::UnavailableError(absl::StrFormat("the local coordinator did not start; see %s/coordinator.log", state)));
@@ -368,7 +401,9 @@ int RunClusterCommand(const std::string& command, const std::vector<std::string>
     if (!a.empty() && a[0] == '-') return Fail(absl::InvalidArgumentError(absl::StrFormat("unknown option '%s'", a)));
     positional.push_back(a);
   }
-  ClusterClient client(ClusterClient::DefaultAddress(flags->coordinator));
+  absl::StatusOr<std::unique_ptr<ClusterClient>> connected = Connect(*flags, absl::Seconds(30));
+  if (!connected.ok()) return Fail(connected.status());
+  ClusterClient& client = **connected;
   const bool needs_job = command == "status" || command == "watch" || command == "cancel";
   if (needs_job && positional.size() != 1) {
     return Fail(absl::InvalidArgumentError(absl::StrFormat("usage: quantfleet %s [--coordinator HOST:PORT] JOB", command)));

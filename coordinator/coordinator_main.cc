@@ -13,8 +13,11 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 #include "core/util/flag_names.h"
+#include "client/channel_factory.h"
+#include "coordinator/access_control.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/grpc_services.h"
 
@@ -28,6 +31,11 @@ ABSL_FLAG(int, heartbeat_seconds, 5, "how often workers heartbeat");
 ABSL_FLAG(int, max_active_jobs, 64, "jobs queued or running at once; more are refused with RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, task_mib, 16, "target output MiB per task");
 ABSL_FLAG(int, max_attempts, 4, "a task that fails this many times fails its job");
+ABSL_FLAG(std::string, token_file, "", "file holding the client token (JobService callers); needs TLS");
+ABSL_FLAG(std::string, worker_token_file, "", "file holding the worker token (WorkerService callers); needs TLS");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of this coordinator");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of this coordinator");
+ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA file: callers must present a certificate it signed (mTLS)");
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -61,13 +69,68 @@ int main(int argc, char** argv) {
     absl::FPrintF(stderr, "quantfleet-coordinator: %s\n", coordinator.status().message());
     return 1;
   }
-  quantfleet::JobServiceImpl jobs(coordinator->get());
-  quantfleet::WorkerServiceImpl workers(coordinator->get());
+  // Access: loopback needs nothing; anything else needs TLS and tokens.
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  const bool tls = !absl::GetFlag(FLAGS_tls_cert).empty();
+  const bool tokens = !absl::GetFlag(FLAGS_token_file).empty() || !absl::GetFlag(FLAGS_worker_token_file).empty();
+  if (tokens && !tls) {
+    absl::FPrintF(stderr, "quantfleet-coordinator: tokens are only accepted over TLS; add --tls-cert and --tls-key\n");
+    return 1;
+  }
+  if (tokens && (absl::GetFlag(FLAGS_token_file).empty() || absl::GetFlag(FLAGS_worker_token_file).empty())) {
+    absl::FPrintF(stderr, "quantfleet-coordinator: give both --token-file (clients) and --worker-token-file (workers)\n");
+    return 1;
+  }
+  if (!quantfleet::IsLoopbackAddress(listen) && !(tls && tokens)) {
+    absl::FPrintF(stderr,
+                  "quantfleet-coordinator: listening on %s (beyond this machine) needs TLS and tokens: "
+                  "--tls-cert, --tls-key, --token-file and --worker-token-file (see the README's home-lab guide)\n",
+                  listen);
+    return 1;
+  }
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (tls) {
+    grpc::SslServerCredentialsOptions ssl(absl::GetFlag(FLAGS_tls_client_ca).empty()
+                                              ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                              : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+    absl::StatusOr<std::string> cert = quantfleet::ReadSecretFile(absl::GetFlag(FLAGS_tls_cert));
+    absl::StatusOr<std::string> key = quantfleet::ReadSecretFile(absl::GetFlag(FLAGS_tls_key));
+    if (!cert.ok() || !key.ok()) {
+      absl::FPrintF(stderr, "quantfleet-coordinator: %s\n", (!cert.ok() ? cert : key).status().message());
+      return 1;
+    }
+    pair.cert_chain = *cert;
+    pair.private_key = *key;
+    ssl.pem_key_cert_pairs.push_back(pair);
+    if (!absl::GetFlag(FLAGS_tls_client_ca).empty()) {
+      absl::StatusOr<std::string> ca = quantfleet::ReadSecretFile(absl::GetFlag(FLAGS_tls_client_ca));
+      if (!ca.ok()) {
+        absl::FPrintF(stderr, "quantfleet-coordinator: %s\n", ca.status().message());
+        return 1;
+      }
+      ssl.pem_root_certs = *ca;
+    }
+    credentials = grpc::SslServerCredentials(ssl);
+    if (tokens) {
+      absl::StatusOr<std::string> client_token = quantfleet::ReadSecretFile(absl::GetFlag(FLAGS_token_file));
+      absl::StatusOr<std::string> worker_token = quantfleet::ReadSecretFile(absl::GetFlag(FLAGS_worker_token_file));
+      if (!client_token.ok() || !worker_token.ok()) {
+        absl::FPrintF(stderr, "quantfleet-coordinator: %s\n",
+                      (!client_token.ok() ? client_token : worker_token).status().message());
+        return 1;
+      }
+      credentials->SetAuthMetadataProcessor(std::make_shared<quantfleet::TokenAuthProcessor>(
+          std::string(absl::StripAsciiWhitespace(*client_token)), std::string(absl::StripAsciiWhitespace(*worker_token))));
+    }
+  }
+  quantfleet::JobServiceImpl jobs(coordinator->get(), tokens);
+  quantfleet::WorkerServiceImpl workers(coordinator->get(), tokens);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, credentials, &port);
   builder.RegisterService(&jobs);
   builder.RegisterService(&workers);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

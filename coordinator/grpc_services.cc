@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "coordinator/access_control.h"
 #include "core/util/crc32c.h"
 
 namespace quantfleet {
@@ -13,27 +14,31 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
-grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* req, v1::Job* resp) {
+grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext* ctx, const v1::SubmitJobRequest* req, v1::Job* resp) {
+  if (grpc::Status a = RequireRole(ctx, kClientRole, enforce_roles_); !a.ok()) return a;
   absl::StatusOr<v1::Job> job = c_->Submit(*req);
   if (!job.ok()) return ToGrpc(job.status());
   *resp = *job;
   return grpc::Status::OK;
 }
 
-grpc::Status JobServiceImpl::GetJob(grpc::ServerContext*, const v1::JobRequest* req, v1::Job* resp) {
+grpc::Status JobServiceImpl::GetJob(grpc::ServerContext* ctx, const v1::JobRequest* req, v1::Job* resp) {
+  if (grpc::Status a = RequireRole(ctx, kClientRole, enforce_roles_); !a.ok()) return a;
   absl::StatusOr<v1::Job> job = c_->GetJob(req->job_id());
   if (!job.ok()) return ToGrpc(job.status());
   *resp = *job;
   return grpc::Status::OK;
 }
 
-grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*, v1::ListJobsResponse* resp) {
+grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest*, v1::ListJobsResponse* resp) {
+  if (grpc::Status a = RequireRole(ctx, kClientRole, enforce_roles_); !a.ok()) return a;
   for (v1::Job& j : c_->ListJobs()) *resp->add_jobs() = std::move(j);
   return grpc::Status::OK;
 }
 
 grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx, const v1::JobRequest* req,
                                       grpc::ServerWriter<v1::JobEvent>* writer) {
+  if (grpc::Status a = RequireRole(ctx, kClientRole, enforce_roles_); !a.ok()) return a;
   std::string last;
   for (;;) {
     if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
@@ -52,36 +57,41 @@ grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx, const v1::JobReq
   }
 }
 
-grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext*, const v1::JobRequest* req, v1::Job* resp) {
+grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext* ctx, const v1::JobRequest* req, v1::Job* resp) {
+  if (grpc::Status a = RequireRole(ctx, kClientRole, enforce_roles_); !a.ok()) return a;
   absl::StatusOr<v1::Job> job = c_->Cancel(req->job_id());
   if (!job.ok()) return ToGrpc(job.status());
   *resp = *job;
   return grpc::Status::OK;
 }
 
-grpc::Status JobServiceImpl::ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
+grpc::Status JobServiceImpl::ListWorkers(grpc::ServerContext* ctx, const v1::ListWorkersRequest*,
                                          v1::ListWorkersResponse* resp) {
+  if (grpc::Status a = RequireRole(ctx, kClientRole, enforce_roles_); !a.ok()) return a;
   for (v1::WorkerStatus& w : c_->ListWorkers()) *resp->add_workers() = std::move(w);
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::Register(grpc::ServerContext*, const v1::RegisterRequest* req,
+grpc::Status WorkerServiceImpl::Register(grpc::ServerContext* ctx, const v1::RegisterRequest* req,
                                          v1::RegisterResponse* resp) {
+  if (grpc::Status a = RequireRole(ctx, kWorkerRole, enforce_roles_); !a.ok()) return a;
   if (req->info().name().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the worker has no name");
   *resp = c_->Register(req->info());
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::AcquireTask(grpc::ServerContext*, const v1::AcquireTaskRequest* req,
+grpc::Status WorkerServiceImpl::AcquireTask(grpc::ServerContext* ctx, const v1::AcquireTaskRequest* req,
                                             v1::AcquireTaskResponse* resp) {
+  if (grpc::Status a = RequireRole(ctx, kWorkerRole, enforce_roles_); !a.ok()) return a;
   absl::StatusOr<v1::AcquireTaskResponse> r = c_->Acquire(req->worker_id());
   if (!r.ok()) return ToGrpc(r.status());
   *resp = std::move(*r);
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* req,
+grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* ctx, const v1::HeartbeatRequest* req,
                                           v1::HeartbeatResponse* resp) {
+  if (grpc::Status a = RequireRole(ctx, kWorkerRole, enforce_roles_); !a.ok()) return a;
   absl::StatusOr<v1::HeartbeatResponse> r = c_->Heartbeat(*req);
   if (!r.ok()) return ToGrpc(r.status());
   *resp = std::move(*r);
@@ -90,6 +100,7 @@ grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext*, const v1::Heartb
 
 grpc::Status WorkerServiceImpl::ReadSource(grpc::ServerContext* ctx, const v1::ReadSourceRequest* req,
                                            grpc::ServerWriter<v1::DataChunk>* writer) {
+  if (grpc::Status a = RequireRole(ctx, kWorkerRole, enforce_roles_); !a.ok()) return a;
   int64_t offset = req->offset();
   const int64_t end = req->offset() + req->length();
   while (offset < end) {
@@ -107,8 +118,9 @@ grpc::Status WorkerServiceImpl::ReadSource(grpc::ServerContext* ctx, const v1::R
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::UploadResult(grpc::ServerContext*, grpc::ServerReader<v1::UploadChunk>* reader,
+grpc::Status WorkerServiceImpl::UploadResult(grpc::ServerContext* ctx, grpc::ServerReader<v1::UploadChunk>* reader,
                                              v1::UploadResponse* resp) {
+  if (grpc::Status a = RequireRole(ctx, kWorkerRole, enforce_roles_); !a.ok()) return a;
   v1::UploadChunk chunk;
   int64_t committed = 0;
   while (reader->Read(&chunk)) {
@@ -120,18 +132,21 @@ grpc::Status WorkerServiceImpl::UploadResult(grpc::ServerContext*, grpc::ServerR
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::GetUploadOffset(grpc::ServerContext*, const v1::Lease* req, v1::UploadResponse* resp) {
+grpc::Status WorkerServiceImpl::GetUploadOffset(grpc::ServerContext* ctx, const v1::Lease* req, v1::UploadResponse* resp) {
+  if (grpc::Status a = RequireRole(ctx, kWorkerRole, enforce_roles_); !a.ok()) return a;
   absl::StatusOr<int64_t> c = c_->UploadOffset(*req);
   if (!c.ok()) return ToGrpc(c.status());
   resp->set_committed(*c);
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::CompleteTask(grpc::ServerContext*, const v1::CompleteTaskRequest* req, v1::Empty*) {
+grpc::Status WorkerServiceImpl::CompleteTask(grpc::ServerContext* ctx, const v1::CompleteTaskRequest* req, v1::Empty*) {
+  if (grpc::Status a = RequireRole(ctx, kWorkerRole, enforce_roles_); !a.ok()) return a;
   return ToGrpc(c_->Complete(req->lease(), req->size(), req->crc32c()));
 }
 
-grpc::Status WorkerServiceImpl::FailTask(grpc::ServerContext*, const v1::FailTaskRequest* req, v1::Empty*) {
+grpc::Status WorkerServiceImpl::FailTask(grpc::ServerContext* ctx, const v1::FailTaskRequest* req, v1::Empty*) {
+  if (grpc::Status a = RequireRole(ctx, kWorkerRole, enforce_roles_); !a.ok()) return a;
   return ToGrpc(c_->Fail(req->lease(), req->reason(), req->permanent()));
 }
 

@@ -21,7 +21,9 @@ grpc::Status ToGrpc(const absl::Status& s);
 
 class JobServiceImpl final : public quantfleet::v1::JobService::Service {
  public:
-  explicit JobServiceImpl(Coordinator* c) : c_(c) {}
+  // With `enforce_roles`, every call needs the client role (see
+  // access_control.h).
+  JobServiceImpl(Coordinator* c, bool enforce_roles) : c_(c), enforce_roles_(enforce_roles) {}
   grpc::Status SubmitJob(grpc::ServerContext*, const quantfleet::v1::SubmitJobRequest* req,
                          quantfleet::v1::Job* resp) override;
   grpc::Status GetJob(grpc::ServerContext*, const quantfleet::v1::JobRequest* req, quantfleet::v1::Job* resp) override;
@@ -36,11 +38,13 @@ class JobServiceImpl final : public quantfleet::v1::JobService::Service {
 
  private:
   Coordinator* c_;
+  bool enforce_roles_;
 };
 
 class WorkerServiceImpl final : public quantfleet::v1::WorkerService::Service {
  public:
-  explicit WorkerServiceImpl(Coordinator* c) : c_(c) {}
+  // With `enforce_roles`, every call needs the worker role.
+  WorkerServiceImpl(Coordinator* c, bool enforce_roles) : c_(c), enforce_roles_(enforce_roles) {}
   grpc::Status Register(grpc::ServerContext*, const quantfleet::v1::RegisterRequest* req,
                         quantfleet::v1::RegisterResponse* resp) override;
   grpc::Status AcquireTask(grpc::ServerContext*, const quantfleet::v1::AcquireTaskRequest* req,
@@ -60,6 +64,7 @@ class WorkerServiceImpl final : public quantfleet::v1::WorkerService::Service {
 
  private:
   Coordinator* c_;
+  bool enforce_roles_;
 };
 
 }  // namespace quantfleet

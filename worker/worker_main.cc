@@ -13,6 +13,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "core/util/flag_names.h"
+#include "client/channel_factory.h"
 #include "worker/worker_agent.h"
 
 ABSL_FLAG(std::string, coordinator, "", "HOST:PORT of the coordinator (default: $QUANTFLEET_COORDINATOR or 127.0.0.1:7070)");
@@ -21,6 +22,10 @@ ABSL_FLAG(int, threads, 0, "threads for quantizing (default: all cores)");
 ABSL_FLAG(int64_t, max_tasks, 0, "exit after this many tasks (0: run until stopped)");
 ABSL_FLAG(bool, test_corrupt_first_chunk, false, "fault test hook: corrupt one uploaded chunk");
 ABSL_FLAG(bool, test_cut_first_upload, false, "fault test hook: drop the first upload connection halfway");
+ABSL_FLAG(std::string, token_file, "", "file holding the worker token (needs --tls-ca)");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA file that signed the coordinator's certificate (enables TLS)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate of this worker (mTLS)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of this worker (mTLS)");
 ABSL_FLAG(int, test_stall_ms, 0, "fault test hook: pause this long before uploading each result");
 
 namespace {
@@ -56,7 +61,14 @@ int main(int argc, char** argv) {
   options.stall_before_upload = absl::Milliseconds(absl::GetFlag(FLAGS_test_stall_ms));
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
-  quantfleet::WorkerAgent agent(options, grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  quantfleet::ChannelSecurity security{absl::GetFlag(FLAGS_token_file), absl::GetFlag(FLAGS_tls_ca),
+                                      absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key)};
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = quantfleet::MakeChannel(address, security);
+  if (!channel.ok()) {
+    absl::FPrintF(stderr, "quantfleet-worker: %s\n", channel.status().message());
+    return 1;
+  }
+  quantfleet::WorkerAgent agent(options, *channel);
   absl::FPrintF(stderr, "quantfleet-worker %s: coordinator %s, %d threads\n", options.name, address, options.threads);
   absl::Status s = agent.Run(g_stop);
   if (!s.ok()) {

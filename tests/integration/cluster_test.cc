@@ -70,12 +70,12 @@ class ClusterTest : public ::testing::Test {
   std::string Imatrix() const { return dir_ + "/models/imatrix.gguf"; }
   std::string Out(const std::string& name) const { return dir_ + "/models/" + name; }
 
-  void StartCoordinator(int lease_seconds = 2) {
-    coordinator_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{Bin("quantfleet-coordinator"), "--listen", address_, "--state-dir", dir_ + "/state",
-                                 "--allow-root", dir_ + "/models", "--lease-seconds", absl::StrCat(lease_seconds),
-                                 "--heartbeat-seconds", "1", "--task-mib", "1"},
-        dir_ + "/coordinator.log");
+  void StartCoordinator(int lease_seconds = 2, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {Bin("quantfleet-coordinator"), "--listen", address_, "--state-dir", dir_ + "/state",
+                                     "--allow-root", dir_ + "/models", "--lease-seconds", absl::StrCat(lease_seconds),
+                                     "--heartbeat-seconds", "1", "--task-mib", "1"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    coordinator_ = std::make_unique<ChildProcess>(argv, dir_ + "/coordinator.log");
     ASSERT_TRUE(coordinator_->started());
     ASSERT_TRUE(WaitForPort(port_, absl::Seconds(20))) << ReadText(dir_ + "/coordinator.log");
   }
@@ -92,6 +92,7 @@ class ClusterTest : public ::testing::Test {
     args.insert(args.begin(), {Bin("quantfleet"), args[0]});
     args.erase(args.begin() + 2);
     args.insert(args.begin() + 2, {"--coordinator", address_});
+    args.insert(args.begin() + 4, cli_extra_.begin(), cli_extra_.end());
     return RunProcess(args, timeout);
   }
 
@@ -145,6 +146,7 @@ class ClusterTest : public ::testing::Test {
   std::string address_;
   std::unique_ptr<ChildProcess> coordinator_;
   std::vector<std::unique_ptr<ChildProcess>> workers_;
+  std::vector<std::string> cli_extra_;  // flags every CLI call gets
 };
 
 struct Shape {
@@ -303,6 +305,82 @@ TEST_F(ClusterTest, SeededRandomKills_TheJobStillEndsWithTheSameBytes) {
   ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
   ASSERT_EQ(w.exit_code, 0) << w.output << ReadText(dir_ + "/coordinator.log");
   ExpectSameBytes("out.gguf", "Q4_K_M", true);
+}
+
+// TLS and tokens: a CA, a coordinator certificate for 127.0.0.1, and one
+// token per role.
+class ClusterAccessTest : public ClusterTest {
+ protected:
+  void SetUp() override {
+    ClusterTest::SetUp();
+    const std::string d = dir_;
+    ProcessResult r = RunProcess(
+        {"/bin/sh", "-c",
+         "set -e; cd " + d + "; printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext;"
+         "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=qf-test-ca 2>/dev/null;"
+         "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null;"
+         "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 1"
+         " -extfile san.ext 2>/dev/null;"
+         "echo client-secret-1 > client.token; echo worker-secret-2 > worker.token; echo wrong > wrong.token"},
+        absl::Minutes(1));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  void StartSecureCoordinator() {
+    StartCoordinator(2, {"--tls-cert", dir_ + "/server.pem", "--tls-key", dir_ + "/server.key", "--token-file",
+                         dir_ + "/client.token", "--worker-token-file", dir_ + "/worker.token"});
+  }
+};
+
+TEST_F(ClusterAccessTest, CallsNeedTheRightTokenOverTls) {
+  StartSecureCoordinator();
+  cli_extra_ = {"--tls-ca", dir_ + "/ca.pem"};
+  ProcessResult none = Cli({"jobs"});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.output.find("no token"), std::string::npos) << none.output;
+  cli_extra_ = {"--tls-ca", dir_ + "/ca.pem", "--token-file", dir_ + "/wrong.token"};
+  ProcessResult wrong = Cli({"jobs"});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.output.find("wrong token"), std::string::npos) << wrong.output;
+  cli_extra_ = {"--tls-ca", dir_ + "/ca.pem", "--token-file", dir_ + "/worker.token"};
+  ProcessResult role = Cli({"jobs"});
+  EXPECT_EQ(role.exit_code, 1);
+  EXPECT_NE(role.output.find("needs the client token"), std::string::npos) << role.output;
+  cli_extra_ = {"--token-file", dir_ + "/client.token"};
+  ProcessResult cleartext = Cli({"jobs"});
+  EXPECT_EQ(cleartext.exit_code, 1);
+  EXPECT_NE(cleartext.output.find("only sent over TLS"), std::string::npos) << cleartext.output;
+  cli_extra_ = {};
+  ProcessResult insecure = Cli({"jobs"}, absl::Seconds(20));
+  EXPECT_EQ(insecure.exit_code, 1) << "a plain-text client must not get through to a TLS coordinator";
+  cli_extra_ = {"--tls-ca", dir_ + "/ca.pem", "--token-file", dir_ + "/client.token"};
+  ProcessResult ok = Cli({"jobs"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+}
+
+TEST_F(ClusterAccessTest, AJobRunsEndToEndOverTlsWithTokens) {
+  StartSecureCoordinator();
+  StartWorker("secure", {"--tls-ca", dir_ + "/ca.pem", "--token-file", dir_ + "/worker.token"});
+  cli_extra_ = {"--tls-ca", dir_ + "/ca.pem", "--token-file", dir_ + "/client.token"};
+  const std::string job = Submit("Q4_K_M", "out.gguf", true);
+  ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
+  ASSERT_EQ(w.exit_code, 0) << w.output << ReadText(dir_ + "/worker-secure.log");
+  ExpectSameBytes("out.gguf", "Q4_K_M", true);
+}
+
+TEST_F(ClusterAccessTest, CoordinatorRefusesUnsafeListening) {
+  auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {Bin("quantfleet-coordinator"), "--state-dir", dir_ + "/state2", "--allow-root",
+                                     dir_ + "/models"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return RunProcess(argv, absl::Seconds(20));
+  };
+  ProcessResult lan = run({"--listen", absl::StrFormat("0.0.0.0:%d", FreeLoopbackPort())});
+  EXPECT_EQ(lan.exit_code, 1);
+  EXPECT_NE(lan.output.find("needs TLS and tokens"), std::string::npos) << lan.output;
+  ProcessResult cleartext_tokens =
+      run({"--listen", address_, "--token-file", dir_ + "/client.token", "--worker-token-file", dir_ + "/worker.token"});
+  EXPECT_EQ(cleartext_tokens.exit_code, 1);
+  EXPECT_NE(cleartext_tokens.output.find("only accepted over TLS"), std::string::npos) << cleartext_tokens.output;
 }
 
 }  // namespace
