@@ -117,7 +117,7 @@ Coordinator::Coordinator(CoordinatorOptions options, const Clock* clock, PathPol
     : options_(std::move(options)), clock_(clock), paths_(std::move(paths)), lock_(std::move(lock)),
       store_(std::move(store)) {}
 
-Coordinator::~Coordinator() = default;
+Coordinator::~Coordinator() { FlushCompletedTasks(); }
 
 std::string Coordinator::NewJobId() {
   static thread_local std::mt19937_64 gen(std::random_device{}());
@@ -362,6 +362,7 @@ v1::RegisterResponse Coordinator::Register(const v1::WorkerInfo& info) {
           if (rt.state == TaskState::kLeased && rt.worker == id) {
             rt.state = TaskState::kPending;
             rt.committed = 0;
+            rt.crc = 0;
           }
         }
       }
@@ -389,6 +390,7 @@ void Coordinator::ExpireLocked() {
       if (rt.state == TaskState::kLeased && rt.deadline <= now) {
         rt.state = TaskState::kPending;
         rt.committed = 0;
+        rt.crc = 0;
         ++lease_expiries_;
       }
     }
@@ -423,6 +425,7 @@ absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& 
       rt.worker = worker_id;
       rt.deadline = now + options_.lease;
       rt.committed = 0;
+      rt.crc = 0;
       const TaskDef& def = j.tasks[t];
       const PlannedTensor& pt = j.plan.tensors[def.tensor];
       response.set_assigned(true);
@@ -473,6 +476,7 @@ absl::StatusOr<std::pair<Coordinator::ActiveJob*, size_t>> Coordinator::CheckLea
   if (rt.deadline <= clock_->Now()) {
     rt.state = TaskState::kPending;
     rt.committed = 0;
+    rt.crc = 0;
     ++lease_expiries_;
     return absl::FailedPreconditionError(absl::StrFormat(
         "lease for job %s task %d expired; drop it", lease.job_id(), lease.task_id()));
@@ -536,6 +540,7 @@ absl::StatusOr<int64_t> Coordinator::Upload(const v1::Lease& lease, int64_t offs
   }
   QF_RETURN_IF_ERROR(held.first->part->PWrite(data.data(), data.size(), def.result_offset + rt.committed));
   rt.committed += data.size();
+  rt.crc = Crc32cExtend(rt.crc, data.data(), data.size());
   return static_cast<int64_t>(rt.committed);
 }
 
@@ -546,7 +551,7 @@ absl::StatusOr<int64_t> Coordinator::UploadOffset(const v1::Lease& lease) {
 }
 
 absl::Status Coordinator::Complete(const v1::Lease& lease, int64_t size, uint32_t crc32c) {
-  std::string finish;
+  bool flush_now = false;
   {
     absl::MutexLock l(&mu_);
     QF_ASSIGN_OR_RETURN(auto held, CheckLease(lease));
@@ -558,19 +563,16 @@ absl::Status Coordinator::Complete(const v1::Lease& lease, int64_t size, uint32_
           "task %d of job %s: result is %d bytes, %d committed, %d expected", lease.task_id(), lease.job_id(), size,
           rt.committed, def.result_bytes));
     }
-    // Verify what is on disk, not what was sent.
-    std::string written(def.result_bytes, '\0');
-    QF_RETURN_IF_ERROR(j.part->PRead(written.data(), written.size(), def.result_offset));
-    if (Crc32c(written.data(), written.size()) != crc32c) {
+    // Every chunk was checked on arrival; the whole must match too.
+    if (rt.crc != crc32c) {
       rt.committed = 0;
+      rt.crc = 0;
       return absl::DataLossError(absl::StrFormat(
-          "task %d of job %s: the written result does not match its CRC32C; upload it again", lease.task_id(),
+          "task %d of job %s: the result does not match its CRC32C; upload it again", lease.task_id(),
           lease.job_id()));
     }
-    QF_RETURN_IF_ERROR(j.part->Sync());
-    QF_RETURN_IF_ERROR(store_->MarkTaskDone(lease.job_id(), lease.task_id(), crc32c));
-    rt.state = TaskState::kDone;
-    --j.tensor_tasks_left[def.tensor];
+    rt.state = TaskState::kCompleted;
+    j.unsynced.emplace_back(lease.task_id(), crc32c);
     const absl::Time now = clock_->Now();
     WorkerStats& ws = j.per_worker[rt.worker];
     if (ws.bytes == 0) ws.first = now;
@@ -580,14 +582,43 @@ absl::Status Coordinator::Complete(const v1::Lease& lease, int64_t size, uint32_
       w->second.tasks_done += 1;
       w->second.bytes_done += def.result_bytes;
     }
-    RefreshCounters(j);
-    if (j.job.tasks_done() == j.job.tasks_total() && !j.finalizing) {
-      j.finalizing = true;
-      finish = j.job.id();
+    flush_now = std::all_of(j.rt.begin(), j.rt.end(), [](const TaskRuntime& r) {
+      return r.state == TaskState::kCompleted || r.state == TaskState::kDone;
+    });
+  }
+  if (flush_now) FlushCompletedTasks();
+  return absl::OkStatus();
+}
+
+void Coordinator::FlushCompletedTasks() {
+  std::vector<std::string> finish;
+  {
+    absl::MutexLock l(&mu_);
+    for (const std::string& id : order_) {
+      ActiveJob& j = *jobs_[id];
+      if (j.unsynced.empty() || j.job.state() != v1::JOB_RUNNING || !j.part) {
+        j.unsynced.clear();
+        continue;
+      }
+      absl::Status s = j.part->Sync();
+      if (s.ok()) s = store_->MarkTasksDone(id, j.unsynced);
+      if (!s.ok()) {
+        FailJobLocked(j, absl::StrFormat("cannot make results durable: %s", s.message()));
+        continue;
+      }
+      for (const auto& [task, crc] : j.unsynced) {
+        j.rt[task].state = TaskState::kDone;
+        --j.tensor_tasks_left[j.tasks[task].tensor];
+      }
+      j.unsynced.clear();
+      RefreshCounters(j);
+      if (j.job.tasks_done() == j.job.tasks_total() && !j.finalizing) {
+        j.finalizing = true;
+        finish.push_back(id);
+      }
     }
   }
-  if (!finish.empty()) FinishJob(finish);
-  return absl::OkStatus();
+  for (const std::string& id : finish) FinishJob(id);
 }
 
 absl::Status Coordinator::Fail(const v1::Lease& lease, const std::string& reason, bool permanent) {
@@ -598,6 +629,7 @@ absl::Status Coordinator::Fail(const v1::Lease& lease, const std::string& reason
   const std::string tensor = j.plan.tensors[j.tasks[held.second].tensor].output.name;
   rt.state = TaskState::kPending;
   rt.committed = 0;
+  rt.crc = 0;
   rt.failures += 1;
   if (permanent) {
     FailJobLocked(j, absl::StrFormat("tensor '%s': %s", tensor, reason));

@@ -101,10 +101,17 @@ class Coordinator {
   // Puts tasks whose lease deadline passed back in the queue.
   void ExpireLeases();
 
+  // Makes verified results durable: one fsync of each artifact with new
+  // results, then one store transaction; finishes jobs whose every task is
+  // durable. Called periodically, and at once when a job's last result
+  // arrives.
+  void FlushCompletedTasks() ABSL_LOCKS_EXCLUDED(mu_);
+
   int64_t lease_expiries() const;
 
  private:
-  enum class TaskState { kPending, kLeased, kDone };
+  // kCompleted: verified and written, not yet fsynced; kDone: durable.
+  enum class TaskState { kPending, kLeased, kCompleted, kDone };
   struct TaskRuntime {
     TaskState state = TaskState::kPending;
     int64_t attempt = 0;
@@ -112,6 +119,7 @@ class Coordinator {
     std::string worker;
     absl::Time deadline;
     uint64_t committed = 0;
+    uint32_t crc = 0;  // CRC32C of the committed bytes, extended chunk by chunk
     int failures = 0;
   };
   struct WorkerStats {
@@ -129,6 +137,7 @@ class Coordinator {
     std::vector<int64_t> tensor_tasks_left;
     std::unique_ptr<PartFile> part;
     std::map<std::string, WorkerStats> per_worker;
+    std::vector<std::pair<int64_t, uint32_t>> unsynced;  // completed tasks awaiting fsync
     bool finalizing = false;
   };
   struct WorkerEntry {

@@ -146,6 +146,7 @@ int main(int argc, char** argv) {
   while (!g_stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
     (*coordinator)->ExpireLeases();
+    (*coordinator)->FlushCompletedTasks();
   }
   server->GetHealthCheckService()->SetServingStatus(false);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

@@ -114,14 +114,28 @@ absl::StatusOr<std::optional<std::string>> JobStore::FindByRequestId(const std::
   return SqlError(db_, path_, "find request");
 }
 
-absl::Status JobStore::MarkTaskDone(const std::string& job_id, int64_t task_id, uint32_t crc32c) {
-  Statement s(db_, "INSERT OR REPLACE INTO done_tasks (job_id, task_id, crc32c) VALUES (?, ?, ?)");
-  if (!s.ok()) return SqlError(db_, path_, "prepare");
-  s.Bind(1, job_id);
-  s.Bind(2, task_id);
-  s.Bind(3, static_cast<int64_t>(crc32c));
-  if (sqlite3_step(s.get()) != SQLITE_DONE) return SqlError(db_, path_, "mark task done");
-  return absl::OkStatus();
+absl::Status JobStore::MarkTasksDone(const std::string& job_id,
+                                     const std::vector<std::pair<int64_t, uint32_t>>& tasks) {
+  QF_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  {
+    Statement s(db_, "INSERT OR REPLACE INTO done_tasks (job_id, task_id, crc32c) VALUES (?, ?, ?)");
+    if (!s.ok()) {
+      (void)Exec("ROLLBACK");
+      return SqlError(db_, path_, "prepare");
+    }
+    for (const auto& [task_id, crc] : tasks) {
+      sqlite3_reset(s.get());
+      s.Bind(1, job_id);
+      s.Bind(2, task_id);
+      s.Bind(3, static_cast<int64_t>(crc));
+      if (sqlite3_step(s.get()) != SQLITE_DONE) {
+        absl::Status err = SqlError(db_, path_, "mark tasks done");
+        (void)Exec("ROLLBACK");
+        return err;
+      }
+    }
+  }
+  return Exec("COMMIT");
 }
 
 absl::StatusOr<std::vector<StoredJob>> JobStore::LoadAll() {

@@ -40,7 +40,8 @@ class JobStore {
   absl::Status UpdateJob(const quantfleet::v1::Job& job);
   // The job id recorded for `request_id`, if any.
   absl::StatusOr<std::optional<std::string>> FindByRequestId(const std::string& request_id);
-  absl::Status MarkTaskDone(const std::string& job_id, int64_t task_id, uint32_t crc32c);
+  // Records finished tasks in one transaction.
+  absl::Status MarkTasksDone(const std::string& job_id, const std::vector<std::pair<int64_t, uint32_t>>& tasks);
   absl::StatusOr<std::vector<StoredJob>> LoadAll();
   // Reserves `count` lease epochs and returns the first; epochs reserved
   // before a crash are never handed out again.
