@@ -59,8 +59,8 @@ start=$(date +%s.%N)
 end=$(date +%s.%N)
 "$bin/quantfleet" submit --coordinator "127.0.0.1:$port" --force --watch "$model" "$work/cluster.gguf" Q4_K_M >/dev/null 2>&1
 kill -TERM "$worker"; wait "$worker" || true
-# Signal the coordinator itself, not the `time` process that measures it.
-pkill -TERM -f "quantfleet-coordinator --listen 127.0.0.1:$port" || true
+# Signal the coordinator itself (the child of the `time` that measures it).
+kill -TERM "$(pgrep -P "$coord")" || true
 wait "$coord" || true
 coord_rss=$(( $(cat "$work/coord-rss.txt") / 1024 ))
 copy_rate=$(awk -v b="$model_bytes" -v s="$start" -v e="$end" 'BEGIN{printf "%.2f", 2*b/(e-s)/1e9}')

@@ -17,7 +17,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include <grpcpp/grpcpp.h>
+
 #include "nlohmann/json.hpp"
+#include "proto/quantfleet.grpc.pb.h"
 #include "tests/tools/subprocess.h"
 #include "tests/tools/test_model.h"
 
@@ -271,6 +274,24 @@ TEST_F(ClusterTest, Cancel_StopsTheJobAndLeavesNoFile) {
   std::this_thread::sleep_for(std::chrono::milliseconds(700));
   EXPECT_FALSE(fs::exists(Out("out.gguf")));
   EXPECT_FALSE(fs::exists(Out("out.gguf.quantfleet-" + job + ".part")));
+}
+
+TEST_F(ClusterTest, OversizedMessage_IsResourceExhaustedAndTheServerStaysUp) {
+  StartCoordinator();
+  auto channel = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+  auto stub = quantfleet::v1::WorkerService::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  quantfleet::v1::UploadResponse resp;
+  auto writer = stub->UploadResult(&ctx, &resp);
+  quantfleet::v1::UploadChunk chunk;
+  chunk.set_data(std::string(5 << 20, 'x'));  // over the 4 MiB message limit
+  writer->Write(chunk);
+  writer->WritesDone();
+  const grpc::Status s = writer->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  ProcessResult jobs = Cli({"jobs"});
+  EXPECT_EQ(jobs.exit_code, 0) << "the coordinator must still serve: " << jobs.output;
 }
 
 TEST_F(ClusterTest, SeededRandomKills_TheJobStillEndsWithTheSameBytes) {
