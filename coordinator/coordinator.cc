@@ -145,7 +145,7 @@ absl::Status Coordinator::Prepare(ActiveJob& job, const std::string& input, cons
   QF_ASSIGN_OR_RETURN(QuantizeOptions options, OptionsFromProto(job.job.options()));
   absl::StatusOr<GgufModel> model = GgufModel::Open(input);
   if (!model.ok()) return absl::InvalidArgumentError(model.status().message());
-  job.model = std::make_unique<GgufModel>(std::move(*model));
+  job.model = std::make_shared<GgufModel>(std::move(*model));
   if (!options.imatrix_path.empty()) {
     QF_ASSIGN_OR_RETURN(std::string imatrix_path, paths_.ResolveInput(options.imatrix_path));
     absl::StatusOr<Imatrix> im = LoadImatrix(imatrix_path);
@@ -505,18 +505,24 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::Heartbeat
 }
 
 absl::StatusOr<std::string> Coordinator::ReadSource(const v1::Lease& lease, int64_t offset, int64_t length) {
-  absl::MutexLock l(&mu_);
-  QF_ASSIGN_OR_RETURN(auto held, CheckLease(lease));
-  const TaskDef& def = held.first->tasks[held.second];
-  if (offset < 0 || length <= 0 || static_cast<uint64_t>(offset) > def.source_bytes) {
-    return absl::OutOfRangeError(absl::StrFormat("source range [%d, +%d) is outside the task's %d bytes", offset,
-                                                 length, def.source_bytes));
+  std::shared_ptr<GgufModel> model;  // keeps the mapping alive if the job ends meanwhile
+  const ModelTensor* src;
+  uint64_t at, n;
+  {
+    absl::MutexLock l(&mu_);
+    QF_ASSIGN_OR_RETURN(auto held, CheckLease(lease));
+    const TaskDef& def = held.first->tasks[held.second];
+    if (offset < 0 || length <= 0 || static_cast<uint64_t>(offset) > def.source_bytes) {
+      return absl::OutOfRangeError(absl::StrFormat("source range [%d, +%d) is outside the task's %d bytes", offset,
+                                                   length, def.source_bytes));
+    }
+    n = std::min<uint64_t>({static_cast<uint64_t>(length), def.source_bytes - offset, kMaxChunk});
+    src = held.first->plan.tensors[def.tensor].source;
+    at = def.source_offset + static_cast<uint64_t>(offset);
+    model = held.first->model;
   }
-  const uint64_t n = std::min<uint64_t>({static_cast<uint64_t>(length), def.source_bytes - offset, kMaxChunk});
-  const ModelTensor* src = held.first->plan.tensors[def.tensor].source;
-  const uint64_t at = def.source_offset + static_cast<uint64_t>(offset);
   std::string out(reinterpret_cast<const char*>(src->data + at), n);
-  held.first->model->part(src->split).DropRange(src->file_offset + at, n);
+  model->part(src->split).DropRange(src->file_offset + at, n);
   return out;
 }
 

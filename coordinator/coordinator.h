@@ -129,7 +129,7 @@ class Coordinator {
   };
   struct ActiveJob {
     quantfleet::v1::Job job;
-    std::unique_ptr<GgufModel> model;
+    std::shared_ptr<GgufModel> model;  // shared: sources are copied outside the lock
     std::optional<Imatrix> imatrix;
     QuantizePlan plan;
     std::vector<TaskDef> tasks;

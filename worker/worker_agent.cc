@@ -91,6 +91,26 @@ absl::Status WorkerAgent::RegisterWithBackoff(const std::atomic<bool>& stop) {
   return absl::CancelledError("stopped");
 }
 
+static bool SameLease(const v1::Lease& a, const v1::Lease& b) {
+  return a.job_id() == b.job_id() && a.task_id() == b.task_id() && a.epoch() == b.epoch();
+}
+
+void WorkerAgent::Hold(const v1::Lease& lease) {
+  absl::MutexLock l(&mu_);
+  held_.push_back(lease);
+}
+
+void WorkerAgent::Release(const v1::Lease& lease) {
+  absl::MutexLock l(&mu_);
+  std::erase_if(held_, [&](const v1::Lease& h) { return SameLease(h, lease); });
+  std::erase_if(lost_, [&](const v1::Lease& h) { return SameLease(h, lease); });
+}
+
+bool WorkerAgent::Lost(const v1::Lease& lease) {
+  absl::MutexLock l(&mu_);
+  return std::any_of(lost_.begin(), lost_.end(), [&](const v1::Lease& h) { return SameLease(h, lease); });
+}
+
 void WorkerAgent::HeartbeatLoop(const std::atomic<bool>& done) {
   absl::Time next = absl::Now() + heartbeat_;
   while (!done) {
@@ -101,14 +121,48 @@ void WorkerAgent::HeartbeatLoop(const std::atomic<bool>& done) {
     req.set_worker_id(worker_id_);
     {
       absl::MutexLock l(&mu_);
-      if (!held_) continue;
-      *req.add_leases() = *held_;
+      if (held_.empty()) continue;
+      for (const v1::Lease& h : held_) *req.add_leases() = h;
     }
     v1::HeartbeatResponse resp;
     const grpc::Status s = stub_->Heartbeat(Context().get(), req, &resp);
     absl::MutexLock l(&mu_);
-    if ((s.ok() && resp.drop_size() > 0) || s.error_code() == grpc::StatusCode::NOT_FOUND) lease_lost_ = true;
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+      lost_ = held_;  // the coordinator forgot us: nothing we hold is ours any more
+    } else if (s.ok()) {
+      for (const v1::Lease& d : resp.drop()) lost_.push_back(d);
+    }
   }
+}
+
+absl::StatusOr<std::optional<v1::TaskSpec>> WorkerAgent::AcquireOnce() {
+  v1::AcquireTaskRequest req;
+  req.set_worker_id(worker_id_);
+  v1::AcquireTaskResponse resp;
+  absl::Status s = FromGrpc(stub_->AcquireTask(Context().get(), req, &resp), "acquire task");
+  if (!s.ok()) return s;
+  if (!resp.assigned()) return std::optional<v1::TaskSpec>();
+  Hold(resp.task().lease());
+  return std::optional<v1::TaskSpec>(resp.task());
+}
+
+std::optional<WorkerAgent::Fetched> WorkerAgent::Prefetch() {
+  absl::StatusOr<std::optional<v1::TaskSpec>> task = AcquireOnce();
+  if (!task.ok() || !task->has_value()) return std::nullopt;
+  Fetched f;
+  f.task = std::move(**task);
+  f.status = Download(f.task, &f.source);
+  return f;
+}
+
+void WorkerAgent::GiveBack(const v1::Lease& lease, const std::string& reason) {
+  v1::FailTaskRequest req;
+  *req.mutable_lease() = lease;
+  req.set_reason(reason);
+  req.set_permanent(false);
+  v1::Empty empty;
+  stub_->FailTask(Context().get(), req, &empty);
+  Release(lease);
 }
 
 absl::Status WorkerAgent::Run(const std::atomic<bool>& stop) {
@@ -117,46 +171,52 @@ absl::Status WorkerAgent::Run(const std::atomic<bool>& stop) {
   std::thread heartbeat([&] { HeartbeatLoop(done); });
   absl::Duration backoff = absl::Milliseconds(100);
   absl::Status result = absl::OkStatus();
-  while (!stop && (options_.max_tasks == 0 || tasks_done_ < options_.max_tasks)) {
-    v1::AcquireTaskRequest req;
-    req.set_worker_id(worker_id_);
-    v1::AcquireTaskResponse resp;
-    absl::Status s = FromGrpc(stub_->AcquireTask(Context().get(), req, &resp), "acquire task");
-    if (absl::IsNotFound(s)) {  // the coordinator restarted and forgot us
-      if (absl::Status r = RegisterWithBackoff(stop); !r.ok()) break;
-      continue;
-    }
-    if (!s.ok()) {
-      if (!Retryable(s)) {
-        result = s;
-        break;
+  std::optional<Fetched> next;
+  auto want_more = [&](int64_t extra) {
+    return !stop && (options_.max_tasks == 0 || tasks_done_ + extra < options_.max_tasks);
+  };
+  while (want_more(0)) {
+    Fetched current;
+    if (next) {
+      current = std::move(*next);
+      next.reset();
+    } else {
+      absl::StatusOr<std::optional<v1::TaskSpec>> task = AcquireOnce();
+      if (!task.ok() && absl::IsNotFound(task.status())) {  // the coordinator restarted and forgot us
+        if (absl::Status r = RegisterWithBackoff(stop); !r.ok()) break;
+        continue;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(absl::ToInt64Milliseconds(backoff)));
-      backoff = std::min(backoff * 2, options_.max_backoff);
-      continue;
+      if (!task.ok()) {
+        if (!Retryable(task.status())) {
+          result = task.status();
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(absl::ToInt64Milliseconds(backoff)));
+        backoff = std::min(backoff * 2, options_.max_backoff);
+        continue;
+      }
+      backoff = absl::Milliseconds(100);
+      if (!task->has_value()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        continue;
+      }
+      current.task = std::move(**task);
+      current.status = Download(current.task, &current.source);
     }
-    backoff = absl::Milliseconds(100);
-    if (!resp.assigned()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(resp.retry_after_ms(), 500)));
-      continue;
-    }
-    {
-      absl::MutexLock l(&mu_);
-      held_ = resp.task().lease();
-      lease_lost_ = false;
-    }
-    absl::Status p = Process(resp.task());
-    {
-      absl::MutexLock l(&mu_);
-      held_.reset();
-    }
+    // Download the next task while this one is computed and uploaded.
+    std::thread prefetch;
+    if (want_more(1)) prefetch = std::thread([&] { next = Prefetch(); });
+    absl::Status p = current.status.ok() ? Process(current.task, std::move(current.source)) : current.status;
+    Release(current.task.lease());
+    if (prefetch.joinable()) prefetch.join();
     if (p.ok()) {
       ++tasks_done_;
     } else {
-      absl::FPrintF(stderr, "worker %s: task %d of %s: %s\n", options_.name, resp.task().lease().task_id(),
-                    resp.task().lease().job_id(), p.message());
+      absl::FPrintF(stderr, "worker %s: task %d of %s: %s\n", options_.name, current.task.lease().task_id(),
+                    current.task.lease().job_id(), p.message());
     }
   }
+  if (next) GiveBack(next->task.lease(), "the worker is stopping");  // drain: hand it back
   done = true;
   heartbeat.join();
   return result;
@@ -196,10 +256,7 @@ absl::Status WorkerAgent::Download(const v1::TaskSpec& task, std::string* source
 absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, const std::string& result) {
   const uint32_t crc = Crc32c(result.data(), result.size());
   for (int attempt = 0; attempt < 8; ++attempt) {
-    {
-      absl::MutexLock l(&mu_);
-      if (lease_lost_) return absl::FailedPreconditionError("the lease was taken away");
-    }
+    if (Lost(task.lease())) return absl::FailedPreconditionError("the lease was taken away");
     v1::UploadResponse at;
     absl::Status s = FromGrpc(stub_->GetUploadOffset(Context().get(), task.lease(), &at), "upload offset");
     if (!s.ok()) {
@@ -251,9 +308,7 @@ absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, const std::string& re
   return absl::UnavailableError("upload did not finish after 8 attempts");
 }
 
-absl::Status WorkerAgent::Process(const v1::TaskSpec& task) {
-  std::string source;
-  if (absl::Status s = Download(task, &source); !s.ok()) return s;
+absl::Status WorkerAgent::Process(const v1::TaskSpec& task, std::string source) {
   auto fail = [&](const std::string& reason, bool permanent) {
     v1::FailTaskRequest req;
     *req.mutable_lease() = task.lease();

@@ -8,19 +8,25 @@
 // chunk corrupted in transit (sent again), a lease taken away (the task is
 // dropped). Bad source data fails the task permanently with the reason.
 //
+// Work is pipelined: the next task is acquired and downloaded while the
+// current one is computed and uploaded.
+//
 // Thread-safety: Run is called from one thread; it starts a heartbeat
-// thread of its own. Stop may be called from any thread (a signal
-// handler's flag): the current task is finished first (drain).
+// thread and a prefetch thread of its own. Stop may be called from any
+// thread (a signal handler's flag): the task in hand is finished and a
+// prefetched one is handed back (drain).
 #ifndef QUANTFLEET_WORKER_WORKER_AGENT_H_
 #define QUANTFLEET_WORKER_WORKER_AGENT_H_
 
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <vector>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include <grpcpp/grpcpp.h>
@@ -55,9 +61,23 @@ class WorkerAgent {
   int64_t tasks_done() const { return tasks_done_; }
 
  private:
+  struct Fetched {
+    quantfleet::v1::TaskSpec task;
+    std::string source;
+    absl::Status status;  // of the download
+  };
+
   absl::Status RegisterWithBackoff(const std::atomic<bool>& stop);
-  absl::Status Process(const quantfleet::v1::TaskSpec& task);
+  // One AcquireTask call; nullopt when there is no work now.
+  absl::StatusOr<std::optional<quantfleet::v1::TaskSpec>> AcquireOnce();
+  // Acquires and downloads one task (the prefetch stage).
+  std::optional<Fetched> Prefetch();
+  absl::Status Process(const quantfleet::v1::TaskSpec& task, std::string source);
   absl::Status Download(const quantfleet::v1::TaskSpec& task, std::string* source);
+  void GiveBack(const quantfleet::v1::Lease& lease, const std::string& reason);
+  void Hold(const quantfleet::v1::Lease& lease);
+  void Release(const quantfleet::v1::Lease& lease);
+  bool Lost(const quantfleet::v1::Lease& lease);
   absl::Status Upload(const quantfleet::v1::TaskSpec& task, const std::string& result);
   void HeartbeatLoop(const std::atomic<bool>& done);
   std::unique_ptr<grpc::ClientContext> Context() const;
@@ -72,8 +92,8 @@ class WorkerAgent {
   bool cut_once_ = false;
 
   absl::Mutex mu_;
-  std::optional<quantfleet::v1::Lease> held_ ABSL_GUARDED_BY(mu_);
-  bool lease_lost_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<quantfleet::v1::Lease> held_ ABSL_GUARDED_BY(mu_);
+  std::vector<quantfleet::v1::Lease> lost_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace quantfleet
