@@ -203,15 +203,19 @@ TEST_F(ClusterTest, StoppedWorkerPastItsLease_ItsLateResultIsRejected) {
   ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
   ASSERT_EQ(w.exit_code, 0) << w.output;
   frozen->Signal(SIGCONT);
-  // The frozen worker's late upload is refused; wait (bounded) for it to say so.
+  // The frozen worker's late result is refused: either its upload is
+  // rejected as stale, or its first heartbeat is told to drop the lease.
+  // Wait (bounded) for it to say so.
+  auto rejected = [](const std::string& log) {
+    return log.find("stale lease") != std::string::npos || log.find("no longer running") != std::string::npos ||
+           log.find("the lease was taken away") != std::string::npos;
+  };
   std::string log;
-  for (int i = 0; i < 100; ++i) {
-    log = ReadText(dir_ + "/worker-frozen.log");
-    if (log.find("stale lease") != std::string::npos || log.find("no longer running") != std::string::npos) break;
+  for (int i = 0; i < 100 && !rejected(log); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    log = ReadText(dir_ + "/worker-frozen.log");
   }
-  EXPECT_TRUE(log.find("stale lease") != std::string::npos || log.find("no longer running") != std::string::npos)
-      << log;
+  EXPECT_TRUE(rejected(log)) << log;
   ExpectSameBytes("out.gguf", "Q6_K", false);
 }
 
