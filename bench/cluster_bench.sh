@@ -44,6 +44,7 @@ for n in 1 2 4; do
 done
 out_bytes=$(stat -c %s "$work/single.gguf")
 wire=$(awk -v s="$model_bytes" -v o="$out_bytes" -v w="$weights" 'BEGIN{printf "%.2f", 8*(s+o)/w}')
+wire_local=$(awk -v o="$out_bytes" -v w="$weights" 'BEGIN{printf "%.2f", 8*o/w}')
 
 # Coordinator peak RSS and a COPY job's transfer rate, with one worker.
 port=$(( 20000 + RANDOM % 20000 ))
@@ -58,6 +59,13 @@ start=$(date +%s.%N)
 "$bin/quantfleet" submit --coordinator "127.0.0.1:$port" --force --watch "$model" "$work/copy.gguf" COPY >/dev/null 2>&1
 end=$(date +%s.%N)
 "$bin/quantfleet" submit --coordinator "127.0.0.1:$port" --force --watch "$model" "$work/cluster.gguf" Q4_K_M >/dev/null 2>&1
+kill -TERM "$worker"; wait "$worker" || true
+# The same Q4_K_M job with a worker that reads sources from a data root.
+"$bin/quantfleet-worker" --coordinator "127.0.0.1:$port" --name local --threads "$cores" --data-root "$work" \
+  2>"$work/worker-local.log" &
+worker=$!
+t_local=$(seconds "$bin/quantfleet" submit --coordinator "127.0.0.1:$port" --force --watch "$model" "$work/cluster.gguf" Q4_K_M)
+cmp -s "$work/single.gguf" "$work/cluster.gguf" || { echo "bench: data-root output differs" >&2; exit 1; }
 kill -TERM "$worker"; wait "$worker" || true
 # Signal the coordinator itself (the child of the `time` that measures it).
 kill -TERM "$(pgrep -P "$coord")" || true
@@ -77,12 +85,13 @@ if (( markdown )); then
   echo
   echo "| measure | value |"
   echo "|---|---|"
-  echo "| bytes on the wire per weight (source streamed) | $wire bits ($(awk -v s="$model_bytes" -v o="$out_bytes" 'BEGIN{printf "%.0f", (s+o)/1048576}') MiB for $weights weights) |"
+  echo "| bytes on the wire per weight, source streamed | $wire bits ($(awk -v s="$model_bytes" -v o="$out_bytes" 'BEGIN{printf "%.0f", (s+o)/1048576}') MiB for $weights weights) |"
+  echo "| bytes on the wire per weight, source read from --data-root | $wire_local bits (results only); Q4_K_M with 1 worker x $cores threads: $t_local s |"
   echo "| coordinator peak RSS, $((model_bytes / 1048576)) MiB model (COPY + Q4_K_M jobs) | $coord_rss MiB |"
   echo "| COPY job through one worker (download + upload, with CRC32C and fsync) | $copy_rate GB/s |"
 else
   echo "model: $model ($weights weights, $model_bytes bytes), $cores cores, $cpu"
   echo "quantfleet quantize: $single s"
   for r in "${rows[@]}"; do IFS='|' read -r n per t ratio <<<"$r"; echo "$n workers x $per threads: $t s (ratio $ratio)"; done
-  echo "wire: $wire bits per weight; coordinator peak RSS: $coord_rss MiB; COPY transfer: $copy_rate GB/s"
+  echo "wire: $wire bits per weight streamed, $wire_local from a data root ($t_local s); coordinator peak RSS: $coord_rss MiB; COPY transfer: $copy_rate GB/s"
 fi

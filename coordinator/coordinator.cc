@@ -163,6 +163,7 @@ absl::Status Coordinator::Prepare(ActiveJob& job, const std::string& input, cons
   job.plan = std::move(*plan);
   job.tasks = CutTasks(job.plan, options_.task_result_bytes);
   job.rt.assign(job.tasks.size(), TaskRuntime());
+  job.source_crc.assign(job.tasks.size(), std::nullopt);
   job.tensor_tasks_left.assign(job.plan.tensors.size(), 0);
   for (const TaskDef& t : job.tasks) ++job.tensor_tasks_left[t.tensor];
   (void)check_output;
@@ -444,6 +445,16 @@ absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& 
       spec->set_result_bytes(static_cast<int64_t>(def.result_bytes));
       spec->set_convert(pt.convert);
       spec->set_lease_ms(absl::ToInt64Milliseconds(options_.lease));
+      const ModelTensor* src = pt.source;
+      spec->set_source_path(j.model->part(src->split).path());
+      spec->set_source_file_offset(static_cast<int64_t>(src->file_offset + def.source_offset));
+      // Only for workers that may read a local copy: computed once per task
+      // and kept; the worker trusts its copy only if this matches.
+      if (w->second.info.data_roots_size() > 0 && !j.source_crc[t].has_value()) {
+        j.source_crc[t] = Crc32c(src->data + def.source_offset, def.source_bytes);
+        j.model->part(src->split).DropRange(src->file_offset + def.source_offset, def.source_bytes);
+      }
+      if (j.source_crc[t].has_value()) spec->set_source_crc32c(*j.source_crc[t]);
       if (pt.imatrix) {
         const int64_t expert = def.first_row / pt.output.ne[1];
         const float* w0 = pt.imatrix->data() + expert * pt.output.ne[0];

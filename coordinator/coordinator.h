@@ -134,6 +134,7 @@ class Coordinator {
     QuantizePlan plan;
     std::vector<TaskDef> tasks;
     std::vector<TaskRuntime> rt;
+    std::vector<std::optional<uint32_t>> source_crc;  // per task, computed on first lease
     std::vector<int64_t> tensor_tasks_left;
     std::unique_ptr<PartFile> part;
     std::map<std::string, WorkerStats> per_worker;

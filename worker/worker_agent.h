@@ -46,6 +46,9 @@ struct WorkerOptions {
   // Test hook: pause this long after computing each result, before
   // uploading it (time for a test to stop or kill the worker mid-task).
   absl::Duration stall_before_upload = absl::ZeroDuration();
+  // Directories whose files this worker may read directly when a task's
+  // source lies inside one (checked against the coordinator's CRC32C).
+  std::vector<std::string> data_roots;
   // Exit after this many tasks (0: never); tests use it to end a worker.
   int64_t max_tasks = 0;
 };
@@ -59,6 +62,8 @@ class WorkerAgent {
   absl::Status Run(const std::atomic<bool>& stop);
 
   int64_t tasks_done() const { return tasks_done_; }
+  // Tasks whose source was read from a data root instead of downloaded.
+  int64_t local_reads() const { return local_reads_; }
 
  private:
   struct Fetched {
@@ -74,6 +79,8 @@ class WorkerAgent {
   std::optional<Fetched> Prefetch();
   absl::Status Process(const quantfleet::v1::TaskSpec& task, std::string source);
   absl::Status Download(const quantfleet::v1::TaskSpec& task, std::string* source);
+  // Reads the source from a data root; false when it is not there or differs.
+  bool ReadLocal(const quantfleet::v1::TaskSpec& task, std::string* source);
   void GiveBack(const quantfleet::v1::Lease& lease, const std::string& reason);
   void Hold(const quantfleet::v1::Lease& lease);
   void Release(const quantfleet::v1::Lease& lease);
@@ -88,6 +95,7 @@ class WorkerAgent {
   std::string worker_id_;
   absl::Duration heartbeat_ = absl::Seconds(5);
   int64_t tasks_done_ = 0;
+  std::atomic<int64_t> local_reads_{0};
   bool corrupted_once_ = false;
   bool cut_once_ = false;
 

@@ -19,6 +19,9 @@
 ABSL_FLAG(std::string, coordinator, "", "HOST:PORT of the coordinator (default: $QUANTFLEET_COORDINATOR or 127.0.0.1:7070)");
 ABSL_FLAG(std::string, name, "", "this worker's name (default: the host name)");
 ABSL_FLAG(int, threads, 0, "threads for quantizing (default: all cores)");
+ABSL_FLAG(std::vector<std::string>, data_root, {},
+          "directory where this worker sees the coordinator's model files at the same paths (repeatable); "
+          "sources found there are read locally when their CRC32C matches, else downloaded");
 ABSL_FLAG(int64_t, max_tasks, 0, "exit after this many tasks (0: run until stopped)");
 ABSL_FLAG(bool, test_corrupt_first_chunk, false, "fault test hook: corrupt one uploaded chunk");
 ABSL_FLAG(bool, test_cut_first_upload, false, "fault test hook: drop the first upload connection halfway");
@@ -56,6 +59,7 @@ int main(int argc, char** argv) {
   options.threads = absl::GetFlag(FLAGS_threads) > 0 ? absl::GetFlag(FLAGS_threads)
                                                       : static_cast<int>(std::thread::hardware_concurrency());
   options.max_tasks = absl::GetFlag(FLAGS_max_tasks);
+  options.data_roots = absl::GetFlag(FLAGS_data_root);
   options.corrupt_first_chunk = absl::GetFlag(FLAGS_test_corrupt_first_chunk);
   options.cut_first_upload = absl::GetFlag(FLAGS_test_cut_first_upload);
   options.stall_before_upload = absl::Milliseconds(absl::GetFlag(FLAGS_test_stall_ms));
@@ -75,6 +79,7 @@ int main(int argc, char** argv) {
     absl::FPrintF(stderr, "quantfleet-worker %s: %s\n", options.name, s.message());
     return 1;
   }
-  absl::FPrintF(stderr, "quantfleet-worker %s: stopped after %d tasks\n", options.name, agent.tasks_done());
+  absl::FPrintF(stderr, "quantfleet-worker %s: stopped after %d tasks (%d read from a data root)\n", options.name,
+                agent.tasks_done(), agent.local_reads());
   return 0;
 }

@@ -240,6 +240,21 @@ TEST_F(ClusterTest, CoordinatorKilledAndRestarted_JobResumesAndFinishesWithTheSa
   ExpectSameBytes("out.gguf", "Q4_K_M", true);
 }
 
+TEST_F(ClusterTest, WorkerWithADataRoot_ReadsSourcesLocallyAndWritesTheSameBytes) {
+  StartCoordinator();
+  ChildProcess* local = StartWorker("local", {"--data-root", dir_ + "/models", "--max-tasks", "1000"});
+  const std::string job = Submit("Q4_K_M", "out.gguf", true);
+  ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
+  ASSERT_EQ(w.exit_code, 0) << w.output;
+  ExpectSameBytes("out.gguf", "Q4_K_M", true);
+  local->Signal(SIGTERM);
+  ASSERT_EQ(local->Wait(absl::Seconds(20)), 0);
+  const std::string log = ReadText(dir_ + "/worker-local.log");
+  const size_t at = log.find("read from a data root");
+  ASSERT_NE(at, std::string::npos) << log;
+  EXPECT_EQ(log.find("(0 read from a data root)"), std::string::npos) << "every source was downloaded: " << log;
+}
+
 TEST_F(ClusterTest, CorruptedChunkAndCutUpload_AreResentAndTheBytesAreTheSame) {
   StartCoordinator();
   StartWorker("faulty", {"--test-corrupt-first-chunk", "--test-cut-first-upload"});
