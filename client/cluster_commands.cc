@@ -1,12 +1,7 @@
 #include "client/cluster_commands.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,8 +17,7 @@
 #include "client/cluster_client.h"
 #include "client/quantize_command.h"
 #include "client/terminal_progress.h"
-
-extern char** environ;
+#include "core/util/local_process.h"
 
 namespace quantfleet {
 
@@ -253,54 +247,6 @@ int PrintJob(const v1::Job& j, bool json) {
   return 0;
 }
 
-// A free TCP port on 127.0.0.1 (the kernel picks it).
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
-// True once something accepts TCP connections on 127.0.0.1:port.
-bool WaitForPort(int port, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    ::close(fd);
-    if (ok) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  if (posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, args.data(), environ) != 0) pid = -1;
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
-}
-
 void StopAll(const std::vector<pid_t>& pids) {
   for (pid_t p : pids) ::kill(p, SIGTERM);
   for (pid_t p : pids) {
@@ -327,20 +273,20 @@ int LocalCluster(const CommonFlags& flags) {
   char state_tmpl[] = "/tmp/quantfleet-cluster-XXXXXX";
   if (::mkdtemp(state_tmpl) == nullptr) return Fail(absl::InternalError("cannot create a state directory in /tmp"));
   const std::string state = state_tmpl;
-  const int port = FreePort();
+  const int port = FreeLoopbackPort();
   const std::string address = absl::StrFormat("127.0.0.1:%d", port);
   std::vector<std::string> roots = {fs::path(req->input()).parent_path().string(),
                                     fs::path(req->output()).parent_path().string()};
   if (!req->options().imatrix().empty()) roots.push_back(fs::path(req->options().imatrix()).parent_path().string());
   std::vector<pid_t> pids;
-  const pid_t coordinator = Spawn({coordinator_bin, "--listen", address, "--state-dir", state, "--allow-root",
+  const pid_t coordinator = SpawnWithLog({coordinator_bin, "--listen", address, "--state-dir", state, "--allow-root",
                                    absl::StrJoin(roots, ","), "--lease-seconds", "30", "--heartbeat-seconds", "2"},
                                   state + "/coordinator.log");
   if (coordinator < 0) return Fail(absl::InternalError("cannot start quantfleet-coordinator"));
   pids.push_back(coordinator);
   // Connect only once the port is open: a gRPC channel that fails its
   // first connection waits out a reconnect backoff of seconds.
-  const bool up = WaitForPort(port, absl::Seconds(20));
+  const bool up = WaitForLoopbackPort(port, absl::Seconds(20));
   auto client = std::make_unique<ClusterClient>(
       address, grpc::CreateChannel(address, grpc::InsecureChannelCredentials()), absl::Seconds(30));
   if (!up) {
@@ -350,7 +296,7 @@ int LocalCluster(const CommonFlags& flags) {
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
   const int threads = flags.threads_per_worker > 0 ? flags.threads_per_worker : std::max(1, cores / flags.workers);
   for (int i = 0; i < flags.workers; ++i) {
-    pids.push_back(Spawn({worker_bin, "--coordinator", address, "--name", absl::StrFormat("local-%d", i + 1),
+    pids.push_back(SpawnWithLog({worker_bin, "--coordinator", address, "--name", absl::StrFormat("local-%d", i + 1),
                           "--threads", absl::StrCat(threads)},
                          absl::StrFormat("%s/worker-%d.log", state, i + 1)));
   }

@@ -43,14 +43,11 @@ void OnSignal(int) { g_stop = true; }
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  quantfleet::ParseDaemonFlags(argc, argv,
       "quantfleet-coordinator --state-dir DIR --allow-root DIR [--listen 127.0.0.1:7070]\n\n"
       "Takes quantization jobs over gRPC (JobService), leases their tasks to quantfleet-worker processes\n"
       "(WorkerService) and assembles each artifact, byte-identical to `quantfleet quantize`. Job state\n"
       "survives restarts (SQLite in --state-dir). Serves grpc.health.v1 and server reflection.");
-  std::vector<std::string> arg_storage;
-  std::vector<char*> args = quantfleet::NormalizeFlagDashes(argc, argv, arg_storage);
-  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   quantfleet::CoordinatorOptions options;
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
   options.allowed_roots = absl::GetFlag(FLAGS_allow_root);

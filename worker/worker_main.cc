@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "core/util/flag_names.h"
 #include "client/channel_factory.h"
+#include "client/cluster_client.h"
 #include "worker/worker_agent.h"
 
 ABSL_FLAG(std::string, coordinator, "", "HOST:PORT of the coordinator (default: $QUANTFLEET_COORDINATOR or 127.0.0.1:7070)");
@@ -37,18 +38,11 @@ void OnSignal(int) { g_stop = true; }
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  quantfleet::ParseDaemonFlags(argc, argv,
       "quantfleet-worker [--coordinator HOST:PORT] [--name NAME] [--threads N]\n\n"
       "Pulls tasks from a quantfleet coordinator, quantizes them with the same kernels as\n"
       "`quantfleet quantize`, and uploads the results. SIGTERM finishes the task in hand, then exits.");
-  std::vector<std::string> arg_storage;
-  std::vector<char*> args = quantfleet::NormalizeFlagDashes(argc, argv, arg_storage);
-  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
-  std::string address = absl::GetFlag(FLAGS_coordinator);
-  if (address.empty()) {
-    const char* env = std::getenv("QUANTFLEET_COORDINATOR");
-    address = env ? env : "127.0.0.1:7070";
-  }
+  const std::string address = quantfleet::ClusterClient::DefaultAddress(absl::GetFlag(FLAGS_coordinator));
   quantfleet::WorkerOptions options;
   options.name = absl::GetFlag(FLAGS_name);
   if (options.name.empty()) {

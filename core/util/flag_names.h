@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+
 namespace quantfleet {
 
 // Returns argv with '-' turned into '_' inside each --flag name (up to any
@@ -27,6 +30,15 @@ inline std::vector<char*> NormalizeFlagDashes(int argc, char** argv, std::vector
   std::vector<char*> out;
   for (std::string& s : storage) out.push_back(s.data());
   return out;
+}
+
+// Sets the --help text and parses the daemon's flags (dashes accepted).
+// Header-only so that only the binaries that include it link Abseil flags.
+inline void ParseDaemonFlags(int argc, char** argv, const char* usage) {
+  absl::SetProgramUsageMessage(usage);
+  std::vector<std::string> storage;
+  std::vector<char*> args = NormalizeFlagDashes(argc, argv, storage);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
 }
 
 }  // namespace quantfleet

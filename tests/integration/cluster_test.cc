@@ -80,7 +80,7 @@ class ClusterTest : public ::testing::Test {
     argv.insert(argv.end(), extra.begin(), extra.end());
     coordinator_ = std::make_unique<ChildProcess>(argv, dir_ + "/coordinator.log");
     ASSERT_TRUE(coordinator_->started());
-    ASSERT_TRUE(WaitForPort(port_, absl::Seconds(20))) << ReadText(dir_ + "/coordinator.log");
+    ASSERT_TRUE(WaitForLoopbackPort(port_, absl::Seconds(20))) << ReadText(dir_ + "/coordinator.log");
   }
 
   ChildProcess* StartWorker(const std::string& name, std::vector<std::string> extra = {}) {

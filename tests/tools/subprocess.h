@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "core/util/local_process.h"
 
 namespace quantfleet {
 
@@ -42,10 +43,8 @@ class ChildProcess {
   bool reaped_ = false;
 };
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
-int FreeLoopbackPort();
-// True once 127.0.0.1:port accepts connections.
-bool WaitForPort(int port, absl::Duration timeout);
+// Loopback helpers (FreeLoopbackPort, WaitForLoopbackPort) are in
+// core/util/local_process.h.
 
 }  // namespace quantfleet
 
