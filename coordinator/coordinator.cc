@@ -167,7 +167,7 @@ absl::Status Coordinator::Prepare(ActiveJob& job, const std::string& input, cons
   job.tensor_tasks_left.assign(job.plan.tensors.size(), 0);
   for (const TaskDef& t : job.tasks) ++job.tensor_tasks_left[t.tensor];
   (void)check_output;
-  QF_ASSIGN_OR_RETURN(job.part, PartFile::Open(output, job.job.id(), job.plan.file_size()));
+  QF_ASSIGN_OR_RETURN(job.part, PartFile::Open(output, job.job.id(), job.plan.file_size(), options_.file_ops));
   QF_RETURN_IF_ERROR(job.part->PWrite(job.plan.meta.data(), job.plan.meta.size(), 0));
   job.job.set_tasks_total(static_cast<int64_t>(job.tasks.size()));
   job.job.set_bytes_total(static_cast<int64_t>(job.plan.output_bytes));
@@ -555,7 +555,12 @@ absl::StatusOr<int64_t> Coordinator::Upload(const v1::Lease& lease, int64_t offs
   if (rt.committed + data.size() > def.result_bytes) {
     return absl::OutOfRangeError(absl::StrFormat("upload runs past the task's %d result bytes", def.result_bytes));
   }
-  QF_RETURN_IF_ERROR(held.first->part->PWrite(data.data(), data.size(), def.result_offset + rt.committed));
+  if (absl::Status w = held.first->part->PWrite(data.data(), data.size(), def.result_offset + rt.committed); !w.ok()) {
+    // A disk that refuses the artifact fails the job; retrying elsewhere
+    // would not help.
+    FailJobLocked(*held.first, absl::StrFormat("writing the artifact failed: %s", w.message()));
+    return w;
+  }
   rt.committed += data.size();
   rt.crc = Crc32cExtend(rt.crc, data.data(), data.size());
   return static_cast<int64_t>(rt.committed);

@@ -52,6 +52,7 @@ struct CoordinatorOptions {
   int max_attempts = 4;             // a task failing this often fails its job
   size_t max_active_jobs = 64;
   uint64_t task_result_bytes = 16u << 20;  // target output bytes per task
+  FileOps* file_ops = FileOps::Posix();    // artifacts' I/O (tests inject faults)
 };
 
 // One task: a run of rows of one tensor.

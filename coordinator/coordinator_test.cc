@@ -335,6 +335,74 @@ TEST_F(CoordinatorTest, Restart_KeepsJobsAndFinishedTasks) {
   EXPECT_GT(next->task().lease().epoch(), epoch) << "epochs only grow, across restarts too";
 }
 
+// Completes every task of the job with the right bytes: the source bytes
+// (COPY-like) are not what a real worker computes, but the coordinator only
+// checks sizes and checksums, which is what these tests are about.
+void CompleteAll(Coordinator& c, const std::string& worker) {
+  for (;;) {
+    absl::StatusOr<v1::AcquireTaskResponse> t = c.Acquire(worker);
+    if (!t.ok() || !t->assigned()) return;
+    const std::string bytes(t->task().result_bytes(), 'c');
+    if (!c.Upload(t->task().lease(), 0, bytes, Crc32c(bytes.data(), bytes.size())).ok()) return;
+    if (!c.Complete(t->task().lease(), bytes.size(), Crc32c(bytes.data(), bytes.size())).ok()) return;
+  }
+}
+
+TEST_F(CoordinatorTest, DiskFullOnTheArtifact_FailsTheJobCleanlyAndTheCoordinatorStaysHealthy) {
+  FaultyFileOps disk;
+  options_.file_ops = &disk;
+  Open();
+  absl::StatusOr<v1::Job> job = coordinator_->Submit(Request());
+  ASSERT_TRUE(job.ok());
+  disk.set_write_budget(1000);  // the disk fills up during the first upload
+  absl::StatusOr<v1::AcquireTaskResponse> t = coordinator_->Acquire(Worker());
+  const std::string bytes(t->task().result_bytes(), 'd');
+  absl::StatusOr<int64_t> up = coordinator_->Upload(t->task().lease(), 0, bytes, Crc32c(bytes.data(), bytes.size()));
+  ASSERT_FALSE(up.ok());
+  EXPECT_EQ(up.status().code(), absl::StatusCode::kResourceExhausted) << up.status();
+  absl::StatusOr<v1::Job> after = coordinator_->GetJob(job->id());
+  EXPECT_EQ(after->state(), v1::JOB_FAILED);
+  EXPECT_NE(after->error().find("No space left"), std::string::npos) << after->error();
+  EXPECT_FALSE(fs::exists(PartFile::PathFor(Out(), job->id())));
+  EXPECT_FALSE(fs::exists(Out()));
+  // Space again: the next job runs to the end.
+  disk.set_write_budget(-1);
+  absl::StatusOr<v1::Job> next = coordinator_->Submit(Request());
+  ASSERT_TRUE(next.ok()) << next.status();
+  CompleteAll(*coordinator_, Worker("w2"));
+  EXPECT_EQ(coordinator_->GetJob(next->id())->state(), v1::JOB_SUCCEEDED);
+  EXPECT_TRUE(fs::exists(Out()));
+}
+
+TEST_F(CoordinatorTest, FsyncFailure_FailsTheJobWithoutAnOutput) {
+  FaultyFileOps disk;
+  options_.file_ops = &disk;
+  Open();
+  absl::StatusOr<v1::Job> job = coordinator_->Submit(Request());
+  disk.set_fail_sync(true);
+  CompleteAll(*coordinator_, Worker());
+  coordinator_->FlushCompletedTasks();
+  absl::StatusOr<v1::Job> after = coordinator_->GetJob(job->id());
+  EXPECT_EQ(after->state(), v1::JOB_FAILED);
+  EXPECT_NE(after->error().find("fsync failed"), std::string::npos) << after->error();
+  EXPECT_FALSE(fs::exists(PartFile::PathFor(Out(), job->id())));
+  EXPECT_FALSE(fs::exists(Out()));
+}
+
+TEST_F(CoordinatorTest, RenameFailureAtTheEnd_FailsTheJobWithoutAnOutput) {
+  FaultyFileOps disk;
+  options_.file_ops = &disk;
+  Open();
+  absl::StatusOr<v1::Job> job = coordinator_->Submit(Request());
+  disk.set_fail_rename(true);
+  CompleteAll(*coordinator_, Worker());
+  absl::StatusOr<v1::Job> after = coordinator_->GetJob(job->id());
+  EXPECT_EQ(after->state(), v1::JOB_FAILED);
+  EXPECT_NE(after->error().find("rename into place failed"), std::string::npos) << after->error();
+  EXPECT_FALSE(fs::exists(PartFile::PathFor(Out(), job->id())));
+  EXPECT_FALSE(fs::exists(Out()));
+}
+
 TEST(CutTasks, CoverEveryRowOnceAndNeverCrossAnExpert) {
   const std::string dir = fs::temp_directory_path() / absl::StrFormat("qf-cut-%d", getpid());
   fs::create_directories(dir);

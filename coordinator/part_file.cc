@@ -26,7 +26,7 @@ std::string PartFile::PathFor(const std::string& destination, const std::string&
 }
 
 absl::StatusOr<std::unique_ptr<PartFile>> PartFile::Open(const std::string& destination, const std::string& job_id,
-                                                         uint64_t size) {
+                                                         uint64_t size, FileOps* ops) {
   const std::string path = PathFor(destination, job_id);
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return Errno(path, "cannot open the partial artifact");
@@ -35,7 +35,7 @@ absl::StatusOr<std::unique_ptr<PartFile>> PartFile::Open(const std::string& dest
     ::close(fd);
     return s;
   }
-  return std::unique_ptr<PartFile>(new PartFile(destination, path, fd));
+  return std::unique_ptr<PartFile>(new PartFile(destination, path, fd, ops));
 }
 
 PartFile::~PartFile() {
@@ -45,7 +45,7 @@ PartFile::~PartFile() {
 absl::Status PartFile::PWrite(const void* data, size_t size, uint64_t offset) {
   const auto* p = static_cast<const uint8_t*>(data);
   while (size > 0) {
-    const ssize_t n = ::pwrite(fd_, p, size, static_cast<off_t>(offset));
+    const ssize_t n = ops_->PWrite(fd_, p, size, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return Errno(path_, "write failed");
     p += n;
@@ -69,13 +69,13 @@ absl::Status PartFile::PRead(void* data, size_t size, uint64_t offset) const {
 }
 
 absl::Status PartFile::Sync() {
-  if (::fdatasync(fd_) != 0) return Errno(path_, "fsync failed");
+  if (ops_->FdataSync(fd_) != 0) return Errno(path_, "fsync failed");
   return absl::OkStatus();
 }
 
 absl::Status PartFile::Finalize() {
-  if (::fsync(fd_) != 0) return Errno(path_, "fsync failed");
-  if (::rename(path_.c_str(), destination_.c_str()) != 0) return Errno(destination_, "rename into place failed");
+  if (ops_->FSync(fd_) != 0) return Errno(path_, "fsync failed");
+  if (ops_->Rename(path_.c_str(), destination_.c_str()) != 0) return Errno(destination_, "rename into place failed");
   std::string dir = std::filesystem::path(destination_).parent_path().string();
   const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "coordinator/file_ops.h"
 
 namespace quantfleet {
 
@@ -21,8 +22,9 @@ class PartFile {
   static std::string PathFor(const std::string& destination, const std::string& job_id);
 
   // Opens the partial file, creating it with `size` bytes if absent.
+  // Writes, syncs and the rename go through `ops`.
   static absl::StatusOr<std::unique_ptr<PartFile>> Open(const std::string& destination, const std::string& job_id,
-                                                        uint64_t size);
+                                                        uint64_t size, FileOps* ops = FileOps::Posix());
   ~PartFile();
 
   absl::Status PWrite(const void* data, size_t size, uint64_t offset);
@@ -36,10 +38,12 @@ class PartFile {
   const std::string& path() const { return path_; }
 
  private:
-  PartFile(std::string destination, std::string path, int fd) : destination_(destination), path_(path), fd_(fd) {}
+  PartFile(std::string destination, std::string path, int fd, FileOps* ops)
+      : destination_(destination), path_(path), fd_(fd), ops_(ops) {}
   std::string destination_;
   std::string path_;
   int fd_;
+  FileOps* ops_;
 };
 
 }  // namespace quantfleet

@@ -1,0 +1,82 @@
+#include "coordinator/file_ops.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+namespace quantfleet {
+
+ssize_t FileOps::PWrite(int fd, const void* data, size_t size, off_t offset) {
+  return ::pwrite(fd, data, size, offset);
+}
+int FileOps::FdataSync(int fd) { return ::fdatasync(fd); }
+int FileOps::FSync(int fd) { return ::fsync(fd); }
+int FileOps::Rename(const char* from, const char* to) { return ::rename(from, to); }
+
+FileOps* FileOps::Posix() {
+  static FileOps* ops = new FileOps;
+  return ops;
+}
+
+void FaultyFileOps::set_write_budget(int64_t bytes) {
+  absl::MutexLock l(&mu_);
+  write_budget_ = bytes;
+}
+void FaultyFileOps::set_fail_sync(bool fail) {
+  absl::MutexLock l(&mu_);
+  fail_sync_ = fail;
+}
+void FaultyFileOps::set_fail_rename(bool fail) {
+  absl::MutexLock l(&mu_);
+  fail_rename_ = fail;
+}
+
+ssize_t FaultyFileOps::PWrite(int fd, const void* data, size_t size, off_t offset) {
+  {
+    absl::MutexLock l(&mu_);
+    if (write_budget_ >= 0) {
+      if (static_cast<int64_t>(size) > write_budget_) {
+        errno = ENOSPC;
+        return -1;
+      }
+      write_budget_ -= static_cast<int64_t>(size);
+    }
+  }
+  return FileOps::PWrite(fd, data, size, offset);
+}
+
+int FaultyFileOps::FdataSync(int fd) {
+  {
+    absl::MutexLock l(&mu_);
+    if (fail_sync_) {
+      errno = EIO;
+      return -1;
+    }
+  }
+  return FileOps::FdataSync(fd);
+}
+
+int FaultyFileOps::FSync(int fd) {
+  {
+    absl::MutexLock l(&mu_);
+    if (fail_sync_) {
+      errno = EIO;
+      return -1;
+    }
+  }
+  return FileOps::FSync(fd);
+}
+
+int FaultyFileOps::Rename(const char* from, const char* to) {
+  {
+    absl::MutexLock l(&mu_);
+    if (fail_rename_) {
+      errno = EIO;
+      return -1;
+    }
+  }
+  return FileOps::Rename(from, to);
+}
+
+}  // namespace quantfleet
