@@ -280,7 +280,7 @@ int LocalCluster(const CommonFlags& flags) {
   if (!req->options().imatrix().empty()) roots.push_back(fs::path(req->options().imatrix()).parent_path().string());
   std::vector<pid_t> pids;
   const pid_t coordinator = SpawnWithLog({coordinator_bin, "--listen", address, "--state-dir", state, "--allow-root",
-                                   absl::StrJoin(roots, ","), "--lease-seconds", "30", "--heartbeat-seconds", "2"},
+                                   absl::StrJoin(roots, ","), "--lease-seconds", "30", "--heartbeat-seconds", "2", "--drain-seconds", "0"},
                                   state + "/coordinator.log");
   if (coordinator < 0) return Fail(absl::InternalError("cannot start quantfleet-coordinator"));
   pids.push_back(coordinator);

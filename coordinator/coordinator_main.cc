@@ -14,6 +14,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
+#include "absl/time/clock.h"
 #include "absl/strings/str_format.h"
 #include "core/util/flag_names.h"
 #include "client/channel_factory.h"
@@ -31,6 +32,8 @@ ABSL_FLAG(int, heartbeat_seconds, 5, "how often workers heartbeat");
 ABSL_FLAG(int, max_active_jobs, 64, "jobs queued or running at once; more are refused with RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, task_mib, 16, "target output MiB per task");
 ABSL_FLAG(int, max_attempts, 4, "a task that fails this many times fails its job");
+ABSL_FLAG(int, drain_seconds, 2,
+          "on SIGTERM, report NOT_SERVING (grpc.health.v1) for this long while still serving, then stop");
 ABSL_FLAG(std::string, token_file, "", "file holding the client token (JobService callers); needs TLS");
 ABSL_FLAG(std::string, worker_token_file, "", "file holding the worker token (WorkerService callers); needs TLS");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of this coordinator");
@@ -145,7 +148,16 @@ int main(int argc, char** argv) {
     (*coordinator)->ExpireLeases();
     (*coordinator)->FlushCompletedTasks();
   }
+  // Draining: health checks say NOT_SERVING while calls in flight finish
+  // and load balancers move away; then stop.
   server->GetHealthCheckService()->SetServingStatus(false);
+  absl::FPrintF(stderr, "quantfleet-coordinator: draining for %d s\n", absl::GetFlag(FLAGS_drain_seconds));
+  const absl::Time drain_end = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
+  while (absl::Now() < drain_end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    (*coordinator)->FlushCompletedTasks();
+  }
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  (*coordinator)->FlushCompletedTasks();
   return 0;
 }

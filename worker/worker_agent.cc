@@ -15,6 +15,7 @@
 #include "core/quant/quantize_rows.h"
 #include "core/quant/reference_kernels.h"
 #include "core/quant/row_validation.h"
+#include "core/util/backoff.h"
 #include "core/util/crc32c.h"
 
 namespace quantfleet {
@@ -65,7 +66,7 @@ std::unique_ptr<grpc::ClientContext> WorkerAgent::Context() const {
 }
 
 absl::Status WorkerAgent::RegisterWithBackoff(const std::atomic<bool>& stop) {
-  absl::Duration backoff = absl::Milliseconds(100);
+  Backoff backoff(absl::Milliseconds(100), options_.max_backoff);
   while (!stop) {
     v1::RegisterRequest req;
     v1::WorkerInfo* info = req.mutable_info();
@@ -89,8 +90,7 @@ absl::Status WorkerAgent::RegisterWithBackoff(const std::atomic<bool>& stop) {
       return absl::OkStatus();
     }
     if (!Retryable(s)) return s;
-    std::this_thread::sleep_for(std::chrono::milliseconds(absl::ToInt64Milliseconds(backoff)));
-    backoff = std::min(backoff * 2, options_.max_backoff);
+    std::this_thread::sleep_for(std::chrono::milliseconds(absl::ToInt64Milliseconds(backoff.Next())));
   }
   return absl::CancelledError("stopped");
 }
@@ -173,7 +173,7 @@ absl::Status WorkerAgent::Run(const std::atomic<bool>& stop) {
   if (absl::Status s = RegisterWithBackoff(stop); !s.ok()) return stop ? absl::OkStatus() : s;
   std::atomic<bool> done{false};
   std::thread heartbeat([&] { HeartbeatLoop(done); });
-  absl::Duration backoff = absl::Milliseconds(100);
+  Backoff backoff(absl::Milliseconds(100), options_.max_backoff);
   absl::Status result = absl::OkStatus();
   std::optional<Fetched> next;
   auto want_more = [&](int64_t extra) {
@@ -195,11 +195,10 @@ absl::Status WorkerAgent::Run(const std::atomic<bool>& stop) {
           result = task.status();
           break;
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(absl::ToInt64Milliseconds(backoff)));
-        backoff = std::min(backoff * 2, options_.max_backoff);
+        std::this_thread::sleep_for(std::chrono::milliseconds(absl::ToInt64Milliseconds(backoff.Next())));
         continue;
       }
-      backoff = absl::Milliseconds(100);
+      backoff.Reset();
       if (!task->has_value()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
         continue;

@@ -20,6 +20,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "nlohmann/json.hpp"
+#include "proto/health.grpc.pb.h"
 #include "proto/quantfleet.grpc.pb.h"
 #include "tests/tools/subprocess.h"
 #include "tests/tools/test_model.h"
@@ -311,6 +312,27 @@ TEST_F(ClusterTest, OversizedMessage_IsResourceExhaustedAndTheServerStaysUp) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
   ProcessResult jobs = Cli({"jobs"});
   EXPECT_EQ(jobs.exit_code, 0) << "the coordinator must still serve: " << jobs.output;
+}
+
+TEST_F(ClusterTest, Health_IsServingThenNotServingWhileDraining) {
+  StartCoordinator();
+  auto stub = grpc::health::v1::Health::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  auto check = [&]() {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    grpc::health::v1::HealthCheckResponse resp;
+    const grpc::Status s = stub->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &resp);
+    return s.ok() ? resp.status() : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  };
+  EXPECT_EQ(check(), grpc::health::v1::HealthCheckResponse::SERVING);
+  coordinator_->Signal(SIGTERM);
+  grpc::health::v1::HealthCheckResponse::ServingStatus status = grpc::health::v1::HealthCheckResponse::SERVING;
+  for (int i = 0; i < 50 && status == grpc::health::v1::HealthCheckResponse::SERVING; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    status = check();
+  }
+  EXPECT_EQ(status, grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(coordinator_->Wait(absl::Seconds(15)), 0) << "a drained coordinator exits cleanly";
 }
 
 TEST_F(ClusterTest, SeededRandomKills_TheJobStillEndsWithTheSameBytes) {
