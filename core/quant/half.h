@@ -2,29 +2,31 @@
 //
 // FloatToHalf rounds to nearest-even and maps NaN to 0x7E00 (sign kept),
 // exactly as ggml's portable conversion does; HalfToFloat is exact. Pure
-// functions, safe from any thread.
+// functions, safe from any thread; usable in CUDA device code.
 #ifndef QUANTFLEET_CORE_QUANT_HALF_H_
 #define QUANTFLEET_CORE_QUANT_HALF_H_
 
-#include <cmath>
-#include <cstdint>
-#include <cstring>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "core/quant/portable.h"
 
 namespace quantfleet {
 
-inline float BitsToFloat(uint32_t w) {
+QF_HD inline float BitsToFloat(uint32_t w) {
   float f;
-  std::memcpy(&f, &w, sizeof(f));
+  memcpy(&f, &w, sizeof(f));
   return f;
 }
 
-inline uint32_t FloatToBits(float f) {
+QF_HD inline uint32_t FloatToBits(float f) {
   uint32_t w;
-  std::memcpy(&w, &f, sizeof(w));
+  memcpy(&w, &f, sizeof(w));
   return w;
 }
 
-inline float HalfToFloat(uint16_t h) {
+QF_HD inline float HalfToFloat(uint16_t h) {
   const uint32_t w = static_cast<uint32_t>(h) << 16;
   const uint32_t sign = w & 0x80000000u;
   const uint32_t two_w = w + w;
@@ -38,8 +40,8 @@ inline float HalfToFloat(uint16_t h) {
   return BitsToFloat(result);
 }
 
-inline uint16_t FloatToHalf(float f) {
-  float base = (std::fabs(f) * 0x1.0p+112f) * 0x1.0p-110f;
+QF_HD inline uint16_t FloatToHalf(float f) {
+  float base = (fabsf(f) * 0x1.0p+112f) * 0x1.0p-110f;
   const uint32_t w = FloatToBits(f);
   const uint32_t shl1_w = w + w;
   const uint32_t sign = w & 0x80000000u;
@@ -53,9 +55,9 @@ inline uint16_t FloatToHalf(float f) {
   return static_cast<uint16_t>((sign >> 16) | (shl1_w > 0xFF000000u ? 0x7E00u : nonsign));
 }
 
-inline float BFloat16ToFloat(uint16_t h) { return BitsToFloat(static_cast<uint32_t>(h) << 16); }
+QF_HD inline float BFloat16ToFloat(uint16_t h) { return BitsToFloat(static_cast<uint32_t>(h) << 16); }
 
-inline uint16_t FloatToBFloat16(float f) {
+QF_HD inline uint16_t FloatToBFloat16(float f) {
   const uint32_t u = FloatToBits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) {  // NaN: keep it, force quiet
     return static_cast<uint16_t>((u >> 16) | 64);
@@ -63,8 +65,8 @@ inline uint16_t FloatToBFloat16(float f) {
   return static_cast<uint16_t>((u + (0x7fffu + ((u >> 16) & 1))) >> 16);
 }
 
-inline bool HalfIsInf(uint16_t h) { return (h & 0x7c00) == 0x7c00 && (h & 0x03ff) == 0; }
-inline bool HalfIsNaN(uint16_t h) { return (h & 0x7c00) == 0x7c00 && (h & 0x03ff) != 0; }
+QF_HD inline bool HalfIsInf(uint16_t h) { return (h & 0x7c00) == 0x7c00 && (h & 0x03ff) == 0; }
+QF_HD inline bool HalfIsNaN(uint16_t h) { return (h & 0x7c00) == 0x7c00 && (h & 0x03ff) != 0; }
 
 }  // namespace quantfleet
 

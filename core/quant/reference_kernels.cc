@@ -8,6 +8,7 @@
 #include "core/quant/blocks.h"
 #include "core/quant/half.h"
 #include "core/quant/reference_helpers.h"
+#include "core/quant/simple_blocks.h"
 
 // Every expression below keeps the operand order and the float/int
 // conversions of ggml's reference code, because a different association
@@ -371,138 +372,23 @@ using namespace ref;  // NOLINT: the recipes below are written in terms of the s
 // ---------------------------------------------------------------- 32-blocks
 
 void QuantizeQ4_0Ref(const float* x, BlockQ4_0* y, int64_t k) {
-  const int qk = kQK4_0;
-  const int64_t nb = k / qk;
-  for (int64_t i = 0; i < nb; i++) {
-    float amax = 0.0f;
-    float max = 0.0f;
-    for (int j = 0; j < qk; j++) {
-      const float v = x[i * qk + j];
-      if (amax < std::fabs(v)) {
-        amax = std::fabs(v);
-        max = v;
-      }
-    }
-    const float d = max / -8;
-    const float id = d ? 1.0f / d : 0.0f;
-    y[i].d = FloatToHalf(d);
-    for (int j = 0; j < qk / 2; ++j) {
-      const float x0 = x[i * qk + 0 + j] * id;
-      const float x1 = x[i * qk + qk / 2 + j] * id;
-      const uint8_t xi0 = static_cast<uint8_t>(Min<int>(15, static_cast<int8_t>(x0 + 8.5f)));
-      const uint8_t xi1 = static_cast<uint8_t>(Min<int>(15, static_cast<int8_t>(x1 + 8.5f)));
-      y[i].qs[j] = static_cast<uint8_t>(xi0 | (xi1 << 4));
-    }
-  }
+  for (int64_t i = 0; i < k / kQK4_0; i++) QuantizeBlockQ4_0(x + i * kQK4_0, &y[i]);
 }
 
 void QuantizeQ4_1Ref(const float* x, BlockQ4_1* y, int64_t k) {
-  const int qk = kQK4_1;
-  const int64_t nb = k / qk;
-  for (int64_t i = 0; i < nb; i++) {
-    float min = FLT_MAX;
-    float max = -FLT_MAX;
-    for (int j = 0; j < qk; j++) {
-      const float v = x[i * qk + j];
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
-    const float d = (max - min) / ((1 << 4) - 1);
-    const float id = d ? 1.0f / d : 0.0f;
-    y[i].d = FloatToHalf(d);
-    y[i].m = FloatToHalf(min);
-    for (int j = 0; j < qk / 2; ++j) {
-      const float x0 = (x[i * qk + 0 + j] - min) * id;
-      const float x1 = (x[i * qk + qk / 2 + j] - min) * id;
-      const uint8_t xi0 = static_cast<uint8_t>(Min<int>(15, static_cast<int8_t>(x0 + 0.5f)));
-      const uint8_t xi1 = static_cast<uint8_t>(Min<int>(15, static_cast<int8_t>(x1 + 0.5f)));
-      y[i].qs[j] = static_cast<uint8_t>(xi0 | (xi1 << 4));
-    }
-  }
-}
-
-// Splits 32 five-bit levels into low nibbles and the packed high bits.
-inline void Pack5Bit(const uint8_t* levels, uint8_t* qs, uint8_t* qh_bytes) {
-  uint32_t qh = 0;
-  for (int j = 0; j < 16; ++j) {
-    const uint8_t xi0 = levels[j];
-    const uint8_t xi1 = levels[j + 16];
-    qs[j] = static_cast<uint8_t>((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
-    qh |= ((xi0 & 0x10u) >> 4) << (j + 0);
-    qh |= ((xi1 & 0x10u) >> 4) << (j + 16);
-  }
-  std::memcpy(qh_bytes, &qh, sizeof(qh));
+  for (int64_t i = 0; i < k / kQK4_1; i++) QuantizeBlockQ4_1(x + i * kQK4_1, &y[i]);
 }
 
 void QuantizeQ5_0Ref(const float* x, BlockQ5_0* y, int64_t k) {
-  const int qk = kQK5_0;
-  const int64_t nb = k / qk;
-  for (int64_t i = 0; i < nb; i++) {
-    float amax = 0.0f;
-    float max = 0.0f;
-    for (int j = 0; j < qk; j++) {
-      const float v = x[i * qk + j];
-      if (amax < std::fabs(v)) {
-        amax = std::fabs(v);
-        max = v;
-      }
-    }
-    const float d = max / -16;
-    const float id = d ? 1.0f / d : 0.0f;
-    y[i].d = FloatToHalf(d);
-    uint8_t levels[32];
-    for (int j = 0; j < qk / 2; ++j) {
-      const float x0 = x[i * qk + 0 + j] * id;
-      const float x1 = x[i * qk + qk / 2 + j] * id;
-      levels[j] = static_cast<uint8_t>(Min<int>(31, static_cast<int8_t>(x0 + 16.5f)));
-      levels[j + 16] = static_cast<uint8_t>(Min<int>(31, static_cast<int8_t>(x1 + 16.5f)));
-    }
-    Pack5Bit(levels, y[i].qs, y[i].qh);
-  }
+  for (int64_t i = 0; i < k / kQK5_0; i++) QuantizeBlockQ5_0(x + i * kQK5_0, &y[i]);
 }
 
 void QuantizeQ5_1Ref(const float* x, BlockQ5_1* y, int64_t k) {
-  const int qk = kQK5_1;
-  const int64_t nb = k / qk;
-  for (int64_t i = 0; i < nb; i++) {
-    float min = FLT_MAX;
-    float max = -FLT_MAX;
-    for (int j = 0; j < qk; j++) {
-      const float v = x[i * qk + j];
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
-    const float d = (max - min) / ((1 << 5) - 1);
-    const float id = d ? 1.0f / d : 0.0f;
-    y[i].d = FloatToHalf(d);
-    y[i].m = FloatToHalf(min);
-    uint8_t levels[32];
-    for (int j = 0; j < qk / 2; ++j) {
-      const float x0 = (x[i * qk + 0 + j] - min) * id;
-      const float x1 = (x[i * qk + qk / 2 + j] - min) * id;
-      levels[j] = static_cast<uint8_t>(x0 + 0.5f);
-      levels[j + 16] = static_cast<uint8_t>(x1 + 0.5f);
-    }
-    Pack5Bit(levels, y[i].qs, y[i].qh);
-  }
+  for (int64_t i = 0; i < k / kQK5_1; i++) QuantizeBlockQ5_1(x + i * kQK5_1, &y[i]);
 }
 
 void QuantizeQ8_0Ref(const float* x, BlockQ8_0* y, int64_t k) {
-  const int64_t nb = k / kQK8_0;
-  for (int64_t i = 0; i < nb; i++) {
-    float amax = 0.0f;
-    for (int j = 0; j < kQK8_0; j++) {
-      const float v = x[i * kQK8_0 + j];
-      amax = Max(amax, std::fabs(v));
-    }
-    const float d = amax / ((1 << 7) - 1);
-    const float id = d ? 1.0f / d : 0.0f;
-    y[i].d = FloatToHalf(d);
-    for (int j = 0; j < kQK8_0; ++j) {
-      const float x0 = x[i * kQK8_0 + j] * id;
-      y[i].qs[j] = static_cast<int8_t>(std::round(x0));
-    }
-  }
+  for (int64_t i = 0; i < k / kQK8_0; i++) QuantizeBlockQ8_0(x + i * kQK8_0, &y[i]);
 }
 
 // Row-wise variance used by the importance-weighted 32-block recipes.
