@@ -16,7 +16,7 @@ if command -v ccache >/dev/null 2>&1; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 fi
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUANTFLEET_FUZZ=ON -DQUANTFLEET_SANITIZE=ON -DBUILD_TESTING=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUANTFLEET_FUZZ=ON -DQUANTFLEET_SANITIZE=ON -DQUANTFLEET_CUDA=OFF -DBUILD_TESTING=OFF \
   "${launcher[@]}" >/dev/null
 cmake --build build-fuzz -j"$jobs" --target gguf_fuzzer
 mkdir -p build-fuzz/corpus

@@ -17,6 +17,7 @@
 #include "core/quant/row_validation.h"
 #include "core/util/backoff.h"
 #include "core/util/crc32c.h"
+#include "worker/cuda/gpu_devices.h"
 
 namespace quantfleet {
 
@@ -77,6 +78,11 @@ absl::Status WorkerAgent::RegisterWithBackoff(const std::atomic<bool>& stop) {
     info->set_threads(options_.threads);
     info->set_incarnation(incarnation_);
     for (const std::string& root : options_.data_roots) info->add_data_roots(root);
+    for (const GpuDevice& gpu : ListGpus()) {
+      v1::Gpu* g = info->add_gpus();
+      g->set_name(absl::StrFormat("%s (gpu %d)", gpu.name, gpu.index));
+      g->set_memory_bytes(gpu.memory_bytes);
+    }
     for (const char* t : {"f32", "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_K", "q3_K", "q4_K",
                           "q5_K", "q6_K", "iq4_nl", "iq4_xs"}) {
       info->add_types(t);

@@ -15,6 +15,7 @@
 #include "core/util/flag_names.h"
 #include "client/channel_factory.h"
 #include "client/cluster_client.h"
+#include "worker/cuda/gpu_devices.h"
 #include "worker/worker_agent.h"
 
 ABSL_FLAG(std::string, coordinator, "", "HOST:PORT of the coordinator (default: $QUANTFLEET_COORDINATOR or 127.0.0.1:7070)");
@@ -30,6 +31,7 @@ ABSL_FLAG(std::string, token_file, "", "file holding the worker token (needs --t
 ABSL_FLAG(std::string, tls_ca, "", "PEM CA file that signed the coordinator's certificate (enables TLS)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate of this worker (mTLS)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of this worker (mTLS)");
+ABSL_FLAG(bool, list_devices, false, "print the GPUs this worker sees (or why there are none) and exit");
 ABSL_FLAG(int, test_stall_ms, 0, "fault test hook: pause this long before uploading each result");
 
 namespace {
@@ -42,6 +44,15 @@ int main(int argc, char** argv) {
       "quantfleet-worker [--coordinator HOST:PORT] [--name NAME] [--threads N]\n\n"
       "Pulls tasks from a quantfleet coordinator, quantizes them with the same kernels as\n"
       "`quantfleet quantize`, and uploads the results. SIGTERM finishes the task in hand, then exits.");
+  if (absl::GetFlag(FLAGS_list_devices)) {
+    const std::vector<quantfleet::GpuDevice> gpus = quantfleet::ListGpus();
+    if (gpus.empty()) absl::PrintF("no GPU: %s\n", quantfleet::NoGpuReason());
+    for (const quantfleet::GpuDevice& g : gpus) {
+      absl::PrintF("gpu %d: %s, %.1f GiB, sm_%d\n", g.index, g.name, g.memory_bytes / 1073741824.0,
+                   g.compute_capability);
+    }
+    return 0;
+  }
   const std::string address = quantfleet::ClusterClient::DefaultAddress(absl::GetFlag(FLAGS_coordinator));
   quantfleet::WorkerOptions options;
   options.name = absl::GetFlag(FLAGS_name);

@@ -1,0 +1,80 @@
+// GPU kernels against the CPU reference, bit for bit, on seeded random data
+// and boundary shapes. Skips (with the reason) where no GPU is visible.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "core/quant/reference_kernels.h"
+#include "worker/cuda/gpu_devices.h"
+
+namespace quantfleet {
+namespace {
+
+const GgmlType kGpuTypes[] = {GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ4_0, GgmlType::kQ4_1,
+                              GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ8_0};
+
+std::vector<float> Data(int kind, int64_t nrows, int64_t n_per_row, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(nrows * n_per_row));
+  for (int64_t i = 0; i < static_cast<int64_t>(v.size()); ++i) {
+    float x = normal(gen);
+    switch (kind) {
+      case 1: x *= (i % n_per_row) % 29 == 3 ? 40.0f : 1.0f; break;  // outlier columns
+      case 2: x = (i / n_per_row) % 2 ? x : 0.0f; break;             // all-zero rows
+      case 3: x *= 1e-40f; break;                                     // subnormals
+      case 4: x *= 3000.0f; break;                                    // large values
+      default: break;
+    }
+    v[i] = x;
+  }
+  return v;
+}
+
+class GpuKernels : public ::testing::TestWithParam<GgmlType> {
+ protected:
+  void SetUp() override {
+    if (ListGpus().empty()) GTEST_SKIP() << "no GPU here: " << NoGpuReason();
+  }
+};
+
+TEST_P(GpuKernels, MatchTheCpuReferenceBitForBit) {
+  const GgmlType type = GetParam();
+  ASSERT_TRUE(GpuSupports(type));
+  struct Shape {
+    int64_t nrows, n_per_row;
+  };
+  uint32_t seed = 1;
+  for (const Shape& s : {Shape{1, 32}, Shape{1, 4096}, Shape{3, 96}, Shape{257, 512}, Shape{1000, 4096}}) {
+    for (int kind = 0; kind < 5; ++kind) {
+      const std::vector<float> x = Data(kind, s.nrows, s.n_per_row, seed++);
+      const size_t bytes = RowSize(type, s.n_per_row) * static_cast<size_t>(s.nrows);
+      std::vector<uint8_t> gpu(bytes, 1), cpu(bytes, 2);
+      absl::Status st = QuantizeRowsOnGpu(0, type, x.data(), gpu.data(), s.nrows, s.n_per_row);
+      ASSERT_TRUE(st.ok()) << st;
+      QuantizeRows(type, x.data(), cpu.data(), s.nrows, s.n_per_row, nullptr);
+      const auto diff = std::mismatch(gpu.begin(), gpu.end(), cpu.begin());
+      ASSERT_TRUE(diff.first == gpu.end()) << TypeName(type) << " " << s.nrows << "x" << s.n_per_row << " data "
+                                           << kind << ": first different byte " << (diff.first - gpu.begin());
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, GpuKernels, ::testing::ValuesIn(kGpuTypes),
+                         [](const ::testing::TestParamInfo<GgmlType>& info) {
+                           return std::string(TypeName(info.param));
+                         });
+
+TEST(GpuDevices, ListingAlwaysAnswers) {
+  const std::vector<GpuDevice> gpus = ListGpus();
+  if (gpus.empty()) {
+    EXPECT_FALSE(NoGpuReason().empty()) << "an empty list must say why";
+  } else {
+    EXPECT_GT(gpus[0].memory_bytes, 0);
+  }
+}
+
+}  // namespace
+}  // namespace quantfleet

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the GPU test binaries for the device machine (sm_90: H100/H200)
+# and puts them, with the shared libraries they need beyond the base
+# system, into build-gpu/carry/ for the device tool to carry.
+#   tests/gpu/package-device-check.sh [ARCH]   (default 90)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+arch=${1:-90}
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DQUANTFLEET_CUDA=ON \
+  -DCMAKE_CUDA_ARCHITECTURES="$arch" >/dev/null
+cmake --build build-gpu -j"$(nproc)" --target gpu_kernels_test quantfleet-worker
+carry=build-gpu/carry
+rm -rf "$carry"
+mkdir -p "$carry/lib"
+cp build-gpu/bin/gpu_kernels_test build-gpu/bin/quantfleet-worker tests/gpu/device-check.sh "$carry/"
+for bin in "$carry/gpu_kernels_test" "$carry/quantfleet-worker"; do
+  ldd "$bin" | awk '/=> \// { print $3 }' | while read -r lib; do
+    case "$lib" in
+      /lib/x86_64-linux-gnu/libc.so*|/lib/x86_64-linux-gnu/libm.so*|/lib64/*|*/libcuda.so*) ;;
+      *) cp -L -n "$lib" "$carry/lib/" ;;
+    esac
+  done
+done
+echo "ready: $carry ($(du -sh "$carry" | cut -f1))"

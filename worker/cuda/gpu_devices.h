@@ -1,0 +1,47 @@
+// The GPUs this process can use, and quantization on them.
+//
+// Built with CUDA (QUANTFLEET_CUDA), these query the driver and run the
+// kernels in quantize_kernels.cu, which execute the same block recipes as
+// the CPU reference (core/quant/simple_blocks.h) and so give its bits.
+// Built without CUDA, ListGpus reports none and GpuSupports is false.
+//
+// Thread-safety: functions may be called from any thread; each call uses
+// its own device buffers and stream.
+#ifndef QUANTFLEET_WORKER_CUDA_GPU_DEVICES_H_
+#define QUANTFLEET_WORKER_CUDA_GPU_DEVICES_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/quant/ggml_type.h"
+
+namespace quantfleet {
+
+struct GpuDevice {
+  int index = 0;
+  std::string name;
+  int64_t memory_bytes = 0;
+  int compute_capability = 0;  // e.g. 90 for sm_90
+};
+
+// The visible GPUs; empty when there are none (or the build has no CUDA).
+std::vector<GpuDevice> ListGpus();
+
+// Why ListGpus is empty, in words ("built without CUDA", "no CUDA device").
+std::string NoGpuReason();
+
+// True when a GPU kernel exists for `type` (and the build has CUDA).
+bool GpuSupports(GgmlType type);
+
+// Quantizes `nrows` rows of `n_per_row` floats on GPU `device`: copies in,
+// runs the kernel, copies out. Errors: UNIMPLEMENTED for unsupported types,
+// RESOURCE_EXHAUSTED when device memory runs out, INTERNAL for other CUDA
+// errors (with CUDA's message).
+absl::Status QuantizeRowsOnGpu(int device, GgmlType type, const float* src, void* dst, int64_t nrows,
+                               int64_t n_per_row);
+
+}  // namespace quantfleet
+
+#endif  // QUANTFLEET_WORKER_CUDA_GPU_DEVICES_H_
