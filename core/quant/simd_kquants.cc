@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "core/quant/half.h"
-#include "core/quant/reference_helpers.h"
+#include "core/quant/kquant_blocks.h"
 
 // Lane-parallel versions of the reference recipes. Read them next to
 // reference_kernels.cc: each statement below is the scalar statement of

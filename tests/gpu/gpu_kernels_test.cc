@@ -13,7 +13,9 @@ namespace quantfleet {
 namespace {
 
 const GgmlType kGpuTypes[] = {GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ4_0, GgmlType::kQ4_1,
-                              GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ8_0};
+                              GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ8_0, GgmlType::kQ2_K,
+                              GgmlType::kQ3_K, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K,
+                              GgmlType::kIQ4_NL, GgmlType::kIQ4_XS};
 
 std::vector<float> Data(int kind, int64_t nrows, int64_t n_per_row, uint32_t seed) {
   std::mt19937 gen(seed);
@@ -47,17 +49,25 @@ TEST_P(GpuKernels, MatchTheCpuReferenceBitForBit) {
     int64_t nrows, n_per_row;
   };
   uint32_t seed = 1;
-  for (const Shape& s : {Shape{1, 32}, Shape{1, 4096}, Shape{3, 96}, Shape{257, 512}, Shape{1000, 4096}}) {
+  for (const Shape& s : {Shape{1, 256}, Shape{1, 4096}, Shape{3, 768}, Shape{257, 512}, Shape{1000, 4096}}) {
+    if (s.n_per_row % BlockSize(type) != 0) continue;
     for (int kind = 0; kind < 5; ++kind) {
       const std::vector<float> x = Data(kind, s.nrows, s.n_per_row, seed++);
-      const size_t bytes = RowSize(type, s.n_per_row) * static_cast<size_t>(s.nrows);
-      std::vector<uint8_t> gpu(bytes, 1), cpu(bytes, 2);
-      absl::Status st = QuantizeRowsOnGpu(0, type, x.data(), gpu.data(), s.nrows, s.n_per_row);
-      ASSERT_TRUE(st.ok()) << st;
-      QuantizeRows(type, x.data(), cpu.data(), s.nrows, s.n_per_row, nullptr);
-      const auto diff = std::mismatch(gpu.begin(), gpu.end(), cpu.begin());
-      ASSERT_TRUE(diff.first == gpu.end()) << TypeName(type) << " " << s.nrows << "x" << s.n_per_row << " data "
-                                           << kind << ": first different byte " << (diff.first - gpu.begin());
+      std::vector<float> imatrix(static_cast<size_t>(s.n_per_row));
+      std::mt19937 gen(seed);
+      for (float& w : imatrix) w = 0.01f + 4.0f * std::generate_canonical<float, 24>(gen);
+      for (const float* im : std::vector<const float*>{nullptr, imatrix.data()}) {
+        if (!GpuSupports(type, im != nullptr)) continue;
+        const size_t bytes = RowSize(type, s.n_per_row) * static_cast<size_t>(s.nrows);
+        std::vector<uint8_t> gpu(bytes, 1), cpu(bytes, 2);
+        absl::Status st = QuantizeRowsOnGpu(0, type, x.data(), gpu.data(), s.nrows, s.n_per_row, im);
+        ASSERT_TRUE(st.ok()) << st;
+        QuantizeRows(type, x.data(), cpu.data(), s.nrows, s.n_per_row, im);
+        const auto diff = std::mismatch(gpu.begin(), gpu.end(), cpu.begin());
+        ASSERT_TRUE(diff.first == gpu.end())
+            << TypeName(type) << (im ? " with imatrix " : " ") << s.nrows << "x" << s.n_per_row << " data " << kind
+            << ": first different byte " << (diff.first - gpu.begin());
+      }
     }
   }
 }

@@ -32,15 +32,17 @@ std::vector<GpuDevice> ListGpus();
 // Why ListGpus is empty, in words ("built without CUDA", "no CUDA device").
 std::string NoGpuReason();
 
-// True when a GPU kernel exists for `type` (and the build has CUDA).
-bool GpuSupports(GgmlType type);
+// True when a GPU kernel exists for `type` (and the build has CUDA), with
+// importance weights when `with_imatrix`.
+bool GpuSupports(GgmlType type, bool with_imatrix = false);
 
 // Quantizes `nrows` rows of `n_per_row` floats on GPU `device`: copies in,
-// runs the kernel, copies out. Errors: UNIMPLEMENTED for unsupported types,
-// RESOURCE_EXHAUSTED when device memory runs out, INTERNAL for other CUDA
-// errors (with CUDA's message).
+// runs the kernel, copies out. `imatrix` is null or n_per_row weights.
+// Errors: UNIMPLEMENTED for unsupported types, RESOURCE_EXHAUSTED when
+// device memory runs out, INTERNAL for other CUDA errors (with CUDA's
+// message).
 absl::Status QuantizeRowsOnGpu(int device, GgmlType type, const float* src, void* dst, int64_t nrows,
-                               int64_t n_per_row);
+                               int64_t n_per_row, const float* imatrix = nullptr);
 
 }  // namespace quantfleet
 

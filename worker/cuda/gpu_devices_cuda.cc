@@ -49,12 +49,15 @@ std::string NoGpuReason() {
   return count == 0 ? "no CUDA device" : "";
 }
 
-bool GpuSupports(GgmlType type) { return HasQuantizeKernel(static_cast<uint32_t>(type)); }
+bool GpuSupports(GgmlType type, bool with_imatrix) {
+  return HasQuantizeKernel(static_cast<uint32_t>(type), with_imatrix);
+}
 
 absl::Status QuantizeRowsOnGpu(int device, GgmlType type, const float* src, void* dst, int64_t nrows,
-                               int64_t n_per_row) {
-  if (!GpuSupports(type)) {
-    return absl::UnimplementedError(absl::StrFormat("no GPU kernel for type %s yet", TypeName(type)));
+                               int64_t n_per_row, const float* imatrix) {
+  if (!GpuSupports(type, imatrix != nullptr)) {
+    return absl::UnimplementedError(absl::StrFormat("no GPU kernel for type %s%s yet", TypeName(type),
+                                                    imatrix ? " with importance weights" : ""));
   }
   if (n_per_row % BlockSize(type) != 0) {
     return absl::InvalidArgumentError(absl::StrFormat("rows of %d are not whole %s blocks", n_per_row, TypeName(type)));
@@ -63,13 +66,22 @@ absl::Status QuantizeRowsOnGpu(int device, GgmlType type, const float* src, void
   const size_t in_bytes = static_cast<size_t>(n) * sizeof(float);
   const size_t out_bytes = RowSize(type, n_per_row) * static_cast<size_t>(nrows);
   if (absl::Status s = FromCuda(cudaSetDevice(device), "select device"); !s.ok()) return s;
-  DeviceBuffer in, out;
+  DeviceBuffer in, out, weights;
   if (absl::Status s = FromCuda(cudaMalloc(&in.p, in_bytes > 0 ? in_bytes : 1), "allocate input"); !s.ok()) return s;
   if (absl::Status s = FromCuda(cudaMalloc(&out.p, out_bytes > 0 ? out_bytes : 1), "allocate output"); !s.ok()) {
     return s;
   }
   if (absl::Status s = FromCuda(cudaMemcpy(in.p, src, in_bytes, cudaMemcpyHostToDevice), "copy in"); !s.ok()) return s;
-  if (absl::Status s = FromCuda(LaunchQuantize(static_cast<uint32_t>(type), static_cast<const float*>(in.p), out.p, n, 0),
+  if (imatrix) {
+    const size_t w_bytes = static_cast<size_t>(n_per_row) * sizeof(float);
+    if (absl::Status s = FromCuda(cudaMalloc(&weights.p, w_bytes), "allocate weights"); !s.ok()) return s;
+    if (absl::Status s = FromCuda(cudaMemcpy(weights.p, imatrix, w_bytes, cudaMemcpyHostToDevice), "copy weights");
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (absl::Status s = FromCuda(LaunchQuantize(static_cast<uint32_t>(type), static_cast<const float*>(in.p), out.p, n,
+                                               n_per_row, static_cast<const float*>(weights.p), 0),
                                 "launch");
       !s.ok()) {
     return s;

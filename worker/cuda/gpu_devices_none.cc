@@ -7,9 +7,9 @@ std::vector<GpuDevice> ListGpus() { return {}; }
 
 std::string NoGpuReason() { return "built without CUDA (configure with -DQUANTFLEET_CUDA=ON where nvcc exists)"; }
 
-bool GpuSupports(GgmlType) { return false; }
+bool GpuSupports(GgmlType, bool) { return false; }
 
-absl::Status QuantizeRowsOnGpu(int, GgmlType, const float*, void*, int64_t, int64_t) {
+absl::Status QuantizeRowsOnGpu(int, GgmlType, const float*, void*, int64_t, int64_t, const float*) {
   return absl::FailedPreconditionError(NoGpuReason());
 }
 

@@ -9,13 +9,16 @@
 
 namespace quantfleet {
 
-// Quantizes `n` floats (a whole number of blocks of the type with id
-// `ggml_type`) from `src` to `dst`. Returns cudaErrorInvalidValue for a
-// type without a kernel.
-cudaError_t LaunchQuantize(uint32_t ggml_type, const float* src, void* dst, int64_t n, cudaStream_t stream);
+// Quantizes `n` floats (whole rows of `n_per_row`) from `src` to `dst` as
+// the type with id `ggml_type`. `imatrix` is null or a device array of
+// n_per_row importance weights. Returns cudaErrorInvalidValue for a type
+// (or an imatrix use) without a kernel.
+cudaError_t LaunchQuantize(uint32_t ggml_type, const float* src, void* dst, int64_t n, int64_t n_per_row,
+                           const float* imatrix, cudaStream_t stream);
 
-// True when LaunchQuantize has a kernel for the type.
-bool HasQuantizeKernel(uint32_t ggml_type);
+// True when LaunchQuantize has a kernel for the type, with importance
+// weights when `with_imatrix`.
+bool HasQuantizeKernel(uint32_t ggml_type, bool with_imatrix);
 
 }  // namespace quantfleet
 
