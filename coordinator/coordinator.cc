@@ -140,8 +140,7 @@ void Coordinator::Persist(const v1::Job& job) {
   }
 }
 
-absl::Status Coordinator::Prepare(ActiveJob& job, const std::string& input, const std::string& output,
-                                  bool check_output) {
+absl::Status Coordinator::Prepare(ActiveJob& job, const std::string& input, const std::string& output) {
   QF_ASSIGN_OR_RETURN(QuantizeOptions options, OptionsFromProto(job.job.options()));
   absl::StatusOr<GgufModel> model = GgufModel::Open(input);
   if (!model.ok()) return absl::InvalidArgumentError(model.status().message());
@@ -166,7 +165,6 @@ absl::Status Coordinator::Prepare(ActiveJob& job, const std::string& input, cons
   job.source_crc.assign(job.tasks.size(), std::nullopt);
   job.tensor_tasks_left.assign(job.plan.tensors.size(), 0);
   for (const TaskDef& t : job.tasks) ++job.tensor_tasks_left[t.tensor];
-  (void)check_output;
   QF_ASSIGN_OR_RETURN(job.part, PartFile::Open(output, job.job.id(), job.plan.file_size(), options_.file_ops));
   QF_RETURN_IF_ERROR(job.part->PWrite(job.plan.meta.data(), job.plan.meta.size(), 0));
   job.job.set_tasks_total(static_cast<int64_t>(job.tasks.size()));
@@ -183,7 +181,7 @@ absl::Status Coordinator::Restore() {
     const std::string id = s.job.id();
     if (!Terminal(job->job.state())) {
       const bool part_exists = std::filesystem::exists(PartFile::PathFor(job->job.output(), id));
-      absl::Status st = Prepare(*job, job->job.input(), job->job.output(), false);
+      absl::Status st = Prepare(*job, job->job.input(), job->job.output());
       if (!st.ok()) {
         job->job.set_state(v1::JOB_FAILED);
         job->job.set_error(absl::StrFormat("cannot resume after a restart: %s", st.message()));
@@ -258,7 +256,7 @@ absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& request)
     job->job.set_output(output);
     *job->job.mutable_options() = request.options();
     job->job.set_created_unix_ms(UnixMs(clock_->Now()));
-    if (absl::Status s = Prepare(*job, input, output, true); !s.ok()) {
+    if (absl::Status s = Prepare(*job, input, output); !s.ok()) {
       if (job->part) job->part->Remove();
       return s;
     }

@@ -155,7 +155,7 @@ class Coordinator {
 
   absl::Status Restore() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Opens the model, loads the imatrix and builds plan and tasks.
-  absl::Status Prepare(ActiveJob& job, const std::string& input, const std::string& output, bool dry_paths)
+  absl::Status Prepare(ActiveJob& job, const std::string& input, const std::string& output)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<int64_t> NextEpoch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The job and task a lease names, if the lease is the current one.
