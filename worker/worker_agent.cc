@@ -379,11 +379,27 @@ absl::Status WorkerAgent::Process(const v1::TaskSpec& task, std::string source) 
     const size_t dst_row = RowSize(*dst_type, n_per_row);
     result.assign(dst_row * static_cast<size_t>(rows), '\0');
     const float* imatrix = task.imatrix_size() > 0 ? task.imatrix().data() : nullptr;
-    ParallelRows(options_.threads, rows, [&](int64_t first, int64_t count) {
-      std::vector<float> f32(static_cast<size_t>(count * n_per_row));
-      DequantizeToFloat(*src_type, source.data() + first * src_row, f32.data(), count * n_per_row);
-      QuantizeRowsFast(*dst_type, f32.data(), result.data() + first * dst_row, count, n_per_row, imatrix);
-    });
+    const bool on_gpu = !options_.gpus.empty() && GpuSupports(*dst_type, imatrix != nullptr);
+    if (on_gpu) {
+      // The GPU takes the whole task: the same recipe, so the same bits.
+      std::vector<float> f32(static_cast<size_t>(rows * n_per_row));
+      ParallelRows(options_.threads, rows, [&](int64_t first, int64_t count) {
+        DequantizeToFloat(*src_type, source.data() + first * src_row, f32.data() + first * n_per_row,
+                          count * n_per_row);
+      });
+      const int gpu = options_.gpus[static_cast<size_t>(tasks_done_) % options_.gpus.size()];
+      if (absl::Status g = QuantizeRowsOnGpu(gpu, *dst_type, f32.data(), result.data(), rows, n_per_row, imatrix);
+          !g.ok()) {
+        return fail(absl::StrFormat("GPU %d: %s", gpu, g.message()), false);
+      }
+      ++gpu_tasks_;
+    } else {
+      ParallelRows(options_.threads, rows, [&](int64_t first, int64_t count) {
+        std::vector<float> f32(static_cast<size_t>(count * n_per_row));
+        DequantizeToFloat(*src_type, source.data() + first * src_row, f32.data(), count * n_per_row);
+        QuantizeRowsFast(*dst_type, f32.data(), result.data() + first * dst_row, count, n_per_row, imatrix);
+      });
+    }
     if (absl::Status v = ValidateRowData(*dst_type, result.data(), result.size()); !v.ok()) {
       return fail(absl::StrFormat("quantizing to %s gave a non-finite scale (%s)", task.target_type(), v.message()),
                   true);

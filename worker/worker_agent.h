@@ -46,6 +46,9 @@ struct WorkerOptions {
   // Test hook: pause this long after computing each result, before
   // uploading it (time for a test to stop or kill the worker mid-task).
   absl::Duration stall_before_upload = absl::ZeroDuration();
+  // GPUs to quantize on (indices); empty: CPU only. A task whose type has
+  // no GPU kernel runs on the CPU.
+  std::vector<int> gpus;
   // Directories whose files this worker may read directly when a task's
   // source lies inside one (checked against the coordinator's CRC32C).
   std::vector<std::string> data_roots;
@@ -64,6 +67,8 @@ class WorkerAgent {
   int64_t tasks_done() const { return tasks_done_; }
   // Tasks whose source was read from a data root instead of downloaded.
   int64_t local_reads() const { return local_reads_; }
+  // Tasks quantized on a GPU.
+  int64_t gpu_tasks() const { return gpu_tasks_; }
 
  private:
   struct Fetched {
@@ -96,6 +101,7 @@ class WorkerAgent {
   absl::Duration heartbeat_ = absl::Seconds(5);
   int64_t tasks_done_ = 0;
   std::atomic<int64_t> local_reads_{0};
+  int64_t gpu_tasks_ = 0;
   bool corrupted_once_ = false;
   bool cut_once_ = false;
 

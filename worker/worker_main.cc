@@ -11,7 +11,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "core/util/flag_names.h"
 #include "client/channel_factory.h"
 #include "client/cluster_client.h"
@@ -31,6 +33,7 @@ ABSL_FLAG(std::string, token_file, "", "file holding the worker token (needs --t
 ABSL_FLAG(std::string, tls_ca, "", "PEM CA file that signed the coordinator's certificate (enables TLS)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate of this worker (mTLS)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of this worker (mTLS)");
+ABSL_FLAG(std::string, gpu, "auto", "GPUs to quantize on: auto (all visible), none, or indices like 0,1");
 ABSL_FLAG(bool, list_devices, false, "print the GPUs this worker sees (or why there are none) and exit");
 ABSL_FLAG(int, test_stall_ms, 0, "fault test hook: pause this long before uploading each result");
 
@@ -65,6 +68,21 @@ int main(int argc, char** argv) {
                                                       : static_cast<int>(std::thread::hardware_concurrency());
   options.max_tasks = absl::GetFlag(FLAGS_max_tasks);
   options.data_roots = absl::GetFlag(FLAGS_data_root);
+  const std::string gpu_flag = absl::GetFlag(FLAGS_gpu);
+  const std::vector<quantfleet::GpuDevice> visible = quantfleet::ListGpus();
+  if (gpu_flag == "auto") {
+    for (const quantfleet::GpuDevice& g : visible) options.gpus.push_back(g.index);
+  } else if (gpu_flag != "none") {
+    for (absl::string_view part : absl::StrSplit(gpu_flag, ',')) {
+      int index;
+      if (!absl::SimpleAtoi(part, &index) || index < 0 || index >= static_cast<int>(visible.size())) {
+        absl::FPrintF(stderr, "quantfleet-worker: --gpu %s: '%s' is not a visible GPU (%d visible%s)\n", gpu_flag,
+                      part, visible.size(), visible.empty() ? ": " + quantfleet::NoGpuReason() : "");
+        return 1;
+      }
+      options.gpus.push_back(index);
+    }
+  }
   options.corrupt_first_chunk = absl::GetFlag(FLAGS_test_corrupt_first_chunk);
   options.cut_first_upload = absl::GetFlag(FLAGS_test_cut_first_upload);
   options.stall_before_upload = absl::Milliseconds(absl::GetFlag(FLAGS_test_stall_ms));
@@ -78,13 +96,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   quantfleet::WorkerAgent agent(options, *channel);
-  absl::FPrintF(stderr, "quantfleet-worker %s: coordinator %s, %d threads\n", options.name, address, options.threads);
+  absl::FPrintF(stderr, "quantfleet-worker %s: coordinator %s, %d threads, %d GPUs\n", options.name, address,
+                options.threads, options.gpus.size());
   absl::Status s = agent.Run(g_stop);
   if (!s.ok()) {
     absl::FPrintF(stderr, "quantfleet-worker %s: %s\n", options.name, s.message());
     return 1;
   }
-  absl::FPrintF(stderr, "quantfleet-worker %s: stopped after %d tasks (%d read from a data root)\n", options.name,
-                agent.tasks_done(), agent.local_reads());
+  absl::FPrintF(stderr, "quantfleet-worker %s: stopped after %d tasks (%d read from a data root, %d on a GPU)\n",
+                options.name, agent.tasks_done(), agent.local_reads(), agent.gpu_tasks());
   return 0;
 }
