@@ -7,15 +7,17 @@
 // task's bytes at their precomputed offsets. A task is leased with an
 // epoch that only grows; uploads, heartbeats and completions that do not
 // carry the current lease are rejected. A finished task is recorded only
-// after its bytes are verified (size and CRC32C, read back from disk) and
-// fsynced, so a restarted coordinator resumes without redoing it. When all
-// tasks are done the artifact is fsynced, renamed into place and its
-// SHA-256 recorded.
+// after its bytes are verified (size, a CRC32C per chunk as it arrives and
+// one over the whole) and fsynced, which happens in groups
+// (FlushCompletedTasks), so a restarted coordinator resumes without redoing
+// it. When all tasks are done the artifact is fsynced, renamed into place
+// and its SHA-256 recorded.
 //
 // Possible errors: INVALID_ARGUMENT (bad paths or options), NOT_FOUND
 // (unknown job or worker), FAILED_PRECONDITION (stale or expired lease,
 // wrong upload offset, existing output), RESOURCE_EXHAUSTED (too many
-// active jobs), DATA_LOSS (a chunk or result that fails its checksum).
+// active jobs, a full disk), DATA_LOSS (a chunk or result that fails its
+// checksum).
 //
 // Thread-safety: all public methods may be called concurrently; one mutex
 // guards the state. Slow work (the final fsync, rename and SHA-256) runs
