@@ -22,6 +22,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler  # the cluster's RPC
   libsqlite3-dev                   # the coordinator's job store
   libssl-dev                       # SHA-256 of artifacts
+  shellcheck systemd python3-yaml  # checks of deploy/ and the scripts
 )
 # Node.js with npm fetches the llama.cpp oracle; keep an existing install.
 if ! command -v npm >/dev/null 2>&1; then

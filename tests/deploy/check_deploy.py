@@ -1,0 +1,99 @@
+"""Checks deploy/ against the binaries it configures.
+
+Every YAML file must parse, and every flag (--name) and QUANTFLEET_* variable
+used in a unit, env file, Dockerfile, compose file or manifest must be one the
+binary it is given to accepts (as listed by its --helpfull).
+
+Usage: check_deploy.py SOURCE_DIR BIN_DIR
+"""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+src, bin_dir = Path(sys.argv[1]), Path(sys.argv[2])
+deploy = src / "deploy"
+problems = []
+
+
+def flags_of(binary):
+    out = subprocess.run([str(bin_dir / binary), "--helpfull"], capture_output=True, text=True, timeout=60)
+    return set(re.findall(r"--([a-z0-9_]+)", out.stdout + out.stderr))
+
+
+known = {b: flags_of(b) for b in ("quantfleet-coordinator", "quantfleet-worker")}
+
+
+def check_flag(where, binary, flag):
+    name = flag.lstrip("-").split("=", 1)[0].replace("-", "_")
+    if name not in known[binary]:
+        problems.append(f"{where}: {binary} has no flag --{flag.lstrip('-').split('=', 1)[0]}")
+
+
+def check_env(where, binary, var):
+    if var.startswith("QUANTFLEET_"):
+        check_flag(where, binary, var[len("QUANTFLEET_"):].lower())
+
+
+def flags_in(text):
+    return re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*(?:=\S*)?", text)
+
+
+# systemd units and env files
+for unit, binary, env in (("quantfleet-coordinator.service", "quantfleet-coordinator", "coordinator.env"),
+                          ("quantfleet-worker.service", "quantfleet-worker", "worker.env")):
+    text = (deploy / "systemd" / unit).read_text()
+    for line in text.splitlines():
+        if line.startswith("ExecStart="):
+            for f in flags_in(line):
+                check_flag(unit, binary, f)
+    for line in (deploy / "systemd" / env).read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            check_env(env, binary, line.split("=", 1)[0])
+
+# Dockerfiles: the ENTRYPOINT's flags
+for dockerfile, binary in (("Dockerfile.coordinator", "quantfleet-coordinator"), ("Dockerfile.worker", "quantfleet-worker")):
+    for line in (deploy / "docker" / dockerfile).read_text().splitlines():
+        if line.startswith("ENTRYPOINT"):
+            for f in re.findall(r'"(--[a-z][a-z0-9-]*)"', line):
+                check_flag(dockerfile, binary, f)
+
+# YAML: syntax everywhere, then compose services and manifests' containers
+documents = {}
+for path in sorted(deploy.rglob("*.y*ml")):
+    try:
+        documents[path] = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    except yaml.YAMLError as e:
+        problems.append(f"{path.relative_to(src)}: not valid YAML: {e}")
+
+compose = documents.get(deploy / "docker-compose.yml", [{}])[0]
+for service, binary in (("coordinator", "quantfleet-coordinator"), ("worker", "quantfleet-worker")):
+    spec = compose.get("services", {}).get(service)
+    if spec is None:
+        problems.append(f"docker-compose.yml: no service '{service}'")
+        continue
+    for var in spec.get("environment", {}):
+        check_env("docker-compose.yml", binary, var)
+    for arg in spec.get("command", []):
+        if str(arg).startswith("--"):
+            check_flag("docker-compose.yml", binary, str(arg))
+
+for path, docs in documents.items():
+    if "kubernetes" not in path.parts:
+        continue
+    for doc in docs:
+        pod = doc.get("spec", {}).get("template", {}).get("spec", {})
+        for container in pod.get("containers", []):
+            image = container.get("image", "")
+            binary = "quantfleet-coordinator" if "coordinator" in image else "quantfleet-worker"
+            for arg in container.get("args", []):
+                check_flag(path.name, binary, str(arg))
+            for env in container.get("env", []):
+                check_env(path.name, binary, env.get("name", ""))
+
+if problems:
+    print("\n".join(problems))
+    sys.exit(1)
+print(f"deploy/: {len(documents)} YAML files parse; every flag and QUANTFLEET_* variable exists")

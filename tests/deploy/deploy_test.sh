@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Checks the deployment files and the project's shell scripts.
+#   deploy_test.sh SOURCE_DIR BIN_DIR
+set -euo pipefail
+src=$1
+bin=$2
+
+echo "== shellcheck"
+shellcheck -x "$src"/scripts/*.sh "$src"/bench/*.sh "$src"/tests/gpu/*.sh "$src"/tests/deploy/*.sh \
+  "$src"/tests/conformance/fetch_oracle.sh "$src"/.ci/run
+
+echo "== systemd-analyze verify (with the binaries in place)"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for unit in "$src"/deploy/systemd/*.service; do
+  sed -e "s|/usr/local/bin/|$bin/|" -e "s|^EnvironmentFile=.*|EnvironmentFile=-/dev/null|" "$unit" >"$tmp/$(basename "$unit")"
+done
+(cd "$tmp" && SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no ./*.service)
+
+echo "== YAML syntax and flag drift"
+python=
+for candidate in /usr/bin/python3 python3; do
+  if "$candidate" -c 'import yaml' 2>/dev/null; then
+    python=$candidate
+    break
+  fi
+done
+if [[ -z $python ]]; then
+  echo "no Python with the yaml module: install python3-yaml (scripts/setup.sh does)" >&2
+  exit 1
+fi
+"$python" "$src/tests/deploy/check_deploy.py" "$src" "$bin"
