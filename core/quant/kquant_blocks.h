@@ -44,15 +44,8 @@ QF_HD inline T Min(T a, T b) { return a < b ? a : b; }
 // Least-squares scale for symmetric levels in [-nmax, nmax-1]; L gets
 // level + nmax. rmse_type selects the weighting when qw is null.
 QF_HD inline float MakeQxQuants(int n, int nmax, const float* x, int8_t* L, int rmse_type, const float* qw) {
-  float max = 0;
-  float amax = 0;
-  for (int i = 0; i < n; ++i) {
-    float ax = fabsf(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
+  const float max = LargestMagnitude(x, n);
+  const float amax = fabsf(max);
   if (amax < kGroupMaxEps) {
     for (int i = 0; i < n; ++i) L[i] = 0;
     return 0.f;
@@ -115,15 +108,8 @@ QF_HD inline float MakeQxQuants(int n, int nmax, const float* x, int8_t* L, int 
 
 // Symmetric 3-bit levels with iterative refinement (Q3_K without weights).
 QF_HD inline float MakeQ3Quants(int n, int nmax, const float* x, int8_t* L, bool do_rmse) {
-  float max = 0;
-  float amax = 0;
-  for (int i = 0; i < n; ++i) {
-    float ax = fabsf(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
+  const float max = LargestMagnitude(x, n);
+  const float amax = fabsf(max);
   if (amax < kGroupMaxEps) {
     for (int i = 0; i < n; ++i) L[i] = 0;
     return 0.f;
@@ -799,14 +785,8 @@ QF_HD inline void QuantizeIQ4Block(int super_block_size, const float* x, half_bi
     } else {
       for (int j = 0; j < kBlock; ++j) weight[j] = xb[j] * xb[j];
     }
-    float amax = 0, max = 0;
-    for (int j = 0; j < kBlock; ++j) {
-      float ax = fabsf(xb[j]);
-      if (ax > amax) {
-        amax = ax;
-        max = xb[j];
-      }
-    }
+    const float max = LargestMagnitude(xb, kBlock);
+    const float amax = fabsf(max);
     if (amax < kGroupMaxEps) {
       scales[ib] = 0;
       continue;

@@ -36,15 +36,7 @@ QF_HD inline int MinInt(int a, int b) { return a < b ? a : b; }
 
 QF_HD inline void QuantizeBlockQ4_0(const float* x, BlockQ4_0* y) {
   const int qk = kQK4_0;
-  float amax = 0.0f;
-  float max = 0.0f;
-  for (int j = 0; j < qk; j++) {
-    const float v = x[j];
-    if (amax < fabsf(v)) {
-      amax = fabsf(v);
-      max = v;
-    }
-  }
+  const float max = LargestMagnitude(x, qk);
   const float d = max / -8;
   const float id = d ? 1.0f / d : 0.0f;
   y->d = FloatToHalf(d);
@@ -81,15 +73,7 @@ QF_HD inline void QuantizeBlockQ4_1(const float* x, BlockQ4_1* y) {
 
 QF_HD inline void QuantizeBlockQ5_0(const float* x, BlockQ5_0* y) {
   const int qk = kQK5_0;
-  float amax = 0.0f;
-  float max = 0.0f;
-  for (int j = 0; j < qk; j++) {
-    const float v = x[j];
-    if (amax < fabsf(v)) {
-      amax = fabsf(v);
-      max = v;
-    }
-  }
+  const float max = LargestMagnitude(x, qk);
   const float d = max / -16;
   const float id = d ? 1.0f / d : 0.0f;
   y->d = FloatToHalf(d);
