@@ -17,9 +17,15 @@ absl::Status FromGrpc(const grpc::Status& s, const std::string& address) {
   if (s.ok()) return absl::OkStatus();
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE && s.error_message().find("ssl") == std::string::npos &&
       s.error_message().find("handshake") == std::string::npos) {
+    // A TLS server that wants a client certificate closes the connection
+    // during the handshake, which gRPC reports only as a closed socket.
+    const bool closed = s.error_message().find("Socket closed") != std::string::npos;
     return absl::UnavailableError(absl::StrFormat(
-        "cannot reach the coordinator at %s (%s); is quantfleet-coordinator running there?", address,
-        s.error_message()));
+        "cannot reach the coordinator at %s (%s); is quantfleet-coordinator running there?%s", address,
+        s.error_message(),
+        closed ? " If it requires client certificates (mTLS), pass --tls-cert and --tls-key "
+                 "($QUANTFLEET_TLS_CERT, $QUANTFLEET_TLS_KEY)."
+               : ""));
   }
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }

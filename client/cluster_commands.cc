@@ -37,7 +37,8 @@ constexpr char kUsage[] = R"(usage:
 
 The coordinator is --coordinator, else $QUANTFLEET_COORDINATOR, else 127.0.0.1:7070.
 Beyond loopback, connect with TLS and the client token: --tls-ca FILE --token-file FILE
-(or $QUANTFLEET_TLS_CA and $QUANTFLEET_TOKEN_FILE), plus --tls-cert/--tls-key for mTLS.
+(or $QUANTFLEET_TLS_CA and $QUANTFLEET_TOKEN_FILE), plus --tls-cert/--tls-key for mTLS
+($QUANTFLEET_TLS_CERT, $QUANTFLEET_TLS_KEY). `quantfleet certs init` creates them all.
 Paths are on the coordinator, inside its --allow-root directories; relative paths are
 made absolute here. `submit` prints the job id as its last line; `watch` shows a live
 progress bar (tensors and bytes done, per-worker throughput, ETA) and exits 0 only when
@@ -104,6 +105,12 @@ absl::StatusOr<CommonFlags> ParseCommon(const std::vector<std::string>& args) {
   }
   if (f.security.tls_ca.empty()) {
     if (const char* v = std::getenv("QUANTFLEET_TLS_CA")) f.security.tls_ca = v;
+  }
+  if (f.security.tls_cert.empty()) {
+    if (const char* v = std::getenv("QUANTFLEET_TLS_CERT")) f.security.tls_cert = v;
+  }
+  if (f.security.tls_key.empty()) {
+    if (const char* v = std::getenv("QUANTFLEET_TLS_KEY")) f.security.tls_key = v;
   }
   return f;
 }
@@ -386,14 +393,16 @@ int RunClusterCommand(const std::string& command, const std::vector<std::string>
       absl::PrintF("%s\n", ToJson(r));
       return 0;
     }
-    absl::PrintF("%-24s %-16s %-6s %7s %5s %6s %10s %s\n", "WORKER", "HOST", "ALIVE", "THREADS", "HELD", "DONE",
-                 "BYTES", "GPUS");
+    absl::PrintF("%-24s %-16s %-6s %7s %5s %6s %10s %12s %s\n", "WORKER", "HOST", "ALIVE", "THREADS", "HELD", "DONE",
+                 "BYTES", "RATE", "GPUS");
     for (const v1::WorkerStatus& w : *workers) {
       std::vector<std::string> gpus;
       for (const v1::Gpu& g : w.info().gpus()) gpus.push_back(g.name());
-      absl::PrintF("%-24s %-16s %-6s %7d %5d %6d %10s %s\n", w.worker_id(), w.info().hostname(),
+      const std::string rate =
+          w.bytes_per_second() > 0 ? HumanBytes(static_cast<uint64_t>(w.bytes_per_second())) + "/s" : "-";
+      absl::PrintF("%-24s %-16s %-6s %7d %5d %6d %10s %12s %s\n", w.worker_id(), w.info().hostname(),
                    w.alive() ? "yes" : "no", w.info().threads(), w.tasks_held(), w.tasks_done(),
-                   HumanBytes(w.bytes_done()), gpus.empty() ? "none" : absl::StrJoin(gpus, ","));
+                   HumanBytes(w.bytes_done()), rate, gpus.empty() ? "none" : absl::StrJoin(gpus, ","));
     }
     return 0;
   }

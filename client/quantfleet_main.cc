@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "client/certs_command.h"
 #include "client/cluster_commands.h"
 #include "client/inspect_command.h"
 #include "client/quantize_command.h"
@@ -25,6 +26,8 @@ commands:
   jobs       list the jobs
   workers    list the workers and what they hold
   cancel     cancel a job
+
+  certs      create the CA, certificates and tokens for a cluster (certs init)
   version    print the version
   help       this text
 
@@ -43,6 +46,7 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   if (command == "quantize") return quantfleet::RunQuantizeCommand(args);
   if (command == "inspect") return quantfleet::RunInspectCommand(args);
+  if (command == "certs") return quantfleet::RunCertsCommand(args);
   if (quantfleet::IsClusterCommand(command)) return quantfleet::RunClusterCommand(command, args);
   if (command == "version" || command == "--version") {
     absl::PrintF("quantfleet %s\n", QUANTFLEET_VERSION);

@@ -295,10 +295,13 @@ absl::StatusOr<v1::JobEvent> Coordinator::Snapshot(const std::string& job_id) {
   absl::MutexLock l(&mu_);
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrFormat("no job %s", job_id));
+  return SnapshotLocked(*it->second, clock_->Now());
+}
+
+v1::JobEvent Coordinator::SnapshotLocked(const ActiveJob& job, absl::Time now) {
   v1::JobEvent event;
-  *event.mutable_job() = it->second->job;
-  const absl::Time now = clock_->Now();
-  for (const auto& [worker_id, stats] : it->second->per_worker) {
+  *event.mutable_job() = job.job;
+  for (const auto& [worker_id, stats] : job.per_worker) {
     v1::WorkerProgress* p = event.add_workers();
     p->set_worker_id(worker_id);
     auto w = workers_.find(worker_id);
@@ -330,22 +333,59 @@ std::vector<v1::WorkerStatus> Coordinator::ListWorkers() {
   absl::MutexLock l(&mu_);
   const absl::Time now = clock_->Now();
   std::vector<v1::WorkerStatus> out;
-  for (const auto& [id, w] : workers_) {
-    v1::WorkerStatus s;
-    s.set_worker_id(id);
-    *s.mutable_info() = w.info;
-    s.set_alive(!w.retired && now - w.last_seen < 3 * options_.heartbeat + options_.lease);
-    s.set_last_seen_unix_ms(UnixMs(w.last_seen));
-    s.set_tasks_done(w.tasks_done);
-    s.set_bytes_done(static_cast<int64_t>(w.bytes_done));
-    int64_t held = 0;
-    for (const auto& [jid, j] : jobs_) {
-      for (const TaskRuntime& rt : j->rt) held += (rt.state == TaskState::kLeased && rt.worker == id) ? 1 : 0;
-    }
-    s.set_tasks_held(held);
-    out.push_back(std::move(s));
-  }
+  for (const auto& [id, w] : workers_) out.push_back(WorkerStatusLocked(id, w, now));
   return out;
+}
+
+v1::WorkerStatus Coordinator::WorkerStatusLocked(const std::string& id, const WorkerEntry& w, absl::Time now) {
+  v1::WorkerStatus s;
+  s.set_worker_id(id);
+  *s.mutable_info() = w.info;
+  s.set_alive(!w.retired && now - w.last_seen < 3 * options_.heartbeat + options_.lease);
+  s.set_last_seen_unix_ms(UnixMs(w.last_seen));
+  s.set_tasks_done(w.tasks_done);
+  s.set_bytes_done(static_cast<int64_t>(w.bytes_done));
+  const double secs = absl::ToDoubleSeconds(w.last_done - w.first_lease);
+  s.set_bytes_per_second(w.bytes_done > 0 && secs > 0 ? static_cast<double>(w.bytes_done) / secs : 0.0);
+  int64_t held = 0;
+  for (const auto& [jid, j] : jobs_) {
+    for (const TaskRuntime& rt : j->rt) held += (rt.state == TaskState::kLeased && rt.worker == id) ? 1 : 0;
+  }
+  s.set_tasks_held(held);
+  return s;
+}
+
+CoordinatorCounters Coordinator::counters() const {
+  absl::MutexLock l(&mu_);
+  return counters_;
+}
+
+v1::ClusterStatus Coordinator::Status(size_t max_jobs) {
+  absl::MutexLock l(&mu_);
+  const absl::Time now = clock_->Now();
+  v1::ClusterStatus status;
+  status.set_now_unix_ms(UnixMs(now));
+  for (auto id = order_.rbegin(); id != order_.rend() && static_cast<size_t>(status.jobs_size()) < max_jobs; ++id) {
+    *status.add_jobs() = SnapshotLocked(*jobs_[*id], now);
+  }
+  for (const auto& [id, w] : workers_) {
+    if (!w.retired) *status.add_workers() = WorkerStatusLocked(id, w, now);
+  }
+  for (const v1::FailureEvent& f : failures_) *status.add_recent_failures() = f;
+  return status;
+}
+
+void Coordinator::RecordFailure(const std::string& job_id, int64_t task_id, const std::string& worker_id,
+                                const std::string& reason) {
+  constexpr size_t kKept = 50;
+  v1::FailureEvent f;
+  f.set_unix_ms(UnixMs(clock_->Now()));
+  f.set_job_id(job_id);
+  f.set_task_id(task_id);
+  f.set_worker_id(worker_id);
+  f.set_reason(reason);
+  failures_.push_front(std::move(f));
+  if (failures_.size() > kKept) failures_.pop_back();
 }
 
 v1::RegisterResponse Coordinator::Register(const v1::WorkerInfo& info) {
@@ -390,15 +430,11 @@ void Coordinator::ExpireLocked() {
         rt.state = TaskState::kPending;
         rt.committed = 0;
         rt.crc = 0;
-        ++lease_expiries_;
+        ++counters_.lease_expiries;
+        RecordFailure(id, &rt - j->rt.data(), rt.worker, "lease expired: no heartbeat from the worker");
       }
     }
   }
-}
-
-int64_t Coordinator::lease_expiries() const {
-  absl::MutexLock l(&mu_);
-  return lease_expiries_;
 }
 
 absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& worker_id) {
@@ -418,6 +454,8 @@ absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& 
       TaskRuntime& rt = j.rt[t];
       if (rt.state != TaskState::kPending) continue;
       QF_ASSIGN_OR_RETURN(int64_t epoch, NextEpoch());
+      if (rt.attempt > 0) ++counters_.task_retries;
+      if (w->second.first_lease == absl::InfinitePast()) w->second.first_lease = now;
       rt.state = TaskState::kLeased;
       rt.attempt += 1;
       rt.epoch = epoch;
@@ -486,7 +524,8 @@ absl::StatusOr<std::pair<Coordinator::ActiveJob*, size_t>> Coordinator::CheckLea
     rt.state = TaskState::kPending;
     rt.committed = 0;
     rt.crc = 0;
-    ++lease_expiries_;
+    ++counters_.lease_expiries;
+    RecordFailure(lease.job_id(), lease.task_id(), rt.worker, "lease expired: no heartbeat from the worker");
     return absl::FailedPreconditionError(absl::StrFormat(
         "lease for job %s task %d expired; drop it", lease.job_id(), lease.task_id()));
   }
@@ -529,6 +568,7 @@ absl::StatusOr<std::string> Coordinator::ReadSource(const v1::Lease& lease, int6
     src = held.first->plan.tensors[def.tensor].source;
     at = def.source_offset + static_cast<uint64_t>(offset);
     model = held.first->model;
+    counters_.source_bytes_served += static_cast<int64_t>(n);
   }
   std::string out(reinterpret_cast<const char*>(src->data + at), n);
   model->part(src->split).DropRange(src->file_offset + at, n);
@@ -542,6 +582,9 @@ absl::StatusOr<int64_t> Coordinator::Upload(const v1::Lease& lease, int64_t offs
   TaskRuntime& rt = held.first->rt[held.second];
   const TaskDef& def = held.first->tasks[held.second];
   if (Crc32c(data.data(), data.size()) != crc32c) {
+    ++counters_.checksum_rejections;
+    RecordFailure(lease.job_id(), lease.task_id(), rt.worker,
+                  absl::StrFormat("chunk at offset %d failed its CRC32C (sent again)", offset));
     return absl::DataLossError(absl::StrFormat("chunk at offset %d of job %s task %d failed its CRC32C; send it again",
                                                offset, lease.job_id(), lease.task_id()));
   }
@@ -560,6 +603,7 @@ absl::StatusOr<int64_t> Coordinator::Upload(const v1::Lease& lease, int64_t offs
     return w;
   }
   rt.committed += data.size();
+  counters_.result_bytes_received += static_cast<int64_t>(data.size());
   rt.crc = Crc32cExtend(rt.crc, data.data(), data.size());
   return static_cast<int64_t>(rt.committed);
 }
@@ -587,11 +631,14 @@ absl::Status Coordinator::Complete(const v1::Lease& lease, int64_t size, uint32_
     if (rt.crc != crc32c) {
       rt.committed = 0;
       rt.crc = 0;
+      ++counters_.checksum_rejections;
+      RecordFailure(lease.job_id(), lease.task_id(), rt.worker, "the whole result failed its CRC32C (sent again)");
       return absl::DataLossError(absl::StrFormat(
           "task %d of job %s: the result does not match its CRC32C; upload it again", lease.task_id(),
           lease.job_id()));
     }
     rt.state = TaskState::kCompleted;
+    ++counters_.tasks_completed;
     j.unsynced.emplace_back(lease.task_id(), crc32c);
     const absl::Time now = clock_->Now();
     WorkerStats& ws = j.per_worker[rt.worker];
@@ -601,6 +648,7 @@ absl::Status Coordinator::Complete(const v1::Lease& lease, int64_t size, uint32_
     if (auto w = workers_.find(rt.worker); w != workers_.end()) {
       w->second.tasks_done += 1;
       w->second.bytes_done += def.result_bytes;
+      w->second.last_done = now;
     }
     flush_now = std::all_of(j.rt.begin(), j.rt.end(), [](const TaskRuntime& r) {
       return r.state == TaskState::kCompleted || r.state == TaskState::kDone;
@@ -647,6 +695,8 @@ absl::Status Coordinator::Fail(const v1::Lease& lease, const std::string& reason
   ActiveJob& j = *held.first;
   TaskRuntime& rt = j.rt[held.second];
   const std::string tensor = j.plan.tensors[j.tasks[held.second].tensor].output.name;
+  ++counters_.task_failures;
+  RecordFailure(lease.job_id(), lease.task_id(), rt.worker, absl::StrFormat("tensor '%s': %s", tensor, reason));
   rt.state = TaskState::kPending;
   rt.committed = 0;
   rt.crc = 0;
@@ -661,6 +711,7 @@ absl::Status Coordinator::Fail(const v1::Lease& lease, const std::string& reason
 }
 
 void Coordinator::FailJobLocked(ActiveJob& job, const std::string& reason) {
+  RecordFailure(job.job.id(), -1, "", "job failed: " + reason);
   job.job.set_state(v1::JOB_FAILED);
   job.job.set_error(reason);
   job.job.set_finished_unix_ms(UnixMs(clock_->Now()));

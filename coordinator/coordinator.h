@@ -26,6 +26,7 @@
 #define QUANTFLEET_COORDINATOR_COORDINATOR_H_
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -66,6 +67,17 @@ struct TaskDef {
   uint64_t source_bytes = 0;
   uint64_t result_offset = 0; // absolute, within the artifact
   uint64_t result_bytes = 0;
+};
+
+// Service-wide counters since the coordinator started (for /metrics).
+struct CoordinatorCounters {
+  int64_t source_bytes_served = 0;     // source rows sent to workers
+  int64_t result_bytes_received = 0;   // result bytes accepted from workers
+  int64_t tasks_completed = 0;         // results verified (size and CRC32C)
+  int64_t task_retries = 0;            // leases of a task that was leased before
+  int64_t task_failures = 0;           // failures reported by workers
+  int64_t checksum_rejections = 0;     // chunks or results that failed their CRC32C
+  int64_t lease_expiries = 0;
 };
 
 // Cuts a plan into tasks of about `target_result_bytes` (never crossing an
@@ -110,7 +122,12 @@ class Coordinator {
   // arrives.
   void FlushCompletedTasks() ABSL_LOCKS_EXCLUDED(mu_);
 
-  int64_t lease_expiries() const;
+  CoordinatorCounters counters() const;
+  int64_t lease_expiries() const { return counters().lease_expiries; }
+
+  // Everything the status page shows: the newest `max_jobs` jobs with
+  // their per-worker progress, the workers and the recent failures.
+  quantfleet::v1::ClusterStatus Status(size_t max_jobs);
 
  private:
   // kCompleted: verified and written, not yet fsynced; kDone: durable.
@@ -150,6 +167,8 @@ class Coordinator {
     int64_t tasks_done = 0;
     uint64_t bytes_done = 0;
     bool retired = false;  // replaced by a newer incarnation
+    absl::Time first_lease = absl::InfinitePast();  // for its throughput
+    absl::Time last_done = absl::InfinitePast();
   };
 
   Coordinator(CoordinatorOptions options, const Clock* clock, PathPolicy paths, std::unique_ptr<StateDirLock> lock,
@@ -168,6 +187,12 @@ class Coordinator {
   void FinishJob(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
   void RefreshCounters(ActiveJob& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Persist(const quantfleet::v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Keeps the last few failures for the status page.
+  void RecordFailure(const std::string& job_id, int64_t task_id, const std::string& worker_id,
+                     const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  quantfleet::v1::WorkerStatus WorkerStatusLocked(const std::string& id, const WorkerEntry& w, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  quantfleet::v1::JobEvent SnapshotLocked(const ActiveJob& job, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewJobId();
 
   const CoordinatorOptions options_;
@@ -183,7 +208,8 @@ class Coordinator {
   int64_t worker_seq_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t next_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t epoch_limit_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t lease_expiries_ ABSL_GUARDED_BY(mu_) = 0;
+  CoordinatorCounters counters_ ABSL_GUARDED_BY(mu_);
+  std::deque<quantfleet::v1::FailureEvent> failures_ ABSL_GUARDED_BY(mu_);  // newest first
 };
 
 }  // namespace quantfleet

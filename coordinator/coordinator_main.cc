@@ -11,16 +11,18 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
 #include "absl/strings/str_format.h"
-#include "core/util/flag_names.h"
+#include "core/ops/daemon_flags.h"
 #include "client/channel_factory.h"
 #include "coordinator/access_control.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/coordinator_metrics.h"
 #include "coordinator/grpc_services.h"
+#include "coordinator/status_page.h"
+#include "core/ops/http_endpoint.h"
+#include "core/ops/prometheus_text.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
           "HOST:PORT to listen on; loopback by default (listening on a LAN address is an explicit choice)");
@@ -39,6 +41,9 @@ ABSL_FLAG(std::string, worker_token_file, "", "file holding the worker token (Wo
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of this coordinator");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of this coordinator");
 ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA file: callers must present a certificate it signed (mTLS)");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT for Prometheus metrics (/metrics) and the status page (/); off when empty. "
+          "Read-only; keep it on loopback or a trusted network (it shows job paths)");
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -141,6 +146,23 @@ int main(int argc, char** argv) {
   server->GetHealthCheckService()->SetServingStatus(true);
   absl::FPrintF(stderr, "quantfleet-coordinator: listening on %s (port %d), state in %s\n",
                 absl::GetFlag(FLAGS_listen), port, options.state_dir);
+  std::unique_ptr<quantfleet::HttpEndpoint> metrics;
+  if (const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen); !metrics_listen.empty()) {
+    quantfleet::Coordinator* c = coordinator->get();
+    absl::StatusOr<std::unique_ptr<quantfleet::HttpEndpoint>> endpoint = quantfleet::HttpEndpoint::Start(
+        metrics_listen,
+        {{"/metrics",
+          [c] { return quantfleet::HttpReply{quantfleet::PrometheusText::kContentType, CoordinatorMetricsText(*c)}; }},
+         {"/api/status", [c] { return quantfleet::HttpReply{"application/json", StatusJson(*c)}; }},
+         {"/", [] { return quantfleet::HttpReply{"text/html; charset=utf-8", quantfleet::StatusPageHtml()}; }}});
+    if (!endpoint.ok()) {
+      absl::FPrintF(stderr, "quantfleet-coordinator: --metrics-listen: %s\n", endpoint.status().message());
+      return 1;
+    }
+    metrics = *std::move(endpoint);
+    absl::FPrintF(stderr, "quantfleet-coordinator: status page and /metrics on http://%s/ (port %d)\n",
+                  metrics_listen, metrics->port());
+  }
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
   while (!g_stop) {

@@ -21,8 +21,11 @@ packages=(
   nlohmann-json3-dev               # --json output
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler  # the cluster's RPC
   libsqlite3-dev                   # the coordinator's job store
-  libssl-dev                       # SHA-256 of artifacts
-  shellcheck systemd python3-yaml  # checks of deploy/ and the scripts
+  libssl-dev                       # SHA-256 of artifacts, `quantfleet certs init`
+  pkg-config libcpp-httplib-dev    # the daemons' metrics port and status page
+  libtomlplusplus-dev              # --config files (TOML)
+  shellcheck systemd python3-yaml docker-compose  # checks of deploy/ and the scripts
+  chromium                         # renders the status page in the tests (headless)
 )
 # Node.js with npm fetches the llama.cpp oracle; keep an existing install.
 if ! command -v npm >/dev/null 2>&1; then

@@ -92,6 +92,7 @@ absl::Status WorkerAgent::RegisterWithBackoff(const std::atomic<bool>& stop) {
     if (s.ok()) {
       worker_id_ = resp.worker_id();
       heartbeat_ = absl::Milliseconds(std::max<int64_t>(100, resp.heartbeat_ms()));
+      ++counters_.registrations;
       absl::FPrintF(stderr, "worker %s: registered as %s\n", options_.name, worker_id_);
       return absl::OkStatus();
     }
@@ -183,7 +184,7 @@ absl::Status WorkerAgent::Run(const std::atomic<bool>& stop) {
   absl::Status result = absl::OkStatus();
   std::optional<Fetched> next;
   auto want_more = [&](int64_t extra) {
-    return !stop && (options_.max_tasks == 0 || tasks_done_ + extra < options_.max_tasks);
+    return !stop && (options_.max_tasks == 0 || counters_.tasks_done + extra < options_.max_tasks);
   };
   while (want_more(0)) {
     Fetched current;
@@ -219,8 +220,9 @@ absl::Status WorkerAgent::Run(const std::atomic<bool>& stop) {
     Release(current.task.lease());
     if (prefetch.joinable()) prefetch.join();
     if (p.ok()) {
-      ++tasks_done_;
+      ++counters_.tasks_done;
     } else {
+      ++counters_.tasks_failed;
       absl::FPrintF(stderr, "worker %s: task %d of %s: %s\n", options_.name, current.task.lease().task_id(),
                     current.task.lease().job_id(), p.message());
     }
@@ -260,7 +262,7 @@ bool WorkerAgent::ReadLocal(const v1::TaskSpec& task, std::string* source) {
     source->clear();
     return false;
   }
-  ++local_reads_;
+  ++counters_.local_reads;
   return true;
 }
 
@@ -284,6 +286,7 @@ absl::Status WorkerAgent::Download(const v1::TaskSpec& task, std::string* source
         break;
       }
       source->append(chunk.data());
+      counters_.source_bytes_downloaded += static_cast<int64_t>(chunk.data().size());
     }
     if (bad_chunk) ctx->TryCancel();
     absl::Status s = FromGrpc(reader->Finish(), "download source");
@@ -345,7 +348,10 @@ absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, const std::string& re
     done.set_crc32c(crc);
     v1::Empty empty;
     absl::Status c = FromGrpc(stub_->CompleteTask(Context().get(), done, &empty), "complete task");
-    if (c.ok()) return absl::OkStatus();
+    if (c.ok()) {
+      counters_.result_bytes_uploaded += static_cast<int64_t>(result.size());
+      return absl::OkStatus();
+    }
     if (!Retryable(c)) return c;
   }
   return absl::UnavailableError("upload did not finish after 8 attempts");
@@ -387,12 +393,12 @@ absl::Status WorkerAgent::Process(const v1::TaskSpec& task, std::string source) 
         DequantizeToFloat(*src_type, source.data() + first * src_row, f32.data() + first * n_per_row,
                           count * n_per_row);
       });
-      const int gpu = options_.gpus[static_cast<size_t>(tasks_done_) % options_.gpus.size()];
+      const int gpu = options_.gpus[static_cast<size_t>(counters_.tasks_done.load()) % options_.gpus.size()];
       if (absl::Status g = QuantizeRowsOnGpu(gpu, *dst_type, f32.data(), result.data(), rows, n_per_row, imatrix);
           !g.ok()) {
         return fail(absl::StrFormat("GPU %d: %s", gpu, g.message()), false);
       }
-      ++gpu_tasks_;
+      ++counters_.gpu_tasks;
     } else {
       ParallelRows(options_.threads, rows, [&](int64_t first, int64_t count) {
         std::vector<float> f32(static_cast<size_t>(count * n_per_row));

@@ -56,6 +56,18 @@ struct WorkerOptions {
   int64_t max_tasks = 0;
 };
 
+// What a worker has done since it started. Updated by the agent's threads
+// and read by its metrics page, hence atomics.
+struct WorkerCounters {
+  std::atomic<int64_t> tasks_done{0};
+  std::atomic<int64_t> tasks_failed{0};
+  std::atomic<int64_t> gpu_tasks{0};                 // quantized on a GPU
+  std::atomic<int64_t> local_reads{0};               // sources read from a data root
+  std::atomic<int64_t> source_bytes_downloaded{0};
+  std::atomic<int64_t> result_bytes_uploaded{0};
+  std::atomic<int64_t> registrations{0};             // 1, plus one per coordinator restart
+};
+
 class WorkerAgent {
  public:
   WorkerAgent(WorkerOptions options, std::shared_ptr<grpc::Channel> channel);
@@ -64,11 +76,12 @@ class WorkerAgent {
   // max_tasks are done. Returns OK on a clean stop.
   absl::Status Run(const std::atomic<bool>& stop);
 
-  int64_t tasks_done() const { return tasks_done_; }
+  const WorkerCounters& counters() const { return counters_; }
+  int64_t tasks_done() const { return counters_.tasks_done; }
   // Tasks whose source was read from a data root instead of downloaded.
-  int64_t local_reads() const { return local_reads_; }
+  int64_t local_reads() const { return counters_.local_reads; }
   // Tasks quantized on a GPU.
-  int64_t gpu_tasks() const { return gpu_tasks_; }
+  int64_t gpu_tasks() const { return counters_.gpu_tasks; }
 
  private:
   struct Fetched {
@@ -99,9 +112,7 @@ class WorkerAgent {
   std::string incarnation_;
   std::string worker_id_;
   absl::Duration heartbeat_ = absl::Seconds(5);
-  int64_t tasks_done_ = 0;
-  std::atomic<int64_t> local_reads_{0};
-  int64_t gpu_tasks_ = 0;
+  WorkerCounters counters_;
   bool corrupted_once_ = false;
   bool cut_once_ = false;
 

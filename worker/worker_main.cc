@@ -9,16 +9,17 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "core/util/flag_names.h"
+#include "core/ops/daemon_flags.h"
 #include "client/channel_factory.h"
 #include "client/cluster_client.h"
 #include "worker/cuda/gpu_devices.h"
 #include "worker/worker_agent.h"
+#include "worker/worker_metrics.h"
+#include "core/ops/http_endpoint.h"
+#include "core/ops/prometheus_text.h"
 
 ABSL_FLAG(std::string, coordinator, "", "HOST:PORT of the coordinator (default: $QUANTFLEET_COORDINATOR or 127.0.0.1:7070)");
 ABSL_FLAG(std::string, name, "", "this worker's name (default: the host name)");
@@ -35,6 +36,9 @@ ABSL_FLAG(std::string, tls_cert, "", "PEM certificate of this worker (mTLS)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of this worker (mTLS)");
 ABSL_FLAG(std::string, gpu, "auto", "GPUs to quantize on: auto (all visible), none, or indices like 0,1");
 ABSL_FLAG(bool, list_devices, false, "print the GPUs this worker sees (or why there are none) and exit");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT for this worker's Prometheus metrics (/metrics): tasks, bytes, GPU memory and utilisation; "
+          "off when empty");
 ABSL_FLAG(int, test_stall_ms, 0, "fault test hook: pause this long before uploading each result");
 
 namespace {
@@ -96,6 +100,23 @@ int main(int argc, char** argv) {
     return 1;
   }
   quantfleet::WorkerAgent agent(options, *channel);
+  std::unique_ptr<quantfleet::HttpEndpoint> metrics;
+  if (const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen); !metrics_listen.empty()) {
+    std::vector<quantfleet::GpuDevice> used;
+    for (int index : options.gpus) used.push_back(visible[static_cast<size_t>(index)]);
+    absl::StatusOr<std::unique_ptr<quantfleet::HttpEndpoint>> endpoint = quantfleet::HttpEndpoint::Start(
+        metrics_listen, {{"/metrics", [&agent, name = options.name, used] {
+                            return quantfleet::HttpReply{quantfleet::PrometheusText::kContentType,
+                                                         WorkerMetricsText(name, agent.counters(), used)};
+                          }}});
+    if (!endpoint.ok()) {
+      absl::FPrintF(stderr, "quantfleet-worker: --metrics-listen: %s\n", endpoint.status().message());
+      return 1;
+    }
+    metrics = *std::move(endpoint);
+    absl::FPrintF(stderr, "quantfleet-worker %s: /metrics on http://%s/metrics (port %d)\n", options.name,
+                  metrics_listen, metrics->port());
+  }
   absl::FPrintF(stderr, "quantfleet-worker %s: coordinator %s, %d threads, %d GPUs\n", options.name, address,
                 options.threads, options.gpus.size());
   absl::Status s = agent.Run(g_stop);

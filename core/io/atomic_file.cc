@@ -23,7 +23,8 @@ absl::Status ErrnoError(const std::string& path, const char* what, int err) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& destination, bool overwrite) {
+absl::StatusOr<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& destination, bool overwrite,
+                                                             mode_t mode) {
   struct stat st;
   if (!overwrite && ::stat(destination.c_str(), &st) == 0) {
     return absl::AlreadyExistsError(
@@ -32,7 +33,7 @@ absl::StatusOr<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string
   std::string temp = destination + ".tmp.XXXXXX";
   const int fd = ::mkstemp(temp.data());
   if (fd < 0) return ErrnoError(destination, "cannot create a temporary file beside it", errno);
-  ::fchmod(fd, 0644);
+  ::fchmod(fd, mode);
   return std::unique_ptr<AtomicFile>(new AtomicFile(destination, temp, fd));
 }
 

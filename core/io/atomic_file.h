@@ -10,8 +10,11 @@
 #ifndef QUANTFLEET_CORE_IO_ATOMIC_FILE_H_
 #define QUANTFLEET_CORE_IO_ATOMIC_FILE_H_
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
+
 #include <memory>
 #include <string>
 
@@ -22,9 +25,11 @@ namespace quantfleet {
 
 class AtomicFile {
  public:
-  // Creates the temporary file for `destination`. Fails with
-  // ALREADY_EXISTS when the destination exists and `overwrite` is false.
-  static absl::StatusOr<std::unique_ptr<AtomicFile>> Create(const std::string& destination, bool overwrite);
+  // Creates the temporary file for `destination`, with permissions `mode`
+  // (0600 for secrets). Fails with ALREADY_EXISTS when the destination
+  // exists and `overwrite` is false.
+  static absl::StatusOr<std::unique_ptr<AtomicFile>> Create(const std::string& destination, bool overwrite,
+                                                            mode_t mode = 0644);
 
   ~AtomicFile();
   AtomicFile(const AtomicFile&) = delete;

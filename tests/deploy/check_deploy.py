@@ -2,13 +2,16 @@
 
 Every YAML file must parse, and every flag (--name) and QUANTFLEET_* variable
 used in a unit, env file, Dockerfile, compose file or manifest must be one the
-binary it is given to accepts (as listed by its --helpfull).
+binary it is given to accepts (as listed by its --help). The TOML configs that
+`quantfleet certs init` writes must name flags of their daemon too.
 
 Usage: check_deploy.py SOURCE_DIR BIN_DIR
 """
 import re
 import subprocess
 import sys
+import tempfile
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -19,8 +22,11 @@ problems = []
 
 
 def flags_of(binary):
-    out = subprocess.run([str(bin_dir / binary), "--helpfull"], capture_output=True, text=True, timeout=60)
-    return set(re.findall(r"--([a-z0-9_]+)", out.stdout + out.stderr))
+    out = subprocess.run([str(bin_dir / binary), "--help"], capture_output=True, text=True, timeout=60)
+    flags = {f.replace("-", "_") for f in re.findall(r"^  --([a-z0-9_-]+)", out.stdout, re.M)}
+    if len(flags) < 5:
+        problems.append(f"{binary} --help lists only {sorted(flags)}")
+    return flags
 
 
 known = {b: flags_of(b) for b in ("quantfleet-coordinator", "quantfleet-worker")}
@@ -92,6 +98,17 @@ for path, docs in documents.items():
                 check_flag(path.name, binary, str(arg))
             for env in container.get("env", []):
                 check_env(path.name, binary, env.get("name", ""))
+
+# The configs `quantfleet certs init` writes: every key a flag of its daemon.
+with tempfile.TemporaryDirectory() as tmp:
+    init = subprocess.run([str(bin_dir / "quantfleet"), "certs", "init", tmp + "/lab", "--coordinator-host", "nas.lan",
+                           "--worker", "rig1"], capture_output=True, text=True, timeout=60)
+    if init.returncode != 0:
+        problems.append(f"quantfleet certs init failed: {init.stderr}")
+    for config in sorted(Path(tmp, "lab").glob("*.toml")):
+        binary = "quantfleet-coordinator" if config.name == "coordinator.toml" else "quantfleet-worker"
+        for key in tomllib.loads(config.read_text()):
+            check_flag(f"certs init's {config.name}", binary, key)
 
 if problems:
     print("\n".join(problems))

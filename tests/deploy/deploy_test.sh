@@ -17,6 +17,15 @@ for unit in "$src"/deploy/systemd/*.service; do
 done
 (cd "$tmp" && SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no ./*.service)
 
+echo "== docker-compose config"
+# Validates the compose file against the Compose schema, with stand-in secret files.
+mkdir -p "$tmp/compose/deploy/secrets"
+cp "$src/deploy/docker-compose.yml" "$tmp/compose/deploy/"
+for f in coordinator.pem coordinator.key ca.pem client.token worker.token worker-rig.pem worker-rig.key; do
+  : >"$tmp/compose/deploy/secrets/$f"
+done
+(cd "$tmp/compose/deploy" && docker-compose -f docker-compose.yml config --quiet)
+
 echo "== YAML syntax and flag drift"
 python=
 for candidate in /usr/bin/python3 python3; do

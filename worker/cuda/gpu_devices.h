@@ -24,6 +24,7 @@ struct GpuDevice {
   std::string name;
   int64_t memory_bytes = 0;
   int compute_capability = 0;  // e.g. 90 for sm_90
+  std::string pci_bus_id;      // "0000:3b:00.0", to find the GPU in NVML
 };
 
 // The visible GPUs; empty when there are none (or the build has no CUDA).

@@ -34,7 +34,9 @@ std::vector<GpuDevice> ListGpus() {
   for (int i = 0; i < count; ++i) {
     cudaDeviceProp prop;
     if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) continue;
-    out.push_back({i, prop.name, static_cast<int64_t>(prop.totalGlobalMem), prop.major * 10 + prop.minor});
+    char bus[32] = {0};
+    if (cudaDeviceGetPCIBusId(bus, sizeof(bus), i) != cudaSuccess) bus[0] = '\0';
+    out.push_back({i, prop.name, static_cast<int64_t>(prop.totalGlobalMem), prop.major * 10 + prop.minor, bus});
   }
   return out;
 }

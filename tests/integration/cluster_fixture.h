@@ -1,0 +1,157 @@
+// The fixture of the multi-process tests: a temporary directory with a
+// small seeded model and imatrix, a coordinator and workers started as real
+// processes on a free loopback port, and the quantfleet command pointed at
+// them. Every wait is bounded.
+//
+// Thread-safety: one fixture per test, used from the test's thread.
+#ifndef QUANTFLEET_TESTS_INTEGRATION_CLUSTER_FIXTURE_H_
+#define QUANTFLEET_TESTS_INTEGRATION_CLUSTER_FIXTURE_H_
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+#include "tests/tools/subprocess.h"
+#include "tests/tools/test_model.h"
+
+namespace quantfleet {
+
+namespace fs = std::filesystem;
+
+inline std::string Bin(const std::string& name) { return std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/" + name; }
+
+inline std::vector<uint8_t> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+inline std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = (fs::temp_directory_path() /
+            absl::StrFormat("qf-cluster-%d-%s", getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+               .string();
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ + "/models");
+    TestModelSpec spec;
+    spec.n_layer = 4;
+    spec.n_embd = 512;
+    spec.n_ff = 1536;
+    spec.n_head = 8;
+    spec.n_head_kv = 2;
+    spec.type = GgmlType::kF16;
+    spec.seed = 21;
+    ASSERT_TRUE(WriteTestModel(spec, Model()).ok());
+    ASSERT_TRUE(WriteTestImatrix(spec, Imatrix(), ImatrixFormat::kGguf, 22).ok());
+    port_ = FreeLoopbackPort();
+    address_ = absl::StrFormat("127.0.0.1:%d", port_);
+  }
+
+  void TearDown() override {
+    workers_.clear();
+    coordinator_.reset();
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  std::string Model() const { return dir_ + "/models/model-f16.gguf"; }
+  std::string Imatrix() const { return dir_ + "/models/imatrix.gguf"; }
+  std::string Out(const std::string& name) const { return dir_ + "/models/" + name; }
+
+  void StartCoordinator(int lease_seconds = 2, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {Bin("quantfleet-coordinator"), "--listen", address_, "--state-dir", dir_ + "/state",
+                                     "--allow-root", dir_ + "/models", "--lease-seconds", absl::StrCat(lease_seconds),
+                                     "--heartbeat-seconds", "1", "--task-mib", "1"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    coordinator_ = std::make_unique<ChildProcess>(argv, dir_ + "/coordinator.log");
+    ASSERT_TRUE(coordinator_->started());
+    ASSERT_TRUE(WaitForLoopbackPort(port_, absl::Seconds(20))) << ReadText(dir_ + "/coordinator.log");
+  }
+
+  ChildProcess* StartWorker(const std::string& name, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {Bin("quantfleet-worker"), "--coordinator", address_, "--name", name,
+                                     "--threads", "1"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    workers_.push_back(std::make_unique<ChildProcess>(argv, dir_ + "/worker-" + name + ".log"));
+    return workers_.back().get();
+  }
+
+  ProcessResult Cli(std::vector<std::string> args, absl::Duration timeout = absl::Seconds(30)) {
+    args.insert(args.begin(), {Bin("quantfleet"), args[0]});
+    args.erase(args.begin() + 2);
+    args.insert(args.begin() + 2, {"--coordinator", address_});
+    args.insert(args.begin() + 4, cli_extra_.begin(), cli_extra_.end());
+    return RunProcess(args, timeout);
+  }
+
+  // Submits and returns the job id (the last line of submit's output).
+  std::string Submit(const std::string& type, const std::string& out, bool imatrix) {
+    std::vector<std::string> args = {"submit", "--force"};
+    if (imatrix) args.insert(args.end(), {"--imatrix", Imatrix()});
+    args.insert(args.end(), {Model(), Out(out), type});
+    ProcessResult r = Cli(args);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    std::vector<std::string> lines = absl::StrSplit(r.output, '\n', absl::SkipEmpty());
+    return lines.empty() ? "" : lines.back();
+  }
+
+  nlohmann::json Status(const std::string& job) {
+    ProcessResult r = Cli({"status", "--json", job});
+    if (r.exit_code != 0) return nlohmann::json();
+    return nlohmann::json::parse(r.output, nullptr, false);
+  }
+
+  int64_t TasksDone(const std::string& job) {
+    nlohmann::json j = Status(job);
+    if (!j.is_object() || !j.contains("tasksDone")) return -1;
+    int64_t n = 0;
+    const nlohmann::json& v = j["tasksDone"];
+    if (v.is_string()) return absl::SimpleAtoi(v.get<std::string>(), &n) ? n : -1;
+    return v.get<int64_t>();
+  }
+
+  // The single-machine result for the same input and options.
+  std::vector<uint8_t> Reference(const std::string& type, bool imatrix) {
+    const std::string out = Out("reference-" + type + (imatrix ? "-imatrix" : "") + ".gguf");
+    std::vector<std::string> argv = {Bin("quantfleet"), "quantize"};
+    if (imatrix) argv.insert(argv.end(), {"--imatrix", Imatrix()});
+    argv.insert(argv.end(), {Model(), out, type});
+    ProcessResult r = RunProcess(argv, absl::Minutes(2));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return ReadFile(out);
+  }
+
+  void ExpectSameBytes(const std::string& out, const std::string& type, bool imatrix) {
+    const std::vector<uint8_t> got = ReadFile(Out(out));
+    const std::vector<uint8_t> want = Reference(type, imatrix);
+    ASSERT_FALSE(want.empty());
+    EXPECT_TRUE(got == want) << "cluster output " << out << " differs from `quantfleet quantize` (" << got.size()
+                             << " vs " << want.size() << " bytes)";
+  }
+
+  std::string dir_;
+  int port_ = 0;
+  std::string address_;
+  std::unique_ptr<ChildProcess> coordinator_;
+  std::vector<std::unique_ptr<ChildProcess>> workers_;
+  std::vector<std::string> cli_extra_;  // flags every CLI call gets
+};
+
+}  // namespace quantfleet
+
+#endif  // QUANTFLEET_TESTS_INTEGRATION_CLUSTER_FIXTURE_H_
