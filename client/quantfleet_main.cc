@@ -7,6 +7,7 @@
 #include "client/cluster_commands.h"
 #include "client/inspect_command.h"
 #include "client/quantize_command.h"
+#include "client/tokenize_command.h"
 
 namespace {
 
@@ -18,6 +19,7 @@ cluster of GPU rigs, with the same bytes as llama.cpp's llama-quantize.
 commands:
   quantize   quantize a GGUF model here (a drop-in for llama-quantize)
   inspect    show what a GGUF file holds (metadata, tensor types, sizes)
+  tokenize   the tokens of a text under a model's tokenizer (llama.cpp's ids)
 
   cluster    run a coordinator and workers on this machine for one job
   submit     send a job to a coordinator (--coordinator HOST:PORT)
@@ -47,6 +49,7 @@ int main(int argc, char** argv) {
   if (command == "quantize") return quantfleet::RunQuantizeCommand(args);
   if (command == "inspect") return quantfleet::RunInspectCommand(args);
   if (command == "certs") return quantfleet::RunCertsCommand(args);
+  if (command == "tokenize") return quantfleet::RunTokenizeCommand(args);
   if (quantfleet::IsClusterCommand(command)) return quantfleet::RunClusterCommand(command, args);
   if (command == "version" || command == "--version") {
     absl::PrintF("quantfleet %s\n", QUANTFLEET_VERSION);

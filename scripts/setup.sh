@@ -24,6 +24,7 @@ packages=(
   libssl-dev                       # SHA-256 of artifacts, `quantfleet certs init`
   pkg-config libcpp-httplib-dev    # the daemons' metrics port and status page
   libtomlplusplus-dev              # --config files (TOML)
+  libpcre2-dev                     # tokenizers: pre-tokenizer regular expressions with Unicode classes
   shellcheck systemd python3-yaml docker-compose  # checks of deploy/ and the scripts
   chromium                         # renders the status page in the tests (headless)
 )

@@ -1,18 +1,36 @@
 #!/usr/bin/env bash
-# Fetches llama.cpp as the correctness oracle and builds llama-quantize.
+# Fetches llama.cpp as the correctness oracle and builds its tools.
 #
 # llama.cpp comes from the npm registry, pinned: node-llama-cpp@3.21.1
 # carries its source (llama/gitRelease.bundle), @node-llama-cpp/linux-x64
-# the prebuilt libllama/libggml. llama-quantize is compiled from the
-# bundle's own tools/quantize sources against those prebuilt libraries, so
-# nothing of llama.cpp is built here but that one tool.
+# the prebuilt libllama/libggml. llama-quantize and llama-imatrix are
+# compiled from the bundle's own tools/ sources against those prebuilt
+# libraries, and oracle-tokenize (ours, beside this script) calls
+# llama_tokenize; nothing else of llama.cpp is built here.
 #
-# Usage: fetch_oracle.sh DEST   (idempotent; DEST/.complete marks success)
+# Usage: fetch_oracle.sh DEST   (idempotent: DEST/.fetched marks the
+# download, each tool is built when missing)
 set -euo pipefail
 
 readonly VERSION=3.21.1
 dest=${1:?usage: fetch_oracle.sh DEST}
-if [[ -f "$dest/.complete" ]]; then
+here=$(cd "$(dirname "$0")" && pwd)
+dest=$(mkdir -p "$dest" && cd "$dest" && pwd)
+
+build_tool() {  # build_tool OUTPUT SOURCES...
+  local out=$1
+  shift
+  [[ -x "$dest/$out" ]] && return 0
+  (cd "$dest" && g++ -std=c++17 -O1 -w \
+    -I llama.cpp/include -I llama.cpp/ggml/include -I llama.cpp/common \
+    "$@" -o "$out.tmp" \
+    -L lib -l:libllama-common.so -l:libllama.v0.4.0.so -l:libggml.v0.4.0.so -l:libggml-base.so \
+    -Wl,-rpath,"$dest/lib" -lpthread && mv "$out.tmp" "$out")
+}
+
+if [[ -f "$dest/.fetched" || -f "$dest/.complete" ]]; then
+  build_tool llama-imatrix llama.cpp/tools/imatrix/imatrix.cpp
+  build_tool oracle-tokenize "$here/oracle_tokenize.cc"
   exit 0
 fi
 mkdir -p "$dest/npm"
@@ -32,12 +50,10 @@ rm -rf llama.cpp lib
 git clone --quiet npm/src/package/llama/gitRelease.bundle llama.cpp 2>/dev/null
 mkdir -p lib
 cp npm/prebuilt/package/bins/linux-x64/lib*.so lib/
-g++ -std=c++17 -O1 -w \
-  -I llama.cpp/include -I llama.cpp/ggml/include -I llama.cpp/common \
-  llama.cpp/tools/quantize/quantize.cpp llama.cpp/tools/quantize/main.cpp \
-  -o llama-quantize \
-  -L lib -l:libllama-common.so -l:libllama.v0.4.0.so -l:libggml.v0.4.0.so -l:libggml-base.so \
-  -Wl,-rpath,"$dest/lib" -lpthread
+rm -f llama-quantize llama-imatrix oracle-tokenize
+build_tool llama-quantize llama.cpp/tools/quantize/quantize.cpp llama.cpp/tools/quantize/main.cpp
 ./llama-quantize >/dev/null 2>&1 || [[ $? -eq 1 ]]  # usage exits 1: the binary loads its libraries
-touch .complete
+build_tool llama-imatrix llama.cpp/tools/imatrix/imatrix.cpp
+build_tool oracle-tokenize "$here/oracle_tokenize.cc"
+touch .fetched
 echo "oracle ready in $dest (llama.cpp from node-llama-cpp@$VERSION)"
