@@ -5,6 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "client/certs_command.h"
 #include "client/cluster_commands.h"
+#include "client/imatrix_command.h"
 #include "client/inspect_command.h"
 #include "client/quantize_command.h"
 #include "client/tokenize_command.h"
@@ -19,6 +20,7 @@ cluster of GPU rigs, with the same bytes as llama.cpp's llama-quantize.
 commands:
   quantize   quantize a GGUF model here (a drop-in for llama-quantize)
   inspect    show what a GGUF file holds (metadata, tensor types, sizes)
+  imatrix    compute an importance matrix over a calibration text (llama-imatrix)
   tokenize   the tokens of a text under a model's tokenizer (llama.cpp's ids)
 
   cluster    run a coordinator and workers on this machine for one job
@@ -50,6 +52,7 @@ int main(int argc, char** argv) {
   if (command == "inspect") return quantfleet::RunInspectCommand(args);
   if (command == "certs") return quantfleet::RunCertsCommand(args);
   if (command == "tokenize") return quantfleet::RunTokenizeCommand(args);
+  if (command == "imatrix") return quantfleet::RunImatrixCommand(args);
   if (quantfleet::IsClusterCommand(command)) return quantfleet::RunClusterCommand(command, args);
   if (command == "version" || command == "--version") {
     absl::PrintF("quantfleet %s\n", QUANTFLEET_VERSION);

@@ -29,7 +29,7 @@ build_tool() {  # build_tool OUTPUT SOURCES...
 }
 
 if [[ -f "$dest/.fetched" || -f "$dest/.complete" ]]; then
-  build_tool llama-imatrix llama.cpp/tools/imatrix/imatrix.cpp
+  build_tool llama-imatrix llama.cpp/tools/imatrix/imatrix.cpp "$here/oracle_backends.cc" -DORACLE_LIB_DIR="\"$dest/lib\""
   build_tool oracle-tokenize "$here/oracle_tokenize.cc"
   exit 0
 fi
@@ -53,7 +53,7 @@ cp npm/prebuilt/package/bins/linux-x64/lib*.so lib/
 rm -f llama-quantize llama-imatrix oracle-tokenize
 build_tool llama-quantize llama.cpp/tools/quantize/quantize.cpp llama.cpp/tools/quantize/main.cpp
 ./llama-quantize >/dev/null 2>&1 || [[ $? -eq 1 ]]  # usage exits 1: the binary loads its libraries
-build_tool llama-imatrix llama.cpp/tools/imatrix/imatrix.cpp
+build_tool llama-imatrix llama.cpp/tools/imatrix/imatrix.cpp "$here/oracle_backends.cc" -DORACLE_LIB_DIR="\"$dest/lib\""
 build_tool oracle-tokenize "$here/oracle_tokenize.cc"
 touch .fetched
 echo "oracle ready in $dest (llama.cpp from node-llama-cpp@$VERSION)"

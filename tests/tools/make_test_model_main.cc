@@ -26,6 +26,8 @@ Writes a synthetic Llama-style model with seeded random weights.
   --split N         write N parts; OUT must end in -00001-of-0000N.gguf
   --alignment N     write general.alignment = N
   --seed N          random seed (default 1)
+  --vocab-from FILE take the tokenizer (and vocabulary size) from FILE's metadata
+  --plain           no outlier columns, spikes, zero rows or subnormals
   --imatrix FILE    also write an importance matrix for the model
   --imatrix-format  gguf (default) or dat
 )";
@@ -62,6 +64,8 @@ int main(int argc, char** argv) {
     } else if (a == "--alignment") { num(&n); spec.alignment = static_cast<uint32_t>(n);
     } else if (a == "--seed") { num(&n); spec.seed = static_cast<uint64_t>(n);
     } else if (a == "--tied") { spec.tied_output = true;
+    } else if (a == "--vocab-from") { spec.vocab_from = next();
+    } else if (a == "--plain") { spec.outliers = false; spec.zero_rows = false;
     } else if (a == "--shuffle") { spec.shuffle = true;
     } else if (a == "--imatrix") { imatrix = next();
     } else if (a == "--imatrix-format") {

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_format.h"
 #include "core/gguf/gguf_file.h"
+#include "core/gguf/gguf_model.h"
 #include "core/gguf/gguf_writer.h"
 #include "core/quant/half.h"
 #include "core/util/status_macros.h"
@@ -159,7 +160,19 @@ std::vector<GgufKv> LlamaMetadata(const TestModelSpec& s) {
 
 }  // namespace
 
-absl::Status WriteTestModel(const TestModelSpec& spec, const std::string& path) {
+absl::Status WriteTestModel(const TestModelSpec& given, const std::string& path) {
+  TestModelSpec spec = given;
+  std::vector<GgufKv> tokenizer_kv;
+  if (!spec.vocab_from.empty()) {
+    absl::StatusOr<GgufModel> vocab = GgufModel::Open(spec.vocab_from);
+    if (!vocab.ok()) return vocab.status();
+    for (const GgufKv& kv : vocab->kv()) {
+      if (kv.key.rfind("tokenizer.", 0) == 0) tokenizer_kv.push_back(kv);
+    }
+    const GgufKv* tokens = FindKv(tokenizer_kv, "tokenizer.ggml.tokens");
+    if (tokens == nullptr) return absl::InvalidArgumentError(spec.vocab_from + ": no tokenizer.ggml.tokens");
+    spec.n_vocab = static_cast<int>(tokens->size());
+  }
   Rng rng(spec.seed);
   std::vector<TensorSpec> tensors = LlamaTensors(spec);
   std::vector<GgufTensorInfo> infos;
@@ -191,6 +204,7 @@ absl::Status WriteTestModel(const TestModelSpec& spec, const std::string& path) 
   }
   const size_t alignment = spec.alignment ? spec.alignment : kGgufDefaultAlignment;
   std::vector<GgufKv> kv = LlamaMetadata(spec);
+  kv.insert(kv.end(), tokenizer_kv.begin(), tokenizer_kv.end());
   if (spec.n_split <= 1) {
     Part part{kv, infos, std::move(data)};
     return WritePart(part, alignment, path);

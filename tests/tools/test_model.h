@@ -35,6 +35,9 @@ struct TestModelSpec {
   bool outliers = true;            // outlier columns and rare spikes
   bool zero_rows = true;           // some all-zero rows and subnormals
   std::string name = "quantfleet-test";
+  // A GGUF file whose tokenizer.* metadata the model takes (llama.cpp's
+  // models/ggml-vocab-*.gguf); n_vocab then follows its token list.
+  std::string vocab_from;
 };
 
 // Writes the model. For n_split > 1, `path` must end in

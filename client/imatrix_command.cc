@@ -1,0 +1,151 @@
+#include "client/imatrix_command.h"
+
+#include <fstream>
+#include <iterator>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "core/gguf/gguf_model.h"
+#include "nlohmann/json.hpp"
+#include "worker/calibration/forward_pass.h"
+#include "worker/calibration/imatrix_run.h"
+#include "worker/calibration/tokenizer.h"
+
+namespace quantfleet {
+namespace {
+
+constexpr char kUsage[] = R"(usage: quantfleet imatrix -m MODEL.gguf -f TEXT -o OUT.gguf [options]
+
+Computes the importance matrix of a model over a calibration text, as
+llama-imatrix does: the text is cut into chunks of CTX tokens, each runs
+through the model, and for every weight matrix of the transformer blocks
+the sums of squared inputs and the token counts are gathered. The output
+feeds `quantfleet quantize --imatrix` (and llama-quantize). The perplexity
+of the text is printed as llama-imatrix prints it.
+
+Supported: architectures llama (Llama 2/3, Mistral, TinyLlama), qwen2 and
+qwen3 with F32, F16 or BF16 weights; SentencePiece and byte-level BPE
+tokenizers. Runs on this machine's CPU cores (BLAS).
+
+  -m, --model FILE       the model
+  -f, --file FILE        the calibration text
+  -o, --output FILE      where to write the imatrix (default: imatrix.gguf)
+  -c, --ctx N            tokens per chunk (default: 512)
+  --chunks N             use at most N chunks (default: all the text holds)
+  --process-output       also collect output.weight
+  --parse-special        treat special-token text in the file as tokens
+  --output-format F      gguf or dat (default: gguf, dat for a .dat name)
+  --no-ppl               skip the perplexity (a little faster)
+  -t, --threads N        BLAS threads (default: all cores)
+  --json                 print a JSON summary at the end
+)";
+
+int Fail(const std::string& message) {
+  absl::FPrintF(stderr, "quantfleet imatrix: %s\n", message);
+  return 1;
+}
+
+}  // namespace
+
+int RunImatrixCommand(const std::vector<std::string>& args) {
+  std::string model_path, text_path, out_path = "imatrix.gguf", format;
+  ImatrixRunOptions options;
+  bool process_output = false, parse_special = false, json = false;
+  int threads = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](std::string* out) {
+      if (i + 1 >= args.size()) return false;
+      *out = args[++i];
+      return true;
+    };
+    auto number = [&](int* out, int min) {
+      std::string v;
+      return value(&v) && absl::SimpleAtoi(v, out) && *out >= min;
+    };
+    if (a == "-h" || a == "--help") {
+      absl::PrintF("%s", kUsage);
+      return 0;
+    } else if (a == "-m" || a == "--model") {
+      if (!value(&model_path)) return Fail(a + " needs a file");
+    } else if (a == "-f" || a == "--file") {
+      if (!value(&text_path)) return Fail(a + " needs a file");
+    } else if (a == "-o" || a == "--output") {
+      if (!value(&out_path)) return Fail(a + " needs a file");
+    } else if (a == "-c" || a == "--ctx") {
+      if (!number(&options.ctx, 16)) return Fail(a + " needs a number of tokens, 16 or more");
+    } else if (a == "--chunks") {
+      if (!number(&options.max_chunks, 1)) return Fail(a + " needs a positive number");
+    } else if (a == "-t" || a == "--threads") {
+      if (!number(&threads, 1)) return Fail(a + " needs a positive number");
+    } else if (a == "--output-format") {
+      if (!value(&format) || (format != "gguf" && format != "dat")) return Fail("--output-format is gguf or dat");
+    } else if (a == "--process-output") {
+      process_output = true;
+    } else if (a == "--parse-special") {
+      parse_special = true;
+    } else if (a == "--no-ppl") {
+      options.perplexity = false;
+    } else if (a == "--json") {
+      json = true;
+    } else if (a == "--coordinator") {
+      return Fail("--coordinator: calibration on the cluster is not available yet; run it here without --coordinator");
+    } else {
+      return Fail(absl::StrFormat("unknown option '%s' (see quantfleet imatrix --help)", a));
+    }
+  }
+  if (model_path.empty() || text_path.empty()) return Fail("give the model (-m) and the calibration text (-f)");
+  if (format.empty()) format = absl::EndsWith(out_path, ".dat") ? "dat" : "gguf";
+
+  std::ifstream in(text_path, std::ios::binary);
+  if (!in) return Fail(text_path + ": cannot be read");
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  absl::StatusOr<GgufModel> file = GgufModel::Open(model_path);
+  if (!file.ok()) return Fail(std::string(file.status().message()));
+  absl::StatusOr<Vocab> vocab = Vocab::FromGguf(file->kv(), model_path);
+  if (!vocab.ok()) return Fail(std::string(vocab.status().message()));
+  auto shared_vocab = std::make_shared<const Vocab>(*std::move(vocab));
+  absl::StatusOr<Tokenizer> tokenizer = Tokenizer::Create(shared_vocab);
+  if (!tokenizer.ok()) return Fail(std::string(tokenizer.status().message()));
+  absl::StatusOr<LlamaModel> model = LlamaModel::Load(*file, model_path);
+  if (!model.ok()) return Fail(std::string(model.status().message()));
+  if (model->hparams().n_vocab != static_cast<int>(shared_vocab->size())) {
+    return Fail(absl::StrFormat("%s: token_embd.weight has %d rows but the vocabulary %d tokens", model_path,
+                                model->hparams().n_vocab, shared_vocab->size()));
+  }
+  SetBlasThreads(threads);
+
+  const std::vector<TokenId> tokens = tokenizer->Tokenize(text, /*add_special=*/true, parse_special);
+  absl::FPrintF(stderr, "quantfleet imatrix: %s: %d tokens; %d per chunk\n", text_path, tokens.size(), options.ctx);
+  ImatrixCollector collector(process_output);
+  absl::StatusOr<ImatrixRunResult> result =
+      RunImatrix(*model, *shared_vocab, tokens, options, &collector, [&](const ChunkDone& d) {
+        if (options.perplexity) absl::PrintF("[%d]%.4f,", d.chunk, d.perplexity);
+        std::fflush(stdout);
+        absl::FPrintF(stderr, "\rchunk %d/%d, %.0f tokens/s ", d.chunk, d.chunks, options.ctx / d.seconds);
+      });
+  absl::FPrintF(stderr, "\n");
+  if (!result.ok()) return Fail(std::string(result.status().message()));
+  if (options.perplexity) {
+    absl::PrintF("\nFinal estimate: PPL = %.4f +/- %.5f\n", result->perplexity, result->perplexity_error);
+  }
+  const absl::Status written = format == "dat"
+                                   ? collector.WriteLegacy(out_path, text_path, result->chunks, options.ctx)
+                                   : collector.WriteGguf(out_path, {text_path}, result->chunks, options.ctx);
+  if (!written.ok()) return Fail(std::string(written.message()));
+  const double tps = result->seconds > 0 ? result->tokens / result->seconds : 0;
+  if (json) {
+    nlohmann::json j = {{"output", out_path},     {"format", format},          {"chunks", result->chunks},
+                        {"ctx", options.ctx},     {"tokens", result->tokens},  {"seconds", result->seconds},
+                        {"tokens_per_second", tps}, {"entries", collector.entries().size()}};
+    if (options.perplexity) j["perplexity"] = result->perplexity;
+    absl::PrintF("%s\n", j.dump(2));
+  } else {
+    absl::FPrintF(stderr, "quantfleet imatrix: wrote %d entries over %d chunks to %s (%.0f tokens/s)\n",
+                  collector.entries().size(), result->chunks, out_path, tps);
+  }
+  return 0;
+}
+
+}  // namespace quantfleet

@@ -1,0 +1,177 @@
+// `quantfleet imatrix` against llama-imatrix (built by fetch_oracle.sh from
+// the pinned llama.cpp) on generated llama models that carry llama.cpp's own
+// vocabulary files, over real text: the same entries, shapes and counts,
+// values within 1e-3 relative (2e-3 for BF16 weights, see Case), the same
+// metadata, and the same perplexity.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <regex>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/gguf/gguf_model.h"
+#include "core/quant/imatrix_file.h"
+#include "tests/tools/subprocess.h"
+#include "tests/tools/test_model.h"
+
+namespace quantfleet {
+namespace {
+
+std::string OracleDir() {
+  const char* env = std::getenv("QUANTFLEET_ORACLE_DIR");
+  return env != nullptr ? env : QUANTFLEET_DEFAULT_ORACLE_DIR;
+}
+
+std::string Bin(const std::string& name) { return std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/" + name; }
+
+struct Case {
+  std::string vocab;
+  GgmlType type;
+  int n_embd;
+  int n_head_kv;
+  bool process_output;
+  bool tied;
+  // BF16 weights: llama.cpp rounds activations to BF16 (8 significant
+  // bits) before the product, so a last-bit difference upstream moves a
+  // value by up to 2^-8; sums over a few hundred tokens then agree to
+  // about 1e-3, not better.
+  double tolerance = 1e-3;
+};
+
+std::map<std::string, std::vector<float>> Tensors(const GgufModel& m) {
+  std::map<std::string, std::vector<float>> out;
+  for (const ModelTensor& t : m.tensors()) {
+    std::vector<float> v(static_cast<size_t>(t.info.n_elements()));
+    std::memcpy(v.data(), t.data, v.size() * 4);
+    out[t.info.name] = std::move(v);
+  }
+  return out;
+}
+
+double Perplexity(const std::string& output) {
+  std::smatch m;
+  if (!std::regex_search(output, m, std::regex(R"(Final estimate: PPL = ([0-9.]+))"))) return -1;
+  return std::stod(m[1].str());
+}
+
+class ImatrixConformance : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ImatrixConformance, SameEntriesCountsAndValuesAsLlamaImatrix) {
+  const Case& c = GetParam();
+  const std::string dir = ::testing::TempDir() + "/imatrix-" + c.vocab + "-" + std::string(TypeName(c.type));
+  std::filesystem::create_directories(dir);
+  TestModelSpec spec;
+  spec.n_layer = 2;
+  spec.n_embd = c.n_embd;
+  spec.n_ff = 2 * c.n_embd + 64;
+  spec.n_head = 4;
+  spec.n_head_kv = c.n_head_kv;
+  spec.type = c.type;
+  spec.tied_output = c.tied;
+  spec.outliers = false;
+  spec.zero_rows = false;
+  spec.seed = 7;
+  spec.vocab_from = OracleDir() + "/llama.cpp/models/ggml-vocab-" + c.vocab + ".gguf";
+  const std::string model = dir + "/model.gguf";
+  ASSERT_TRUE(WriteTestModel(spec, model).ok());
+  // Real text: llama.cpp's own documentation.
+  const std::string text = OracleDir() + "/llama.cpp/docs/build.md";
+
+  std::vector<std::string> common = {"-m", model, "-f", text, "-c", "128", "--chunks", "6"};
+  if (c.process_output) common.push_back("--process-output");
+  std::vector<std::string> ref_args = {OracleDir() + "/llama-imatrix", "-o", dir + "/ref.gguf", "-b", "128", "-ub",
+                                       "128", "-fa", "off", "-t", "2"};
+  ref_args.insert(ref_args.end(), common.begin(), common.end());
+  ProcessResult ref = RunProcess(ref_args, absl::Minutes(3));
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+  std::vector<std::string> our_args = {Bin("quantfleet"), "imatrix", "-o", dir + "/ours.gguf"};
+  our_args.insert(our_args.end(), common.begin(), common.end());
+  ProcessResult ours = RunProcess(our_args, absl::Minutes(3));
+  ASSERT_EQ(ours.exit_code, 0) << ours.output;
+
+  absl::StatusOr<GgufModel> want = GgufModel::Open(dir + "/ref.gguf");
+  absl::StatusOr<GgufModel> got = GgufModel::Open(dir + "/ours.gguf");
+  ASSERT_TRUE(want.ok() && got.ok());
+  for (const char* key : {"general.type", "imatrix.chunk_count", "imatrix.chunk_size", "imatrix.datasets"}) {
+    const GgufKv* a = FindKv(want->kv(), key);
+    const GgufKv* b = FindKv(got->kv(), key);
+    ASSERT_TRUE(a != nullptr && b != nullptr) << key;
+    EXPECT_EQ(a->raw, b->raw) << key;
+    EXPECT_EQ(a->strings, b->strings) << key;
+  }
+  const auto w = Tensors(*want);
+  const auto g = Tensors(*got);
+  ASSERT_EQ(w.size(), g.size());
+  // A tied output is token_embd.weight, which llama-imatrix never collects.
+  EXPECT_EQ(w.count("output.weight.in_sum2"), c.process_output && !c.tied ? 1u : 0u);
+  double worst = 0;
+  std::string worst_at;
+  for (const auto& [name, values] : w) {
+    auto it = g.find(name);
+    ASSERT_NE(it, g.end()) << name << " missing";
+    ASSERT_EQ(it->second.size(), values.size()) << name;
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (name.find(".counts") != std::string::npos) {
+        EXPECT_EQ(it->second[i], values[i]) << name;
+        continue;
+      }
+      const double a = values[i], b = it->second[i];
+      const double rel = std::fabs(a - b) / std::max({std::fabs(a), std::fabs(b), 1e-30});
+      if (rel > worst) {
+        worst = rel;
+        worst_at = absl::StrFormat("%s[%d]: llama-imatrix %g, ours %g", name, i, a, b);
+      }
+    }
+  }
+  EXPECT_LE(worst, c.tolerance) << worst_at;
+  RecordProperty("worst_relative_difference", absl::StrFormat("%.3g", worst));
+  std::printf("worst relative difference %.3g (%s)\n", worst, worst_at.c_str());
+  const double ppl_want = Perplexity(ref.output), ppl_got = Perplexity(ours.output);
+  ASSERT_GT(ppl_want, 0) << ref.output;
+  EXPECT_NEAR(ppl_got / ppl_want, 1.0, 1e-4) << "perplexity " << ppl_got << " vs " << ppl_want;
+
+  // The legacy .dat format says the same: the weights llama-quantize would
+  // use from either file agree, and quantize takes ours.
+  ref_args[2] = dir + "/ref.dat";
+  ref_args.insert(ref_args.end(), {"--output-format", "dat"});
+  ASSERT_EQ(RunProcess(ref_args, absl::Minutes(3)).exit_code, 0);
+  our_args[3] = dir + "/ours.dat";
+  ASSERT_EQ(RunProcess(our_args, absl::Minutes(3)).exit_code, 0);
+  absl::StatusOr<Imatrix> want_dat = LoadImatrix(dir + "/ref.dat");
+  absl::StatusOr<Imatrix> got_dat = LoadImatrix(dir + "/ours.dat");
+  ASSERT_TRUE(want_dat.ok() && got_dat.ok()) << want_dat.status() << got_dat.status();
+  EXPECT_EQ(want_dat->chunk_count, got_dat->chunk_count);
+  EXPECT_EQ(want_dat->datasets, got_dat->datasets);
+  ASSERT_EQ(want_dat->weights.size(), got_dat->weights.size());
+  for (const auto& [name, values] : want_dat->weights) {
+    const std::vector<float>& mine = got_dat->weights.at(name);
+    ASSERT_EQ(mine.size(), values.size()) << name;
+    for (size_t i = 0; i < values.size(); ++i) {
+      ASSERT_NEAR(mine[i] / values[i], 1.0, c.tolerance) << name << "[" << i << "]";
+    }
+  }
+  ProcessResult quantized = RunProcess({Bin("quantfleet"), "quantize", "--imatrix", dir + "/ours.gguf", model,
+                                        dir + "/model-Q4_K_M.gguf", "Q4_K_M"},
+                                       absl::Minutes(3));
+  EXPECT_EQ(quantized.exit_code, 0) << quantized.output;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Models, ImatrixConformance,
+    ::testing::Values(Case{"llama-spm", GgmlType::kF32, 256, 2, false, false},
+                      Case{"llama-bpe", GgmlType::kF16, 128, 1, true, false},
+                      Case{"qwen2", GgmlType::kF16, 128, 4, true, true},
+                      Case{"gpt-2", GgmlType::kBF16, 128, 2, false, false, 2e-3}),
+    [](const ::testing::TestParamInfo<Case>& info) {
+      std::string n = absl::StrCat(info.param.vocab, "_", std::string(TypeName(info.param.type)),
+                                   info.param.process_output ? "_output" : "", info.param.tied ? "_tied" : "");
+      for (char& ch : n) ch = ch == '-' ? '_' : ch;
+      return n;
+    });
+
+}  // namespace
+}  // namespace quantfleet

@@ -1,0 +1,187 @@
+#include "worker/calibration/forward_pass.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "core/quant/half.h"
+
+namespace quantfleet {
+namespace {
+
+float RoundToHalf(float x) { return HalfToFloat(FloatToHalf(x)); }
+float RoundToBFloat16(float x) { return BFloat16ToFloat(FloatToBFloat16(x)); }
+
+// RMSNorm of each row of `x` (n rows of `dim`), times `weight`, in place.
+// The sum of squares is kept in double, as ggml does.
+void RmsNorm(float* x, int64_t n, int dim, const std::vector<float>& weight, float eps) {
+  for (int64_t t = 0; t < n; ++t) {
+    float* row = x + t * dim;
+    double sum = 0;
+    for (int i = 0; i < dim; ++i) sum += static_cast<double>(row[i] * row[i]);
+    const float mean = static_cast<float>(sum / dim);
+    const float scale = 1.0f / std::sqrt(mean + eps);
+    for (int i = 0; i < dim; ++i) row[i] = (row[i] * scale) * weight[static_cast<size_t>(i)];
+  }
+}
+
+// y (n x n_out) = x (n x n_in) W^T (+ b), reporting x to the sink first.
+void MatMul(const Linear& l, const float* x, int64_t n, float* y, ActivationSink* sink) {
+  if (sink != nullptr) sink->OnMatMulInput(l, x, n);
+  const float* input = x;
+  std::vector<float> rounded;
+  if (l.source_type == GgmlType::kF16 || l.source_type == GgmlType::kBF16) {
+    rounded.assign(x, x + n * l.n_in);
+    for (float& v : rounded) v = l.source_type == GgmlType::kF16 ? RoundToHalf(v) : RoundToBFloat16(v);
+    input = rounded.data();
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), l.n_out, l.n_in, 1.0f, input, l.n_in,
+              l.w.data(), l.n_in, 0.0f, y, l.n_out);
+  if (!l.bias.empty()) {
+    for (int64_t t = 0; t < n; ++t) {
+      for (int o = 0; o < l.n_out; ++o) y[t * l.n_out + o] += l.bias[static_cast<size_t>(o)];
+    }
+  }
+}
+
+// Rotary position embedding of `n_heads` heads of `head_dim` per token:
+// adjacent pairs (llama) or halves (NEOX: qwen2, qwen3) of the first
+// `n_rot` dimensions, angles computed as ggml does.
+void Rope(float* x, int64_t n, int n_heads, int head_dim, const LlamaHparams& hp, const std::vector<float>& freqs,
+          bool neox) {
+  const int n_rot = hp.n_rot;
+  const float theta_scale = std::pow(hp.rope_base, -2.0f / static_cast<float>(n_rot));
+  std::vector<float> cos_t(static_cast<size_t>(n_rot / 2)), sin_t(static_cast<size_t>(n_rot / 2));
+  for (int64_t p = 0; p < n; ++p) {
+    float theta = static_cast<float>(p);
+    for (int i = 0; i < n_rot / 2; ++i) {
+      const float ff = freqs.empty() ? 1.0f : freqs[static_cast<size_t>(i)];
+      const float angle = hp.rope_freq_scale * (theta / ff);
+      cos_t[static_cast<size_t>(i)] = std::cos(angle);
+      sin_t[static_cast<size_t>(i)] = std::sin(angle);
+      theta *= theta_scale;
+    }
+    for (int h = 0; h < n_heads; ++h) {
+      float* v = x + (p * n_heads + h) * head_dim;
+      for (int i = 0; i < n_rot / 2; ++i) {
+        const int a = neox ? i : 2 * i;
+        const int b = neox ? i + n_rot / 2 : 2 * i + 1;
+        const float x0 = v[a], x1 = v[b];
+        v[a] = x0 * cos_t[static_cast<size_t>(i)] - x1 * sin_t[static_cast<size_t>(i)];
+        v[b] = x0 * sin_t[static_cast<size_t>(i)] + x1 * cos_t[static_cast<size_t>(i)];
+      }
+    }
+  }
+}
+
+// Causal attention of every head; q (n x n_head x d), k, v (n x n_kv x d);
+// out (n x n_head x d). Heads run in parallel.
+void Attention(const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v, int64_t n,
+               const LlamaHparams& hp, std::vector<float>* out) {
+  const int d = hp.head_dim;
+  const int group = hp.n_head / hp.n_head_kv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  out->assign(static_cast<size_t>(n * hp.n_head * d), 0.0f);
+  auto head = [&](int h) {
+    const int kv = h / group;
+    std::vector<double> dots(static_cast<size_t>(n));
+    std::vector<float> probs(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      const float* qi = q.data() + (i * hp.n_head + h) * d;
+      float max = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j <= i; ++j) {
+        const float* kj = k.data() + (j * hp.n_head_kv + kv) * d;
+        float dot = 0;
+        for (int c = 0; c < d; ++c) dot += qi[c] * kj[c];
+        probs[static_cast<size_t>(j)] = dot * scale;
+        max = std::max(max, probs[static_cast<size_t>(j)]);
+      }
+      double sum = 0;
+      for (int64_t j = 0; j <= i; ++j) {
+        const float e = std::exp(probs[static_cast<size_t>(j)] - max);
+        probs[static_cast<size_t>(j)] = e;
+        sum += e;
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      float* oi = out->data() + (i * hp.n_head + h) * d;
+      for (int64_t j = 0; j <= i; ++j) {
+        const float p = RoundToHalf(probs[static_cast<size_t>(j)] * inv);
+        const float* vj = v.data() + (j * hp.n_head_kv + kv) * d;
+        for (int c = 0; c < d; ++c) oi[c] += p * vj[c];
+      }
+    }
+  };
+  const int threads = std::max(1, std::min<int>(hp.n_head, static_cast<int>(std::thread::hardware_concurrency())));
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (int h = t; h < hp.n_head; h += threads) head(h);
+    });
+  }
+  for (std::thread& th : pool) th.join();
+}
+
+}  // namespace
+
+void SetBlasThreads(int threads) {
+  openblas_set_num_threads(threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+absl::Status RunForward(const LlamaModel& model, absl::Span<const TokenId> tokens, ActivationSink* sink,
+                        std::vector<float>* logits) {
+  const LlamaHparams& hp = model.hparams();
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int e = hp.n_embd;
+  const int q_dim = hp.n_head * hp.head_dim;
+  const int kv_dim = hp.n_head_kv * hp.head_dim;
+  const bool neox = hp.arch != "llama";
+  std::vector<float> x(static_cast<size_t>(n * e));
+  for (int64_t t = 0; t < n; ++t) {
+    const TokenId id = tokens[static_cast<size_t>(t)];
+    if (id < 0 || id >= hp.n_vocab) {
+      return absl::InvalidArgumentError(absl::StrFormat("token %d at position %d is outside the vocabulary of %d", id,
+                                                        t, hp.n_vocab));
+    }
+    std::copy_n(model.token_embd().data() + static_cast<int64_t>(id) * e, e, x.data() + t * e);
+  }
+  std::vector<float> cur(x.size()), q(static_cast<size_t>(n * q_dim)), k(static_cast<size_t>(n * kv_dim)),
+      v(static_cast<size_t>(n * kv_dim)), attn, gate(static_cast<size_t>(n * hp.n_ff)),
+      up(static_cast<size_t>(n * hp.n_ff));
+  for (const LlamaLayer& l : model.layers()) {
+    cur = x;
+    RmsNorm(cur.data(), n, e, l.attn_norm, hp.rms_eps);
+    MatMul(l.wq, cur.data(), n, q.data(), sink);
+    MatMul(l.wk, cur.data(), n, k.data(), sink);
+    MatMul(l.wv, cur.data(), n, v.data(), sink);
+    if (!l.q_norm.empty()) {
+      RmsNorm(q.data(), n * hp.n_head, hp.head_dim, l.q_norm, hp.rms_eps);
+      RmsNorm(k.data(), n * hp.n_head_kv, hp.head_dim, l.k_norm, hp.rms_eps);
+    }
+    Rope(q.data(), n, hp.n_head, hp.head_dim, hp, model.rope_freqs(), neox);
+    Rope(k.data(), n, hp.n_head_kv, hp.head_dim, hp, model.rope_freqs(), neox);
+    for (float& f : q) f = RoundToHalf(f);  // the KV cache and the K·Q product are F16
+    for (float& f : k) f = RoundToHalf(f);
+    for (float& f : v) f = RoundToHalf(f);
+    Attention(q, k, v, n, hp, &attn);
+    MatMul(l.wo, attn.data(), n, cur.data(), sink);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += cur[i];
+    cur = x;
+    RmsNorm(cur.data(), n, e, l.ffn_norm, hp.rms_eps);
+    MatMul(l.gate, cur.data(), n, gate.data(), sink);
+    MatMul(l.up, cur.data(), n, up.data(), sink);
+    for (size_t i = 0; i < gate.size(); ++i) gate[i] = (gate[i] / (1.0f + std::exp(-gate[i]))) * up[i];
+    MatMul(l.down, gate.data(), n, cur.data(), sink);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += cur[i];
+  }
+  RmsNorm(x.data(), n, e, model.output_norm(), hp.rms_eps);
+  std::vector<float> out(static_cast<size_t>(n * hp.n_vocab));
+  MatMul(model.output(), x.data(), n, out.data(), sink);
+  if (logits != nullptr) *logits = std::move(out);
+  return absl::OkStatus();
+}
+
+}  // namespace quantfleet

@@ -1,0 +1,46 @@
+// The forward pass of a llama-family model over one sequence on the CPU:
+// embeddings, then per layer RMSNorm, Q/K/V projections (biases for qwen2,
+// per-head Q/K norms for qwen3), RoPE, causal grouped-query attention,
+// the output projection, RMSNorm and a SwiGLU feed-forward block, each with
+// its residual; a final RMSNorm and the output projection give logits.
+// Matrix products run on BLAS.
+//
+// The numbers follow llama.cpp's CPU path where it rounds: activations
+// entering an F16 (BF16) weight are rounded to F16 (BF16), and Q, K, V and
+// the attention probabilities pass through F16 as in its KV cache.
+//
+// Thread-safety: Run may be called concurrently with different sinks; BLAS
+// uses its own threads.
+#ifndef QUANTFLEET_WORKER_CALIBRATION_FORWARD_PASS_H_
+#define QUANTFLEET_WORKER_CALIBRATION_FORWARD_PASS_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "worker/calibration/llama_model.h"
+#include "worker/calibration/vocab.h"
+
+namespace quantfleet {
+
+// Receives the input of every matrix product: `n_tokens` rows of
+// `weight.n_in` values, before any rounding.
+class ActivationSink {
+ public:
+  virtual ~ActivationSink() = default;
+  virtual void OnMatMulInput(const Linear& weight, const float* x, int64_t n_tokens) = 0;
+};
+
+// Runs `tokens` (positions 0, 1, ...) through `model`. `sink` may be null;
+// `logits` (n_tokens * n_vocab) is filled when non-null. INVALID_ARGUMENT
+// for a token id outside the vocabulary.
+absl::Status RunForward(const LlamaModel& model, absl::Span<const TokenId> tokens, ActivationSink* sink,
+                        std::vector<float>* logits);
+
+// Sets the threads BLAS uses (0: all cores).
+void SetBlasThreads(int threads);
+
+}  // namespace quantfleet
+
+#endif  // QUANTFLEET_WORKER_CALIBRATION_FORWARD_PASS_H_

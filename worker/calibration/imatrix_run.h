@@ -1,0 +1,51 @@
+// llama-imatrix's procedure over a tokenized text: chunks of `ctx` tokens
+// (the first token of each replaced by BOS where the vocabulary adds one),
+// each run through the model independently while an ImatrixCollector
+// gathers statistics, and the perplexity of the second half of every
+// chunk, printed as llama-imatrix prints it.
+//
+// Thread-safety: one call at a time per collector.
+#ifndef QUANTFLEET_WORKER_CALIBRATION_IMATRIX_RUN_H_
+#define QUANTFLEET_WORKER_CALIBRATION_IMATRIX_RUN_H_
+
+#include <functional>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "worker/calibration/imatrix_collector.h"
+#include "worker/calibration/llama_model.h"
+#include "worker/calibration/vocab.h"
+
+namespace quantfleet {
+
+struct ImatrixRunOptions {
+  int ctx = 512;
+  int max_chunks = -1;  // -1: every whole chunk of the text
+  bool perplexity = true;
+};
+
+struct ChunkDone {
+  int chunk = 0;           // 1-based
+  int chunks = 0;
+  double perplexity = 0;   // running, over the chunks so far
+  double seconds = 0;      // for this chunk
+};
+
+struct ImatrixRunResult {
+  int chunks = 0;
+  double perplexity = 0;
+  double perplexity_error = 0;  // llama-imatrix's "+/-"
+  double seconds = 0;
+  int64_t tokens = 0;
+};
+
+// FAILED_PRECONDITION when the text has fewer than 2 * ctx tokens (as
+// llama-imatrix requires).
+absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab& vocab,
+                                            const std::vector<TokenId>& tokens, const ImatrixRunOptions& options,
+                                            ImatrixCollector* collector,
+                                            const std::function<void(const ChunkDone&)>& on_chunk);
+
+}  // namespace quantfleet
+
+#endif  // QUANTFLEET_WORKER_CALIBRATION_IMATRIX_RUN_H_

@@ -1,0 +1,201 @@
+#include "worker/calibration/llama_model.h"
+
+#include <cstring>
+#include <map>
+
+#include "absl/strings/str_format.h"
+#include "core/quant/half.h"
+
+namespace quantfleet {
+namespace {
+
+class Reader {
+ public:
+  Reader(const GgufModel& model, const std::string& path) : model_(model), path_(path) {
+    for (const ModelTensor& t : model.tensors()) by_name_[t.info.name] = &t;
+  }
+
+  const ModelTensor* Find(const std::string& name) const {
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : it->second;
+  }
+
+  absl::StatusOr<uint32_t> U32(const std::string& key, std::optional<uint32_t> fallback = std::nullopt) const {
+    const GgufKv* kv = FindKv(model_.kv(), key);
+    if (kv != nullptr) {
+      if (std::optional<int64_t> v = kv->GetIntElement(0); v && !kv->is_array && *v >= 0) return static_cast<uint32_t>(*v);
+      return absl::InvalidArgumentError(absl::StrFormat("%s: %s must be an unsigned integer", path_, key));
+    }
+    if (fallback) return *fallback;
+    return absl::InvalidArgumentError(absl::StrFormat("%s: %s is missing", path_, key));
+  }
+
+  float F32(const std::string& key, float fallback) const {
+    const GgufKv* kv = FindKv(model_.kv(), key);
+    if (kv == nullptr || kv->is_array || kv->type != GgufValueType::kFloat32 || kv->raw.size() != 4) return fallback;
+    float v;
+    std::memcpy(&v, kv->raw.data(), 4);
+    return v;
+  }
+
+  // The tensor as F32, checking its shape (ne0, ne1).
+  absl::StatusOr<std::vector<float>> Floats(const std::string& name, int64_t ne0, int64_t ne1, GgmlType* type,
+                                            bool optional = false) const {
+    const ModelTensor* t = Find(name);
+    if (t == nullptr) {
+      if (optional) return std::vector<float>();
+      return absl::InvalidArgumentError(absl::StrFormat("%s: tensor %s is missing", path_, name));
+    }
+    if (t->info.ne[0] != ne0 || t->info.ne[1] != ne1 || t->info.ne[2] != 1 || t->info.ne[3] != 1) {
+      return absl::InvalidArgumentError(absl::StrFormat("%s: tensor %s is [%d, %d, %d], expected [%d, %d]", path_, name,
+                                                        t->info.ne[0], t->info.ne[1], t->info.ne[2], ne0, ne1));
+    }
+    const int64_t n = ne0 * ne1;
+    std::vector<float> out(static_cast<size_t>(n));
+    switch (t->info.type) {
+      case GgmlType::kF32:
+        std::memcpy(out.data(), t->data, static_cast<size_t>(n) * 4);
+        break;
+      case GgmlType::kF16:
+      case GgmlType::kBF16: {
+        const bool f16 = t->info.type == GgmlType::kF16;
+        for (int64_t i = 0; i < n; ++i) {
+          uint16_t h;
+          std::memcpy(&h, t->data + 2 * i, 2);
+          out[static_cast<size_t>(i)] = f16 ? HalfToFloat(h) : BFloat16ToFloat(h);
+        }
+        break;
+      }
+      default:
+        return absl::UnimplementedError(absl::StrFormat(
+            "%s: tensor %s is %s; calibration needs F32, F16 or BF16 weights", path_, name, TypeName(t->info.type)));
+    }
+    if (type != nullptr) *type = t->info.type;
+    return out;
+  }
+
+  absl::StatusOr<Linear> Matrix(const std::string& name, int n_in, int n_out, bool with_bias = false) const {
+    Linear l;
+    l.name = name + ".weight";
+    l.n_in = n_in;
+    l.n_out = n_out;
+    absl::StatusOr<std::vector<float>> w = Floats(l.name, n_in, n_out, &l.source_type);
+    if (!w.ok()) return w.status();
+    l.w = *std::move(w);
+    if (with_bias) {
+      absl::StatusOr<std::vector<float>> b = Floats(name + ".bias", n_out, 1, nullptr);
+      if (!b.ok()) return b.status();
+      l.bias = *std::move(b);
+    }
+    return l;
+  }
+
+ private:
+  const GgufModel& model_;
+  const std::string& path_;
+  std::map<std::string, const ModelTensor*> by_name_;
+};
+
+}  // namespace
+
+absl::StatusOr<LlamaModel> LlamaModel::Load(const GgufModel& model, const std::string& path) {
+  Reader r(model, path);
+  LlamaModel m;
+  LlamaHparams& hp = m.hp_;
+  const GgufKv* arch = FindKv(model.kv(), "general.architecture");
+  hp.arch = arch != nullptr && arch->GetString() ? *arch->GetString() : "";
+  if (hp.arch != "llama" && hp.arch != "qwen2" && hp.arch != "qwen3") {
+    return absl::UnimplementedError(absl::StrFormat(
+        "%s: architecture '%s' is not supported for calibration yet (llama, qwen2, qwen3)", path, hp.arch));
+  }
+  const std::string a = hp.arch + ".";
+  auto get = [&](const std::string& key, std::optional<uint32_t> fallback = std::nullopt) -> absl::StatusOr<int> {
+    absl::StatusOr<uint32_t> v = r.U32(a + key, fallback);
+    if (!v.ok()) return v.status();
+    return static_cast<int>(*v);
+  };
+#define QF_GET(field, ...)                                          \
+  do {                                                              \
+    absl::StatusOr<int> v = get(__VA_ARGS__);                       \
+    if (!v.ok()) return v.status();                                 \
+    hp.field = *v;                                                  \
+  } while (0)
+  QF_GET(n_layer, "block_count");
+  QF_GET(n_embd, "embedding_length");
+  QF_GET(n_ff, "feed_forward_length");
+  QF_GET(n_head, "attention.head_count");
+  QF_GET(n_head_kv, "attention.head_count_kv", static_cast<uint32_t>(hp.n_head));
+  if (hp.n_head <= 0 || hp.n_head_kv <= 0 || hp.n_head % hp.n_head_kv != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("%s: %d heads cannot share %d key/value heads", path, hp.n_head,
+                                                      hp.n_head_kv));
+  }
+  QF_GET(head_dim, "attention.key_length", static_cast<uint32_t>(hp.n_embd / hp.n_head));
+  QF_GET(n_rot, "rope.dimension_count", static_cast<uint32_t>(hp.head_dim));
+#undef QF_GET
+  if (FindKv(model.kv(), a + "expert_count") != nullptr) {
+    return absl::UnimplementedError(absl::StrFormat("%s: mixture-of-experts calibration is not supported yet", path));
+  }
+  hp.rms_eps = r.F32(a + "attention.layer_norm_rms_epsilon", 1e-5f);
+  hp.rope_base = r.F32(a + "rope.freq_base", 10000.0f);
+  const float factor = r.F32(a + "rope.scaling.factor", 0.0f);
+  const GgufKv* scaling = FindKv(model.kv(), a + "rope.scaling.type");
+  if (factor > 0 && scaling != nullptr && scaling->GetString() == std::optional<std::string>("linear")) {
+    hp.rope_freq_scale = 1.0f / factor;
+  }
+
+  const ModelTensor* embd = r.Find("token_embd.weight");
+  if (embd == nullptr) return absl::InvalidArgumentError(absl::StrFormat("%s: tensor token_embd.weight is missing", path));
+  hp.n_vocab = static_cast<int>(embd->info.ne[1]);
+  GgmlType embd_type;
+  absl::StatusOr<std::vector<float>> e = r.Floats("token_embd.weight", hp.n_embd, hp.n_vocab, &embd_type);
+  if (!e.ok()) return e.status();
+  m.token_embd_ = *std::move(e);
+  absl::StatusOr<std::vector<float>> on = r.Floats("output_norm.weight", hp.n_embd, 1, nullptr);
+  if (!on.ok()) return on.status();
+  m.output_norm_ = *std::move(on);
+  if (r.Find("output.weight") != nullptr) {
+    absl::StatusOr<Linear> out = r.Matrix("output", hp.n_embd, hp.n_vocab);
+    if (!out.ok()) return out.status();
+    m.output_ = *std::move(out);
+  } else {  // tied: the embedding matrix doubles as the output (and keeps its name)
+    m.output_ = Linear{"token_embd.weight", hp.n_embd, hp.n_vocab, embd_type, m.token_embd_, {}};
+  }
+  absl::StatusOr<std::vector<float>> freqs = r.Floats("rope_freqs.weight", hp.n_rot / 2, 1, nullptr, true);
+  if (!freqs.ok()) return freqs.status();
+  m.rope_freqs_ = *std::move(freqs);
+
+  const bool qkv_bias = hp.arch == "qwen2";
+  const int q_dim = hp.n_head * hp.head_dim;
+  const int kv_dim = hp.n_head_kv * hp.head_dim;
+  for (int i = 0; i < hp.n_layer; ++i) {
+    const std::string p = absl::StrFormat("blk.%d.", i);
+    LlamaLayer l;
+    auto floats = [&](const std::string& name, int n, std::vector<float>* out, bool optional = false) {
+      absl::StatusOr<std::vector<float>> v = r.Floats(p + name, n, 1, nullptr, optional);
+      if (v.ok()) *out = *std::move(v);
+      return v.status();
+    };
+    auto matrix = [&](const std::string& name, int n_in, int n_out, Linear* out, bool bias = false) {
+      absl::StatusOr<Linear> v = r.Matrix(p + name, n_in, n_out, bias);
+      if (v.ok()) *out = *std::move(v);
+      return v.status();
+    };
+    for (absl::Status s : {floats("attn_norm.weight", hp.n_embd, &l.attn_norm),
+                           floats("ffn_norm.weight", hp.n_embd, &l.ffn_norm),
+                           floats("attn_q_norm.weight", hp.head_dim, &l.q_norm, hp.arch != "qwen3"),
+                           floats("attn_k_norm.weight", hp.head_dim, &l.k_norm, hp.arch != "qwen3"),
+                           matrix("attn_q", hp.n_embd, q_dim, &l.wq, qkv_bias),
+                           matrix("attn_k", hp.n_embd, kv_dim, &l.wk, qkv_bias),
+                           matrix("attn_v", hp.n_embd, kv_dim, &l.wv, qkv_bias),
+                           matrix("attn_output", q_dim, hp.n_embd, &l.wo),
+                           matrix("ffn_gate", hp.n_embd, hp.n_ff, &l.gate),
+                           matrix("ffn_up", hp.n_embd, hp.n_ff, &l.up),
+                           matrix("ffn_down", hp.n_ff, hp.n_embd, &l.down)}) {
+      if (!s.ok()) return s;
+    }
+    m.layers_.push_back(std::move(l));
+  }
+  return m;
+}
+
+}  // namespace quantfleet

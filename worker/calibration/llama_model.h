@@ -1,0 +1,74 @@
+// The weights and hyperparameters of a llama-family model (architectures
+// "llama", "qwen2", "qwen3") read from GGUF, as the forward pass uses them:
+// every matrix converted to F32 once, remembering its source type.
+//
+// Thread-safety: immutable after Load; share freely.
+#ifndef QUANTFLEET_WORKER_CALIBRATION_LLAMA_MODEL_H_
+#define QUANTFLEET_WORKER_CALIBRATION_LLAMA_MODEL_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/gguf/gguf_model.h"
+#include "core/quant/ggml_type.h"
+
+namespace quantfleet {
+
+struct LlamaHparams {
+  std::string arch;
+  int n_layer = 0;
+  int n_embd = 0;
+  int n_ff = 0;
+  int n_head = 0;
+  int n_head_kv = 0;
+  int head_dim = 0;     // per head (key_length), n_embd / n_head unless given
+  int n_rot = 0;        // rotated dimensions per head
+  int n_vocab = 0;
+  float rms_eps = 1e-5f;
+  float rope_base = 10000.0f;
+  float rope_freq_scale = 1.0f;  // 1 / linear scaling factor
+};
+
+// y = W x (+ b) for one weight matrix of n_out rows of n_in.
+struct Linear {
+  std::string name;  // the GGUF tensor name, e.g. "blk.0.attn_q.weight"
+  int n_in = 0;
+  int n_out = 0;
+  GgmlType source_type = GgmlType::kF32;
+  std::vector<float> w;     // n_out * n_in, row-major
+  std::vector<float> bias;  // empty or n_out
+};
+
+struct LlamaLayer {
+  std::vector<float> attn_norm, ffn_norm;
+  std::vector<float> q_norm, k_norm;  // qwen3: per-head RMSNorm of Q and K
+  Linear wq, wk, wv, wo, gate, up, down;
+};
+
+class LlamaModel {
+ public:
+  // Reads `model` (named `path` in errors). INVALID_ARGUMENT names the key
+  // or tensor that is missing or has the wrong shape; UNIMPLEMENTED for
+  // other architectures, quantized weights and mixtures of experts.
+  static absl::StatusOr<LlamaModel> Load(const GgufModel& model, const std::string& path);
+
+  const LlamaHparams& hparams() const { return hp_; }
+  const std::vector<float>& token_embd() const { return token_embd_; }  // n_vocab * n_embd
+  const std::vector<float>& output_norm() const { return output_norm_; }
+  const Linear& output() const { return output_; }  // token_embd when tied
+  const std::vector<float>& rope_freqs() const { return rope_freqs_; }  // empty or n_rot / 2
+  const std::vector<LlamaLayer>& layers() const { return layers_; }
+
+ private:
+  LlamaHparams hp_;
+  std::vector<float> token_embd_;
+  std::vector<float> output_norm_;
+  Linear output_;
+  std::vector<float> rope_freqs_;
+  std::vector<LlamaLayer> layers_;
+};
+
+}  // namespace quantfleet
+
+#endif  // QUANTFLEET_WORKER_CALIBRATION_LLAMA_MODEL_H_
