@@ -5,8 +5,9 @@
 # carries its source (llama/gitRelease.bundle), @node-llama-cpp/linux-x64
 # the prebuilt libllama/libggml. llama-quantize and llama-imatrix are
 # compiled from the bundle's own tools/ sources against those prebuilt
-# libraries, and oracle-tokenize (ours, beside this script) calls
-# llama_tokenize; nothing else of llama.cpp is built here.
+# libraries, and oracle-tokenize and oracle-logits (ours, beside this
+# script) call llama_tokenize and llama_decode; nothing else of llama.cpp is
+# built here.
 #
 # Usage: fetch_oracle.sh DEST   (idempotent: DEST/.fetched marks the
 # download, each tool is built when missing)
@@ -31,6 +32,7 @@ build_tool() {  # build_tool OUTPUT SOURCES...
 if [[ -f "$dest/.fetched" || -f "$dest/.complete" ]]; then
   build_tool llama-imatrix llama.cpp/tools/imatrix/imatrix.cpp "$here/oracle_backends.cc" -DORACLE_LIB_DIR="\"$dest/lib\""
   build_tool oracle-tokenize "$here/oracle_tokenize.cc"
+  build_tool oracle-logits "$here/oracle_logits.cc" "$here/oracle_backends.cc" -DORACLE_LIB_DIR="\"$dest/lib\""
   exit 0
 fi
 mkdir -p "$dest/npm"
@@ -50,10 +52,11 @@ rm -rf llama.cpp lib
 git clone --quiet npm/src/package/llama/gitRelease.bundle llama.cpp 2>/dev/null
 mkdir -p lib
 cp npm/prebuilt/package/bins/linux-x64/lib*.so lib/
-rm -f llama-quantize llama-imatrix oracle-tokenize
+rm -f llama-quantize llama-imatrix oracle-tokenize oracle-logits
 build_tool llama-quantize llama.cpp/tools/quantize/quantize.cpp llama.cpp/tools/quantize/main.cpp
 ./llama-quantize >/dev/null 2>&1 || [[ $? -eq 1 ]]  # usage exits 1: the binary loads its libraries
 build_tool llama-imatrix llama.cpp/tools/imatrix/imatrix.cpp "$here/oracle_backends.cc" -DORACLE_LIB_DIR="\"$dest/lib\""
 build_tool oracle-tokenize "$here/oracle_tokenize.cc"
+build_tool oracle-logits "$here/oracle_logits.cc" "$here/oracle_backends.cc" -DORACLE_LIB_DIR="\"$dest/lib\""
 touch .fetched
 echo "oracle ready in $dest (llama.cpp from node-llama-cpp@$VERSION)"

@@ -40,6 +40,7 @@ struct Case {
   // value by up to 2^-8; sums over a few hundred tokens then agree to
   // about 1e-3, not better.
   double tolerance = 1e-3;
+  std::string arch = "llama";
 };
 
 std::map<std::string, std::vector<float>> Tensors(const GgufModel& m) {
@@ -62,7 +63,8 @@ class ImatrixConformance : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ImatrixConformance, SameEntriesCountsAndValuesAsLlamaImatrix) {
   const Case& c = GetParam();
-  const std::string dir = ::testing::TempDir() + "/imatrix-" + c.vocab + "-" + std::string(TypeName(c.type));
+  const std::string dir =
+      ::testing::TempDir() + "/imatrix-" + c.arch + "-" + c.vocab + "-" + std::string(TypeName(c.type));
   std::filesystem::create_directories(dir);
   TestModelSpec spec;
   spec.n_layer = 2;
@@ -75,6 +77,7 @@ TEST_P(ImatrixConformance, SameEntriesCountsAndValuesAsLlamaImatrix) {
   spec.outliers = false;
   spec.zero_rows = false;
   spec.seed = 7;
+  spec.arch = c.arch;
   spec.vocab_from = OracleDir() + "/llama.cpp/models/ggml-vocab-" + c.vocab + ".gguf";
   const std::string model = dir + "/model.gguf";
   ASSERT_TRUE(WriteTestModel(spec, model).ok());
@@ -164,10 +167,11 @@ INSTANTIATE_TEST_SUITE_P(
     Models, ImatrixConformance,
     ::testing::Values(Case{"llama-spm", GgmlType::kF32, 256, 2, false, false},
                       Case{"llama-bpe", GgmlType::kF16, 128, 1, true, false},
-                      Case{"qwen2", GgmlType::kF16, 128, 4, true, true},
+                      Case{"qwen2", GgmlType::kF16, 128, 4, true, true, 1e-3, "qwen2"},
+                      Case{"qwen2", GgmlType::kF16, 128, 2, false, false, 1e-3, "qwen3"},
                       Case{"gpt-2", GgmlType::kBF16, 128, 2, false, false, 2e-3}),
     [](const ::testing::TestParamInfo<Case>& info) {
-      std::string n = absl::StrCat(info.param.vocab, "_", std::string(TypeName(info.param.type)),
+      std::string n = absl::StrCat(info.param.arch, "_", info.param.vocab, "_", std::string(TypeName(info.param.type)),
                                    info.param.process_output ? "_output" : "", info.param.tied ? "_tied" : "");
       for (char& ch : n) ch = ch == '-' ? '_' : ch;
       return n;

@@ -28,6 +28,7 @@ Writes a synthetic Llama-style model with seeded random weights.
   --seed N          random seed (default 1)
   --vocab-from FILE take the tokenizer (and vocabulary size) from FILE's metadata
   --plain           no outlier columns, spikes, zero rows or subnormals
+  --arch A          llama (default), qwen2 (Q/K/V biases) or qwen3 (Q/K norms)
   --imatrix FILE    also write an importance matrix for the model
   --imatrix-format  gguf (default) or dat
 )";
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
     } else if (a == "--seed") { num(&n); spec.seed = static_cast<uint64_t>(n);
     } else if (a == "--tied") { spec.tied_output = true;
     } else if (a == "--vocab-from") { spec.vocab_from = next();
+    } else if (a == "--arch") { spec.arch = next();
     } else if (a == "--plain") { spec.outliers = false; spec.zero_rows = false;
     } else if (a == "--shuffle") { spec.shuffle = true;
     } else if (a == "--imatrix") { imatrix = next();

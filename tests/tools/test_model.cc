@@ -21,6 +21,7 @@ struct TensorSpec {
   int64_t ne0, ne1;
   bool is_norm;
   int64_t ne2 = 1;  // experts
+  bool is_bias = false;  // small values around zero, F32
 };
 
 std::vector<TensorSpec> LlamaTensors(const TestModelSpec& s) {
@@ -36,6 +37,15 @@ std::vector<TensorSpec> LlamaTensors(const TestModelSpec& s) {
     t.push_back({n("attn_q.weight"), s.n_embd, s.n_embd, false});
     t.push_back({n("attn_k.weight"), s.n_embd, n_embd_gqa, false});
     t.push_back({n("attn_v.weight"), s.n_embd, n_embd_gqa, false});
+    if (s.arch == "qwen2") {
+      t.push_back({n("attn_q.bias"), s.n_embd, 1, false, 1, true});
+      t.push_back({n("attn_k.bias"), n_embd_gqa, 1, false, 1, true});
+      t.push_back({n("attn_v.bias"), n_embd_gqa, 1, false, 1, true});
+    }
+    if (s.arch == "qwen3") {
+      t.push_back({n("attn_q_norm.weight"), head_dim, 1, true});
+      t.push_back({n("attn_k_norm.weight"), head_dim, 1, true});
+    }
     t.push_back({n("attn_output.weight"), s.n_embd, s.n_embd, false});
     t.push_back({n("ffn_norm.weight"), s.n_embd, 1, true});
     if (s.n_expert > 1) {
@@ -71,6 +81,10 @@ std::vector<float> MakeValues(const TestModelSpec& s, const TensorSpec& t, Rng& 
   std::vector<float> v(static_cast<size_t>(t.ne0 * t.ne1 * t.ne2));
   if (t.is_norm) {
     for (float& x : v) x = 1.0f + 0.1f * rng.Normal();
+    return v;
+  }
+  if (t.is_bias) {
+    for (float& x : v) x = s.scale * rng.Normal();
     return v;
   }
   std::vector<float> col_scale(t.ne0, 1.0f);
@@ -133,24 +147,25 @@ absl::Status WritePart(const Part& part, size_t alignment, const std::string& pa
 
 std::vector<GgufKv> LlamaMetadata(const TestModelSpec& s) {
   std::vector<GgufKv> kv;
-  kv.push_back(GgufKv::Str("general.architecture", "llama"));
+  kv.push_back(GgufKv::Str("general.architecture", s.arch));
+  const std::string a = s.arch + ".";
   kv.push_back(GgufKv::Str("general.name", s.name));
   if (s.alignment) kv.push_back(GgufKv::U32("general.alignment", s.alignment));
-  kv.push_back(GgufKv::U32("llama.context_length", 2048));
-  kv.push_back(GgufKv::U32("llama.embedding_length", static_cast<uint32_t>(s.n_embd)));
-  kv.push_back(GgufKv::U32("llama.block_count", static_cast<uint32_t>(s.n_layer)));
-  kv.push_back(GgufKv::U32("llama.feed_forward_length", static_cast<uint32_t>(s.n_ff)));
-  kv.push_back(GgufKv::U32("llama.rope.dimension_count", static_cast<uint32_t>(s.n_embd / s.n_head)));
-  kv.push_back(GgufKv::U32("llama.attention.head_count", static_cast<uint32_t>(s.n_head)));
-  kv.push_back(GgufKv::U32("llama.attention.head_count_kv", static_cast<uint32_t>(s.n_head_kv)));
-  kv.push_back(GgufKv::F32("llama.attention.layer_norm_rms_epsilon", 1e-5f));
-  kv.push_back(GgufKv::F32("llama.rope.freq_base", 10000.0f));
+  kv.push_back(GgufKv::U32(a + "context_length", 2048));
+  kv.push_back(GgufKv::U32(a + "embedding_length", static_cast<uint32_t>(s.n_embd)));
+  kv.push_back(GgufKv::U32(a + "block_count", static_cast<uint32_t>(s.n_layer)));
+  kv.push_back(GgufKv::U32(a + "feed_forward_length", static_cast<uint32_t>(s.n_ff)));
+  kv.push_back(GgufKv::U32(a + "rope.dimension_count", static_cast<uint32_t>(s.n_embd / s.n_head)));
+  kv.push_back(GgufKv::U32(a + "attention.head_count", static_cast<uint32_t>(s.n_head)));
+  kv.push_back(GgufKv::U32(a + "attention.head_count_kv", static_cast<uint32_t>(s.n_head_kv)));
+  kv.push_back(GgufKv::F32(a + "attention.layer_norm_rms_epsilon", 1e-5f));
+  kv.push_back(GgufKv::F32(a + "rope.freq_base", 10000.0f));
   const uint32_t ft = s.type == GgmlType::kF32 ? 0 : s.type == GgmlType::kF16 ? 1 : 32;
   kv.push_back(GgufKv::U32("general.file_type", ft));
-  kv.push_back(GgufKv::U32("llama.vocab_size", static_cast<uint32_t>(s.n_vocab)));
+  kv.push_back(GgufKv::U32(a + "vocab_size", static_cast<uint32_t>(s.n_vocab)));
   if (s.n_expert > 1) {
-    kv.push_back(GgufKv::U32("llama.expert_count", static_cast<uint32_t>(s.n_expert)));
-    kv.push_back(GgufKv::U32("llama.expert_used_count", 2));
+    kv.push_back(GgufKv::U32(a + "expert_count", static_cast<uint32_t>(s.n_expert)));
+    kv.push_back(GgufKv::U32(a + "expert_used_count", 2));
   }
   kv.push_back(GgufKv::NumArray<int32_t>("test.int_array", GgufValueType::kInt32, {1, -2, 3}));
   kv.push_back(GgufKv::Bool("test.flag", true));
@@ -178,7 +193,7 @@ absl::Status WriteTestModel(const TestModelSpec& given, const std::string& path)
   std::vector<GgufTensorInfo> infos;
   std::vector<std::vector<uint8_t>> data;
   for (const TensorSpec& t : tensors) {
-    const GgmlType type = t.is_norm ? GgmlType::kF32 : spec.type;
+    const GgmlType type = t.is_norm || t.is_bias ? GgmlType::kF32 : spec.type;
     GgufTensorInfo info;
     info.name = t.name;
     info.ne[0] = t.ne0;
