@@ -121,14 +121,16 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
   ImatrixCollector collector(process_output);
   absl::StatusOr<ImatrixRunResult> result =
       RunImatrix(*model, *shared_vocab, tokens, options, &collector, [&](const ChunkDone& d) {
-        if (options.perplexity) absl::PrintF("[%d]%.4f,", d.chunk, d.perplexity);
+        // llama-imatrix's running perplexity; on stderr when stdout is JSON.
+        if (options.perplexity) absl::FPrintF(json ? stderr : stdout, "[%d]%.4f,", d.chunk, d.perplexity);
         std::fflush(stdout);
         absl::FPrintF(stderr, "\rchunk %d/%d, %.0f tokens/s ", d.chunk, d.chunks, options.ctx / d.seconds);
       });
   absl::FPrintF(stderr, "\n");
   if (!result.ok()) return Fail(std::string(result.status().message()));
   if (options.perplexity) {
-    absl::PrintF("\nFinal estimate: PPL = %.4f +/- %.5f\n", result->perplexity, result->perplexity_error);
+    absl::FPrintF(json ? stderr : stdout, "\nFinal estimate: PPL = %.4f +/- %.5f\n", result->perplexity,
+                  result->perplexity_error);
   }
   const absl::Status written = format == "dat"
                                    ? collector.WriteLegacy(out_path, text_path, result->chunks, options.ctx)

@@ -1,0 +1,134 @@
+// `quantfleet imatrix` and `quantfleet tokenize` as a user runs them, on a
+// small generated model with a byte-fallback SentencePiece vocabulary:
+// results that quantize accepts, JSON for scripts, and bad input refused
+// with exit code 1, a line that names the problem, and no output file.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_format.h"
+#include "core/gguf/gguf_writer.h"
+#include "nlohmann/json.hpp"
+#include "tests/tools/subprocess.h"
+#include "tests/tools/test_model.h"
+
+namespace quantfleet {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A SentencePiece vocabulary: control tokens, the 256 byte tokens, the
+// visible space and lower-case letters, so any text tokenizes.
+absl::Status WriteVocab(const std::string& path) {
+  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
+  std::vector<int32_t> types = {2, 3, 3};
+  for (int b = 0; b < 256; ++b) {
+    tokens.push_back(absl::StrFormat("<0x%02X>", b));
+    types.push_back(6);
+  }
+  tokens.push_back("\xE2\x96\x81");
+  types.push_back(1);
+  for (char c = 'a'; c <= 'z'; ++c) {
+    tokens.push_back(std::string(1, c));
+    types.push_back(1);
+  }
+  std::vector<float> scores(tokens.size(), -1.0f);
+  std::vector<GgufKv> kv = {GgufKv::Str("tokenizer.ggml.model", "llama"), GgufKv::StrArray("tokenizer.ggml.tokens", tokens),
+                            GgufKv::NumArray("tokenizer.ggml.scores", GgufValueType::kFloat32, scores),
+                            GgufKv::NumArray("tokenizer.ggml.token_type", GgufValueType::kInt32, types)};
+  const std::vector<uint8_t> bytes = SerializeGgufMeta(kv, {}, kGgufDefaultAlignment);
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
+                                               static_cast<std::streamsize>(bytes.size()));
+  return absl::OkStatus();
+}
+
+class CalibrationCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           absl::StrFormat("qf-cal-%d-%s", getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    ASSERT_TRUE(WriteVocab(Path("vocab.gguf")).ok());
+    TestModelSpec spec;
+    spec.n_layer = 2;
+    spec.n_embd = 128;
+    spec.n_ff = 256;
+    spec.outliers = false;
+    spec.zero_rows = false;
+    spec.vocab_from = Path("vocab.gguf");
+    ASSERT_TRUE(WriteTestModel(spec, Path("model.gguf")).ok());
+    spec.vocab_from.clear();
+    ASSERT_TRUE(WriteTestModel(spec, Path("no-tokenizer.gguf")).ok());
+    std::ofstream text(Path("text.txt"));
+    for (int i = 0; i < 60; ++i) text << "the quick brown fox jumps over the lazy dog ";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+
+  ProcessResult Run(std::vector<std::string> args) {
+    args.insert(args.begin(), std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet");
+    return RunProcess(args, absl::Minutes(2));
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(CalibrationCli, ImatrixWritesWhatQuantizeTakes) {
+  ProcessResult r = Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "-o", Path("im.gguf"), "-c",
+                         "64", "--chunks", "3", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const size_t brace = r.output.find("{\n");
+  ASSERT_NE(brace, std::string::npos) << r.output;
+  nlohmann::json j = nlohmann::json::parse(r.output.substr(brace), nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.output;
+  EXPECT_EQ(j["chunks"], 3);
+  EXPECT_EQ(j["tokens"], 3 * 64);
+  EXPECT_EQ(j["entries"], 2 * 7);  // q, k, v, output, gate, up, down per block
+  EXPECT_GT(j["perplexity"].get<double>(), 1.0);
+  ProcessResult q = Run({"quantize", "--imatrix", Path("im.gguf"), Path("model.gguf"), Path("q.gguf"), "IQ4_XS"});
+  EXPECT_EQ(q.exit_code, 0) << q.output;
+}
+
+TEST_F(CalibrationCli, BadInputIsRefusedWithTheReasonAndNoFile) {
+  ProcessResult short_text = Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "-o", Path("a.gguf"),
+                                  "-c", "4096"});
+  EXPECT_EQ(short_text.exit_code, 1);
+  EXPECT_NE(short_text.output.find("needs at least 8192"), std::string::npos) << short_text.output;
+  ProcessResult no_tokenizer =
+      Run({"imatrix", "-m", Path("no-tokenizer.gguf"), "-f", Path("text.txt"), "-o", Path("a.gguf")});
+  EXPECT_EQ(no_tokenizer.exit_code, 1);
+  EXPECT_NE(no_tokenizer.output.find("tokenizer.ggml.model is missing"), std::string::npos) << no_tokenizer.output;
+  ProcessResult missing = Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("nope.txt"), "-o", Path("a.gguf")});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.output.find("nope.txt: cannot be read"), std::string::npos) << missing.output;
+  ProcessResult cluster = Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "--coordinator", "x:1"});
+  EXPECT_EQ(cluster.exit_code, 1);
+  EXPECT_NE(cluster.output.find("not available yet"), std::string::npos) << cluster.output;
+  ProcessResult bad_ctx = Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "-c", "8"});
+  EXPECT_EQ(bad_ctx.exit_code, 1);
+  EXPECT_NE(bad_ctx.output.find("16 or more"), std::string::npos) << bad_ctx.output;
+  EXPECT_FALSE(fs::exists(Path("a.gguf")));
+}
+
+TEST_F(CalibrationCli, TokenizeGivesIdsAndPieces) {
+  ProcessResult r = Run({"tokenize", "-m", Path("model.gguf"), "-p", "ab z!", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json j = nlohmann::json::parse(r.output, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.output;
+  // <s>, "▁", "a", "b", "▁", "z", then '!' as its byte token.
+  ASSERT_EQ(j["count"], 7);
+  EXPECT_EQ(j["tokens"][0]["piece"], "<s>");
+  EXPECT_EQ(j["tokens"][2]["piece"], "a");
+  EXPECT_EQ(j["tokens"][6]["id"], 3 + 0x21);
+  EXPECT_EQ(j["tokens"][6]["piece"], "!");
+  ProcessResult none = Run({"tokenize", "-p", "x"});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.output.find("-m MODEL.gguf"), std::string::npos) << none.output;
+}
+
+}  // namespace
+}  // namespace quantfleet
