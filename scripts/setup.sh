@@ -25,6 +25,7 @@ packages=(
   pkg-config libcpp-httplib-dev    # the daemons' metrics port and status page
   libtomlplusplus-dev              # --config files (TOML)
   libpcre2-dev                     # tokenizers: pre-tokenizer regular expressions with Unicode classes
+  libopenblas-dev                  # calibration: the forward pass's matrix products
   shellcheck systemd python3-yaml docker-compose  # checks of deploy/ and the scripts
   chromium                         # renders the status page in the tests (headless)
 )
