@@ -79,50 +79,43 @@ void Rope(float* x, int64_t n, int n_heads, int head_dim, const LlamaHparams& hp
 }
 
 // Causal attention of every head; q (n x n_head x d), k, v (n x n_kv x d);
-// out (n x n_head x d). Heads run in parallel.
+// out (n x n_head x d). Per head: scores = Q K^T on BLAS, scaled, masked
+// and soft-maxed row by row (sums in double, probabilities through F16 as
+// llama.cpp's product with its F16 cache), then P V on BLAS.
 void Attention(const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v, int64_t n,
                const LlamaHparams& hp, std::vector<float>* out) {
   const int d = hp.head_dim;
   const int group = hp.n_head / hp.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const int ni = static_cast<int>(n);
   out->assign(static_cast<size_t>(n * hp.n_head * d), 0.0f);
-  auto head = [&](int h) {
+  std::vector<float> scores(static_cast<size_t>(n * n));
+  for (int h = 0; h < hp.n_head; ++h) {
     const int kv = h / group;
-    std::vector<double> dots(static_cast<size_t>(n));
-    std::vector<float> probs(static_cast<size_t>(n));
+    const float* qh = q.data() + static_cast<size_t>(h) * d;
+    const float* kh = k.data() + static_cast<size_t>(kv) * d;
+    const float* vh = v.data() + static_cast<size_t>(kv) * d;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, ni, d, 1.0f, qh, hp.n_head * d, kh, hp.n_head_kv * d,
+                0.0f, scores.data(), ni);
     for (int64_t i = 0; i < n; ++i) {
-      const float* qi = q.data() + (i * hp.n_head + h) * d;
+      float* row = scores.data() + i * n;
       float max = -std::numeric_limits<float>::infinity();
       for (int64_t j = 0; j <= i; ++j) {
-        const float* kj = k.data() + (j * hp.n_head_kv + kv) * d;
-        float dot = 0;
-        for (int c = 0; c < d; ++c) dot += qi[c] * kj[c];
-        probs[static_cast<size_t>(j)] = dot * scale;
-        max = std::max(max, probs[static_cast<size_t>(j)]);
+        row[j] *= scale;
+        max = std::max(max, row[j]);
       }
       double sum = 0;
       for (int64_t j = 0; j <= i; ++j) {
-        const float e = std::exp(probs[static_cast<size_t>(j)] - max);
-        probs[static_cast<size_t>(j)] = e;
-        sum += e;
+        row[j] = std::exp(row[j] - max);
+        sum += row[j];
       }
       const float inv = static_cast<float>(1.0 / sum);
-      float* oi = out->data() + (i * hp.n_head + h) * d;
-      for (int64_t j = 0; j <= i; ++j) {
-        const float p = RoundToHalf(probs[static_cast<size_t>(j)] * inv);
-        const float* vj = v.data() + (j * hp.n_head_kv + kv) * d;
-        for (int c = 0; c < d; ++c) oi[c] += p * vj[c];
-      }
+      for (int64_t j = 0; j <= i; ++j) row[j] = RoundToHalf(row[j] * inv);
+      for (int64_t j = i + 1; j < n; ++j) row[j] = 0.0f;
     }
-  };
-  const int threads = std::max(1, std::min<int>(hp.n_head, static_cast<int>(std::thread::hardware_concurrency())));
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      for (int h = t; h < hp.n_head; h += threads) head(h);
-    });
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, d, ni, 1.0f, scores.data(), ni, vh, hp.n_head_kv * d,
+                0.0f, out->data() + static_cast<size_t>(h) * d, hp.n_head * d);
   }
-  for (std::thread& th : pool) th.join();
 }
 
 }  // namespace
@@ -177,6 +170,7 @@ absl::Status RunForward(const LlamaModel& model, absl::Span<const TokenId> token
     MatMul(l.down, gate.data(), n, cur.data(), sink);
     for (size_t i = 0; i < x.size(); ++i) x[i] += cur[i];
   }
+  if (logits == nullptr && (sink == nullptr || !sink->WantsOutput())) return absl::OkStatus();
   RmsNorm(x.data(), n, e, model.output_norm(), hp.rms_eps);
   std::vector<float> out(static_cast<size_t>(n * hp.n_vocab));
   MatMul(model.output(), x.data(), n, out.data(), sink);

@@ -30,6 +30,9 @@ class ActivationSink {
  public:
   virtual ~ActivationSink() = default;
   virtual void OnMatMulInput(const Linear& weight, const float* x, int64_t n_tokens) = 0;
+  // Whether the output projection's input is wanted; when neither the sink
+  // nor the caller (logits) needs it, the largest product is skipped.
+  virtual bool WantsOutput() const { return true; }
 };
 
 // Runs `tokens` (positions 0, 1, ...) through `model`. `sink` may be null;

@@ -28,11 +28,13 @@ class ImatrixCollector : public ActivationSink {
   explicit ImatrixCollector(bool process_output) : process_output_(process_output) {}
 
   void OnMatMulInput(const Linear& weight, const float* x, int64_t n_tokens) override;
+  bool WantsOutput() const override { return process_output_; }
 
   // Adds `other`'s sums and counts (entry by entry, in name order).
   void Merge(const ImatrixCollector& other);
 
   const std::map<std::string, Entry>& entries() const { return entries_; }
+  bool process_output() const { return process_output_; }
 
   // Writes llama.cpp's GGUF imatrix: general.type, imatrix.datasets,
   // imatrix.chunk_count, imatrix.chunk_size, and per entry NAME.in_sum2 and

@@ -44,9 +44,14 @@ absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab
     std::vector<TokenId> chunk(tokens.begin() + static_cast<std::ptrdiff_t>(c) * ctx,
                                tokens.begin() + static_cast<std::ptrdiff_t>(c + 1) * ctx);
     if (vocab.add_bos()) chunk[0] = vocab.bos();
-    if (absl::Status s = RunForward(model, chunk, collector, options.perplexity ? &logits : nullptr); !s.ok()) {
+    // Each chunk's statistics are gathered on their own and added to the
+    // total in chunk order: the canonical sum, which any split of the
+    // chunks across machines can reproduce bit for bit.
+    ImatrixCollector partial(collector->process_output());
+    if (absl::Status s = RunForward(model, chunk, &partial, options.perplexity ? &logits : nullptr); !s.ok()) {
       return s;
     }
+    collector->Merge(partial);
     if (options.perplexity) {
       const TokenId* original = tokens.data() + static_cast<ptrdiff_t>(c) * ctx;
       for (int i = ctx / 2; i < ctx - 1; ++i) {

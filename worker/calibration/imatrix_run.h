@@ -1,8 +1,9 @@
 // llama-imatrix's procedure over a tokenized text: chunks of `ctx` tokens
 // (the first token of each replaced by BOS where the vocabulary adds one),
 // each run through the model independently while an ImatrixCollector
-// gathers statistics, and the perplexity of the second half of every
-// chunk, printed as llama-imatrix prints it.
+// gathers its statistics, which are then added to the total in chunk
+// order; and the perplexity of the second half of every chunk, printed as
+// llama-imatrix prints it.
 //
 // Thread-safety: one call at a time per collector.
 #ifndef QUANTFLEET_WORKER_CALIBRATION_IMATRIX_RUN_H_
