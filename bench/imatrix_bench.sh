@@ -52,12 +52,24 @@ measure() {  # runs a command; prints "seconds max_rss_kb"
   cat "$work/time.txt"
 }
 
-read -r t_ref rss_ref < <(measure "$oracle/llama-imatrix" -m "$model" -f "$text" -o "$work/imatrix-ref.gguf" \
-  -c "$ctx" --chunks "$chunks" -b "$ctx" -ub "$ctx" -fa off -t "$threads" --no-ppl)
-read -r t_ours rss_ours < <(measure build/bin/quantfleet imatrix -m "$model" -f "$text" -o "$work/imatrix-ours.gguf" \
-  -c "$ctx" --chunks "$chunks" -t "$threads" --no-ppl)
 tokens=$((chunks * ctx))
-worst=$(python3 - "$work/imatrix-ref.gguf" "$work/imatrix-ours.gguf" <<'PY'
+cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+if (( markdown )); then
+  echo "| model | mode | tokens | llama-imatrix tok/s | quantfleet tok/s | speed ratio | peak RSS llama-imatrix | peak RSS quantfleet | worst rel. diff |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+else
+  echo "model: $model, $chunks chunks of $ctx tokens, $threads threads, $cpu"
+fi
+# With the perplexity both compute every logit; with --no-ppl llama-imatrix
+# still does, quantfleet skips the output projection nobody reads.
+for mode in perplexity --no-ppl; do
+  extra=()
+  [[ $mode == --no-ppl ]] && extra=(--no-ppl)
+  read -r t_ref rss_ref < <(measure "$oracle/llama-imatrix" -m "$model" -f "$text" -o "$work/imatrix-ref.gguf" \
+    -c "$ctx" --chunks "$chunks" -b "$ctx" -ub "$ctx" -fa off -t "$threads" "${extra[@]}")
+  read -r t_ours rss_ours < <(measure build/bin/quantfleet imatrix -m "$model" -f "$text" -o "$work/imatrix-ours.gguf" \
+    -c "$ctx" --chunks "$chunks" -t "$threads" "${extra[@]}")
+  worst=$(python3 - "$work/imatrix-ref.gguf" "$work/imatrix-ours.gguf" <<'PY'
 import struct, sys
 def tensors(path):
     # Minimal GGUF v3 reader: metadata is skipped, F32 tensors are returned.
@@ -91,17 +103,12 @@ worst = max(abs(x - y) / max(abs(x), abs(y), 1e-30) for k in a for x, y in zip(a
 print('%.2g' % worst)
 PY
 )
-cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
-tps_ref=$(awk -v n="$tokens" -v t="$t_ref" 'BEGIN { printf "%.0f", n / t }')
-tps_ours=$(awk -v n="$tokens" -v t="$t_ours" 'BEGIN { printf "%.0f", n / t }')
-ratio=$(awk -v a="$t_ref" -v b="$t_ours" 'BEGIN { printf "%.2f", a / b }')
-if (( markdown )); then
-  echo "| model | tokens | llama-imatrix tok/s | quantfleet tok/s | speed ratio | peak RSS llama-imatrix | peak RSS quantfleet | worst rel. diff |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-  echo "| ${layers} layers x ${embd}, F16 | $tokens | $tps_ref | $tps_ours | $ratio | $((rss_ref / 1024)) MiB | $((rss_ours / 1024)) MiB | $worst |"
-else
-  echo "model: $model, $chunks chunks of $ctx tokens, $threads threads, $cpu"
-  echo "llama-imatrix: ${t_ref} s (${tps_ref} tokens/s, $((rss_ref / 1024)) MiB)"
-  echo "quantfleet:    ${t_ours} s (${tps_ours} tokens/s, $((rss_ours / 1024)) MiB)"
-  echo "speed ratio (llama-imatrix time / quantfleet time): $ratio; worst relative difference: $worst"
-fi
+  tps_ref=$(awk -v n="$tokens" -v t="$t_ref" 'BEGIN { printf "%.0f", n / t }')
+  tps_ours=$(awk -v n="$tokens" -v t="$t_ours" 'BEGIN { printf "%.0f", n / t }')
+  ratio=$(awk -v a="$t_ref" -v b="$t_ours" 'BEGIN { printf "%.2f", a / b }')
+  if (( markdown )); then
+    echo "| ${layers} layers x ${embd}, F16 | $mode | $tokens | $tps_ref | $tps_ours | $ratio | $((rss_ref / 1024)) MiB | $((rss_ours / 1024)) MiB | $worst |"
+  else
+    echo "[$mode] llama-imatrix: ${t_ref} s (${tps_ref} tokens/s, $((rss_ref / 1024)) MiB); quantfleet: ${t_ours} s (${tps_ours} tokens/s, $((rss_ours / 1024)) MiB); speed ratio $ratio; worst relative difference $worst"
+  fi
+done

@@ -39,8 +39,20 @@ void MatMul(const Linear& l, const float* x, int64_t n, float* y, ActivationSink
     for (float& v : rounded) v = l.source_type == GgmlType::kF16 ? RoundToHalf(v) : RoundToBFloat16(v);
     input = rounded.data();
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), l.n_out, l.n_in, 1.0f, input, l.n_in,
-              l.w.data(), l.n_in, 0.0f, y, l.n_out);
+  if (l.source_type == GgmlType::kF32) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), l.n_out, l.n_in, 1.0f, input, l.n_in,
+                reinterpret_cast<const float*>(l.data), l.n_in, 0.0f, y, l.n_out);
+  } else {
+    // F16/BF16 weights: a block of rows at a time (about 8 MiB as F32).
+    const int64_t block = std::max<int64_t>(1, (int64_t{8} << 20) / (4 * int64_t{l.n_in}));
+    std::vector<float> w(static_cast<size_t>(std::min<int64_t>(block, l.n_out) * l.n_in));
+    for (int64_t first = 0; first < l.n_out; first += block) {
+      const int64_t rows = std::min<int64_t>(block, l.n_out - first);
+      l.RowsToFloat(first, rows, w.data());
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(rows), l.n_in, 1.0f,
+                  input, l.n_in, w.data(), l.n_in, 0.0f, y + first, l.n_out);
+    }
+  }
   if (!l.bias.empty()) {
     for (int64_t t = 0; t < n; ++t) {
       for (int o = 0; o < l.n_out; ++o) y[t * l.n_out + o] += l.bias[static_cast<size_t>(o)];
@@ -139,7 +151,7 @@ absl::Status RunForward(const LlamaModel& model, absl::Span<const TokenId> token
       return absl::InvalidArgumentError(absl::StrFormat("token %d at position %d is outside the vocabulary of %d", id,
                                                         t, hp.n_vocab));
     }
-    std::copy_n(model.token_embd().data() + static_cast<int64_t>(id) * e, e, x.data() + t * e);
+    model.token_embd().RowsToFloat(id, 1, x.data() + t * e);
   }
   std::vector<float> cur(x.size()), q(static_cast<size_t>(n * q_dim)), k(static_cast<size_t>(n * kv_dim)),
       v(static_cast<size_t>(n * kv_dim)), attn, gate(static_cast<size_t>(n * hp.n_ff)),

@@ -79,9 +79,19 @@ class Reader {
     l.name = name + ".weight";
     l.n_in = n_in;
     l.n_out = n_out;
-    absl::StatusOr<std::vector<float>> w = Floats(l.name, n_in, n_out, &l.source_type);
-    if (!w.ok()) return w.status();
-    l.w = *std::move(w);
+    const ModelTensor* t = Find(l.name);
+    if (t == nullptr) return absl::InvalidArgumentError(absl::StrFormat("%s: tensor %s is missing", path_, l.name));
+    if (t->info.ne[0] != n_in || t->info.ne[1] != n_out || t->info.ne[2] != 1 || t->info.ne[3] != 1) {
+      return absl::InvalidArgumentError(absl::StrFormat("%s: tensor %s is [%d, %d, %d], expected [%d, %d]", path_,
+                                                        l.name, t->info.ne[0], t->info.ne[1], t->info.ne[2], n_in,
+                                                        n_out));
+    }
+    if (t->info.type != GgmlType::kF32 && t->info.type != GgmlType::kF16 && t->info.type != GgmlType::kBF16) {
+      return absl::UnimplementedError(absl::StrFormat(
+          "%s: tensor %s is %s; calibration needs F32, F16 or BF16 weights", path_, l.name, TypeName(t->info.type)));
+    }
+    l.source_type = t->info.type;
+    l.data = t->data;
     if (with_bias) {
       absl::StatusOr<std::vector<float>> b = Floats(name + ".bias", n_out, 1, nullptr);
       if (!b.ok()) return b.status();
@@ -97,6 +107,28 @@ class Reader {
 };
 
 }  // namespace
+
+void Linear::RowsToFloat(int64_t first, int64_t count, float* out) const {
+  const int64_t n = count * n_in;
+  const int64_t at = first * n_in;
+  switch (source_type) {
+    case GgmlType::kF32:
+      std::memcpy(out, data + at * 4, static_cast<size_t>(n) * 4);
+      break;
+    case GgmlType::kF16:
+    case GgmlType::kBF16: {
+      const bool f16 = source_type == GgmlType::kF16;
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, data + (at + i) * 2, 2);
+        out[i] = f16 ? HalfToFloat(h) : BFloat16ToFloat(h);
+      }
+      break;
+    }
+    default:
+      break;  // Load admits no other type
+  }
+}
 
 absl::StatusOr<LlamaModel> LlamaModel::Load(const GgufModel& model, const std::string& path) {
   Reader r(model, path);
@@ -146,8 +178,7 @@ absl::StatusOr<LlamaModel> LlamaModel::Load(const GgufModel& model, const std::s
   const ModelTensor* embd = r.Find("token_embd.weight");
   if (embd == nullptr) return absl::InvalidArgumentError(absl::StrFormat("%s: tensor token_embd.weight is missing", path));
   hp.n_vocab = static_cast<int>(embd->info.ne[1]);
-  GgmlType embd_type;
-  absl::StatusOr<std::vector<float>> e = r.Floats("token_embd.weight", hp.n_embd, hp.n_vocab, &embd_type);
+  absl::StatusOr<Linear> e = r.Matrix("token_embd", hp.n_embd, hp.n_vocab);
   if (!e.ok()) return e.status();
   m.token_embd_ = *std::move(e);
   absl::StatusOr<std::vector<float>> on = r.Floats("output_norm.weight", hp.n_embd, 1, nullptr);
@@ -158,7 +189,7 @@ absl::StatusOr<LlamaModel> LlamaModel::Load(const GgufModel& model, const std::s
     if (!out.ok()) return out.status();
     m.output_ = *std::move(out);
   } else {  // tied: the embedding matrix doubles as the output (and keeps its name)
-    m.output_ = Linear{"token_embd.weight", hp.n_embd, hp.n_vocab, embd_type, m.token_embd_, {}};
+    m.output_ = m.token_embd_;
   }
   absl::StatusOr<std::vector<float>> freqs = r.Floats("rope_freqs.weight", hp.n_rot / 2, 1, nullptr, true);
   if (!freqs.ok()) return freqs.status();

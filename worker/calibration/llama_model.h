@@ -1,8 +1,12 @@
 // The weights and hyperparameters of a llama-family model (architectures
-// "llama", "qwen2", "qwen3") read from GGUF, as the forward pass uses them:
-// every matrix converted to F32 once, remembering its source type.
+// "llama", "qwen2", "qwen3") read from GGUF, as the forward pass uses them.
+// Weight matrices stay where they are in the memory-mapped file, in their
+// own type (F32, F16, BF16), and are converted a block of rows at a time as
+// products need them, so memory stays near the model's own size; norms and
+// biases are copied as F32.
 //
-// Thread-safety: immutable after Load; share freely.
+// Thread-safety: immutable after Load; share freely. The GgufModel given
+// to Load must outlive it.
 #ifndef QUANTFLEET_WORKER_CALIBRATION_LLAMA_MODEL_H_
 #define QUANTFLEET_WORKER_CALIBRATION_LLAMA_MODEL_H_
 
@@ -36,8 +40,11 @@ struct Linear {
   int n_in = 0;
   int n_out = 0;
   GgmlType source_type = GgmlType::kF32;
-  std::vector<float> w;     // n_out * n_in, row-major
-  std::vector<float> bias;  // empty or n_out
+  const uint8_t* data = nullptr;  // n_out rows of n_in values of source_type (mapped)
+  std::vector<float> bias;        // empty or n_out
+
+  // Rows [first, first + count) as F32 into `out` (count * n_in values).
+  void RowsToFloat(int64_t first, int64_t count, float* out) const;
 };
 
 struct LlamaLayer {
@@ -54,7 +61,7 @@ class LlamaModel {
   static absl::StatusOr<LlamaModel> Load(const GgufModel& model, const std::string& path);
 
   const LlamaHparams& hparams() const { return hp_; }
-  const std::vector<float>& token_embd() const { return token_embd_; }  // n_vocab * n_embd
+  const Linear& token_embd() const { return token_embd_; }  // n_vocab rows of n_embd
   const std::vector<float>& output_norm() const { return output_norm_; }
   const Linear& output() const { return output_; }  // token_embd when tied
   const std::vector<float>& rope_freqs() const { return rope_freqs_; }  // empty or n_rot / 2
@@ -62,7 +69,7 @@ class LlamaModel {
 
  private:
   LlamaHparams hp_;
-  std::vector<float> token_embd_;
+  Linear token_embd_;
   std::vector<float> output_norm_;
   Linear output_;
   std::vector<float> rope_freqs_;
