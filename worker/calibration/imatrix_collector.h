@@ -35,6 +35,8 @@ class ImatrixCollector : public ActivationSink {
 
   const std::map<std::string, Entry>& entries() const { return entries_; }
   bool process_output() const { return process_output_; }
+  // Replaces the entries (statistics decoded from a worker's result).
+  void Restore(std::map<std::string, Entry> entries) { entries_ = std::move(entries); }
 
   // Writes llama.cpp's GGUF imatrix: general.type, imatrix.datasets,
   // imatrix.chunk_count, imatrix.chunk_size, and per entry NAME.in_sum2 and

@@ -7,24 +7,38 @@
 #include "worker/calibration/forward_pass.h"
 
 namespace quantfleet {
-namespace {
-
-// -log p(token) under the softmax of `logits`, as llama-imatrix computes it.
-double NegativeLogProb(const float* logits, int n_vocab, TokenId token) {
-  float max = logits[0];
-  for (int i = 1; i < n_vocab; ++i) max = std::max(max, logits[i]);
-  double sum = 0;
-  for (int i = 0; i < n_vocab; ++i) sum += std::exp(logits[i] - max);
-  return -(static_cast<double>(logits[token] - max) - std::log(sum));
-}
-
-}  // namespace
-
 absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab& vocab,
                                             const std::vector<TokenId>& tokens, const ImatrixRunOptions& options,
                                             ImatrixCollector* collector,
                                             const std::function<void(const ChunkDone&)>& on_chunk) {
-  const int ctx = options.ctx;
+  absl::StatusOr<std::vector<std::vector<TokenId>>> chunks = CutChunks(vocab, tokens, options.ctx, options.max_chunks);
+  if (!chunks.ok()) return chunks.status();
+  ImatrixRunResult result;
+  ChunkStatistics total(collector->process_output());
+  const auto start_all = std::chrono::steady_clock::now();
+  for (size_t c = 0; c < chunks->size(); ++c) {
+    const auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<ChunkStatistics> chunk =
+        RunChunk(model, (*chunks)[c], collector->process_output(), options.perplexity);
+    if (!chunk.ok()) return chunk.status();
+    total.Add(*chunk);  // in chunk order: the canonical sum
+    result.tokens += options.ctx;
+    ChunkDone done;
+    done.chunk = static_cast<int>(c) + 1;
+    done.chunks = static_cast<int>(chunks->size());
+    done.perplexity = total.predictions > 0 ? std::exp(total.nll / static_cast<double>(total.predictions)) : 0;
+    done.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (on_chunk) on_chunk(done);
+  }
+  collector->Merge(total.imatrix);
+  result.chunks = static_cast<int>(chunks->size());
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_all).count();
+  Perplexity(total, &result.perplexity, &result.perplexity_error);
+  return result;
+}
+
+absl::StatusOr<std::vector<std::vector<TokenId>>> CutChunks(const Vocab& vocab, const std::vector<TokenId>& tokens,
+                                                             int ctx, int max_chunks) {
   if (ctx < 16) return absl::InvalidArgumentError(absl::StrFormat("context of %d tokens: it must be 16 or more", ctx));
   if (static_cast<int64_t>(tokens.size()) < 2 * static_cast<int64_t>(ctx)) {
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -32,52 +46,26 @@ absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab
         tokens.size(), ctx, 2 * ctx));
   }
   const int available = static_cast<int>(tokens.size() / static_cast<size_t>(ctx));
-  const int chunks = options.max_chunks < 0 ? available : std::min(options.max_chunks, available);
-  const int n_vocab = model.hparams().n_vocab;
-  ImatrixRunResult result;
-  double nll = 0, nll2 = 0;
-  int64_t count = 0;
-  const auto start_all = std::chrono::steady_clock::now();
-  std::vector<float> logits;
-  for (int c = 0; c < chunks; ++c) {
-    const auto start = std::chrono::steady_clock::now();
+  const int n = max_chunks <= 0 ? available : std::min(max_chunks, available);
+  std::vector<std::vector<TokenId>> chunks;
+  for (int c = 0; c < n; ++c) {
     std::vector<TokenId> chunk(tokens.begin() + static_cast<std::ptrdiff_t>(c) * ctx,
                                tokens.begin() + static_cast<std::ptrdiff_t>(c + 1) * ctx);
     if (vocab.add_bos()) chunk[0] = vocab.bos();
-    // Each chunk's statistics are gathered on their own and added to the
-    // total in chunk order: the canonical sum, which any split of the
-    // chunks across machines can reproduce bit for bit.
-    ImatrixCollector partial(collector->process_output());
-    if (absl::Status s = RunForward(model, chunk, &partial, options.perplexity ? &logits : nullptr); !s.ok()) {
-      return s;
-    }
-    collector->Merge(partial);
-    if (options.perplexity) {
-      const TokenId* original = tokens.data() + static_cast<ptrdiff_t>(c) * ctx;
-      for (int i = ctx / 2; i < ctx - 1; ++i) {
-        const double v = NegativeLogProb(logits.data() + static_cast<size_t>(i) * n_vocab, n_vocab, original[i + 1]);
-        nll += v;
-        nll2 += v * v;
-        ++count;
-      }
-    }
-    result.tokens += ctx;
-    ChunkDone done;
-    done.chunk = c + 1;
-    done.chunks = chunks;
-    done.perplexity = count > 0 ? std::exp(nll / static_cast<double>(count)) : 0;
-    done.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (on_chunk) on_chunk(done);
+    chunks.push_back(std::move(chunk));
   }
-  result.chunks = chunks;
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_all).count();
-  if (count > 0) {
-    const double mean = nll / static_cast<double>(count);
-    result.perplexity = std::exp(mean);
-    const double var = nll2 / static_cast<double>(count) - mean * mean;
-    result.perplexity_error = var > 0 ? std::sqrt(var / static_cast<double>(count - 1)) * result.perplexity : 0;
-  }
-  return result;
+  return chunks;
+}
+
+void Perplexity(const ChunkStatistics& total, double* perplexity, double* error) {
+  *perplexity = 0;
+  *error = 0;
+  if (total.predictions == 0) return;
+  const double count = static_cast<double>(total.predictions);
+  const double mean = total.nll / count;
+  *perplexity = std::exp(mean);
+  const double var = total.nll2 / count - mean * mean;
+  *error = var > 0 && total.predictions > 1 ? std::sqrt(var / (count - 1)) * *perplexity : 0;
 }
 
 }  // namespace quantfleet

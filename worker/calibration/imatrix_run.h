@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "worker/calibration/chunk_statistics.h"
 #include "worker/calibration/imatrix_collector.h"
 #include "worker/calibration/llama_model.h"
 #include "worker/calibration/vocab.h"
@@ -46,6 +47,15 @@ absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab
                                             const std::vector<TokenId>& tokens, const ImatrixRunOptions& options,
                                             ImatrixCollector* collector,
                                             const std::function<void(const ChunkDone&)>& on_chunk);
+
+// The chunks of `tokens`: whole runs of `ctx`, at most `max_chunks` (<= 0:
+// all), each with BOS first where the vocabulary adds one.
+// FAILED_PRECONDITION when the text has fewer than 2 * ctx tokens.
+absl::StatusOr<std::vector<std::vector<TokenId>>> CutChunks(const Vocab& vocab, const std::vector<TokenId>& tokens,
+                                                             int ctx, int max_chunks);
+
+// The perplexity and llama-imatrix's "+/-" from summed chunk statistics.
+void Perplexity(const ChunkStatistics& total, double* perplexity, double* error);
 
 }  // namespace quantfleet
 

@@ -1,0 +1,54 @@
+// One calibration chunk: running it (forward pass, importance statistics
+// and the perplexity sums of its second half), the fixed binary layout in
+// which a worker sends it to the coordinator, and adding it to a total.
+// Totals are always built by adding chunks in chunk order, so the result
+// is the same bits whichever machines ran which chunks.
+//
+// Thread-safety: functions are independent; a ChunkStatistics belongs to
+// one thread.
+#ifndef QUANTFLEET_WORKER_CALIBRATION_CHUNK_STATISTICS_H_
+#define QUANTFLEET_WORKER_CALIBRATION_CHUNK_STATISTICS_H_
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/gguf/gguf_model.h"
+#include "worker/calibration/imatrix_collector.h"
+#include "worker/calibration/llama_model.h"
+
+namespace quantfleet {
+
+// The entries (name, columns) a chunk of `model` yields, in name order:
+// every attention and feed-forward matrix of the blocks, and output.weight
+// when `process_output` and the model has one.
+using ImatrixLayout = std::vector<std::pair<std::string, int64_t>>;
+ImatrixLayout ImatrixLayoutOf(const GgufModel& model, bool process_output);
+// Bytes of one encoded chunk for `layout`.
+size_t EncodedChunkBytes(const ImatrixLayout& layout);
+
+struct ChunkStatistics {
+  explicit ChunkStatistics(bool process_output) : imatrix(process_output) {}
+  ImatrixCollector imatrix;
+  double nll = 0;   // sum of -log p over the second half of the chunk
+  double nll2 = 0;  // sum of squares of the same
+  int64_t predictions = 0;
+
+  // Adds `chunk` (the next in chunk order) to this total.
+  void Add(const ChunkStatistics& chunk);
+};
+
+// Runs `tokens` (one chunk, BOS in place) through `model`.
+absl::StatusOr<ChunkStatistics> RunChunk(const LlamaModel& model, absl::Span<const TokenId> tokens,
+                                         bool process_output, bool perplexity);
+
+// The wire layout (see CalibrationChunk in proto/quantfleet.proto).
+// FAILED_PRECONDITION when the statistics do not have `layout`'s entries.
+absl::StatusOr<std::string> EncodeChunk(const ChunkStatistics& chunk, const ImatrixLayout& layout);
+absl::StatusOr<ChunkStatistics> DecodeChunk(std::string_view bytes, const ImatrixLayout& layout, bool process_output);
+
+}  // namespace quantfleet
+
+#endif  // QUANTFLEET_WORKER_CALIBRATION_CHUNK_STATISTICS_H_
