@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -28,6 +29,7 @@ namespace {
 
 constexpr char kUsage[] = R"(usage:
   quantfleet submit [--coordinator HOST:PORT] [--force] [--watch] [--json] [quantize options] IN OUT TYPE
+  quantfleet submit --calibration TEXT [--chunks N] [--ctx C] [...] IN OUT TYPE
   quantfleet status  [--coordinator HOST:PORT] [--json] JOB
   quantfleet watch   [--coordinator HOST:PORT] [--json] JOB
   quantfleet jobs    [--coordinator HOST:PORT] [--json]
@@ -45,6 +47,11 @@ progress bar (tensors and bytes done, per-worker throughput, ETA) and exits 0 on
 the job succeeded. `cluster` starts a coordinator and workers on this machine, runs one
 job through them, and stops them: the same bytes as `quantfleet quantize`.
 The quantize options are those of `quantfleet quantize --help`.
+
+With --calibration TEXT, the workers first compute the importance matrix of IN over
+TEXT (chunks of --ctx tokens, 512 by default, at most --chunks of them; workers need
+the model under their --data-root), written beside the artifact as OUT.imatrix.gguf;
+then OUT is quantized with it, as `llama-quantize --imatrix OUT.imatrix.gguf` would.
 )";
 
 struct CommonFlags {
@@ -55,6 +62,9 @@ struct CommonFlags {
   bool watch = false;
   int workers = 2;
   int threads_per_worker = 0;
+  std::string calibration;  // submit --calibration TEXT
+  int chunks = 0;
+  int ctx = 0;
   std::vector<std::string> rest;
 };
 
@@ -95,6 +105,12 @@ absl::StatusOr<CommonFlags> ParseCommon(const std::vector<std::string>& args) {
       if (absl::Status s = number(&f.workers); !s.ok()) return s;
     } else if (a == "--threads-per-worker") {
       if (absl::Status s = number(&f.threads_per_worker); !s.ok()) return s;
+    } else if (a == "--calibration") {
+      if (absl::Status s = text(&f.calibration); !s.ok()) return s;
+    } else if (a == "--chunks") {
+      if (absl::Status s = number(&f.chunks); !s.ok()) return s;
+    } else if (a == "--ctx") {
+      if (absl::Status s = number(&f.ctx); !s.ok()) return s;
     } else {
       f.rest.push_back(a);
     }
@@ -191,9 +207,13 @@ int WatchJob(ClusterClient& client, const std::string& job_id, bool json) {
     for (const v1::WorkerProgress& w : e.workers()) {
       rates.push_back(absl::StrFormat("%s %s/s", w.name(), HumanBytes(static_cast<uint64_t>(w.bytes_per_second()))));
     }
-    const std::string text = absl::StrFormat(
-        "%s %3.0f%%  tensors %d/%d  %s/%s  ETA %.0fs  %s", JobStateName(j.state()), frac * 100, j.tensors_done(),
-        j.tensors_total(), HumanBytes(j.bytes_done()), HumanBytes(j.bytes_total()), eta, absl::StrJoin(rates, ", "));
+    const std::string text =
+        j.has_calibration()
+            ? absl::StrFormat("%s %3.0f%%  calibration chunks %d/%d  ETA %.0fs  %s", JobStateName(j.state()),
+                              frac * 100, j.tensors_done(), j.tensors_total(), eta, absl::StrJoin(rates, ", "))
+            : absl::StrFormat("%s %3.0f%%  tensors %d/%d  %s/%s  ETA %.0fs  %s", JobStateName(j.state()), frac * 100,
+                              j.tensors_done(), j.tensors_total(), HumanBytes(j.bytes_done()),
+                              HumanBytes(j.bytes_total()), eta, absl::StrJoin(rates, ", "));
     if (tty) {
       const int filled = static_cast<int>(frac * 30);
       absl::FPrintF(stderr, "\r[%s%s] %s\033[K", std::string(filled, '#'), std::string(30 - filled, '.'), text);
@@ -210,11 +230,25 @@ int WatchJob(ClusterClient& client, const std::string& job_id, bool json) {
     if (!json) {
       absl::FPrintF(stderr, "job %s succeeded: %s (sha256 %s) in %.1f s\n", job_id, end->output(), end->sha256(),
                     (end->finished_unix_ms() - end->created_unix_ms()) / 1000.0);
+      if (end->has_calibration()) absl::FPrintF(stderr, "perplexity of the calibration text: %.4f\n", end->perplexity());
     }
     return 0;
   }
   absl::FPrintF(stderr, "job %s %s: %s\n", job_id, JobStateName(end->state()), end->error());
   return 1;
+}
+
+// Submits an importance-matrix job and follows it to its end.
+int RunCalibration(ClusterClient& client, v1::SubmitJobRequest request, bool json) {
+  std::mt19937_64 gen(std::random_device{}());
+  request.set_request_id(absl::StrFormat("%016x%016x", gen(), gen()));
+  absl::StatusOr<v1::Job> job = client.Submit(request);
+  if (!job.ok()) return Fail(job.status());
+  if (!json) {
+    absl::FPrintF(stderr, "calibration %s: %s over %s in %d chunks -> %s\n", job->id(), job->input(),
+                  request.calibration().text(), job->tasks_total(), job->output());
+  }
+  return WatchJob(client, job->id(), json);
 }
 
 int Submit(const CommonFlags& flags) {
@@ -223,6 +257,20 @@ int Submit(const CommonFlags& flags) {
   absl::StatusOr<std::unique_ptr<ClusterClient>> connected = Connect(flags, absl::Seconds(60));
   if (!connected.ok()) return Fail(connected.status());
   ClusterClient& client = **connected;
+  if (!flags.calibration.empty()) {
+    if (!req->options().imatrix().empty()) {
+      return Fail(absl::InvalidArgumentError("--calibration computes the imatrix; drop --imatrix"));
+    }
+    v1::SubmitJobRequest calibration;
+    calibration.set_input(req->input());
+    calibration.set_output(req->output() + ".imatrix.gguf");
+    calibration.set_force(flags.force);
+    calibration.mutable_calibration()->set_text(Absolute(flags.calibration));
+    calibration.mutable_calibration()->set_ctx(flags.ctx);
+    calibration.mutable_calibration()->set_max_chunks(flags.chunks);
+    if (int rc = RunCalibration(client, calibration, flags.json); rc != 0) return rc;
+    req->mutable_options()->set_imatrix(calibration.output());
+  }
   absl::StatusOr<v1::Job> job = client.Submit(*req);
   if (!job.ok()) return Fail(job.status());
   if (flags.json) {
@@ -331,6 +379,48 @@ int LocalCluster(const CommonFlags& flags) {
 }
 
 }  // namespace
+
+int RunClusterImatrix(const std::vector<std::string>& args) {
+  absl::StatusOr<CommonFlags> flags = ParseCommon(args);
+  if (!flags.ok()) return Fail(flags.status());
+  v1::SubmitJobRequest request;
+  request.set_force(true);  // as `quantfleet imatrix` replaces its output
+  request.set_output(Absolute("imatrix.gguf"));
+  v1::CalibrationOptions* o = request.mutable_calibration();
+  o->set_ctx(flags->ctx);
+  o->set_max_chunks(flags->chunks);
+  const std::vector<std::string>& rest = flags->rest;
+  for (size_t i = 0; i < rest.size(); ++i) {
+    const std::string& a = rest[i];
+    auto value = [&]() -> std::string { return i + 1 < rest.size() ? rest[++i] : ""; };
+    if (a == "-m" || a == "--model") {
+      request.set_input(Absolute(value()));
+    } else if (a == "-f" || a == "--file") {
+      o->set_text(Absolute(value()));
+    } else if (a == "-o" || a == "--output") {
+      request.set_output(Absolute(value()));
+    } else if (a == "-c") {
+      int ctx = 0;
+      if (!absl::SimpleAtoi(value(), &ctx) || ctx < 16) return Fail(absl::InvalidArgumentError("-c needs 16 or more"));
+      o->set_ctx(ctx);
+    } else if (a == "--process-output") {
+      o->set_process_output(true);
+    } else if (a == "--parse-special") {
+      o->set_parse_special(true);
+    } else if (a == "--json") {
+      continue;
+    } else {
+      return Fail(absl::InvalidArgumentError(absl::StrFormat(
+          "%s is not available with --coordinator (the cluster writes GGUF, with perplexity)", a)));
+    }
+  }
+  if (request.input().empty() || o->text().empty()) {
+    return Fail(absl::InvalidArgumentError("give the model (-m) and the calibration text (-f)"));
+  }
+  absl::StatusOr<std::unique_ptr<ClusterClient>> connected = Connect(*flags, absl::Seconds(60));
+  if (!connected.ok()) return Fail(connected.status());
+  return RunCalibration(**connected, request, flags->json);
+}
 
 bool IsClusterCommand(const std::string& c) {
   return c == "submit" || c == "status" || c == "watch" || c == "jobs" || c == "workers" || c == "cancel" ||

@@ -17,6 +17,10 @@ bool IsClusterCommand(const std::string& command);
 // Runs `command` with `args`; returns the process exit code.
 int RunClusterCommand(const std::string& command, const std::vector<std::string>& args);
 
+// `quantfleet imatrix --coordinator ...`: the importance matrix computed by
+// the cluster's workers (the flags of `quantfleet imatrix` that apply).
+int RunClusterImatrix(const std::vector<std::string>& args);
+
 }  // namespace quantfleet
 
 #endif  // QUANTFLEET_CLIENT_CLUSTER_COMMANDS_H_

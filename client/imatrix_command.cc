@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "client/cluster_commands.h"
 #include "core/gguf/gguf_model.h"
 #include "nlohmann/json.hpp"
 #include "worker/calibration/forward_pass.h"
@@ -39,6 +40,10 @@ tokenizers. Runs on this machine's CPU cores (BLAS).
   --no-ppl               skip the perplexity (a little faster)
   -t, --threads N        BLAS threads (default: all cores)
   --json                 print a JSON summary at the end
+  --coordinator H:P      compute it on the cluster's workers instead (paths on the
+                         coordinator; workers need the model under --data-root); the
+                         file is the same bytes this machine would write. Also takes
+                         the TLS and token flags of `quantfleet submit`
 )";
 
 int Fail(const std::string& message) {
@@ -53,6 +58,9 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
   ImatrixRunOptions options;
   bool process_output = false, parse_special = false, json = false;
   int threads = 0;
+  for (const std::string& a : args) {
+    if (a == "--coordinator") return RunClusterImatrix(args);  // the workers compute it
+  }
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&](std::string* out) {
@@ -89,8 +97,6 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
       options.perplexity = false;
     } else if (a == "--json") {
       json = true;
-    } else if (a == "--coordinator") {
-      return Fail("--coordinator: calibration on the cluster is not available yet; run it here without --coordinator");
     } else {
       return Fail(absl::StrFormat("unknown option '%s' (see quantfleet imatrix --help)", a));
     }

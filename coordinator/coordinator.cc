@@ -4,8 +4,13 @@
 #include <filesystem>
 #include <random>
 
+#include <fstream>
+#include <iterator>
+
 #include "absl/strings/str_format.h"
 #include "core/quant/file_type.h"
+#include "worker/calibration/imatrix_run.h"
+#include "worker/calibration/tokenizer.h"
 #include "core/util/crc32c.h"
 #include "core/util/sha256.h"
 #include "core/util/status_macros.h"
@@ -140,7 +145,68 @@ void Coordinator::Persist(const v1::Job& job) {
   }
 }
 
+absl::Status Coordinator::PrepareCalibration(ActiveJob& job, const std::string& input, const std::string& output) {
+  const v1::CalibrationOptions& o = job.job.calibration();
+  const int ctx = o.ctx() > 0 ? o.ctx() : 512;
+  QF_ASSIGN_OR_RETURN(std::string text_path, paths_.ResolveInput(o.text()));
+  absl::StatusOr<GgufModel> model = GgufModel::Open(input);
+  if (!model.ok()) return absl::InvalidArgumentError(model.status().message());
+  job.model = std::make_shared<GgufModel>(std::move(*model));
+  // Loading checks the architecture and shapes (weights stay mapped).
+  if (absl::StatusOr<LlamaModel> llama = LlamaModel::Load(*job.model, input); !llama.ok()) return llama.status();
+  absl::StatusOr<Vocab> vocab = Vocab::FromGguf(job.model->kv(), input);
+  if (!vocab.ok()) return vocab.status();
+  auto shared_vocab = std::make_shared<const Vocab>(*std::move(vocab));
+  QF_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Create(shared_vocab));
+  std::ifstream in(text_path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrFormat("%s: cannot be read", text_path));
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  const std::vector<TokenId> tokens = tokenizer.Tokenize(text, /*add_special=*/true, o.parse_special());
+  absl::StatusOr<std::vector<std::vector<TokenId>>> chunks = CutChunks(*shared_vocab, tokens, ctx, o.max_chunks());
+  if (!chunks.ok()) return absl::InvalidArgumentError(absl::StrFormat("%s: %s", text_path, chunks.status().message()));
+  ActiveJob::Calibration cal;
+  cal.layout = ImatrixLayoutOf(*job.model, o.process_output());
+  cal.chunk_bytes = EncodedChunkBytes(cal.layout);
+  cal.chunks = *std::move(chunks);
+  for (size_t c = 0; c < cal.chunks.size(); ++c) {
+    TaskDef d;
+    d.tensor = c;
+    d.first_row = static_cast<int64_t>(c);
+    d.n_rows = 1;
+    d.result_offset = c * cal.chunk_bytes;
+    d.result_bytes = cal.chunk_bytes;
+    job.tasks.push_back(d);
+  }
+  job.rt.assign(job.tasks.size(), TaskRuntime());
+  job.source_crc.assign(job.tasks.size(), std::nullopt);
+  job.tensor_tasks_left.assign(job.tasks.size(), 1);
+  QF_ASSIGN_OR_RETURN(job.part, PartFile::Open(output, job.job.id(), cal.chunks.size() * cal.chunk_bytes,
+                                               options_.file_ops));
+  job.job.set_tasks_total(static_cast<int64_t>(job.tasks.size()));
+  job.job.set_bytes_total(static_cast<int64_t>(cal.chunks.size() * cal.chunk_bytes));
+  job.job.set_tensors_total(static_cast<int64_t>(cal.chunks.size()));
+  job.calibration = std::move(cal);
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::FinishCalibration(const ActiveJob& job, const PartFile& part, double* perplexity) {
+  const ActiveJob::Calibration& cal = *job.calibration;
+  const v1::CalibrationOptions& o = job.job.calibration();
+  ChunkStatistics total(o.process_output());
+  std::string bytes(cal.chunk_bytes, '\0');
+  for (size_t c = 0; c < cal.chunks.size(); ++c) {
+    QF_RETURN_IF_ERROR(part.PRead(bytes.data(), bytes.size(), c * cal.chunk_bytes));
+    QF_ASSIGN_OR_RETURN(ChunkStatistics chunk, DecodeChunk(bytes, cal.layout, o.process_output()));
+    total.Add(chunk);  // in chunk order, as `quantfleet imatrix` does
+  }
+  double error = 0;
+  Perplexity(total, perplexity, &error);
+  return total.imatrix.WriteGguf(job.job.output(), {o.text()}, static_cast<int>(cal.chunks.size()),
+                                 o.ctx() > 0 ? o.ctx() : 512);
+}
+
 absl::Status Coordinator::Prepare(ActiveJob& job, const std::string& input, const std::string& output) {
+  if (job.job.has_calibration()) return PrepareCalibration(job, input, output);
   QF_ASSIGN_OR_RETURN(QuantizeOptions options, OptionsFromProto(job.job.options()));
   absl::StatusOr<GgufModel> model = GgufModel::Open(input);
   if (!model.ok()) return absl::InvalidArgumentError(model.status().message());
@@ -255,6 +321,7 @@ absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& request)
     job->job.set_input(input);
     job->job.set_output(output);
     *job->job.mutable_options() = request.options();
+    if (request.has_calibration()) *job->job.mutable_calibration() = request.calibration();
     job->job.set_created_unix_ms(UnixMs(clock_->Now()));
     if (absl::Status s = Prepare(*job, input, output); !s.ok()) {
       if (job->part) job->part->Remove();
@@ -464,10 +531,26 @@ absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& 
       rt.committed = 0;
       rt.crc = 0;
       const TaskDef& def = j.tasks[t];
-      const PlannedTensor& pt = j.plan.tensors[def.tensor];
       response.set_assigned(true);
       v1::TaskSpec* spec = response.mutable_task();
       v1::Lease* lease = spec->mutable_lease();
+      if (j.calibration) {
+        lease->set_job_id(id);
+        lease->set_task_id(static_cast<int64_t>(t));
+        lease->set_attempt(rt.attempt);
+        lease->set_epoch(epoch);
+        spec->set_tensor(absl::StrFormat("chunk %d", t + 1));
+        spec->set_result_bytes(static_cast<int64_t>(def.result_bytes));
+        spec->set_lease_ms(absl::ToInt64Milliseconds(options_.lease));
+        spec->set_source_path(j.model->part(0).path());
+        v1::CalibrationChunk* chunk = spec->mutable_calibration();
+        chunk->set_chunk(static_cast<int32_t>(t));
+        chunk->mutable_tokens()->Add(j.calibration->chunks[t].begin(), j.calibration->chunks[t].end());
+        chunk->set_process_output(j.job.calibration().process_output());
+        for (const auto& [name, columns] : j.calibration->layout) chunk->add_entries(name);
+        return response;
+      }
+      const PlannedTensor& pt = j.plan.tensors[def.tensor];
       lease->set_job_id(id);
       lease->set_task_id(static_cast<int64_t>(t));
       lease->set_attempt(rt.attempt);
@@ -560,6 +643,9 @@ absl::StatusOr<std::string> Coordinator::ReadSource(const v1::Lease& lease, int6
     absl::MutexLock l(&mu_);
     QF_ASSIGN_OR_RETURN(auto held, CheckLease(lease));
     const TaskDef& def = held.first->tasks[held.second];
+    if (def.source_bytes == 0) {
+      return absl::OutOfRangeError("this task has no source bytes to read (a calibration chunk reads the model itself)");
+    }
     if (offset < 0 || length <= 0 || static_cast<uint64_t>(offset) > def.source_bytes) {
       return absl::OutOfRangeError(absl::StrFormat("source range [%d, +%d) is outside the task's %d bytes", offset,
                                                    length, def.source_bytes));
@@ -694,7 +780,8 @@ absl::Status Coordinator::Fail(const v1::Lease& lease, const std::string& reason
   QF_ASSIGN_OR_RETURN(auto held, CheckLease(lease));
   ActiveJob& j = *held.first;
   TaskRuntime& rt = j.rt[held.second];
-  const std::string tensor = j.plan.tensors[j.tasks[held.second].tensor].output.name;
+  const std::string tensor = j.calibration ? absl::StrFormat("chunk %d", held.second + 1)
+                                           : j.plan.tensors[j.tasks[held.second].tensor].output.name;
   ++counters_.task_failures;
   RecordFailure(lease.job_id(), lease.task_id(), rt.worker, absl::StrFormat("tensor '%s': %s", tensor, reason));
   rt.state = TaskState::kPending;
@@ -724,18 +811,29 @@ void Coordinator::FailJobLocked(ActiveJob& job, const std::string& reason) {
 void Coordinator::FinishJob(const std::string& job_id) {
   PartFile* part;
   std::string output;
+  const ActiveJob* job;
   {
     absl::MutexLock l(&mu_);
     ActiveJob& j = *jobs_[job_id];
     part = j.part.get();
     output = j.job.output();
+    job = &j;
   }
-  // The part file is not touched by anyone else while finalizing is set.
-  absl::Status s = part->Finalize();
+  // The part file is not touched by anyone else while finalizing is set;
+  // a calibration job's chunks and options do not change after Prepare.
+  double perplexity = 0;
+  absl::Status s;
+  if (job->calibration) {
+    s = FinishCalibration(*job, *part, &perplexity);
+    if (s.ok()) part->Remove();
+  } else {
+    s = part->Finalize();
+  }
   absl::StatusOr<std::string> digest = s.ok() ? Sha256File(output) : absl::StatusOr<std::string>(s);
   absl::MutexLock l(&mu_);
   ActiveJob& j = *jobs_[job_id];
   j.finalizing = false;
+  j.job.set_perplexity(perplexity);
   if (!digest.ok()) {
     FailJobLocked(j, absl::StrFormat("finishing the artifact failed: %s", digest.status().message()));
     return;

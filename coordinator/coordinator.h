@@ -43,6 +43,7 @@
 #include "core/gguf/gguf_model.h"
 #include "core/quant/quantize_plan.h"
 #include "core/util/clock.h"
+#include "worker/calibration/chunk_statistics.h"
 #include "proto/quantfleet.pb.h"
 
 namespace quantfleet {
@@ -160,6 +161,14 @@ class Coordinator {
     std::map<std::string, WorkerStats> per_worker;
     std::vector<std::pair<int64_t, uint32_t>> unsynced;  // completed tasks awaiting fsync
     bool finalizing = false;
+    // Importance-matrix jobs: one task per chunk, whose result is the
+    // chunk's statistics at chunk * chunk_bytes in the partial file.
+    struct Calibration {
+      ImatrixLayout layout;
+      size_t chunk_bytes = 0;
+      std::vector<std::vector<TokenId>> chunks;
+    };
+    std::optional<Calibration> calibration;
   };
   struct WorkerEntry {
     quantfleet::v1::WorkerInfo info;
@@ -178,6 +187,11 @@ class Coordinator {
   // Opens the model, loads the imatrix and builds plan and tasks.
   absl::Status Prepare(ActiveJob& job, const std::string& input, const std::string& output)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Prepare for importance-matrix jobs: tokenizes the text, cuts chunks.
+  absl::Status PrepareCalibration(ActiveJob& job, const std::string& input, const std::string& output)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds the chunks' statistics in chunk order and writes the imatrix.
+  absl::Status FinishCalibration(const ActiveJob& job, const PartFile& part, double* perplexity);
   absl::StatusOr<int64_t> NextEpoch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The job and task a lease names, if the lease is the current one.
   absl::StatusOr<std::pair<ActiveJob*, size_t>> CheckLease(const quantfleet::v1::Lease& lease)

@@ -54,7 +54,7 @@ void ParallelRows(int threads, int64_t n, Fn fn) {
 }  // namespace
 
 WorkerAgent::WorkerAgent(WorkerOptions options, std::shared_ptr<grpc::Channel> channel)
-    : options_(std::move(options)), stub_(v1::WorkerService::NewStub(channel)) {
+    : options_(std::move(options)), stub_(v1::WorkerService::NewStub(channel)), chunks_(options_.data_roots) {
   std::mt19937_64 gen(std::random_device{}());
   incarnation_ = absl::StrFormat("%d-%016x", getpid(), gen());
 }
@@ -235,18 +235,9 @@ absl::Status WorkerAgent::Run(const std::atomic<bool>& stop) {
 
 bool WorkerAgent::ReadLocal(const v1::TaskSpec& task, std::string* source) {
   if (options_.data_roots.empty() || task.source_path().empty() || task.source_bytes() == 0) return false;
-  std::error_code ec;
-  const std::filesystem::path real = std::filesystem::canonical(task.source_path(), ec);
-  if (ec) return false;
-  bool inside = false;
-  for (const std::string& root : options_.data_roots) {
-    const std::filesystem::path r = std::filesystem::canonical(root, ec);
-    if (ec) continue;
-    const std::string rs = r.string(), ps = real.string();
-    inside |= ps.size() > rs.size() && ps.compare(0, rs.size(), rs) == 0 && ps[rs.size()] == '/';
-  }
-  if (!inside) return false;
-  const int fd = ::open(real.c_str(), O_RDONLY | O_CLOEXEC);
+  const std::optional<std::string> real = PathInsideRoots(task.source_path(), options_.data_roots);
+  if (!real) return false;
+  const int fd = ::open(real->c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   source->resize(static_cast<size_t>(task.source_bytes()));
   size_t done = 0;
@@ -357,7 +348,27 @@ absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, const std::string& re
   return absl::UnavailableError("upload did not finish after 8 attempts");
 }
 
+absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task) {
+  absl::StatusOr<std::string> result = chunks_.Run(task.source_path(), task.calibration());
+  if (!result.ok()) {
+    // Another worker may have the model: the coordinator retries elsewhere
+    // and fails the job after its attempt limit, with this reason.
+    v1::FailTaskRequest req;
+    *req.mutable_lease() = task.lease();
+    req.set_reason(std::string(result.status().message()));
+    req.set_permanent(false);
+    v1::Empty empty;
+    stub_->FailTask(Context().get(), req, &empty);
+    return result.status();
+  }
+  if (options_.stall_before_upload > absl::ZeroDuration()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.stall_before_upload)));
+  }
+  return Upload(task, *result);
+}
+
 absl::Status WorkerAgent::Process(const v1::TaskSpec& task, std::string source) {
+  if (task.has_calibration()) return ProcessChunk(task);
   auto fail = [&](const std::string& reason, bool permanent) {
     v1::FailTaskRequest req;
     *req.mutable_lease() = task.lease();

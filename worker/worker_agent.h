@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include <grpcpp/grpcpp.h>
 #include "proto/quantfleet.grpc.pb.h"
+#include "worker/chunk_runner.h"
 
 namespace quantfleet {
 
@@ -96,6 +97,8 @@ class WorkerAgent {
   // Acquires and downloads one task (the prefetch stage).
   std::optional<Fetched> Prefetch();
   absl::Status Process(const quantfleet::v1::TaskSpec& task, std::string source);
+  // A calibration chunk instead of rows to quantize.
+  absl::Status ProcessChunk(const quantfleet::v1::TaskSpec& task);
   absl::Status Download(const quantfleet::v1::TaskSpec& task, std::string* source);
   // Reads the source from a data root; false when it is not there or differs.
   bool ReadLocal(const quantfleet::v1::TaskSpec& task, std::string* source);
@@ -113,6 +116,7 @@ class WorkerAgent {
   std::string worker_id_;
   absl::Duration heartbeat_ = absl::Seconds(5);
   WorkerCounters counters_;
+  ChunkRunner chunks_;
   bool corrupted_once_ = false;
   bool cut_once_ = false;
 

@@ -9,7 +9,6 @@
 #include <fstream>
 
 #include "absl/strings/str_format.h"
-#include "core/gguf/gguf_writer.h"
 #include "nlohmann/json.hpp"
 #include "tests/tools/subprocess.h"
 #include "tests/tools/test_model.h"
@@ -19,31 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A SentencePiece vocabulary: control tokens, the 256 byte tokens, the
-// visible space and lower-case letters, so any text tokenizes.
-absl::Status WriteVocab(const std::string& path) {
-  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
-  std::vector<int32_t> types = {2, 3, 3};
-  for (int b = 0; b < 256; ++b) {
-    tokens.push_back(absl::StrFormat("<0x%02X>", b));
-    types.push_back(6);
-  }
-  tokens.push_back("\xE2\x96\x81");
-  types.push_back(1);
-  for (char c = 'a'; c <= 'z'; ++c) {
-    tokens.push_back(std::string(1, c));
-    types.push_back(1);
-  }
-  std::vector<float> scores(tokens.size(), -1.0f);
-  std::vector<GgufKv> kv = {GgufKv::Str("tokenizer.ggml.model", "llama"), GgufKv::StrArray("tokenizer.ggml.tokens", tokens),
-                            GgufKv::NumArray("tokenizer.ggml.scores", GgufValueType::kFloat32, scores),
-                            GgufKv::NumArray("tokenizer.ggml.token_type", GgufValueType::kInt32, types)};
-  const std::vector<uint8_t> bytes = SerializeGgufMeta(kv, {}, kGgufDefaultAlignment);
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                               static_cast<std::streamsize>(bytes.size()));
-  return absl::OkStatus();
-}
-
 class CalibrationCli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -51,7 +25,7 @@ class CalibrationCli : public ::testing::Test {
            absl::StrFormat("qf-cal-%d-%s", getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    ASSERT_TRUE(WriteVocab(Path("vocab.gguf")).ok());
+    ASSERT_TRUE(WriteTestVocab(Path("vocab.gguf")).ok());
     TestModelSpec spec;
     spec.n_layer = 2;
     spec.n_embd = 128;
@@ -105,9 +79,10 @@ TEST_F(CalibrationCli, BadInputIsRefusedWithTheReasonAndNoFile) {
   ProcessResult missing = Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("nope.txt"), "-o", Path("a.gguf")});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.output.find("nope.txt: cannot be read"), std::string::npos) << missing.output;
-  ProcessResult cluster = Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "--coordinator", "x:1"});
+  ProcessResult cluster = Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "-o", Path("a.gguf"),
+                               "--coordinator", "127.0.0.1:1"});
   EXPECT_EQ(cluster.exit_code, 1);
-  EXPECT_NE(cluster.output.find("not available yet"), std::string::npos) << cluster.output;
+  EXPECT_NE(cluster.output.find("cannot reach the coordinator"), std::string::npos) << cluster.output;
   ProcessResult bad_ctx = Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "-c", "8"});
   EXPECT_EQ(bad_ctx.exit_code, 1);
   EXPECT_NE(bad_ctx.output.find("16 or more"), std::string::npos) << bad_ctx.output;

@@ -246,6 +246,27 @@ absl::Status WriteTestModel(const TestModelSpec& given, const std::string& path)
   return absl::OkStatus();
 }
 
+absl::Status WriteTestVocab(const std::string& path) {
+  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
+  std::vector<int32_t> types = {2, 3, 3};
+  for (int b = 0; b < 256; ++b) {
+    tokens.push_back(absl::StrFormat("<0x%02X>", b));
+    types.push_back(6);
+  }
+  tokens.push_back("\xE2\x96\x81");
+  types.push_back(1);
+  for (char c = 'a'; c <= 'z'; ++c) {
+    tokens.push_back(std::string(1, c));
+    types.push_back(1);
+  }
+  std::vector<float> scores(tokens.size(), -1.0f);
+  Part part;
+  part.kv = {GgufKv::Str("tokenizer.ggml.model", "llama"), GgufKv::StrArray("tokenizer.ggml.tokens", tokens),
+             GgufKv::NumArray("tokenizer.ggml.scores", GgufValueType::kFloat32, scores),
+             GgufKv::NumArray("tokenizer.ggml.token_type", GgufValueType::kInt32, types)};
+  return WritePart(part, kGgufDefaultAlignment, path);
+}
+
 absl::Status WriteTestImatrix(const TestModelSpec& spec, const std::string& path, ImatrixFormat format,
                               uint64_t seed) {
   Rng rng(seed);

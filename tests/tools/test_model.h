@@ -46,6 +46,11 @@ struct TestModelSpec {
 // "-00001-of-0000N.gguf" and names the first part.
 absl::Status WriteTestModel(const TestModelSpec& spec, const std::string& path);
 
+// Writes a metadata-only GGUF with a small SentencePiece vocabulary: the
+// control tokens, the 256 byte tokens, the visible space and the lower-case
+// letters, so any text tokenizes (for TestModelSpec::vocab_from).
+absl::Status WriteTestVocab(const std::string& path);
+
 enum class ImatrixFormat { kGguf, kLegacy };
 
 // Writes an importance matrix with one entry for every weight matrix of

@@ -1,0 +1,153 @@
+// Importance matrices computed by the cluster: real coordinator and worker
+// processes on loopback, workers reading the model under --data-root. The
+// file must be the bytes `quantfleet imatrix` writes on one machine (chunk
+// statistics are added in chunk order whoever computed them), whatever the
+// number of workers and whatever happens to them; a calibrated job's
+// artifact must be the bytes `quantfleet quantize --imatrix` gives with
+// that file.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <thread>
+
+#include "tests/integration/cluster_fixture.h"
+
+namespace quantfleet {
+namespace {
+
+class CalibrationCluster : public ClusterTest {
+ protected:
+  void SetUp() override {
+    ClusterTest::SetUp();
+    ASSERT_TRUE(WriteTestVocab(dir_ + "/vocab.gguf").ok());
+    TestModelSpec spec;
+    spec.n_layer = 2;
+    spec.n_embd = 128;
+    spec.n_ff = 320;
+    spec.n_head = 4;
+    spec.n_head_kv = 2;
+    spec.type = GgmlType::kF16;
+    spec.outliers = false;
+    spec.zero_rows = false;
+    spec.vocab_from = dir_ + "/vocab.gguf";
+    ASSERT_TRUE(WriteTestModel(spec, Calibrated()).ok());
+    std::ofstream text(Text());
+    for (int i = 0; i < 40; ++i) text << "pack my box with five dozen liquor jugs and the quick brown fox ";
+  }
+
+  std::string Calibrated() const { return Out("calibrated-f16.gguf"); }
+  std::string Text() const { return Out("calibration.txt"); }
+
+  // The one-machine file, with the same (absolute) paths as the cluster's.
+  std::vector<uint8_t> LocalImatrix() {
+    ProcessResult r = RunProcess({Bin("quantfleet"), "imatrix", "-m", Calibrated(), "-f", Text(), "-o",
+                                  Out("local.imatrix.gguf"), "-c", "64", "--chunks", "8"},
+                                 absl::Minutes(2));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return ReadFile(Out("local.imatrix.gguf"));
+  }
+
+  ProcessResult ClusterImatrix(const std::string& out) {
+    return Cli({"imatrix", "-m", Calibrated(), "-f", Text(), "-o", out, "-c", "64", "--chunks", "8"},
+               absl::Minutes(3));
+  }
+
+  ChildProcess* StartDataWorker(const std::string& name, std::vector<std::string> extra = {}) {
+    extra.insert(extra.end(), {"--data-root", dir_ + "/models"});
+    return StartWorker(name, extra);
+  }
+};
+
+TEST_F(CalibrationCluster, SameBytesAsTheLocalRunWithOneOrThreeWorkers) {
+  const std::vector<uint8_t> local = LocalImatrix();
+  ASSERT_FALSE(local.empty());
+  StartCoordinator();
+  StartDataWorker("w1");
+  ProcessResult one = ClusterImatrix(Out("one.imatrix.gguf"));
+  ASSERT_EQ(one.exit_code, 0) << one.output << ReadText(dir_ + "/coordinator.log");
+  EXPECT_TRUE(ReadFile(Out("one.imatrix.gguf")) == local) << "1 worker: not the local bytes";
+  StartDataWorker("w2");
+  StartDataWorker("w3");
+  ProcessResult three = ClusterImatrix(Out("three.imatrix.gguf"));
+  ASSERT_EQ(three.exit_code, 0) << three.output;
+  EXPECT_TRUE(ReadFile(Out("three.imatrix.gguf")) == local) << "3 workers: not the local bytes";
+  EXPECT_NE(three.output.find("perplexity of the calibration text"), std::string::npos) << three.output;
+}
+
+TEST_F(CalibrationCluster, AWorkerKilledMidChunkChangesNothing) {
+  const std::vector<uint8_t> local = LocalImatrix();
+  StartCoordinator();
+  ChildProcess* doomed = StartDataWorker("doomed", {"--test-stall-ms", "3000"});
+  std::thread killer([doomed] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // it holds a chunk, stalled
+    doomed->Signal(SIGKILL);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  StartDataWorker("survivor");
+  ProcessResult r = ClusterImatrix(Out("cluster.imatrix.gguf"));
+  killer.join();
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(ReadFile(Out("cluster.imatrix.gguf")) == local);
+}
+
+TEST_F(CalibrationCluster, CoordinatorKilledAndRestartedKeepsFinishedChunks) {
+  const std::vector<uint8_t> local = LocalImatrix();
+  StartCoordinator();
+  StartDataWorker("w1", {"--test-stall-ms", "150"});
+  StartDataWorker("w2", {"--test-stall-ms", "150"});
+  ProcessResult submitted = Cli({"submit", "--json", "--calibration", Text(), "--ctx", "64", "--chunks", "8",
+                                 Calibrated(), Out("unused.gguf"), "Q8_0"},
+                                absl::Seconds(2));  // the client watches; cut it short
+  (void)submitted;
+  nlohmann::json jobs;
+  std::string job;
+  int64_t done = -1;
+  for (int i = 0; i < 200 && done < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ProcessResult list = Cli({"jobs", "--json"});
+    jobs = nlohmann::json::parse(list.output, nullptr, false);
+    if (!jobs.is_object() || !jobs.contains("jobs") || jobs["jobs"].empty()) continue;
+    job = jobs["jobs"][0]["id"].get<std::string>();
+    done = TasksDone(job);
+  }
+  ASSERT_GE(done, 3);
+  coordinator_->Signal(SIGKILL);
+  coordinator_->Wait(absl::Seconds(5));
+  StartCoordinator();
+  EXPECT_GE(TasksDone(job), done) << "finished chunks must survive the restart";
+  ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
+  ASSERT_EQ(w.exit_code, 0) << w.output << ReadText(dir_ + "/coordinator.log");
+  EXPECT_TRUE(ReadFile(Out("unused.gguf.imatrix.gguf")) == local);
+}
+
+TEST_F(CalibrationCluster, CalibratedJobQuantizesWithTheImatrixItComputed) {
+  const std::vector<uint8_t> local = LocalImatrix();
+  StartCoordinator();
+  StartDataWorker("w1");
+  StartDataWorker("w2");
+  ProcessResult r = Cli({"submit", "--watch", "--calibration", Text(), "--ctx", "64", "--chunks", "8", Calibrated(),
+                         Out("calibrated-Q4_K_M.gguf"), "Q4_K_M"},
+                        absl::Minutes(3));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string imatrix = Out("calibrated-Q4_K_M.gguf.imatrix.gguf");
+  EXPECT_TRUE(ReadFile(imatrix) == local) << "the imatrix beside the artifact is not the local one";
+  ProcessResult ref = RunProcess({Bin("quantfleet"), "quantize", "--imatrix", imatrix, Calibrated(),
+                                  Out("reference-Q4_K_M.gguf"), "Q4_K_M"},
+                                 absl::Minutes(2));
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+  EXPECT_TRUE(ReadFile(Out("calibrated-Q4_K_M.gguf")) == ReadFile(Out("reference-Q4_K_M.gguf")));
+  ProcessResult inspect = RunProcess({Bin("quantfleet"), "inspect", Out("calibrated-Q4_K_M.gguf")}, absl::Minutes(1));
+  EXPECT_NE(inspect.output.find(imatrix), std::string::npos) << "quantize.imatrix.file should hold " << imatrix;
+}
+
+TEST_F(CalibrationCluster, WithoutTheModelUnderADataRootTheJobFailsWithTheReason) {
+  StartCoordinator(2, {"--max-attempts", "2"});
+  StartWorker("blind");  // no --data-root
+  ProcessResult r = ClusterImatrix(Out("never.imatrix.gguf"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--data-root"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(Out("never.imatrix.gguf")));
+}
+
+}  // namespace
+}  // namespace quantfleet

@@ -1,0 +1,54 @@
+#include "worker/chunk_runner.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_format.h"
+
+namespace quantfleet {
+
+std::optional<std::string> PathInsideRoots(const std::string& path, const std::vector<std::string>& roots) {
+  std::error_code ec;
+  const std::filesystem::path real = std::filesystem::canonical(path, ec);
+  if (ec) return std::nullopt;
+  const std::string ps = real.string();
+  for (const std::string& root : roots) {
+    const std::filesystem::path r = std::filesystem::canonical(root, ec);
+    if (ec) continue;
+    const std::string rs = r.string();
+    if (ps.size() > rs.size() && ps.compare(0, rs.size(), rs) == 0 && ps[rs.size()] == '/') return ps;
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<std::string> ChunkRunner::Run(const std::string& model_path,
+                                             const quantfleet::v1::CalibrationChunk& chunk) {
+  std::optional<std::string> local = PathInsideRoots(model_path, data_roots_);
+  if (!local) {
+    return absl::NotFoundError(absl::StrFormat(
+        "%s is not under this worker's --data-root; calibration reads the model there", model_path));
+  }
+  if (*local != loaded_path_) {
+    model_.reset();
+    file_.reset();
+    absl::StatusOr<GgufModel> file = GgufModel::Open(*local);
+    if (!file.ok()) return file.status();
+    file_ = std::make_unique<GgufModel>(*std::move(file));
+    absl::StatusOr<LlamaModel> model = LlamaModel::Load(*file_, *local);
+    if (!model.ok()) return model.status();
+    model_ = std::make_unique<LlamaModel>(*std::move(model));
+    loaded_path_ = *local;
+  }
+  const ImatrixLayout layout = ImatrixLayoutOf(*file_, chunk.process_output());
+  bool same = static_cast<int>(layout.size()) == chunk.entries_size();
+  for (size_t i = 0; same && i < layout.size(); ++i) same = layout[i].first == chunk.entries(static_cast<int>(i));
+  if (!same) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s here has other weight matrices than the coordinator's copy; is it the same file?", *local));
+  }
+  std::vector<TokenId> tokens(chunk.tokens().begin(), chunk.tokens().end());
+  absl::StatusOr<ChunkStatistics> stats = RunChunk(*model_, tokens, chunk.process_output(), /*perplexity=*/true);
+  if (!stats.ok()) return stats.status();
+  return EncodeChunk(*stats, layout);
+}
+
+}  // namespace quantfleet
