@@ -4,7 +4,10 @@
 # vocabulary), the same calibration text (llama.cpp's docs) and the same
 # thread count, in one run. Prints calibration tokens per second of both,
 # the ratio, peak resident memory, and the worst relative difference of the
-# two importance matrices. Not part of ctest; run after scripts/setup.sh:
+# two importance matrices; then the same calibration on a local cluster of
+# 1, 2 and 4 workers (threads split between them), checking that each file
+# is the bytes of the one-machine run. Not part of ctest; run after
+# scripts/setup.sh:
 #
 #   bench/imatrix_bench.sh [--layers N] [--embd N] [--chunks N] [--ctx N] [--threads N] [--markdown]
 set -euo pipefail
@@ -110,5 +113,46 @@ PY
     echo "| ${layers} layers x ${embd}, F16 | $mode | $tokens | $tps_ref | $tps_ours | $ratio | $((rss_ref / 1024)) MiB | $((rss_ours / 1024)) MiB | $worst |"
   else
     echo "[$mode] llama-imatrix: ${t_ref} s (${tps_ref} tokens/s, $((rss_ref / 1024)) MiB); quantfleet: ${t_ours} s (${tps_ours} tokens/s, $((rss_ours / 1024)) MiB); speed ratio $ratio; worst relative difference $worst"
+  fi
+done
+
+# The cluster: a coordinator and N workers reading the model from the bench
+# folder (--data-root), against `quantfleet imatrix` here with perplexity.
+read -r t_local _ < <(measure build/bin/quantfleet imatrix -m "$(pwd)/$model" -f "$(pwd)/$text" \
+  -o "$(pwd)/$work/imatrix-local.gguf" -c "$ctx" --chunks "$chunks" -t "$threads")
+if (( markdown )); then
+  echo
+  echo "| run | seconds | tokens/s | same bytes as one machine |"
+  echo "|---|---:|---:|---|"
+  echo "| quantfleet imatrix, one process | $t_local | $(awk -v n="$tokens" -v t="$t_local" 'BEGIN { printf "%.0f", n / t }') | - |"
+else
+  echo "one machine: ${t_local} s"
+fi
+for n in 1 2 4; do
+  per=$(( threads / n )); (( per >= 1 )) || per=1
+  state=$(mktemp -d)
+  port=$(( 20000 + RANDOM % 20000 ))
+  pids=()
+  build/bin/quantfleet-coordinator --listen "127.0.0.1:$port" --state-dir "$state" --allow-root "$(pwd)/$work" \
+    --drain-seconds 0 2>"$state/coordinator.log" &
+  pids+=($!)
+  for i in $(seq "$n"); do
+    build/bin/quantfleet-worker --coordinator "127.0.0.1:$port" --name "w$i" --threads "$per" \
+      --data-root "$(pwd)/$work" 2>"$state/worker-$i.log" &
+    pids+=($!)
+  done
+  sleep 1
+  read -r t_n _ < <(measure build/bin/quantfleet imatrix --coordinator "127.0.0.1:$port" -m "$(pwd)/$model" \
+    -f "$(pwd)/$text" -o "$(pwd)/$work/imatrix-cluster.gguf" -c "$ctx" --chunks "$chunks")
+  kill "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$state"
+  same=no
+  cmp -s "$work/imatrix-local.gguf" "$work/imatrix-cluster.gguf" && same=yes
+  tps=$(awk -v n="$tokens" -v t="$t_n" 'BEGIN { printf "%.0f", n / t }')
+  if (( markdown )); then
+    echo "| cluster, $n worker(s) x $per thread(s) | $t_n | $tps | $same |"
+  else
+    echo "cluster, $n worker(s) x $per thread(s): ${t_n} s ($tps tokens/s), same bytes: $same"
   fi
 done

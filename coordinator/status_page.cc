@@ -106,7 +106,7 @@ function jobRow(event, now) {
   progress.append(bar, el("span", (100 * fraction).toFixed(1) + "%", "percent"));
   tr.append(progress);
   tr.append(el("td", num(job.tensorsDone) + " / " + num(job.tensorsTotal), "num"));
-  tr.append(el("td", (job.options || {}).fileType || ""));
+  tr.append(el("td", job.calibration ? "imatrix" : (job.options || {}).fileType || ""));
   tr.append(el("td", state === "running" && rate > 0 ? bytes(rate) + "/s" : "", "num"));
   let eta = "";
   if (state === "running" && rate > 0) eta = duration((total - done) / rate);

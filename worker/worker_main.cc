@@ -16,6 +16,7 @@
 #include "client/channel_factory.h"
 #include "client/cluster_client.h"
 #include "worker/cuda/gpu_devices.h"
+#include "worker/calibration/forward_pass.h"
 #include "worker/worker_agent.h"
 #include "worker/worker_metrics.h"
 #include "core/ops/http_endpoint.h"
@@ -71,6 +72,7 @@ int main(int argc, char** argv) {
   options.threads = absl::GetFlag(FLAGS_threads) > 0 ? absl::GetFlag(FLAGS_threads)
                                                       : static_cast<int>(std::thread::hardware_concurrency());
   options.max_tasks = absl::GetFlag(FLAGS_max_tasks);
+  quantfleet::SetBlasThreads(options.threads);  // calibration chunks
   options.data_roots = absl::GetFlag(FLAGS_data_root);
   const std::string gpu_flag = absl::GetFlag(FLAGS_gpu);
   const std::vector<quantfleet::GpuDevice> visible = quantfleet::ListGpus();
