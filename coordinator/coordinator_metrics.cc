@@ -57,18 +57,20 @@ std::string CoordinatorMetricsText(Coordinator& coordinator) {
                 job.bytes_total() > 0 ? static_cast<double>(job.bytes_done()) / job.bytes_total() : 0.0);
   }
 
-  auto counter = [&page](const char* name, const char* help, int64_t value) {
-    page.Family(name, "counter", help);
-    page.Sample(static_cast<double>(value));
-  };
-  counter("quantfleet_tasks_completed_total", "Task results verified (size and CRC32C).", c.tasks_completed);
-  counter("quantfleet_task_retries_total", "Leases of a task that had been leased before.", c.task_retries);
-  counter("quantfleet_task_failures_total", "Task failures reported by workers.", c.task_failures);
-  counter("quantfleet_checksum_rejections_total", "Chunks or results rejected for a CRC32C mismatch.",
-          c.checksum_rejections);
-  counter("quantfleet_lease_expiries_total", "Leases that ran out without a heartbeat.", c.lease_expiries);
-  counter("quantfleet_source_bytes_sent_total", "Source bytes sent to workers.", c.source_bytes_served);
-  counter("quantfleet_result_bytes_received_total", "Result bytes accepted from workers.", c.result_bytes_received);
+  page.Counter("quantfleet_tasks_completed_total", "Task results verified (size and CRC32C).",
+               static_cast<double>(c.tasks_completed));
+  page.Counter("quantfleet_task_retries_total", "Leases of a task that had been leased before.",
+               static_cast<double>(c.task_retries));
+  page.Counter("quantfleet_task_failures_total", "Task failures reported by workers.",
+               static_cast<double>(c.task_failures));
+  page.Counter("quantfleet_checksum_rejections_total", "Chunks or results rejected for a CRC32C mismatch.",
+               static_cast<double>(c.checksum_rejections));
+  page.Counter("quantfleet_lease_expiries_total", "Leases that ran out without a heartbeat.",
+               static_cast<double>(c.lease_expiries));
+  page.Counter("quantfleet_source_bytes_sent_total", "Source bytes sent to workers.",
+               static_cast<double>(c.source_bytes_served));
+  page.Counter("quantfleet_result_bytes_received_total", "Result bytes accepted from workers.",
+               static_cast<double>(c.result_bytes_received));
 
   page.Family("quantfleet_worker_up", "gauge", "1 while the worker heartbeats, 0 once it is lost.");
   for (const v1::WorkerStatus& w : workers) {

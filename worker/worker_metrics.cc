@@ -12,21 +12,21 @@ std::string WorkerMetricsText(const std::string& worker_name, const WorkerCounte
   PrometheusText page;
   page.Family("quantfleet_build_info", "gauge", "Version of this worker (the value is always 1).");
   page.Sample({{"version", BuildVersion()}, {"component", "worker"}, {"worker", worker_name}}, 1);
-  auto counter = [&page](const char* name, const char* help, int64_t value) {
-    page.Family(name, "counter", help);
-    page.Sample(static_cast<double>(value));
-  };
-  counter("quantfleet_worker_tasks_done_total", "Tasks this worker completed.", counters.tasks_done);
-  counter("quantfleet_worker_tasks_failed_total", "Tasks this worker could not complete.", counters.tasks_failed);
-  counter("quantfleet_worker_gpu_tasks_total", "Tasks quantized on a GPU.", counters.gpu_tasks);
-  counter("quantfleet_worker_local_reads_total", "Task sources read from a data root instead of downloaded.",
-          counters.local_reads);
-  counter("quantfleet_worker_source_bytes_downloaded_total", "Source bytes downloaded from the coordinator.",
-          counters.source_bytes_downloaded);
-  counter("quantfleet_worker_result_bytes_uploaded_total", "Result bytes the coordinator accepted.",
-          counters.result_bytes_uploaded);
-  counter("quantfleet_worker_registrations_total", "Registrations with the coordinator (one per coordinator start).",
-          counters.registrations);
+  page.Counter("quantfleet_worker_tasks_done_total", "Tasks this worker completed.",
+               static_cast<double>(counters.tasks_done));
+  page.Counter("quantfleet_worker_tasks_failed_total", "Tasks this worker could not complete.",
+               static_cast<double>(counters.tasks_failed));
+  page.Counter("quantfleet_worker_gpu_tasks_total", "Tasks quantized on a GPU.",
+               static_cast<double>(counters.gpu_tasks));
+  page.Counter("quantfleet_worker_local_reads_total", "Task sources read from a data root instead of downloaded.",
+               static_cast<double>(counters.local_reads));
+  page.Counter("quantfleet_worker_source_bytes_downloaded_total", "Source bytes downloaded from the coordinator.",
+               static_cast<double>(counters.source_bytes_downloaded));
+  page.Counter("quantfleet_worker_result_bytes_uploaded_total", "Result bytes the coordinator accepted.",
+               static_cast<double>(counters.result_bytes_uploaded));
+  page.Counter("quantfleet_worker_registrations_total",
+               "Registrations with the coordinator (one per coordinator start).",
+               static_cast<double>(counters.registrations));
 
   const std::vector<GpuSample> samples = SampleGpus(gpus);
   page.Family("quantfleet_gpu_memory_total_bytes", "gauge", "Memory of each GPU this worker uses.");

@@ -19,6 +19,11 @@ class PrometheusText {
   // Starts a family; `type` is "counter" or "gauge". Samples that follow
   // belong to it.
   void Family(const std::string& name, const std::string& type, const std::string& help);
+  // A family of one unlabelled sample.
+  void Counter(const std::string& name, const std::string& help, double value) {
+    Family(name, "counter", help);
+    Sample(value);
+  }
   // A sample of the current family.
   void Sample(const Labels& labels, double value);
   void Sample(double value) { Sample({}, value); }
