@@ -185,6 +185,14 @@ absl::StatusOr<v1::SubmitJobRequest> BuildSubmit(const CommonFlags& flags) {
   return req;
 }
 
+// Tokens run through the model per second since the job was submitted.
+double CalibrationTokensPerSecond(const v1::Job& j) {
+  const int ctx = j.calibration().ctx() > 0 ? j.calibration().ctx() : 512;
+  const int64_t end_ms = j.finished_unix_ms() > 0 ? j.finished_unix_ms() : absl::ToUnixMillis(absl::Now());
+  const double secs = static_cast<double>(end_ms - j.created_unix_ms()) / 1000.0;
+  return secs > 0 ? static_cast<double>(j.tasks_done() * ctx) / secs : 0;
+}
+
 // Shows a job's progress until it ends; returns the exit code.
 int WatchJob(ClusterClient& client, const std::string& job_id, bool json) {
   const bool tty = ::isatty(STDERR_FILENO) && !json;
@@ -209,8 +217,9 @@ int WatchJob(ClusterClient& client, const std::string& job_id, bool json) {
     }
     const std::string text =
         j.has_calibration()
-            ? absl::StrFormat("%s %3.0f%%  calibration chunks %d/%d  ETA %.0fs  %s", JobStateName(j.state()),
-                              frac * 100, j.tensors_done(), j.tensors_total(), eta, absl::StrJoin(rates, ", "))
+            ? absl::StrFormat("%s %3.0f%%  calibration chunks %d/%d  perplexity %.4f  %.0f tokens/s  ETA %.0fs",
+                              JobStateName(j.state()), frac * 100, j.tensors_done(), j.tensors_total(),
+                              j.perplexity(), CalibrationTokensPerSecond(j), eta)
             : absl::StrFormat("%s %3.0f%%  tensors %d/%d  %s/%s  ETA %.0fs  %s", JobStateName(j.state()), frac * 100,
                               j.tensors_done(), j.tensors_total(), HumanBytes(j.bytes_done()),
                               HumanBytes(j.bytes_total()), eta, absl::StrJoin(rates, ", "));

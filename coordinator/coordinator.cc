@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <random>
 
+#include <cmath>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 
@@ -725,6 +727,22 @@ absl::Status Coordinator::Complete(const v1::Lease& lease, int64_t size, uint32_
     }
     rt.state = TaskState::kCompleted;
     ++counters_.tasks_completed;
+    if (j.calibration) {
+      // The chunk's perplexity sums close its result: nll, nll2, predictions.
+      char tail[2 * sizeof(double) + sizeof(int64_t)];
+      if (j.part->PRead(tail, sizeof(tail), def.result_offset + def.result_bytes - sizeof(tail)).ok()) {
+        double nll;
+        int64_t predictions;
+        std::memcpy(&nll, tail, sizeof(double));
+        std::memcpy(&predictions, tail + 2 * sizeof(double), sizeof(int64_t));
+        j.calibration->running_nll += nll;
+        j.calibration->running_predictions += predictions;
+        if (j.calibration->running_predictions > 0) {
+          j.job.set_perplexity(std::exp(j.calibration->running_nll /
+                                        static_cast<double>(j.calibration->running_predictions)));
+        }
+      }
+    }
     j.unsynced.emplace_back(lease.task_id(), crc32c);
     const absl::Time now = clock_->Now();
     WorkerStats& ws = j.per_worker[rt.worker];

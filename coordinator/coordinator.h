@@ -167,6 +167,10 @@ class Coordinator {
       ImatrixLayout layout;
       size_t chunk_bytes = 0;
       std::vector<std::vector<TokenId>> chunks;
+      // Perplexity sums of the chunks completed so far (in arrival order,
+      // for progress only; the final value is summed in chunk order).
+      double running_nll = 0;
+      int64_t running_predictions = 0;
     };
     std::optional<Calibration> calibration;
   };

@@ -44,8 +44,12 @@ class CalibrationCluster : public ClusterTest {
                                   Out("local.imatrix.gguf"), "-c", "64", "--chunks", "8"},
                                  absl::Minutes(2));
     EXPECT_EQ(r.exit_code, 0) << r.output;
+    const size_t at = r.output.find("PPL = ");
+    if (at != std::string::npos) local_perplexity_ = r.output.substr(at + 6, r.output.find(' ', at + 6) - at - 6);
     return ReadFile(Out("local.imatrix.gguf"));
   }
+
+  std::string local_perplexity_;
 
   ProcessResult ClusterImatrix(const std::string& out) {
     return Cli({"imatrix", "-m", Calibrated(), "-f", Text(), "-o", out, "-c", "64", "--chunks", "8"},
@@ -71,7 +75,11 @@ TEST_F(CalibrationCluster, SameBytesAsTheLocalRunWithOneOrThreeWorkers) {
   ProcessResult three = ClusterImatrix(Out("three.imatrix.gguf"));
   ASSERT_EQ(three.exit_code, 0) << three.output;
   EXPECT_TRUE(ReadFile(Out("three.imatrix.gguf")) == local) << "3 workers: not the local bytes";
-  EXPECT_NE(three.output.find("perplexity of the calibration text"), std::string::npos) << three.output;
+  // watch shows the chunks and the running perplexity; the final one is the local run's.
+  EXPECT_NE(three.output.find("calibration chunks 8/8  perplexity "), std::string::npos) << three.output;
+  ASSERT_FALSE(local_perplexity_.empty());
+  EXPECT_NE(three.output.find("perplexity of the calibration text: " + local_perplexity_), std::string::npos)
+      << three.output << "\nlocal: " << local_perplexity_;
 }
 
 TEST_F(CalibrationCluster, AWorkerKilledMidChunkChangesNothing) {
