@@ -157,5 +157,24 @@ TEST_F(CalibrationCluster, WithoutTheModelUnderADataRootTheJobFailsWithTheReason
   EXPECT_FALSE(fs::exists(Out("never.imatrix.gguf")));
 }
 
+TEST_F(CalibrationCluster, BadCalibrationRequestsAreRefusedAtSubmit) {
+  StartCoordinator();
+  // The fixture's quantization model has no tokenizer.
+  ProcessResult no_vocab = Cli({"imatrix", "-m", Model(), "-f", Text(), "-o", Out("a.imatrix.gguf")});
+  EXPECT_EQ(no_vocab.exit_code, 1);
+  EXPECT_NE(no_vocab.output.find("tokenizer.ggml.model is missing"), std::string::npos) << no_vocab.output;
+  // A text outside the coordinator's roots.
+  std::ofstream(dir_ + "/outside.txt") << "text";
+  ProcessResult outside = Cli({"imatrix", "-m", Calibrated(), "-f", dir_ + "/outside.txt", "-o", Out("b.imatrix.gguf")});
+  EXPECT_EQ(outside.exit_code, 1);
+  EXPECT_NE(outside.output.find("outside.txt"), std::string::npos) << outside.output;
+  // Too short for the context.
+  ProcessResult short_text =
+      Cli({"imatrix", "-m", Calibrated(), "-f", Text(), "-o", Out("c.imatrix.gguf"), "-c", "4096"});
+  EXPECT_EQ(short_text.exit_code, 1);
+  EXPECT_NE(short_text.output.find("needs at least 8192"), std::string::npos) << short_text.output;
+  for (const char* f : {"a.imatrix.gguf", "b.imatrix.gguf", "c.imatrix.gguf"}) EXPECT_FALSE(fs::exists(Out(f)));
+}
+
 }  // namespace
 }  // namespace quantfleet
