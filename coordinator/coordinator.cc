@@ -1,21 +1,22 @@
 #include "coordinator/coordinator.h"
 
-#include <algorithm>
-#include <filesystem>
-#include <random>
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <random>
 
 #include "absl/strings/str_format.h"
 #include "core/quant/file_type.h"
-#include "worker/calibration/imatrix_run.h"
-#include "worker/calibration/tokenizer.h"
 #include "core/util/crc32c.h"
 #include "core/util/sha256.h"
 #include "core/util/status_macros.h"
+#include "worker/calibration/imatrix_run.h"
+#include "worker/calibration/tokenizer.h"
 
 namespace quantfleet {
 
@@ -167,6 +168,12 @@ absl::Status Coordinator::PrepareCalibration(ActiveJob& job, const std::string& 
   absl::StatusOr<std::vector<std::vector<TokenId>>> chunks = CutChunks(*shared_vocab, tokens, ctx, o.max_chunks());
   if (!chunks.ok()) return absl::InvalidArgumentError(absl::StrFormat("%s: %s", text_path, chunks.status().message()));
   ActiveJob::Calibration cal;
+  struct stat st;
+  if (::stat(input.c_str(), &st) == 0) {
+    cal.model_id = absl::StrFormat("%x-%x", static_cast<uint64_t>(st.st_size),
+                                   static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
+                                       static_cast<uint64_t>(st.st_mtim.tv_nsec));
+  }
   cal.layout = ImatrixLayoutOf(*job.model, o.process_output());
   cal.chunk_bytes = EncodedChunkBytes(cal.layout);
   cal.chunks = *std::move(chunks);
@@ -550,6 +557,10 @@ absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& 
         chunk->mutable_tokens()->Add(j.calibration->chunks[t].begin(), j.calibration->chunks[t].end());
         chunk->set_process_output(j.job.calibration().process_output());
         for (const auto& [name, columns] : j.calibration->layout) chunk->add_entries(name);
+        if (j.model->n_parts() == 1) {  // split models: workers need them under a data root
+          chunk->set_model_bytes(static_cast<int64_t>(j.model->part(0).size()));
+          chunk->set_model_id(j.calibration->model_id);
+        }
         return response;
       }
       const PlannedTensor& pt = j.plan.tensors[def.tensor];
@@ -645,8 +656,19 @@ absl::StatusOr<std::string> Coordinator::ReadSource(const v1::Lease& lease, int6
     absl::MutexLock l(&mu_);
     QF_ASSIGN_OR_RETURN(auto held, CheckLease(lease));
     const TaskDef& def = held.first->tasks[held.second];
-    if (def.source_bytes == 0) {
-      return absl::OutOfRangeError("this task has no source bytes to read (a calibration chunk reads the model itself)");
+    if (held.first->calibration) {
+      // A calibration chunk streams the model file itself.
+      const MappedFile& file = held.first->model->part(0);
+      if (held.first->model->n_parts() != 1 || offset < 0 || length <= 0 ||
+          static_cast<uint64_t>(offset) >= file.size()) {
+        return absl::OutOfRangeError(absl::StrFormat("model range [%d, +%d) is outside its %d bytes", offset, length,
+                                                     file.size()));
+      }
+      const uint64_t take = std::min<uint64_t>({static_cast<uint64_t>(length), file.size() - offset, kMaxChunk});
+      counters_.source_bytes_served += static_cast<int64_t>(take);
+      std::string out(reinterpret_cast<const char*>(file.data() + offset), take);
+      file.DropRange(static_cast<size_t>(offset), take);
+      return out;
     }
     if (offset < 0 || length <= 0 || static_cast<uint64_t>(offset) > def.source_bytes) {
       return absl::OutOfRangeError(absl::StrFormat("source range [%d, +%d) is outside the task's %d bytes", offset,

@@ -167,6 +167,7 @@ class Coordinator {
       ImatrixLayout layout;
       size_t chunk_bytes = 0;
       std::vector<std::vector<TokenId>> chunks;
+      std::string model_id;  // size and modification time of the model file
       // Perplexity sums of the chunks completed so far (in arrival order,
       // for progress only; the final value is summed in chunk order).
       double running_nll = 0;

@@ -21,11 +21,21 @@ std::optional<std::string> PathInsideRoots(const std::string& path, const std::v
 }
 
 absl::StatusOr<std::string> ChunkRunner::Run(const std::string& model_path,
-                                             const quantfleet::v1::CalibrationChunk& chunk) {
+                                             const quantfleet::v1::CalibrationChunk& chunk, const Fetch& fetch) {
   std::optional<std::string> local = PathInsideRoots(model_path, data_roots_);
+  if (!local && chunk.model_bytes() > 0 && !cache_dir_.empty()) {
+    const std::string cached = absl::StrFormat("%s/%s.%s.gguf", cache_dir_,
+                                               std::filesystem::path(model_path).stem().string(), chunk.model_id());
+    std::error_code ec;
+    if (std::filesystem::file_size(cached, ec) != static_cast<uintmax_t>(chunk.model_bytes()) || ec) {
+      if (absl::Status s = fetch(cached); !s.ok()) return s;
+    }
+    local = cached;
+  }
   if (!local) {
     return absl::NotFoundError(absl::StrFormat(
-        "%s is not under this worker's --data-root; calibration reads the model there", model_path));
+        "%s is not under this worker's --data-root and cannot be streamed (a split model, or no --cache-dir)",
+        model_path));
   }
   if (*local != loaded_path_) {
     model_.reset();

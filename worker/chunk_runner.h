@@ -1,11 +1,13 @@
 // Runs calibration chunks on a worker: finds the model under the worker's
-// data roots, keeps it loaded (memory-mapped) across the chunks of the
+// data roots, or else in its cache (streaming it from the coordinator the
+// first time), keeps it loaded (memory-mapped) across the chunks of the
 // same file, and returns each chunk's statistics in the wire layout.
 //
 // Thread-safety: not thread-safe; the agent runs one chunk at a time.
 #ifndef QUANTFLEET_WORKER_CHUNK_RUNNER_H_
 #define QUANTFLEET_WORKER_CHUNK_RUNNER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,15 +25,22 @@ std::optional<std::string> PathInsideRoots(const std::string& path, const std::v
 
 class ChunkRunner {
  public:
-  explicit ChunkRunner(std::vector<std::string> data_roots) : data_roots_(std::move(data_roots)) {}
+  using Fetch = std::function<absl::Status(const std::string& destination)>;
 
-  // The encoded statistics of `chunk` over the model at `model_path`.
-  // NOT_FOUND when the model is not under a data root; FAILED_PRECONDITION
-  // when its entries are not the ones the coordinator expects.
-  absl::StatusOr<std::string> Run(const std::string& model_path, const quantfleet::v1::CalibrationChunk& chunk);
+  ChunkRunner(std::vector<std::string> data_roots, std::string cache_dir)
+      : data_roots_(std::move(data_roots)), cache_dir_(std::move(cache_dir)) {}
+
+  // The encoded statistics of `chunk` over the model at `model_path`;
+  // `fetch` streams the model into the cache when no data root has it.
+  // NOT_FOUND when the model is neither under a data root nor streamable
+  // (split models); FAILED_PRECONDITION when its entries are not the ones
+  // the coordinator expects.
+  absl::StatusOr<std::string> Run(const std::string& model_path, const quantfleet::v1::CalibrationChunk& chunk,
+                                  const Fetch& fetch);
 
  private:
   std::vector<std::string> data_roots_;
+  std::string cache_dir_;
   std::string loaded_path_;
   std::unique_ptr<GgufModel> file_;
   std::unique_ptr<LlamaModel> model_;

@@ -1,11 +1,13 @@
 #include "worker/worker_agent.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <filesystem>
-
 #include <algorithm>
+#include <cstring>
+#include <filesystem>
 #include <random>
 #include <thread>
 #include <vector>
@@ -54,7 +56,8 @@ void ParallelRows(int threads, int64_t n, Fn fn) {
 }  // namespace
 
 WorkerAgent::WorkerAgent(WorkerOptions options, std::shared_ptr<grpc::Channel> channel)
-    : options_(std::move(options)), stub_(v1::WorkerService::NewStub(channel)), chunks_(options_.data_roots) {
+    : options_(std::move(options)), stub_(v1::WorkerService::NewStub(channel)),
+      chunks_(options_.data_roots, options_.cache_dir) {
   std::mt19937_64 gen(std::random_device{}());
   incarnation_ = absl::StrFormat("%d-%016x", getpid(), gen());
 }
@@ -257,37 +260,91 @@ bool WorkerAgent::ReadLocal(const v1::TaskSpec& task, std::string* source) {
   return true;
 }
 
-absl::Status WorkerAgent::Download(const v1::TaskSpec& task, std::string* source) {
-  if (ReadLocal(task, source)) return absl::OkStatus();
-  source->clear();
-  source->reserve(task.source_bytes());
-  for (int attempt = 0; attempt < 5 && static_cast<int64_t>(source->size()) < task.source_bytes(); ++attempt) {
+absl::Status WorkerAgent::Stream(const v1::TaskSpec& task, int64_t total, int64_t* have,
+                                 const std::function<absl::Status(const std::string&)>& sink) {
+  int64_t stalled = 0;  // attempts in a row without progress
+  while (*have < total && stalled < 5) {
+    const int64_t before = *have;
     v1::ReadSourceRequest req;
     *req.mutable_lease() = task.lease();
-    req.set_offset(static_cast<int64_t>(source->size()));
-    req.set_length(task.source_bytes() - static_cast<int64_t>(source->size()));
+    req.set_offset(*have);
+    req.set_length(total - *have);
     auto ctx = Context();
     std::unique_ptr<grpc::ClientReader<v1::DataChunk>> reader = stub_->ReadSource(ctx.get(), req);
     v1::DataChunk chunk;
     bool bad_chunk = false;
     while (reader->Read(&chunk)) {
-      if (chunk.offset() != static_cast<int64_t>(source->size()) ||
-          Crc32c(chunk.data().data(), chunk.data().size()) != chunk.crc32c()) {
+      if (chunk.offset() != *have || Crc32c(chunk.data().data(), chunk.data().size()) != chunk.crc32c()) {
         bad_chunk = true;  // resume from what was verified
         break;
       }
-      source->append(chunk.data());
+      if (absl::Status s = sink(chunk.data()); !s.ok()) {
+        ctx->TryCancel();
+        reader->Finish();
+        return s;
+      }
+      *have += static_cast<int64_t>(chunk.data().size());
       counters_.source_bytes_downloaded += static_cast<int64_t>(chunk.data().size());
     }
     if (bad_chunk) ctx->TryCancel();
     absl::Status s = FromGrpc(reader->Finish(), "download source");
     if (!s.ok() && !bad_chunk && !Retryable(s)) return s;
+    stalled = *have > before ? 0 : stalled + 1;
   }
-  if (static_cast<int64_t>(source->size()) != task.source_bytes()) {
-    return absl::UnavailableError(absl::StrFormat("download stopped at %d of %d bytes", source->size(),
-                                                  task.source_bytes()));
+  if (*have != total) {
+    return absl::UnavailableError(absl::StrFormat("download stopped at %d of %d bytes", *have, total));
   }
   return absl::OkStatus();
+}
+
+absl::Status WorkerAgent::Download(const v1::TaskSpec& task, std::string* source) {
+  source->clear();
+  if (task.has_calibration()) return absl::OkStatus();  // chunks read the model (ProcessChunk)
+  if (ReadLocal(task, source)) return absl::OkStatus();
+  source->reserve(task.source_bytes());
+  int64_t have = 0;
+  return Stream(task, task.source_bytes(), &have, [source](const std::string& data) {
+    source->append(data);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status WorkerAgent::DownloadModel(const v1::TaskSpec& task, const std::string& destination) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(destination).parent_path(), ec);
+  const std::string partial = destination + ".partial";
+  const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrFormat("%s: cannot write the model cache: %s", partial, std::strerror(errno)));
+  }
+  // Workers sharing a cache take turns; the second finds the file done.
+  ::flock(fd, LOCK_EX);
+  const int64_t total = task.calibration().model_bytes();
+  if (std::filesystem::file_size(destination, ec) == static_cast<uintmax_t>(total) && !ec) {
+    ::unlink(partial.c_str());  // the empty one this open created
+    ::close(fd);
+    return absl::OkStatus();
+  }
+  struct stat st;
+  int64_t have = ::fstat(fd, &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;  // resume a cut download
+  if (have > total) have = 0;
+  absl::FPrintF(stderr, "worker %s: streaming %s (%d bytes) into %s\n", options_.name, task.source_path(), total,
+                destination);
+  absl::Status s = Stream(task, total, &have, [&](const std::string& data) -> absl::Status {
+    size_t done = 0;
+    while (done < data.size()) {
+      const ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(have + done));
+      if (n <= 0) return absl::UnavailableError(absl::StrFormat("%s: %s", partial, std::strerror(errno)));
+      done += static_cast<size_t>(n);
+    }
+    return absl::OkStatus();
+  });
+  if (s.ok() && ::fsync(fd) != 0) s = absl::UnavailableError(absl::StrFormat("%s: fsync: %s", partial, std::strerror(errno)));
+  ::close(fd);
+  if (s.ok() && ::rename(partial.c_str(), destination.c_str()) != 0) {
+    s = absl::UnavailableError(absl::StrFormat("%s: rename: %s", destination, std::strerror(errno)));
+  }
+  return s;
 }
 
 absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, const std::string& result) {
@@ -349,7 +406,9 @@ absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, const std::string& re
 }
 
 absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task) {
-  absl::StatusOr<std::string> result = chunks_.Run(task.source_path(), task.calibration());
+  absl::StatusOr<std::string> result = chunks_.Run(
+      task.source_path(), task.calibration(),
+      [this, &task](const std::string& destination) { return DownloadModel(task, destination); });
   if (!result.ok()) {
     // Another worker may have the model: the coordinator retries elsewhere
     // and fails the job after its attempt limit, with this reason.

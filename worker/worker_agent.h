@@ -53,6 +53,8 @@ struct WorkerOptions {
   // Directories whose files this worker may read directly when a task's
   // source lies inside one (checked against the coordinator's CRC32C).
   std::vector<std::string> data_roots;
+  // Where models streamed for calibration are kept (reused across jobs).
+  std::string cache_dir;
   // Exit after this many tasks (0: never); tests use it to end a worker.
   int64_t max_tasks = 0;
 };
@@ -100,6 +102,13 @@ class WorkerAgent {
   // A calibration chunk instead of rows to quantize.
   absl::Status ProcessChunk(const quantfleet::v1::TaskSpec& task);
   absl::Status Download(const quantfleet::v1::TaskSpec& task, std::string* source);
+  // Streams bytes [*have, total) of the task's source to `sink`, each
+  // chunk CRC32C-checked, resuming after cuts.
+  absl::Status Stream(const quantfleet::v1::TaskSpec& task, int64_t total, int64_t* have,
+                      const std::function<absl::Status(const std::string&)>& sink);
+  // Streams a calibration chunk's model file into `destination` (resuming
+  // a .partial left by an earlier cut; renamed into place when complete).
+  absl::Status DownloadModel(const quantfleet::v1::TaskSpec& task, const std::string& destination);
   // Reads the source from a data root; false when it is not there or differs.
   bool ReadLocal(const quantfleet::v1::TaskSpec& task, std::string* source);
   void GiveBack(const quantfleet::v1::Lease& lease, const std::string& reason);

@@ -28,6 +28,9 @@ ABSL_FLAG(int, threads, 0, "threads for quantizing (default: all cores)");
 ABSL_FLAG(std::vector<std::string>, data_root, {},
           "directory where this worker sees the coordinator's model files at the same paths (repeatable); "
           "sources found there are read locally when their CRC32C matches, else downloaded");
+ABSL_FLAG(std::string, cache_dir, "",
+          "where models streamed for calibration are kept and reused (default: $XDG_CACHE_HOME/quantfleet or "
+          "~/.cache/quantfleet); models under a --data-root are read in place instead");
 ABSL_FLAG(int64_t, max_tasks, 0, "exit after this many tasks (0: run until stopped)");
 ABSL_FLAG(bool, test_corrupt_first_chunk, false, "fault test hook: corrupt one uploaded chunk");
 ABSL_FLAG(bool, test_cut_first_upload, false, "fault test hook: drop the first upload connection halfway");
@@ -74,6 +77,14 @@ int main(int argc, char** argv) {
   options.max_tasks = absl::GetFlag(FLAGS_max_tasks);
   quantfleet::SetBlasThreads(options.threads);  // calibration chunks
   options.data_roots = absl::GetFlag(FLAGS_data_root);
+  options.cache_dir = absl::GetFlag(FLAGS_cache_dir);
+  if (options.cache_dir.empty()) {
+    if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != 0) {
+      options.cache_dir = std::string(xdg) + "/quantfleet";
+    } else if (const char* home = std::getenv("HOME"); home != nullptr && *home != 0) {
+      options.cache_dir = std::string(home) + "/.cache/quantfleet";
+    }
+  }
   const std::string gpu_flag = absl::GetFlag(FLAGS_gpu);
   const std::vector<quantfleet::GpuDevice> visible = quantfleet::ListGpus();
   if (gpu_flag == "auto") {

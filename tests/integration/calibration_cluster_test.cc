@@ -1,5 +1,6 @@
 // Importance matrices computed by the cluster: real coordinator and worker
-// processes on loopback, workers reading the model under --data-root. The
+// processes on loopback, workers reading the model under --data-root or
+// streaming it once into their cache. The
 // file must be the bytes `quantfleet imatrix` writes on one machine (chunk
 // statistics are added in chunk order whoever computed them), whatever the
 // number of workers and whatever happens to them; a calibrated job's
@@ -148,12 +149,33 @@ TEST_F(CalibrationCluster, CalibratedJobQuantizesWithTheImatrixItComputed) {
   EXPECT_NE(inspect.output.find(imatrix), std::string::npos) << "quantize.imatrix.file should hold " << imatrix;
 }
 
-TEST_F(CalibrationCluster, WithoutTheModelUnderADataRootTheJobFailsWithTheReason) {
+TEST_F(CalibrationCluster, AWorkerWithoutTheModelStreamsItOnceIntoItsCache) {
+  const std::vector<uint8_t> local = LocalImatrix();
+  StartCoordinator();
+  StartWorker("remote", {"--cache-dir", dir_ + "/cache"});  // no --data-root
+  ProcessResult first = ClusterImatrix(Out("first.imatrix.gguf"));
+  ASSERT_EQ(first.exit_code, 0) << first.output << ReadText(dir_ + "/worker-remote.log");
+  EXPECT_TRUE(ReadFile(Out("first.imatrix.gguf")) == local);
+  ProcessResult second = ClusterImatrix(Out("second.imatrix.gguf"));
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_TRUE(ReadFile(Out("second.imatrix.gguf")) == local);
+  const std::string log = ReadText(dir_ + "/worker-remote.log");
+  size_t streams = 0;
+  for (size_t at = log.find("streaming"); at != std::string::npos; at = log.find("streaming", at + 1)) ++streams;
+  EXPECT_EQ(streams, 1u) << "the cached model should serve the second job\n" << log;
+  size_t cached = 0;
+  for (const auto& entry : fs::directory_iterator(dir_ + "/cache")) {
+    cached += entry.path().extension() == ".gguf" && fs::file_size(entry.path()) == fs::file_size(Calibrated());
+  }
+  EXPECT_EQ(cached, 1u);
+}
+
+TEST_F(CalibrationCluster, AnUnwritableCacheFailsTheJobWithTheReason) {
   StartCoordinator(2, {"--max-attempts", "2"});
-  StartWorker("blind");  // no --data-root
+  StartWorker("blind", {"--cache-dir", "/proc/quantfleet-cache"});
   ProcessResult r = ClusterImatrix(Out("never.imatrix.gguf"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("--data-root"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("cannot write the model cache"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(Out("never.imatrix.gguf")));
 }
 
