@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -38,7 +39,8 @@ tokenizers. Runs on this machine's CPU cores (BLAS).
   --parse-special        treat special-token text in the file as tokens
   --output-format F      gguf or dat (default: gguf, dat for a .dat name)
   --no-ppl               skip the perplexity (a little faster)
-  -t, --threads N        BLAS threads (default: all cores)
+  -t, --threads N        threads (default: all cores); with enough chunks each thread
+                         runs its own chunk, else the products share the threads
   --json                 print a JSON summary at the end
   --coordinator H:P      compute it on the cluster's workers instead (paths on the
                          coordinator; workers need the model under --data-root); the
@@ -120,7 +122,9 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
     return Fail(absl::StrFormat("%s: token_embd.weight has %d rows but the vocabulary %d tokens", model_path,
                                 model->hparams().n_vocab, shared_vocab->size()));
   }
-  SetBlasThreads(threads);
+  const int cores = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
+  SetBlasThreads(cores);
+  options.parallel_chunks = cores;
 
   const std::vector<TokenId> tokens = tokenizer->Tokenize(text, /*add_special=*/true, parse_special);
   absl::FPrintF(stderr, "quantfleet imatrix: %s: %d tokens; %d per chunk\n", text_path, tokens.size(), options.ctx);

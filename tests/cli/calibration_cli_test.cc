@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
@@ -65,6 +66,18 @@ TEST_F(CalibrationCli, ImatrixWritesWhatQuantizeTakes) {
   EXPECT_GT(j["perplexity"].get<double>(), 1.0);
   ProcessResult q = Run({"quantize", "--imatrix", Path("im.gguf"), Path("model.gguf"), Path("q.gguf"), "IQ4_XS"});
   EXPECT_EQ(q.exit_code, 0) << q.output;
+}
+
+TEST_F(CalibrationCli, ChunksInParallelGiveTheSameBytes) {
+  for (const char* threads : {"1", "3"}) {
+    ProcessResult r = Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "-o",
+                           Path(std::string("t") + threads + ".gguf"), "-c", "64", "--chunks", "5", "-t", threads});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  std::ifstream a(Path("t1.gguf"), std::ios::binary), b(Path("t3.gguf"), std::ios::binary);
+  const std::string one((std::istreambuf_iterator<char>(a)), {}), three((std::istreambuf_iterator<char>(b)), {});
+  ASSERT_FALSE(one.empty());
+  EXPECT_TRUE(one == three) << "1 thread and 3 threads differ";
 }
 
 TEST_F(CalibrationCli, BadInputIsRefusedWithTheReasonAndNoFile) {

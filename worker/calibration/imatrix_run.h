@@ -5,7 +5,8 @@
 // order; and the perplexity of the second half of every chunk, printed as
 // llama-imatrix prints it.
 //
-// Thread-safety: one call at a time per collector.
+// Thread-safety: one call at a time per collector; with parallel_chunks
+// > 1 it runs that many threads of its own.
 #ifndef QUANTFLEET_WORKER_CALIBRATION_IMATRIX_RUN_H_
 #define QUANTFLEET_WORKER_CALIBRATION_IMATRIX_RUN_H_
 
@@ -24,6 +25,9 @@ struct ImatrixRunOptions {
   int ctx = 512;
   int max_chunks = -1;  // -1: every whole chunk of the text
   bool perplexity = true;
+  // Chunks run at once, each on one BLAS thread (1: one chunk at a time on
+  // the BLAS threads set by the caller). The result is the same bits.
+  int parallel_chunks = 1;
 };
 
 struct ChunkDone {
