@@ -49,9 +49,11 @@ job through them, and stops them: the same bytes as `quantfleet quantize`.
 The quantize options are those of `quantfleet quantize --help`.
 
 With --calibration TEXT, the workers first compute the importance matrix of IN over
-TEXT (chunks of --ctx tokens, 512 by default, at most --chunks of them; workers need
-the model under their --data-root), written beside the artifact as OUT.imatrix.gguf;
-then OUT is quantized with it, as `llama-quantize --imatrix OUT.imatrix.gguf` would.
+TEXT (chunks of --ctx tokens, 512 by default, at most --chunks of them; workers read the
+model under their --data-root or stream it into their cache), written beside the
+artifact as OUT.imatrix.gguf; then the coordinator quantizes OUT with it, as
+`llama-quantize --imatrix OUT.imatrix.gguf` would. submit prints the calibration job;
+`status` on it names the quantization job (next) once that starts.
 )";
 
 struct CommonFlags {
@@ -260,26 +262,49 @@ int RunCalibration(ClusterClient& client, v1::SubmitJobRequest request, bool jso
   return WatchJob(client, job->id(), json);
 }
 
+// A calibrated job: the coordinator computes OUT.imatrix.gguf, then
+// quantizes with it. With --watch, follows both phases.
+int SubmitCalibrated(ClusterClient& client, v1::SubmitJobRequest request, const CommonFlags& flags) {
+  if (!request.options().imatrix().empty()) {
+    return Fail(absl::InvalidArgumentError("--calibration computes the imatrix; drop --imatrix"));
+  }
+  request.mutable_calibration()->set_text(Absolute(flags.calibration));
+  request.mutable_calibration()->set_ctx(flags.ctx);
+  request.mutable_calibration()->set_max_chunks(flags.chunks);
+  absl::StatusOr<v1::Job> job = client.Submit(request);
+  if (!job.ok()) return Fail(job.status());
+  if (!flags.json) {
+    absl::FPrintF(stderr, "submitted %s: the importance matrix of %s over %s (%d chunks) -> %s, then %s as %s\n",
+                  job->id(), job->input(), request.calibration().text(), job->tasks_total(), job->output(),
+                  request.output(), request.options().file_type());
+  }
+  if (!flags.watch) {
+    absl::PrintF("%s\n", flags.json ? ToJson(*job) : job->id());
+    return 0;
+  }
+  if (int rc = WatchJob(client, job->id(), flags.json); rc != 0) return rc;
+  // The coordinator starts the quantization as the calibration ends.
+  for (int i = 0; i < 100; ++i) {
+    absl::StatusOr<v1::Job> now = client.GetJob(job->id());
+    if (!now.ok()) return Fail(now.status());
+    if (!now->error().empty()) return Fail(absl::FailedPreconditionError(now->error()));
+    if (!now->next_job_id().empty()) {
+      const int rc = WatchJob(client, now->next_job_id(), flags.json);
+      if (!flags.json) absl::PrintF("%s\n", now->next_job_id());
+      return rc;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return Fail(absl::DeadlineExceededError(absl::StrFormat("job %s finished but its quantization did not start", job->id())));
+}
+
 int Submit(const CommonFlags& flags) {
   absl::StatusOr<v1::SubmitJobRequest> req = BuildSubmit(flags);
   if (!req.ok()) return Fail(req.status());
   absl::StatusOr<std::unique_ptr<ClusterClient>> connected = Connect(flags, absl::Seconds(60));
   if (!connected.ok()) return Fail(connected.status());
   ClusterClient& client = **connected;
-  if (!flags.calibration.empty()) {
-    if (!req->options().imatrix().empty()) {
-      return Fail(absl::InvalidArgumentError("--calibration computes the imatrix; drop --imatrix"));
-    }
-    v1::SubmitJobRequest calibration;
-    calibration.set_input(req->input());
-    calibration.set_output(req->output() + ".imatrix.gguf");
-    calibration.set_force(flags.force);
-    calibration.mutable_calibration()->set_text(Absolute(flags.calibration));
-    calibration.mutable_calibration()->set_ctx(flags.ctx);
-    calibration.mutable_calibration()->set_max_chunks(flags.chunks);
-    if (int rc = RunCalibration(client, calibration, flags.json); rc != 0) return rc;
-    req->mutable_options()->set_imatrix(calibration.output());
-  }
+  if (!flags.calibration.empty()) return SubmitCalibrated(client, *req, flags);
   absl::StatusOr<v1::Job> job = client.Submit(*req);
   if (!job.ok()) return Fail(job.status());
   if (flags.json) {
@@ -307,6 +332,8 @@ int PrintJob(const v1::Job& j, bool json) {
   absl::PrintF("tasks     %d/%d\ntensors   %d/%d\nbytes     %s/%s\n", j.tasks_done(), j.tasks_total(), j.tensors_done(),
                j.tensors_total(), HumanBytes(j.bytes_done()), HumanBytes(j.bytes_total()));
   if (!j.sha256().empty()) absl::PrintF("sha256    %s\n", j.sha256());
+  if (j.has_calibration()) absl::PrintF("perplexity %.4f\n", j.perplexity());
+  if (!j.next_job_id().empty()) absl::PrintF("next      %s (the quantization with this imatrix)\n", j.next_job_id());
   if (!j.error().empty()) absl::PrintF("error     %s\n", j.error());
   return 0;
 }

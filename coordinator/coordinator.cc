@@ -115,8 +115,10 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOption
       if (c->jobs_[id]->finalizing) to_finish.push_back(id);
     }
   }
-  // Jobs whose every task was done before the restart, but not finished.
+  // Jobs whose every task was done before the restart, but not finished;
+  // calibrated jobs whose quantization had not started.
   for (const std::string& id : to_finish) c->FinishJob(id);
+  c->StartFollowUps();
   return c;
 }
 
@@ -300,7 +302,29 @@ void Coordinator::RefreshCounters(ActiveJob& job) {
   job.job.set_tensors_done(tensors_done);
 }
 
-absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& request) {
+absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& given) {
+  // A calibrated job is an importance-matrix job with the quantization to
+  // run after it: check the quantization options now, submit them later.
+  v1::SubmitJobRequest request = given;
+  std::optional<v1::SubmitJobRequest> then;
+  if (request.has_calibration() && !request.options().file_type().empty()) {
+    if (!request.options().imatrix().empty()) {
+      return absl::InvalidArgumentError("a calibrated job computes its imatrix; give no --imatrix");
+    }
+    QF_RETURN_IF_ERROR(OptionsFromProto(request.options()).status());
+    {
+      absl::MutexLock l(&mu_);
+      QF_RETURN_IF_ERROR(paths_.ResolveOutput(request.output(), request.force()).status());
+    }
+    then.emplace();
+    then->set_input(request.input());
+    then->set_output(request.output());
+    then->set_force(request.force());
+    *then->mutable_options() = request.options();
+    request.set_output(request.output() + ".imatrix.gguf");
+    then->mutable_options()->set_imatrix(request.output());
+    request.clear_options();
+  }
   std::vector<std::string> to_finish;
   v1::Job result;
   {
@@ -331,6 +355,11 @@ absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& request)
     job->job.set_output(output);
     *job->job.mutable_options() = request.options();
     if (request.has_calibration()) *job->job.mutable_calibration() = request.calibration();
+    if (then) {
+      *job->job.mutable_then() = *then;
+      // Idempotent: a restart that resubmits it gets the same job.
+      job->job.mutable_then()->set_request_id(job->job.id() + "-quantize");
+    }
     job->job.set_created_unix_ms(UnixMs(clock_->Now()));
     if (absl::Status s = Prepare(*job, input, output); !s.ok()) {
       if (job->part) job->part->Remove();
@@ -350,6 +379,7 @@ absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& request)
     jobs_[job->job.id()] = std::move(job);
   }
   for (const std::string& id : to_finish) FinishJob(id);
+  if (!to_finish.empty()) StartFollowUps();
   return result;
 }
 
@@ -813,6 +843,7 @@ void Coordinator::FlushCompletedTasks() {
     }
   }
   for (const std::string& id : finish) FinishJob(id);
+  if (!finish.empty()) StartFollowUps();
 }
 
 absl::Status Coordinator::Fail(const v1::Lease& lease, const std::string& reason, bool permanent) {
@@ -884,6 +915,31 @@ void Coordinator::FinishJob(const std::string& job_id) {
   j.part.reset();
   j.model.reset();
   Persist(j.job);
+}
+
+void Coordinator::StartFollowUps() {
+  std::vector<std::pair<std::string, v1::SubmitJobRequest>> due;
+  {
+    absl::MutexLock l(&mu_);
+    for (const std::string& id : order_) {
+      const v1::Job& job = jobs_[id]->job;
+      if (job.state() == v1::JOB_SUCCEEDED && job.has_then() && job.next_job_id().empty() && job.error().empty()) {
+        due.emplace_back(id, job.then());
+      }
+    }
+  }
+  for (const auto& [id, request] : due) {
+    absl::StatusOr<v1::Job> next = Submit(request);
+    absl::MutexLock l(&mu_);
+    v1::Job& job = jobs_[id]->job;
+    if (next.ok()) {
+      job.set_next_job_id(next->id());
+    } else {
+      job.set_error(absl::StrFormat("the quantization with the new imatrix could not start: %s",
+                                    next.status().message()));
+    }
+    Persist(job);
+  }
 }
 
 }  // namespace quantfleet

@@ -204,6 +204,9 @@ class Coordinator {
   void ExpireLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FailJobLocked(ActiveJob& job, const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishJob(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Submits the quantization of every calibrated job whose importance
+  // matrix is done and whose quantization has not started.
+  void StartFollowUps() ABSL_LOCKS_EXCLUDED(mu_);
   void RefreshCounters(ActiveJob& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Persist(const quantfleet::v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Keeps the last few failures for the status page.

@@ -99,7 +99,7 @@ TEST_F(CalibrationCluster, AWorkerKilledMidChunkChangesNothing) {
   EXPECT_TRUE(ReadFile(Out("cluster.imatrix.gguf")) == local);
 }
 
-TEST_F(CalibrationCluster, CoordinatorKilledAndRestartedKeepsFinishedChunks) {
+TEST_F(CalibrationCluster, CoordinatorKilledAndRestartedKeepsFinishedChunksAndTheJobCarriesOn) {
   const std::vector<uint8_t> local = LocalImatrix();
   StartCoordinator();
   StartDataWorker("w1", {"--test-stall-ms", "150"});
@@ -127,6 +127,21 @@ TEST_F(CalibrationCluster, CoordinatorKilledAndRestartedKeepsFinishedChunks) {
   ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
   ASSERT_EQ(w.exit_code, 0) << w.output << ReadText(dir_ + "/coordinator.log");
   EXPECT_TRUE(ReadFile(Out("unused.gguf.imatrix.gguf")) == local);
+  // The client is long gone: the coordinator starts the quantization itself.
+  std::string next;
+  for (int i = 0; i < 100 && next.empty(); ++i) {
+    const nlohmann::json j = Status(job);
+    if (j.is_object() && j.contains("nextJobId")) next = j["nextJobId"].get<std::string>();
+    if (next.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(next.empty()) << "no quantization after the calibration";
+  ProcessResult q = Cli({"watch", next}, absl::Minutes(3));
+  ASSERT_EQ(q.exit_code, 0) << q.output;
+  ProcessResult ref = RunProcess({Bin("quantfleet"), "quantize", "--imatrix", Out("unused.gguf.imatrix.gguf"),
+                                  Calibrated(), Out("reference-Q8_0.gguf"), "Q8_0"},
+                                 absl::Minutes(2));
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+  EXPECT_TRUE(ReadFile(Out("unused.gguf")) == ReadFile(Out("reference-Q8_0.gguf")));
 }
 
 TEST_F(CalibrationCluster, CalibratedJobQuantizesWithTheImatrixItComputed) {
