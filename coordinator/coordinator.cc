@@ -680,38 +680,33 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::Heartbeat
 
 absl::StatusOr<std::string> Coordinator::ReadSource(const v1::Lease& lease, int64_t offset, int64_t length) {
   std::shared_ptr<GgufModel> model;  // keeps the mapping alive if the job ends meanwhile
-  const ModelTensor* src;
-  uint64_t at, n;
+  const ModelTensor* src = nullptr;  // null: the whole model file (a calibration chunk streams it)
+  uint64_t at = 0, n = 0;
   {
     absl::MutexLock l(&mu_);
     QF_ASSIGN_OR_RETURN(auto held, CheckLease(lease));
-    const TaskDef& def = held.first->tasks[held.second];
-    if (held.first->calibration) {
-      // A calibration chunk streams the model file itself.
-      const MappedFile& file = held.first->model->part(0);
-      if (held.first->model->n_parts() != 1 || offset < 0 || length <= 0 ||
-          static_cast<uint64_t>(offset) >= file.size()) {
-        return absl::OutOfRangeError(absl::StrFormat("model range [%d, +%d) is outside its %d bytes", offset, length,
-                                                     file.size()));
-      }
-      const uint64_t take = std::min<uint64_t>({static_cast<uint64_t>(length), file.size() - offset, kMaxChunk});
-      counters_.source_bytes_served += static_cast<int64_t>(take);
-      std::string out(reinterpret_cast<const char*>(file.data() + offset), take);
-      file.DropRange(static_cast<size_t>(offset), take);
-      return out;
-    }
-    if (offset < 0 || length <= 0 || static_cast<uint64_t>(offset) > def.source_bytes) {
+    ActiveJob& job = *held.first;
+    const TaskDef& def = job.tasks[held.second];
+    const uint64_t size = job.calibration ? job.model->part(0).size() : def.source_bytes;
+    if ((job.calibration && job.model->n_parts() != 1) || offset < 0 || length <= 0 ||
+        static_cast<uint64_t>(offset) >= size) {
       return absl::OutOfRangeError(absl::StrFormat("source range [%d, +%d) is outside the task's %d bytes", offset,
-                                                   length, def.source_bytes));
+                                                   length, size));
     }
-    n = std::min<uint64_t>({static_cast<uint64_t>(length), def.source_bytes - offset, kMaxChunk});
-    src = held.first->plan.tensors[def.tensor].source;
-    at = def.source_offset + static_cast<uint64_t>(offset);
-    model = held.first->model;
+    n = std::min<uint64_t>({static_cast<uint64_t>(length), size - offset, kMaxChunk});
+    at = static_cast<uint64_t>(offset);
+    if (!job.calibration) {
+      src = job.plan.tensors[def.tensor].source;
+      at += def.source_offset;
+    }
+    model = job.model;
     counters_.source_bytes_served += static_cast<int64_t>(n);
   }
-  std::string out(reinterpret_cast<const char*>(src->data + at), n);
-  model->part(src->split).DropRange(src->file_offset + at, n);
+  // The copy happens outside the lock: it may wait on the disk.
+  const MappedFile& file = model->part(src != nullptr ? src->split : 0);
+  const uint8_t* data = src != nullptr ? src->data + at : file.data() + at;
+  std::string out(reinterpret_cast<const char*>(data), n);
+  file.DropRange(src != nullptr ? src->file_offset + at : at, n);
   return out;
 }
 
