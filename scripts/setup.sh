@@ -27,7 +27,7 @@ packages=(
   libpcre2-dev                     # tokenizers: pre-tokenizer regular expressions with Unicode classes
   libopenblas-dev                  # calibration: the forward pass's matrix products
   shellcheck systemd python3-yaml docker-compose  # checks of deploy/ and the scripts
-  chromium                         # renders the status page in the tests (headless)
+  chromium fonts-liberation        # renders the status page in the tests (headless)
 )
 # Node.js with npm fetches the llama.cpp oracle; keep an existing install.
 if ! command -v npm >/dev/null 2>&1; then
