@@ -586,7 +586,7 @@ absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& 
         chunk->set_chunk(static_cast<int32_t>(t));
         chunk->mutable_tokens()->Add(j.calibration->chunks[t].begin(), j.calibration->chunks[t].end());
         chunk->set_process_output(j.job.calibration().process_output());
-        for (const auto& [name, columns] : j.calibration->layout) chunk->add_entries(name);
+        for (const ImatrixEntryShape& e : j.calibration->layout) chunk->add_entries(e.name);
         if (j.model->n_parts() == 1) {  // split models: workers need them under a data root
           chunk->set_model_bytes(static_cast<int64_t>(j.model->part(0).size()));
           chunk->set_model_id(j.calibration->model_id);

@@ -50,7 +50,7 @@ absl::StatusOr<std::string> ChunkRunner::Run(const std::string& model_path,
   }
   const ImatrixLayout layout = ImatrixLayoutOf(*file_, chunk.process_output());
   bool same = static_cast<int>(layout.size()) == chunk.entries_size();
-  for (size_t i = 0; same && i < layout.size(); ++i) same = layout[i].first == chunk.entries(static_cast<int>(i));
+  for (size_t i = 0; same && i < layout.size(); ++i) same = layout[i].name == chunk.entries(static_cast<int>(i));
   if (!same) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "%s here has other weight matrices than the coordinator's copy; is it the same file?", *local));

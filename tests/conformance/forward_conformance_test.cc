@@ -33,17 +33,19 @@ struct Case {
   // last-bit difference upstream can move a value by 2^-8: measured 4e-3
   // to 6e-3 here, against under 1e-3 for F32 and F16 weights.
   double tolerance;
+  int n_expert = 0;  // > 1: a mixture of experts (2 used per token)
 };
 
 class ForwardConformance : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ForwardConformance, LogitsAgreeWithLlamaDecode) {
   const Case& c = GetParam();
-  const std::string dir =
-      ::testing::TempDir() + "/forward-" + c.arch + "-" + c.vocab + "-" + std::string(TypeName(c.type));
+  const std::string dir = ::testing::TempDir() + "/forward-" + c.arch + "-" + std::to_string(c.n_expert) + "-" +
+                          c.vocab + "-" + std::string(TypeName(c.type));
   std::filesystem::create_directories(dir);
   TestModelSpec spec;
   spec.arch = c.arch;
+  spec.n_expert = c.n_expert;
   spec.n_layer = 3;
   spec.n_embd = 256;
   spec.n_ff = 640;
@@ -110,9 +112,11 @@ INSTANTIATE_TEST_SUITE_P(Models, ForwardConformance,
                                            Case{"llama", "llama-bpe", GgmlType::kF16, 1e-3},
                                            Case{"qwen2", "qwen2", GgmlType::kF16, 1e-3},
                                            Case{"qwen3", "qwen2", GgmlType::kF16, 1e-3},
-                                           Case{"llama", "gpt-2", GgmlType::kBF16, 1e-2}),
+                                           Case{"llama", "gpt-2", GgmlType::kBF16, 1e-2},
+                                           Case{"llama", "llama-spm", GgmlType::kF16, 1e-3, 8}),
                          [](const ::testing::TestParamInfo<Case>& info) {
-                           std::string n = absl::StrCat(info.param.arch, "_", info.param.vocab, "_",
+                           std::string n = absl::StrCat(info.param.arch, info.param.n_expert > 1 ? "_moe_" : "_",
+                                                        info.param.vocab, "_",
                                                         std::string(TypeName(info.param.type)));
                            for (char& ch : n) ch = ch == '-' ? '_' : ch;
                            return n;

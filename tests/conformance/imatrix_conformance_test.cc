@@ -41,6 +41,7 @@ struct Case {
   // about 1e-3, not better.
   double tolerance = 1e-3;
   std::string arch = "llama";
+  int n_expert = 0;  // > 1: a mixture of experts (2 used per token)
 };
 
 std::map<std::string, std::vector<float>> Tensors(const GgufModel& m) {
@@ -63,8 +64,8 @@ class ImatrixConformance : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ImatrixConformance, SameEntriesCountsAndValuesAsLlamaImatrix) {
   const Case& c = GetParam();
-  const std::string dir =
-      ::testing::TempDir() + "/imatrix-" + c.arch + "-" + c.vocab + "-" + std::string(TypeName(c.type));
+  const std::string dir = ::testing::TempDir() + "/imatrix-" + c.arch + "-" + std::to_string(c.n_expert) + "-" +
+                          c.vocab + "-" + std::string(TypeName(c.type));
   std::filesystem::create_directories(dir);
   TestModelSpec spec;
   spec.n_layer = 2;
@@ -78,6 +79,7 @@ TEST_P(ImatrixConformance, SameEntriesCountsAndValuesAsLlamaImatrix) {
   spec.zero_rows = false;
   spec.seed = 7;
   spec.arch = c.arch;
+  spec.n_expert = c.n_expert;
   spec.vocab_from = OracleDir() + "/llama.cpp/models/ggml-vocab-" + c.vocab + ".gguf";
   const std::string model = dir + "/model.gguf";
   ASSERT_TRUE(WriteTestModel(spec, model).ok());
@@ -169,9 +171,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"llama-bpe", GgmlType::kF16, 128, 1, true, false},
                       Case{"qwen2", GgmlType::kF16, 128, 4, true, true, 1e-3, "qwen2"},
                       Case{"qwen2", GgmlType::kF16, 128, 2, false, false, 1e-3, "qwen3"},
-                      Case{"gpt-2", GgmlType::kBF16, 128, 2, false, false, 2e-3}),
+                      Case{"gpt-2", GgmlType::kBF16, 128, 2, false, false, 2e-3},
+                      Case{"llama-spm", GgmlType::kF16, 128, 2, false, false, 1e-3, "llama", 4}),
     [](const ::testing::TestParamInfo<Case>& info) {
-      std::string n = absl::StrCat(info.param.arch, "_", info.param.vocab, "_", std::string(TypeName(info.param.type)),
+      std::string n = absl::StrCat(info.param.arch, info.param.n_expert > 1 ? "_moe_" : "_", info.param.vocab, "_", std::string(TypeName(info.param.type)),
                                    info.param.process_output ? "_output" : "", info.param.tied ? "_tied" : "");
       for (char& ch : n) ch = ch == '-' ? '_' : ch;
       return n;

@@ -35,19 +35,24 @@ T Get(std::string_view bytes, size_t* at) {
 }  // namespace
 
 ImatrixLayout ImatrixLayoutOf(const GgufModel& model, bool process_output) {
-  static const std::regex kMatrix(R"(blk\.[0-9]+\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight)");
-  std::map<std::string, int64_t> entries;
+  static const std::regex kMatrix(
+      R"(blk\.[0-9]+\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down|ffn_gate_inp|ffn_gate_exps|ffn_up_exps|ffn_down_exps)\.weight)");
+  std::map<std::string, ImatrixEntryShape> entries;
   for (const ModelTensor& t : model.tensors()) {
     if (std::regex_match(t.info.name, kMatrix) || (process_output && t.info.name == "output.weight")) {
-      entries[t.info.name] = t.info.ne[0];
+      entries[t.info.name] = {t.info.name, t.info.ne[0], t.info.ne[2]};
     }
   }
-  return ImatrixLayout(entries.begin(), entries.end());
+  ImatrixLayout layout;
+  for (auto& [name, shape] : entries) layout.push_back(shape);
+  return layout;
 }
 
 size_t EncodedChunkBytes(const ImatrixLayout& layout) {
   size_t n = 2 * sizeof(double) + sizeof(int64_t);
-  for (const auto& [name, columns] : layout) n += static_cast<size_t>(columns) * sizeof(float) + sizeof(int64_t);
+  for (const ImatrixEntryShape& e : layout) {
+    n += static_cast<size_t>(e.columns * e.matrices) * sizeof(float) + static_cast<size_t>(e.matrices) * sizeof(int64_t);
+  }
   return n;
 }
 
@@ -84,13 +89,15 @@ absl::StatusOr<std::string> EncodeChunk(const ChunkStatistics& chunk, const Imat
   }
   std::string out;
   out.reserve(EncodedChunkBytes(layout));
-  for (const auto& [name, columns] : layout) {
-    auto it = entries.find(name);
-    if (it == entries.end() || static_cast<int64_t>(it->second.sums.size()) != columns) {
-      return absl::FailedPreconditionError(absl::StrFormat("no importance entry %s of %d columns", name, columns));
+  for (const ImatrixEntryShape& shape : layout) {
+    auto it = entries.find(shape.name);
+    if (it == entries.end() || static_cast<int64_t>(it->second.sums.size()) != shape.columns * shape.matrices ||
+        static_cast<int64_t>(it->second.counts.size()) != shape.matrices) {
+      return absl::FailedPreconditionError(absl::StrFormat("no importance entry %s of %d x %d", shape.name,
+                                                           shape.columns, shape.matrices));
     }
     out.append(reinterpret_cast<const char*>(it->second.sums.data()), it->second.sums.size() * sizeof(float));
-    Put<int64_t>(&out, it->second.count);
+    for (int64_t c : it->second.counts) Put<int64_t>(&out, c);
   }
   Put<double>(&out, chunk.nll);
   Put<double>(&out, chunk.nll2);
@@ -106,13 +113,13 @@ absl::StatusOr<ChunkStatistics> DecodeChunk(std::string_view bytes, const Imatri
   ChunkStatistics out(process_output);
   std::map<std::string, ImatrixCollector::Entry> entries;
   size_t at = 0;
-  for (const auto& [name, columns] : layout) {
+  for (const ImatrixEntryShape& shape : layout) {
     ImatrixCollector::Entry e;
-    e.sums.resize(static_cast<size_t>(columns));
+    e.sums.resize(static_cast<size_t>(shape.columns * shape.matrices));
     std::memcpy(e.sums.data(), bytes.data() + at, e.sums.size() * sizeof(float));
     at += e.sums.size() * sizeof(float);
-    e.count = Get<int64_t>(bytes, &at);
-    entries[name] = std::move(e);
+    for (int64_t m = 0; m < shape.matrices; ++m) e.counts.push_back(Get<int64_t>(bytes, &at));
+    entries[shape.name] = std::move(e);
   }
   out.imatrix.Restore(std::move(entries));
   out.nll = Get<double>(bytes, &at);

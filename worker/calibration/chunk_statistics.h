@@ -21,10 +21,16 @@
 
 namespace quantfleet {
 
-// The entries (name, columns) a chunk of `model` yields, in name order:
-// every attention and feed-forward matrix of the blocks, and output.weight
-// when `process_output` and the model has one.
-using ImatrixLayout = std::vector<std::pair<std::string, int64_t>>;
+// The entries a chunk of `model` yields, in name order: every attention and
+// feed-forward matrix of the blocks (expert tensors with one matrix per
+// expert, and the router), and output.weight when `process_output` and the
+// model has one.
+struct ImatrixEntryShape {
+  std::string name;
+  int64_t columns = 0;
+  int64_t matrices = 1;
+};
+using ImatrixLayout = std::vector<ImatrixEntryShape>;
 ImatrixLayout ImatrixLayoutOf(const GgufModel& model, bool process_output);
 // Bytes of one encoded chunk for `layout`.
 size_t EncodedChunkBytes(const ImatrixLayout& layout);

@@ -29,9 +29,9 @@ void RmsNorm(float* x, int64_t n, int dim, const std::vector<float>& weight, flo
   }
 }
 
-// y (n x n_out) = x (n x n_in) W^T (+ b), reporting x to the sink first.
-void MatMul(const Linear& l, const float* x, int64_t n, float* y, ActivationSink* sink) {
-  if (sink != nullptr) sink->OnMatMulInput(l, x, n);
+// y (n x n_out) = x (n x n_in) W_e^T (+ b) with expert e's matrix (0 for a
+// plain one); rows of x are rounded as the weight type asks.
+void Product(const Linear& l, int e, const float* x, int64_t n, float* y) {
   const float* input = x;
   std::vector<float> rounded;
   if (l.source_type == GgmlType::kF16 || l.source_type == GgmlType::kBF16) {
@@ -39,16 +39,17 @@ void MatMul(const Linear& l, const float* x, int64_t n, float* y, ActivationSink
     for (float& v : rounded) v = l.source_type == GgmlType::kF16 ? RoundToHalf(v) : RoundToBFloat16(v);
     input = rounded.data();
   }
+  const int64_t base = static_cast<int64_t>(e) * l.n_out;  // first row of the matrix
   if (l.source_type == GgmlType::kF32) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), l.n_out, l.n_in, 1.0f, input, l.n_in,
-                reinterpret_cast<const float*>(l.data), l.n_in, 0.0f, y, l.n_out);
+                reinterpret_cast<const float*>(l.data) + base * l.n_in, l.n_in, 0.0f, y, l.n_out);
   } else {
     // F16/BF16 weights: a block of rows at a time (about 8 MiB as F32).
     const int64_t block = std::max<int64_t>(1, (int64_t{8} << 20) / (4 * int64_t{l.n_in}));
     std::vector<float> w(static_cast<size_t>(std::min<int64_t>(block, l.n_out) * l.n_in));
     for (int64_t first = 0; first < l.n_out; first += block) {
       const int64_t rows = std::min<int64_t>(block, l.n_out - first);
-      l.RowsToFloat(first, rows, w.data());
+      l.RowsToFloat(base + first, rows, w.data());
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(rows), l.n_in, 1.0f,
                   input, l.n_in, w.data(), l.n_in, 0.0f, y + first, l.n_out);
     }
@@ -56,6 +57,94 @@ void MatMul(const Linear& l, const float* x, int64_t n, float* y, ActivationSink
   if (!l.bias.empty()) {
     for (int64_t t = 0; t < n; ++t) {
       for (int o = 0; o < l.n_out; ++o) y[t * l.n_out + o] += l.bias[static_cast<size_t>(o)];
+    }
+  }
+}
+
+// y = x W^T (+ b), reporting x to the sink first.
+void MatMul(const Linear& l, const float* x, int64_t n, float* y, ActivationSink* sink) {
+  if (sink != nullptr) sink->OnMatMulInput(l, x, n);
+  Product(l, 0, x, n, y);
+}
+
+// A mixture-of-experts feed-forward block on `cur` (n x n_embd) into `out`:
+// softmax routing to the top n_expert_used experts, weights renormalized
+// to sum to one, SwiGLU per expert, outputs weighted and added slot by slot.
+void MixtureOfExperts(const LlamaLayer& l, const LlamaHparams& hp, const float* cur, int64_t n, float* out,
+                      ActivationSink* sink) {
+  const int ne = hp.n_expert, k = hp.n_expert_used, e_dim = hp.n_embd, f = hp.n_ff;
+  std::vector<float> scores(static_cast<size_t>(n * ne));
+  MatMul(l.router, cur, n, scores.data(), sink);
+  std::vector<int32_t> chosen(static_cast<size_t>(n * k));  // [token][slot]
+  std::vector<float> weight(static_cast<size_t>(n * k));
+  for (int64_t t = 0; t < n; ++t) {
+    float* p = scores.data() + t * ne;
+    const float max = *std::max_element(p, p + ne);
+    double sum = 0;
+    for (int i = 0; i < ne; ++i) {
+      p[i] = std::exp(p[i] - max);
+      sum += p[i];
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    for (int i = 0; i < ne; ++i) p[i] *= inv;
+    std::vector<int32_t> order(static_cast<size_t>(ne));
+    for (int i = 0; i < ne; ++i) order[static_cast<size_t>(i)] = i;
+    std::stable_sort(order.begin(), order.end(), [p](int32_t a, int32_t b) { return p[a] > p[b]; });
+    double wsum = 0;
+    for (int s = 0; s < k; ++s) {
+      chosen[static_cast<size_t>(t * k + s)] = order[static_cast<size_t>(s)];
+      weight[static_cast<size_t>(t * k + s)] = p[order[static_cast<size_t>(s)]];
+      wsum += weight[static_cast<size_t>(t * k + s)];
+    }
+    const float norm = std::max(static_cast<float>(wsum), 6.103515625e-5f);
+    for (int s = 0; s < k; ++s) weight[static_cast<size_t>(t * k + s)] /= norm;
+  }
+  std::fill(out, out + n * e_dim, 0.0f);
+  std::vector<int32_t> experts(static_cast<size_t>(n));
+  std::vector<float> act(static_cast<size_t>(n * f)), gathered, g, u, y;
+  for (int s = 0; s < k; ++s) {
+    for (int64_t t = 0; t < n; ++t) experts[static_cast<size_t>(t)] = chosen[static_cast<size_t>(t * k + s)];
+    if (sink != nullptr) {
+      sink->OnExpertInput(l.up, s, experts.data(), cur, n);
+      sink->OnExpertInput(l.gate, s, experts.data(), cur, n);
+    }
+    // Per expert: its tokens' rows through gate and up, then SwiGLU.
+    for (int e = 0; e < ne; ++e) {
+      std::vector<int64_t> rows;
+      for (int64_t t = 0; t < n; ++t) {
+        if (experts[static_cast<size_t>(t)] == e) rows.push_back(t);
+      }
+      if (rows.empty()) continue;
+      const int64_t m = static_cast<int64_t>(rows.size());
+      gathered.resize(static_cast<size_t>(m * e_dim));
+      for (int64_t i = 0; i < m; ++i) std::copy_n(cur + rows[i] * e_dim, e_dim, gathered.data() + i * e_dim);
+      g.resize(static_cast<size_t>(m * f));
+      u.resize(static_cast<size_t>(m * f));
+      Product(l.gate, e, gathered.data(), m, g.data());
+      Product(l.up, e, gathered.data(), m, u.data());
+      for (int64_t i = 0; i < m; ++i) {
+        for (int c = 0; c < f; ++c) {
+          const float gv = g[static_cast<size_t>(i * f + c)];
+          act[static_cast<size_t>(rows[i] * f + c)] = (gv / (1.0f + std::exp(-gv))) * u[static_cast<size_t>(i * f + c)];
+        }
+      }
+    }
+    if (sink != nullptr) sink->OnExpertInput(l.down, s, experts.data(), act.data(), n);
+    for (int e = 0; e < ne; ++e) {
+      std::vector<int64_t> rows;
+      for (int64_t t = 0; t < n; ++t) {
+        if (experts[static_cast<size_t>(t)] == e) rows.push_back(t);
+      }
+      if (rows.empty()) continue;
+      const int64_t m = static_cast<int64_t>(rows.size());
+      gathered.resize(static_cast<size_t>(m * f));
+      for (int64_t i = 0; i < m; ++i) std::copy_n(act.data() + rows[i] * f, f, gathered.data() + i * f);
+      y.resize(static_cast<size_t>(m * e_dim));
+      Product(l.down, e, gathered.data(), m, y.data());
+      for (int64_t i = 0; i < m; ++i) {
+        const float w = weight[static_cast<size_t>(rows[i] * k + s)];
+        for (int c = 0; c < e_dim; ++c) out[rows[i] * e_dim + c] += y[static_cast<size_t>(i * e_dim + c)] * w;
+      }
     }
   }
 }
@@ -176,6 +265,12 @@ absl::Status RunForward(const LlamaModel& model, absl::Span<const TokenId> token
     for (size_t i = 0; i < x.size(); ++i) x[i] += cur[i];
     cur = x;
     RmsNorm(cur.data(), n, e, l.ffn_norm, hp.rms_eps);
+    if (hp.n_expert > 0) {
+      std::vector<float> moe(cur.size());
+      MixtureOfExperts(l, hp, cur.data(), n, moe.data(), sink);
+      for (size_t i = 0; i < x.size(); ++i) x[i] += moe[i];
+      continue;
+    }
     MatMul(l.gate, cur.data(), n, gate.data(), sink);
     MatMul(l.up, cur.data(), n, up.data(), sink);
     for (size_t i = 0; i < gate.size(); ++i) gate[i] = (gate[i] / (1.0f + std::exp(-gate[i]))) * up[i];

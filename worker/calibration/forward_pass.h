@@ -2,7 +2,9 @@
 // embeddings, then per layer RMSNorm, Q/K/V projections (biases for qwen2,
 // per-head Q/K norms for qwen3), RoPE, causal grouped-query attention,
 // the output projection, RMSNorm and a SwiGLU feed-forward block, each with
-// its residual; a final RMSNorm and the output projection give logits.
+// its residual (or, in a mixture of experts, each token routed by softmax to
+// its top experts, their outputs weighted and added); a final RMSNorm and the
+// output projection give logits.
 // Matrix products run on BLAS.
 //
 // The numbers follow llama.cpp's CPU path where it rounds: activations
@@ -30,6 +32,10 @@ class ActivationSink {
  public:
   virtual ~ActivationSink() = default;
   virtual void OnMatMulInput(const Linear& weight, const float* x, int64_t n_tokens) = 0;
+  // The inputs of an expert product for routing slot `slot`: token t's row
+  // of `x` goes to expert experts[t]. Called slot by slot, in order.
+  virtual void OnExpertInput(const Linear& weight, int slot, const int32_t* experts, const float* x,
+                             int64_t n_tokens) = 0;
   // Whether the output projection's input is wanted; when neither the sink
   // nor the caller (logits) needs it, the largest product is skipped.
   virtual bool WantsOutput() const { return true; }

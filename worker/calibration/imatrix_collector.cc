@@ -1,5 +1,6 @@
 #include "worker/calibration/imatrix_collector.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/match.h"
@@ -30,20 +31,44 @@ void ImatrixCollector::OnMatMulInput(const Linear& weight, const float* x, int64
   if (n_tokens < 16) return;
   if (!absl::StartsWith(weight.name, "blk.") && !(process_output_ && weight.name == "output.weight")) return;
   Entry& e = entries_[weight.name];
-  if (e.sums.empty()) e.sums.assign(static_cast<size_t>(weight.n_in), 0.0f);
+  if (e.sums.empty()) {
+    e.sums.assign(static_cast<size_t>(weight.n_in), 0.0f);
+    e.counts.assign(1, 0);
+  }
   for (int64_t t = 0; t < n_tokens; ++t) {
     const float* row = x + t * weight.n_in;
     for (int j = 0; j < weight.n_in; ++j) e.sums[static_cast<size_t>(j)] += row[j] * row[j];
   }
-  e.count += n_tokens;
+  e.counts[0] += n_tokens;
+}
+
+void ImatrixCollector::OnExpertInput(const Linear& weight, int /*slot*/, const int32_t* experts, const float* x,
+                                     int64_t n_tokens) {
+  // Expert products are always kept (llama-imatrix has no small-batch rule
+  // for them), per expert.
+  Entry& e = entries_[weight.name];
+  if (e.sums.empty()) {
+    e.sums.assign(static_cast<size_t>(weight.n_in) * static_cast<size_t>(weight.n_mat), 0.0f);
+    e.counts.assign(static_cast<size_t>(weight.n_mat), 0);
+  }
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const int32_t ex = experts[t];
+    const float* row = x + t * weight.n_in;
+    float* acc = e.sums.data() + static_cast<size_t>(ex) * static_cast<size_t>(weight.n_in);
+    ++e.counts[static_cast<size_t>(ex)];
+    for (int j = 0; j < weight.n_in; ++j) acc[j] += row[j] * row[j];
+  }
 }
 
 void ImatrixCollector::Merge(const ImatrixCollector& other) {
   for (const auto& [name, theirs] : other.entries_) {
     Entry& mine = entries_[name];
-    if (mine.sums.empty()) mine.sums.assign(theirs.sums.size(), 0.0f);
+    if (mine.sums.empty()) {
+      mine.sums.assign(theirs.sums.size(), 0.0f);
+      mine.counts.assign(theirs.counts.size(), 0);
+    }
     for (size_t j = 0; j < theirs.sums.size(); ++j) mine.sums[j] += theirs.sums[j];
-    mine.count += theirs.count;
+    for (size_t j = 0; j < theirs.counts.size(); ++j) mine.counts[j] += theirs.counts[j];
   }
 }
 
@@ -54,13 +79,16 @@ absl::Status ImatrixCollector::WriteGguf(const std::string& path, const std::vec
                             GgufKv::U32("imatrix.chunk_size", static_cast<uint32_t>(chunk_size))};
   std::vector<GgufTensorInfo> tensors;
   for (const auto& [name, e] : entries_) {  // std::map: sorted by name
+    const int64_t n_mat = static_cast<int64_t>(e.counts.size());
     GgufTensorInfo sums;
     sums.name = name + ".in_sum2";
-    sums.ne[0] = static_cast<int64_t>(e.sums.size());
+    sums.ne[0] = static_cast<int64_t>(e.sums.size()) / n_mat;
+    sums.ne[1] = n_mat;
     sums.nbytes = e.sums.size() * sizeof(float);
     GgufTensorInfo counts;
     counts.name = name + ".counts";
-    counts.nbytes = sizeof(float);
+    counts.ne[1] = n_mat;
+    counts.nbytes = static_cast<size_t>(n_mat) * sizeof(float);
     tensors.push_back(sums);
     tensors.push_back(counts);
   }
@@ -71,8 +99,8 @@ absl::Status ImatrixCollector::WriteGguf(const std::string& path, const std::vec
   size_t i = 0;
   for (const auto& [name, e] : entries_) {
     std::memcpy(bytes.data() + data_start + tensors[i++].offset, e.sums.data(), e.sums.size() * sizeof(float));
-    const float count = static_cast<float>(e.count);
-    std::memcpy(bytes.data() + data_start + tensors[i++].offset, &count, sizeof(float));
+    std::vector<float> counts(e.counts.begin(), e.counts.end());
+    std::memcpy(bytes.data() + data_start + tensors[i++].offset, counts.data(), counts.size() * sizeof(float));
   }
   return WriteAtomically(path, bytes);
 }
@@ -81,15 +109,27 @@ absl::Status ImatrixCollector::WriteLegacy(const std::string& path, const std::s
                                            int chunk_size) const {
   std::vector<uint8_t> bytes;
   auto i32 = [&bytes](int32_t v) { Append(&bytes, &v, 4); };
-  i32(static_cast<int32_t>(entries_.size()));
+  // Entries no token reached are left out, as llama-imatrix does.
+  int32_t stored = 0;
+  for (const auto& [name, e] : entries_) stored += *std::max_element(e.counts.begin(), e.counts.end()) > 0 ? 1 : 0;
+  i32(stored);
   for (const auto& [name, e] : entries_) {
+    const int64_t most = *std::max_element(e.counts.begin(), e.counts.end());
+    if (most == 0) continue;
     i32(static_cast<int32_t>(name.size()));
     Append(&bytes, name.data(), name.size());
-    const int32_t calls = static_cast<int32_t>((e.count + chunk_size - 1) / chunk_size);
+    const int32_t calls = static_cast<int32_t>((most + chunk_size - 1) / chunk_size);
     i32(calls);
     i32(static_cast<int32_t>(e.sums.size()));
-    for (float s : e.sums) {
-      const float v = e.count == 0 ? static_cast<float>(calls) : (s / static_cast<float>(e.count)) * static_cast<float>(calls);
+    const size_t per_matrix = e.sums.size() / e.counts.size();
+    for (size_t j = 0; j < e.sums.size(); ++j) {
+      float count = static_cast<float>(e.counts[j / per_matrix]);
+      float value = e.sums[j];
+      if (count == 0.0f) {  // an expert no token reached: 1, as llama-imatrix stores it
+        value = 1.0f;
+        count = 1.0f;
+      }
+      const float v = (value / count) * static_cast<float>(calls);
       Append(&bytes, &v, 4);
     }
   }

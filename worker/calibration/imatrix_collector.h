@@ -21,13 +21,15 @@ namespace quantfleet {
 class ImatrixCollector : public ActivationSink {
  public:
   struct Entry {
-    std::vector<float> sums;  // per input column
-    int64_t count = 0;        // tokens seen
+    std::vector<float> sums;      // per input column, matrix after matrix (experts)
+    std::vector<int64_t> counts;  // tokens seen, per matrix
   };
 
   explicit ImatrixCollector(bool process_output) : process_output_(process_output) {}
 
   void OnMatMulInput(const Linear& weight, const float* x, int64_t n_tokens) override;
+  void OnExpertInput(const Linear& weight, int slot, const int32_t* experts, const float* x,
+                     int64_t n_tokens) override;
   bool WantsOutput() const override { return process_output_; }
 
   // Adds `other`'s sums and counts (entry by entry, in name order).

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <map>
+#include <tuple>
 
 #include "absl/strings/str_format.h"
 #include "core/quant/half.h"
@@ -74,17 +75,19 @@ class Reader {
     return out;
   }
 
-  absl::StatusOr<Linear> Matrix(const std::string& name, int n_in, int n_out, bool with_bias = false) const {
+  absl::StatusOr<Linear> Matrix(const std::string& name, int n_in, int n_out, bool with_bias = false,
+                                int n_mat = 1) const {
     Linear l;
     l.name = name + ".weight";
     l.n_in = n_in;
     l.n_out = n_out;
+    l.n_mat = n_mat;
     const ModelTensor* t = Find(l.name);
     if (t == nullptr) return absl::InvalidArgumentError(absl::StrFormat("%s: tensor %s is missing", path_, l.name));
-    if (t->info.ne[0] != n_in || t->info.ne[1] != n_out || t->info.ne[2] != 1 || t->info.ne[3] != 1) {
-      return absl::InvalidArgumentError(absl::StrFormat("%s: tensor %s is [%d, %d, %d], expected [%d, %d]", path_,
+    if (t->info.ne[0] != n_in || t->info.ne[1] != n_out || t->info.ne[2] != n_mat || t->info.ne[3] != 1) {
+      return absl::InvalidArgumentError(absl::StrFormat("%s: tensor %s is [%d, %d, %d], expected [%d, %d, %d]", path_,
                                                         l.name, t->info.ne[0], t->info.ne[1], t->info.ne[2], n_in,
-                                                        n_out));
+                                                        n_out, n_mat));
     }
     if (t->info.type != GgmlType::kF32 && t->info.type != GgmlType::kF16 && t->info.type != GgmlType::kBF16) {
       return absl::UnimplementedError(absl::StrFormat(
@@ -165,7 +168,20 @@ absl::StatusOr<LlamaModel> LlamaModel::Load(const GgufModel& model, const std::s
   QF_GET(n_rot, "rope.dimension_count", static_cast<uint32_t>(hp.head_dim));
 #undef QF_GET
   if (FindKv(model.kv(), a + "expert_count") != nullptr) {
-    return absl::UnimplementedError(absl::StrFormat("%s: mixture-of-experts calibration is not supported yet", path));
+    if (hp.arch != "llama") {
+      return absl::UnimplementedError(
+          absl::StrFormat("%s: mixtures of experts are supported for llama (Mixtral) only, not %s", path, hp.arch));
+    }
+    absl::StatusOr<int> n = get("expert_count");
+    absl::StatusOr<int> used = get("expert_used_count");
+    if (!n.ok()) return n.status();
+    if (!used.ok()) return used.status();
+    hp.n_expert = *n;
+    hp.n_expert_used = *used;
+    if (hp.n_expert < 1 || hp.n_expert_used < 1 || hp.n_expert_used > hp.n_expert) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: %d experts with %d used per token", path, hp.n_expert, hp.n_expert_used));
+    }
   }
   hp.rms_eps = r.F32(a + "attention.layer_norm_rms_epsilon", 1e-5f);
   hp.rope_base = r.F32(a + "rope.freq_base", 10000.0f);
@@ -218,11 +234,22 @@ absl::StatusOr<LlamaModel> LlamaModel::Load(const GgufModel& model, const std::s
                            matrix("attn_q", hp.n_embd, q_dim, &l.wq, qkv_bias),
                            matrix("attn_k", hp.n_embd, kv_dim, &l.wk, qkv_bias),
                            matrix("attn_v", hp.n_embd, kv_dim, &l.wv, qkv_bias),
-                           matrix("attn_output", q_dim, hp.n_embd, &l.wo),
-                           matrix("ffn_gate", hp.n_embd, hp.n_ff, &l.gate),
-                           matrix("ffn_up", hp.n_embd, hp.n_ff, &l.up),
-                           matrix("ffn_down", hp.n_ff, hp.n_embd, &l.down)}) {
+                           matrix("attn_output", q_dim, hp.n_embd, &l.wo)}) {
       if (!s.ok()) return s;
+    }
+    const std::string e = hp.n_expert > 0 ? "_exps" : "";
+    const int n_mat = hp.n_expert > 0 ? hp.n_expert : 1;
+    for (auto [name, n_in, n_out, out] : {std::tuple{"ffn_gate", hp.n_embd, hp.n_ff, &l.gate},
+                                          std::tuple{"ffn_up", hp.n_embd, hp.n_ff, &l.up},
+                                          std::tuple{"ffn_down", hp.n_ff, hp.n_embd, &l.down}}) {
+      absl::StatusOr<Linear> v = r.Matrix(p + name + e, n_in, n_out, false, n_mat);
+      if (!v.ok()) return v.status();
+      *out = *std::move(v);
+    }
+    if (hp.n_expert > 0) {
+      absl::StatusOr<Linear> router = r.Matrix(p + "ffn_gate_inp", hp.n_embd, hp.n_expert);
+      if (!router.ok()) return router.status();
+      l.router = *std::move(router);
     }
     m.layers_.push_back(std::move(l));
   }

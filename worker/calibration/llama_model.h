@@ -1,5 +1,5 @@
 // The weights and hyperparameters of a llama-family model (architectures
-// "llama", "qwen2", "qwen3") read from GGUF, as the forward pass uses them.
+// "llama" with or without a mixture of experts, "qwen2", "qwen3") read from GGUF, as the forward pass uses them.
 // Weight matrices stay where they are in the memory-mapped file, in their
 // own type (F32, F16, BF16), and are converted a block of rows at a time as
 // products need them, so memory stays near the model's own size; norms and
@@ -32,32 +32,38 @@ struct LlamaHparams {
   float rms_eps = 1e-5f;
   float rope_base = 10000.0f;
   float rope_freq_scale = 1.0f;  // 1 / linear scaling factor
+  int n_expert = 0;        // > 0: a mixture of experts in every feed-forward block
+  int n_expert_used = 0;   // experts each token is routed to
 };
 
-// y = W x (+ b) for one weight matrix of n_out rows of n_in.
+// y = W x (+ b) for one weight matrix of n_out rows of n_in (or n_mat such
+// matrices back to back: the experts of a mixture).
 struct Linear {
   std::string name;  // the GGUF tensor name, e.g. "blk.0.attn_q.weight"
   int n_in = 0;
   int n_out = 0;
+  int n_mat = 1;
   GgmlType source_type = GgmlType::kF32;
   const uint8_t* data = nullptr;  // n_out rows of n_in values of source_type (mapped)
   std::vector<float> bias;        // empty or n_out
 
-  // Rows [first, first + count) as F32 into `out` (count * n_in values).
+  // Rows [first, first + count) as F32 into `out` (count * n_in values);
+  // expert e's rows start at e * n_out.
   void RowsToFloat(int64_t first, int64_t count, float* out) const;
 };
 
 struct LlamaLayer {
   std::vector<float> attn_norm, ffn_norm;
   std::vector<float> q_norm, k_norm;  // qwen3: per-head RMSNorm of Q and K
-  Linear wq, wk, wv, wo, gate, up, down;
+  Linear wq, wk, wv, wo, gate, up, down;  // gate/up/down: n_expert matrices in a mixture
+  Linear router;                          // ffn_gate_inp: expert scores (mixtures only)
 };
 
 class LlamaModel {
  public:
   // Reads `model` (named `path` in errors). INVALID_ARGUMENT names the key
   // or tensor that is missing or has the wrong shape; UNIMPLEMENTED for
-  // other architectures, quantized weights and mixtures of experts.
+  // other architectures, quantized weights and other mixtures of experts.
   static absl::StatusOr<LlamaModel> Load(const GgufModel& model, const std::string& path);
 
   const LlamaHparams& hparams() const { return hp_; }
