@@ -185,6 +185,32 @@ TEST_F(CalibrationCluster, AWorkerWithoutTheModelStreamsItOnceIntoItsCache) {
   EXPECT_EQ(cached, 1u);
 }
 
+TEST_F(CalibrationCluster, AMixtureOfExpertsStreamedToTwoWorkersGivesTheLocalBytes) {
+  TestModelSpec spec;
+  spec.n_layer = 2;
+  spec.n_embd = 128;
+  spec.n_ff = 256;
+  spec.n_expert = 4;
+  spec.type = GgmlType::kF16;
+  spec.outliers = false;
+  spec.zero_rows = false;
+  spec.vocab_from = dir_ + "/vocab.gguf";
+  const std::string moe = Out("moe-f16.gguf");
+  ASSERT_TRUE(WriteTestModel(spec, moe).ok());
+  ProcessResult local = RunProcess({Bin("quantfleet"), "imatrix", "-m", moe, "-f", Text(), "-o",
+                                    Out("moe-local.imatrix.gguf"), "-c", "64", "--chunks", "6"},
+                                   absl::Minutes(2));
+  ASSERT_EQ(local.exit_code, 0) << local.output;
+  StartCoordinator();
+  StartWorker("a", {"--cache-dir", dir_ + "/cache-a"});
+  StartWorker("b", {"--cache-dir", dir_ + "/cache-b"});
+  ProcessResult r = Cli({"imatrix", "-m", moe, "-f", Text(), "-o", Out("moe-cluster.imatrix.gguf"), "-c", "64",
+                         "--chunks", "6"},
+                        absl::Minutes(3));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(ReadFile(Out("moe-cluster.imatrix.gguf")) == ReadFile(Out("moe-local.imatrix.gguf")));
+}
+
 TEST_F(CalibrationCluster, AnUnwritableCacheFailsTheJobWithTheReason) {
   StartCoordinator(2, {"--max-attempts", "2"});
   StartWorker("blind", {"--cache-dir", "/proc/quantfleet-cache"});
