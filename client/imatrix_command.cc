@@ -26,9 +26,9 @@ the sums of squared inputs and the token counts are gathered. The output
 feeds `quantfleet quantize --imatrix` (and llama-quantize). The perplexity
 of the text is printed as llama-imatrix prints it.
 
-Supported: architectures llama (Llama 2/3, Mistral, Mixtral, TinyLlama), qwen2
-and qwen3 with F32, F16 or BF16 weights; SentencePiece and byte-level BPE
-tokenizers. Runs on this machine's CPU cores (BLAS).
+Supported: architectures llama (Llama 2/3, Mistral, Mixtral, TinyLlama), qwen2,
+qwen3 and qwen3moe with F32, F16 or BF16 weights; SentencePiece and byte-level
+BPE tokenizers. Runs on this machine's CPU cores (BLAS).
 
   -m, --model FILE       the model
   -f, --file FILE        the calibration text

@@ -113,9 +113,10 @@ INSTANTIATE_TEST_SUITE_P(Models, ForwardConformance,
                                            Case{"qwen2", "qwen2", GgmlType::kF16, 1e-3},
                                            Case{"qwen3", "qwen2", GgmlType::kF16, 1e-3},
                                            Case{"llama", "gpt-2", GgmlType::kBF16, 1e-2},
-                                           Case{"llama", "llama-spm", GgmlType::kF16, 1e-3, 8}),
+                                           Case{"llama", "llama-spm", GgmlType::kF16, 1e-3, 8},
+                                           Case{"qwen3moe", "qwen2", GgmlType::kF16, 1e-3, 4}),
                          [](const ::testing::TestParamInfo<Case>& info) {
-                           std::string n = absl::StrCat(info.param.arch, info.param.n_expert > 1 ? "_moe_" : "_",
+                           std::string n = absl::StrCat(info.param.arch, info.param.n_expert > 1 && info.param.arch == "llama" ? "_moe_" : "_",
                                                         info.param.vocab, "_",
                                                         std::string(TypeName(info.param.type)));
                            for (char& ch : n) ch = ch == '-' ? '_' : ch;

@@ -172,9 +172,11 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"qwen2", GgmlType::kF16, 128, 4, true, true, 1e-3, "qwen2"},
                       Case{"qwen2", GgmlType::kF16, 128, 2, false, false, 1e-3, "qwen3"},
                       Case{"gpt-2", GgmlType::kBF16, 128, 2, false, false, 2e-3},
-                      Case{"llama-spm", GgmlType::kF16, 128, 2, false, false, 1e-3, "llama", 4}),
+                      Case{"llama-spm", GgmlType::kF16, 128, 2, false, false, 1e-3, "llama", 4},
+                      Case{"qwen2", GgmlType::kF16, 128, 2, true, false, 1e-3, "qwen3moe", 4}),
     [](const ::testing::TestParamInfo<Case>& info) {
-      std::string n = absl::StrCat(info.param.arch, info.param.n_expert > 1 ? "_moe_" : "_", info.param.vocab, "_", std::string(TypeName(info.param.type)),
+      std::string n = absl::StrCat(info.param.arch, info.param.n_expert > 1 && info.param.arch == "llama" ? "_moe_" : "_",
+                                   info.param.vocab, "_", std::string(TypeName(info.param.type)),
                                    info.param.process_output ? "_output" : "", info.param.tied ? "_tied" : "");
       for (char& ch : n) ch = ch == '-' ? '_' : ch;
       return n;

@@ -42,7 +42,7 @@ std::vector<TensorSpec> LlamaTensors(const TestModelSpec& s) {
       t.push_back({n("attn_k.bias"), n_embd_gqa, 1, false, 1, true});
       t.push_back({n("attn_v.bias"), n_embd_gqa, 1, false, 1, true});
     }
-    if (s.arch == "qwen3") {
+    if (s.arch == "qwen3" || s.arch == "qwen3moe") {
       t.push_back({n("attn_q_norm.weight"), head_dim, 1, true});
       t.push_back({n("attn_k_norm.weight"), head_dim, 1, true});
     }
@@ -166,6 +166,7 @@ std::vector<GgufKv> LlamaMetadata(const TestModelSpec& s) {
   if (s.n_expert > 1) {
     kv.push_back(GgufKv::U32(a + "expert_count", static_cast<uint32_t>(s.n_expert)));
     kv.push_back(GgufKv::U32(a + "expert_used_count", 2));
+    kv.push_back(GgufKv::U32(a + "expert_feed_forward_length", static_cast<uint32_t>(s.n_ff)));
   }
   kv.push_back(GgufKv::NumArray<int32_t>("test.int_array", GgufValueType::kInt32, {1, -2, 3}));
   kv.push_back(GgufKv::Bool("test.flag", true));

@@ -35,7 +35,8 @@ struct TestModelSpec {
   bool outliers = true;            // outlier columns and rare spikes
   bool zero_rows = true;           // some all-zero rows and subnormals
   std::string name = "quantfleet-test";
-  // "llama", "qwen2" (Q/K/V biases) or "qwen3" (per-head Q/K norms).
+  // "llama", "qwen2" (Q/K/V biases), "qwen3" (per-head Q/K norms) or
+  // "qwen3moe" (qwen3 with n_expert experts).
   std::string arch = "llama";
   // A GGUF file whose tokenizer.* metadata the model takes (llama.cpp's
   // models/ggml-vocab-*.gguf); n_vocab then follows its token list.

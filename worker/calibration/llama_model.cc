@@ -139,10 +139,11 @@ absl::StatusOr<LlamaModel> LlamaModel::Load(const GgufModel& model, const std::s
   LlamaHparams& hp = m.hp_;
   const GgufKv* arch = FindKv(model.kv(), "general.architecture");
   hp.arch = arch != nullptr && arch->GetString() ? *arch->GetString() : "";
-  if (hp.arch != "llama" && hp.arch != "qwen2" && hp.arch != "qwen3") {
+  if (hp.arch != "llama" && hp.arch != "qwen2" && hp.arch != "qwen3" && hp.arch != "qwen3moe") {
     return absl::UnimplementedError(absl::StrFormat(
-        "%s: architecture '%s' is not supported for calibration yet (llama, qwen2, qwen3)", path, hp.arch));
+        "%s: architecture '%s' is not supported for calibration yet (llama, qwen2, qwen3, qwen3moe)", path, hp.arch));
   }
+  const bool qk_norm = hp.arch == "qwen3" || hp.arch == "qwen3moe";
   const std::string a = hp.arch + ".";
   auto get = [&](const std::string& key, std::optional<uint32_t> fallback = std::nullopt) -> absl::StatusOr<int> {
     absl::StatusOr<uint32_t> v = r.U32(a + key, fallback);
@@ -157,7 +158,7 @@ absl::StatusOr<LlamaModel> LlamaModel::Load(const GgufModel& model, const std::s
   } while (0)
   QF_GET(n_layer, "block_count");
   QF_GET(n_embd, "embedding_length");
-  QF_GET(n_ff, "feed_forward_length");
+  QF_GET(n_ff, "feed_forward_length", hp.arch == "qwen3moe" ? std::optional<uint32_t>(0) : std::nullopt);
   QF_GET(n_head, "attention.head_count");
   QF_GET(n_head_kv, "attention.head_count_kv", static_cast<uint32_t>(hp.n_head));
   if (hp.n_head <= 0 || hp.n_head_kv <= 0 || hp.n_head % hp.n_head_kv != 0) {
@@ -167,10 +168,10 @@ absl::StatusOr<LlamaModel> LlamaModel::Load(const GgufModel& model, const std::s
   QF_GET(head_dim, "attention.key_length", static_cast<uint32_t>(hp.n_embd / hp.n_head));
   QF_GET(n_rot, "rope.dimension_count", static_cast<uint32_t>(hp.head_dim));
 #undef QF_GET
-  if (FindKv(model.kv(), a + "expert_count") != nullptr) {
-    if (hp.arch != "llama") {
-      return absl::UnimplementedError(
-          absl::StrFormat("%s: mixtures of experts are supported for llama (Mixtral) only, not %s", path, hp.arch));
+  if (FindKv(model.kv(), a + "expert_count") != nullptr || hp.arch == "qwen3moe") {
+    if (hp.arch != "llama" && hp.arch != "qwen3moe") {
+      return absl::UnimplementedError(absl::StrFormat(
+          "%s: mixtures of experts are supported for llama (Mixtral) and qwen3moe, not %s", path, hp.arch));
     }
     absl::StatusOr<int> n = get("expert_count");
     absl::StatusOr<int> used = get("expert_used_count");
@@ -181,6 +182,14 @@ absl::StatusOr<LlamaModel> LlamaModel::Load(const GgufModel& model, const std::s
     if (hp.n_expert < 1 || hp.n_expert_used < 1 || hp.n_expert_used > hp.n_expert) {
       return absl::InvalidArgumentError(
           absl::StrFormat("%s: %d experts with %d used per token", path, hp.n_expert, hp.n_expert_used));
+    }
+    // Experts may be narrower than a dense block (qwen3moe).
+    absl::StatusOr<int> n_ff_exp = get("expert_feed_forward_length", 0);
+    if (!n_ff_exp.ok()) return n_ff_exp.status();
+    if (*n_ff_exp > 0) {
+      hp.n_ff = *n_ff_exp;
+    } else if (hp.arch == "qwen3moe") {
+      hp.n_ff /= hp.n_expert_used;
     }
   }
   hp.rms_eps = r.F32(a + "attention.layer_norm_rms_epsilon", 1e-5f);
@@ -229,8 +238,8 @@ absl::StatusOr<LlamaModel> LlamaModel::Load(const GgufModel& model, const std::s
     };
     for (absl::Status s : {floats("attn_norm.weight", hp.n_embd, &l.attn_norm),
                            floats("ffn_norm.weight", hp.n_embd, &l.ffn_norm),
-                           floats("attn_q_norm.weight", hp.head_dim, &l.q_norm, hp.arch != "qwen3"),
-                           floats("attn_k_norm.weight", hp.head_dim, &l.k_norm, hp.arch != "qwen3"),
+                           floats("attn_q_norm.weight", hp.head_dim, &l.q_norm, !qk_norm),
+                           floats("attn_k_norm.weight", hp.head_dim, &l.k_norm, !qk_norm),
                            matrix("attn_q", hp.n_embd, q_dim, &l.wq, qkv_bias),
                            matrix("attn_k", hp.n_embd, kv_dim, &l.wk, qkv_bias),
                            matrix("attn_v", hp.n_embd, kv_dim, &l.wv, qkv_bias),
