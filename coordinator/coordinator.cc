@@ -312,10 +312,7 @@ absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& given) {
       return absl::InvalidArgumentError("a calibrated job computes its imatrix; give no --imatrix");
     }
     QF_RETURN_IF_ERROR(OptionsFromProto(request.options()).status());
-    {
-      absl::MutexLock l(&mu_);
-      QF_RETURN_IF_ERROR(paths_.ResolveOutput(request.output(), request.force()).status());
-    }
+    QF_RETURN_IF_ERROR(paths_.ResolveOutput(request.output(), request.force()).status());  // fail early
     then.emplace();
     then->set_input(request.input());
     then->set_output(request.output());

@@ -169,13 +169,17 @@ std::optional<WorkerAgent::Fetched> WorkerAgent::Prefetch() {
   return f;
 }
 
-void WorkerAgent::GiveBack(const v1::Lease& lease, const std::string& reason) {
+void WorkerAgent::ReportFailure(const v1::Lease& lease, const std::string& reason, bool permanent) {
   v1::FailTaskRequest req;
   *req.mutable_lease() = lease;
   req.set_reason(reason);
-  req.set_permanent(false);
+  req.set_permanent(permanent);
   v1::Empty empty;
   stub_->FailTask(Context().get(), req, &empty);
+}
+
+void WorkerAgent::GiveBack(const v1::Lease& lease, const std::string& reason) {
+  ReportFailure(lease, reason, /*permanent=*/false);
   Release(lease);
 }
 
@@ -412,12 +416,7 @@ absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task) {
   if (!result.ok()) {
     // Another worker may have the model: the coordinator retries elsewhere
     // and fails the job after its attempt limit, with this reason.
-    v1::FailTaskRequest req;
-    *req.mutable_lease() = task.lease();
-    req.set_reason(std::string(result.status().message()));
-    req.set_permanent(false);
-    v1::Empty empty;
-    stub_->FailTask(Context().get(), req, &empty);
+    ReportFailure(task.lease(), std::string(result.status().message()), /*permanent=*/false);
     return result.status();
   }
   if (options_.stall_before_upload > absl::ZeroDuration()) {
@@ -429,12 +428,7 @@ absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task) {
 absl::Status WorkerAgent::Process(const v1::TaskSpec& task, std::string source) {
   if (task.has_calibration()) return ProcessChunk(task);
   auto fail = [&](const std::string& reason, bool permanent) {
-    v1::FailTaskRequest req;
-    *req.mutable_lease() = task.lease();
-    req.set_reason(reason);
-    req.set_permanent(permanent);
-    v1::Empty empty;
-    stub_->FailTask(Context().get(), req, &empty);
+    ReportFailure(task.lease(), reason, permanent);
     return absl::InvalidArgumentError(reason);
   };
   const std::optional<GgmlType> src_type = ParseGgmlTypeName(task.source_type());

@@ -111,6 +111,8 @@ class WorkerAgent {
   absl::Status DownloadModel(const quantfleet::v1::TaskSpec& task, const std::string& destination);
   // Reads the source from a data root; false when it is not there or differs.
   bool ReadLocal(const quantfleet::v1::TaskSpec& task, std::string* source);
+  // Tells the coordinator the task failed (permanent: no retry elsewhere).
+  void ReportFailure(const quantfleet::v1::Lease& lease, const std::string& reason, bool permanent);
   void GiveBack(const quantfleet::v1::Lease& lease, const std::string& reason);
   void Hold(const quantfleet::v1::Lease& lease);
   void Release(const quantfleet::v1::Lease& lease);

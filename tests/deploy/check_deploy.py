@@ -3,7 +3,10 @@
 Every YAML file must parse, and every flag (--name) and QUANTFLEET_* variable
 used in a unit, env file, Dockerfile, compose file or manifest must be one the
 binary it is given to accepts (as listed by its --help). The TOML configs that
-`quantfleet certs init` writes must name flags of their daemon too.
+`quantfleet certs init` writes must name flags of their daemon too. Compose
+services must build from existing Dockerfiles, manifests must use those
+images, and every published or declared port must be one the daemon listens
+on (--listen, --metrics-listen).
 
 Usage: check_deploy.py SOURCE_DIR BIN_DIR
 """
@@ -74,12 +77,27 @@ for path in sorted(deploy.rglob("*.y*ml")):
     except yaml.YAMLError as e:
         problems.append(f"{path.relative_to(src)}: not valid YAML: {e}")
 
+def ports_in(values):
+    """Ports that --listen / --metrics-listen settings (HOST:PORT) name."""
+    return {int(v.rsplit(":", 1)[1]) for v in values if re.fullmatch(r"\S+:[0-9]+", v)}
+
+
 compose = documents.get(deploy / "docker-compose.yml", [{}])[0]
+images = {}  # image name without tag -> the Dockerfile that builds it
 for service, binary in (("coordinator", "quantfleet-coordinator"), ("worker", "quantfleet-worker")):
     spec = compose.get("services", {}).get(service)
     if spec is None:
         problems.append(f"docker-compose.yml: no service '{service}'")
         continue
+    dockerfile = spec.get("build", {}).get("dockerfile", "")
+    if not (src / dockerfile).is_file():
+        problems.append(f"docker-compose.yml: service {service} builds from missing {dockerfile}")
+    images[spec.get("image", "").split(":")[0]] = dockerfile
+    listened = ports_in(str(v) for k, v in spec.get("environment", {}).items() if k.endswith("LISTEN"))
+    for mapping in spec.get("ports", []):
+        container_port = int(str(mapping).split(":")[-1])
+        if container_port not in listened:
+            problems.append(f"docker-compose.yml: {service} publishes port {container_port}, which it does not listen on")
     for var in spec.get("environment", {}):
         check_env("docker-compose.yml", binary, var)
     for arg in spec.get("command", []):
@@ -93,9 +111,16 @@ for path, docs in documents.items():
         pod = doc.get("spec", {}).get("template", {}).get("spec", {})
         for container in pod.get("containers", []):
             image = container.get("image", "")
+            if image.split(":")[0] not in images:
+                problems.append(f"{path.name}: image {image} is not one deploy/ builds ({sorted(images)})")
             binary = "quantfleet-coordinator" if "coordinator" in image else "quantfleet-worker"
             for arg in container.get("args", []):
                 check_flag(path.name, binary, str(arg))
+            listened = ports_in(str(a).split("=", 1)[1] for a in container.get("args", [])
+                                if str(a).startswith(("--listen=", "--metrics-listen=")))
+            for port in container.get("ports", []):
+                if port.get("containerPort") not in listened:
+                    problems.append(f"{path.name}: containerPort {port.get('containerPort')} is not a port it listens on")
             for env in container.get("env", []):
                 check_env(path.name, binary, env.get("name", ""))
 

@@ -21,6 +21,13 @@ class CalibrationCluster : public ClusterTest {
   void SetUp() override {
     ClusterTest::SetUp();
     ASSERT_TRUE(WriteTestVocab(dir_ + "/vocab.gguf").ok());
+    ASSERT_TRUE(WriteTestModel(CalibratedSpec(), Calibrated()).ok());
+    std::ofstream text(Text());
+    for (int i = 0; i < 40; ++i) text << "pack my box with five dozen liquor jugs and the quick brown fox ";
+  }
+
+  // A small F16 model with the test vocabulary, without outliers.
+  TestModelSpec CalibratedSpec() const {
     TestModelSpec spec;
     spec.n_layer = 2;
     spec.n_embd = 128;
@@ -31,9 +38,7 @@ class CalibrationCluster : public ClusterTest {
     spec.outliers = false;
     spec.zero_rows = false;
     spec.vocab_from = dir_ + "/vocab.gguf";
-    ASSERT_TRUE(WriteTestModel(spec, Calibrated()).ok());
-    std::ofstream text(Text());
-    for (int i = 0; i < 40; ++i) text << "pack my box with five dozen liquor jugs and the quick brown fox ";
+    return spec;
   }
 
   std::string Calibrated() const { return Out("calibrated-f16.gguf"); }
@@ -186,15 +191,9 @@ TEST_F(CalibrationCluster, AWorkerWithoutTheModelStreamsItOnceIntoItsCache) {
 }
 
 TEST_F(CalibrationCluster, AMixtureOfExpertsStreamedToTwoWorkersGivesTheLocalBytes) {
-  TestModelSpec spec;
-  spec.n_layer = 2;
-  spec.n_embd = 128;
+  TestModelSpec spec = CalibratedSpec();
   spec.n_ff = 256;
   spec.n_expert = 4;
-  spec.type = GgmlType::kF16;
-  spec.outliers = false;
-  spec.zero_rows = false;
-  spec.vocab_from = dir_ + "/vocab.gguf";
   const std::string moe = Out("moe-f16.gguf");
   ASSERT_TRUE(WriteTestModel(spec, moe).ok());
   ProcessResult local = RunProcess({Bin("quantfleet"), "imatrix", "-m", moe, "-f", Text(), "-o",

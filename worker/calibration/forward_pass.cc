@@ -102,18 +102,20 @@ void MixtureOfExperts(const LlamaLayer& l, const LlamaHparams& hp, const float* 
   std::fill(out, out + n * e_dim, 0.0f);
   std::vector<int32_t> experts(static_cast<size_t>(n));
   std::vector<float> act(static_cast<size_t>(n * f)), gathered, g, u, y;
+  std::vector<std::vector<int64_t>> rows_of(static_cast<size_t>(ne));  // this slot's tokens per expert
   for (int s = 0; s < k; ++s) {
-    for (int64_t t = 0; t < n; ++t) experts[static_cast<size_t>(t)] = chosen[static_cast<size_t>(t * k + s)];
+    for (auto& rows : rows_of) rows.clear();
+    for (int64_t t = 0; t < n; ++t) {
+      experts[static_cast<size_t>(t)] = chosen[static_cast<size_t>(t * k + s)];
+      rows_of[static_cast<size_t>(experts[static_cast<size_t>(t)])].push_back(t);
+    }
     if (sink != nullptr) {
       sink->OnExpertInput(l.up, s, experts.data(), cur, n);
       sink->OnExpertInput(l.gate, s, experts.data(), cur, n);
     }
     // Per expert: its tokens' rows through gate and up, then SwiGLU.
     for (int e = 0; e < ne; ++e) {
-      std::vector<int64_t> rows;
-      for (int64_t t = 0; t < n; ++t) {
-        if (experts[static_cast<size_t>(t)] == e) rows.push_back(t);
-      }
+      const std::vector<int64_t>& rows = rows_of[static_cast<size_t>(e)];
       if (rows.empty()) continue;
       const int64_t m = static_cast<int64_t>(rows.size());
       gathered.resize(static_cast<size_t>(m * e_dim));
@@ -130,11 +132,9 @@ void MixtureOfExperts(const LlamaLayer& l, const LlamaHparams& hp, const float* 
       }
     }
     if (sink != nullptr) sink->OnExpertInput(l.down, s, experts.data(), act.data(), n);
+    // Then through down, weighted into the output.
     for (int e = 0; e < ne; ++e) {
-      std::vector<int64_t> rows;
-      for (int64_t t = 0; t < n; ++t) {
-        if (experts[static_cast<size_t>(t)] == e) rows.push_back(t);
-      }
+      const std::vector<int64_t>& rows = rows_of[static_cast<size_t>(e)];
       if (rows.empty()) continue;
       const int64_t m = static_cast<int64_t>(rows.size());
       gathered.resize(static_cast<size_t>(m * f));
