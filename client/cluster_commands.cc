@@ -192,7 +192,18 @@ double CalibrationTokensPerSecond(const v1::Job& j) {
   const int ctx = j.calibration().ctx() > 0 ? j.calibration().ctx() : 512;
   const int64_t end_ms = j.finished_unix_ms() > 0 ? j.finished_unix_ms() : absl::ToUnixMillis(absl::Now());
   const double secs = static_cast<double>(end_ms - j.created_unix_ms()) / 1000.0;
-  return secs > 0 ? static_cast<double>(j.tasks_done() * ctx) / secs : 0;
+  return secs > 0 ? static_cast<double>(j.tensors_done() * ctx) / secs : 0;
+}
+
+// "data-parallel", "pipeline of 2 stages (layers 0-15, 16-31)", or empty
+// while the job waits for workers.
+std::string CalibrationPlanText(const v1::Job& j) {
+  const auto& ends = j.plan().stage_end_layers();
+  if (ends.empty()) return "";
+  if (ends.size() == 1) return "data-parallel";
+  std::vector<std::string> ranges;
+  for (int s = 0; s < ends.size(); ++s) ranges.push_back(absl::StrFormat("%d-%d", s == 0 ? 0 : ends[s - 1], ends[s] - 1));
+  return absl::StrFormat("pipeline of %d stages (layers %s)", ends.size(), absl::StrJoin(ranges, ", "));
 }
 
 // Shows a job's progress until it ends; returns the exit code.
@@ -218,10 +229,11 @@ int WatchJob(ClusterClient& client, const std::string& job_id, bool json) {
       rates.push_back(absl::StrFormat("%s %s/s", w.name(), HumanBytes(static_cast<uint64_t>(w.bytes_per_second()))));
     }
     const std::string text =
-        j.has_calibration()
-            ? absl::StrFormat("%s %3.0f%%  calibration chunks %d/%d  perplexity %.4f  %.0f tokens/s  ETA %.0fs",
+        !j.waiting().empty() ? absl::StrFormat("%s  %s", JobStateName(j.state()), j.waiting())
+        : j.has_calibration()
+            ? absl::StrFormat("%s %3.0f%%  calibration chunks %d/%d  perplexity %.4f  %.0f tokens/s  ETA %.0fs  %s",
                               JobStateName(j.state()), frac * 100, j.tensors_done(), j.tensors_total(),
-                              j.perplexity(), CalibrationTokensPerSecond(j), eta)
+                              j.perplexity(), CalibrationTokensPerSecond(j), eta, CalibrationPlanText(j))
             : absl::StrFormat("%s %3.0f%%  tensors %d/%d  %s/%s  ETA %.0fs  %s", JobStateName(j.state()), frac * 100,
                               j.tensors_done(), j.tensors_total(), HumanBytes(j.bytes_done()),
                               HumanBytes(j.bytes_total()), eta, absl::StrJoin(rates, ", "));
@@ -257,7 +269,7 @@ int RunCalibration(ClusterClient& client, v1::SubmitJobRequest request, bool jso
   if (!job.ok()) return Fail(job.status());
   if (!json) {
     absl::FPrintF(stderr, "calibration %s: %s over %s in %d chunks -> %s\n", job->id(), job->input(),
-                  request.calibration().text(), job->tasks_total(), job->output());
+                  request.calibration().text(), job->tensors_total(), job->output());
   }
   return WatchJob(client, job->id(), json);
 }
@@ -275,7 +287,7 @@ int SubmitCalibrated(ClusterClient& client, v1::SubmitJobRequest request, const 
   if (!job.ok()) return Fail(job.status());
   if (!flags.json) {
     absl::FPrintF(stderr, "submitted %s: the importance matrix of %s over %s (%d chunks) -> %s, then %s as %s\n",
-                  job->id(), job->input(), request.calibration().text(), job->tasks_total(), job->output(),
+                  job->id(), job->input(), request.calibration().text(), job->tensors_total(), job->output(),
                   request.output(), request.options().file_type());
   }
   if (!flags.watch) {
@@ -332,7 +344,11 @@ int PrintJob(const v1::Job& j, bool json) {
   absl::PrintF("tasks     %d/%d\ntensors   %d/%d\nbytes     %s/%s\n", j.tasks_done(), j.tasks_total(), j.tensors_done(),
                j.tensors_total(), HumanBytes(j.bytes_done()), HumanBytes(j.bytes_total()));
   if (!j.sha256().empty()) absl::PrintF("sha256    %s\n", j.sha256());
-  if (j.has_calibration()) absl::PrintF("perplexity %.4f\n", j.perplexity());
+  if (j.has_calibration()) {
+    absl::PrintF("perplexity %.4f\n", j.perplexity());
+    if (j.has_plan()) absl::PrintF("plan      %s\n", CalibrationPlanText(j));
+  }
+  if (!j.waiting().empty()) absl::PrintF("waiting   %s\n", j.waiting());
   if (!j.next_job_id().empty()) absl::PrintF("next      %s (the quantization with this imatrix)\n", j.next_job_id());
   if (!j.error().empty()) absl::PrintF("error     %s\n", j.error());
   return 0;
@@ -519,15 +535,17 @@ int RunClusterCommand(const std::string& command, const std::vector<std::string>
       absl::PrintF("%s\n", ToJson(r));
       return 0;
     }
-    absl::PrintF("%-24s %-16s %-6s %7s %5s %6s %10s %12s %s\n", "WORKER", "HOST", "ALIVE", "THREADS", "HELD", "DONE",
-                 "BYTES", "RATE", "GPUS");
+    absl::PrintF("%-24s %-16s %-6s %7s %10s %5s %6s %10s %12s %s\n", "WORKER", "HOST", "ALIVE", "THREADS", "MEMORY",
+                 "HELD", "DONE", "BYTES", "RATE", "GPUS");
     for (const v1::WorkerStatus& w : *workers) {
       std::vector<std::string> gpus;
       for (const v1::Gpu& g : w.info().gpus()) gpus.push_back(g.name());
       const std::string rate =
           w.bytes_per_second() > 0 ? HumanBytes(static_cast<uint64_t>(w.bytes_per_second())) + "/s" : "-";
-      absl::PrintF("%-24s %-16s %-6s %7d %5d %6d %10s %12s %s\n", w.worker_id(), w.info().hostname(),
-                   w.alive() ? "yes" : "no", w.info().threads(), w.tasks_held(), w.tasks_done(),
+      const std::string memory =
+          w.info().memory_bytes() > 0 ? HumanBytes(static_cast<uint64_t>(w.info().memory_bytes())) : "no limit";
+      absl::PrintF("%-24s %-16s %-6s %7d %10s %5d %6d %10s %12s %s\n", w.worker_id(), w.info().hostname(),
+                   w.alive() ? "yes" : "no", w.info().threads(), memory, w.tasks_held(), w.tasks_done(),
                    HumanBytes(w.bytes_done()), rate, gpus.empty() ? "none" : absl::StrJoin(gpus, ","));
     }
     return 0;

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "core/quant/file_type.h"
 #include "core/util/crc32c.h"
 #include "core/util/sha256.h"
@@ -151,6 +152,7 @@ void Coordinator::Persist(const v1::Job& job) {
 }
 
 absl::Status Coordinator::PrepareCalibration(ActiveJob& job, const std::string& input, const std::string& output) {
+  (void)output;  // the partial file is opened once the job is planned
   const v1::CalibrationOptions& o = job.job.calibration();
   const int ctx = o.ctx() > 0 ? o.ctx() : 512;
   QF_ASSIGN_OR_RETURN(std::string text_path, paths_.ResolveInput(o.text()));
@@ -158,7 +160,8 @@ absl::Status Coordinator::PrepareCalibration(ActiveJob& job, const std::string& 
   if (!model.ok()) return absl::InvalidArgumentError(model.status().message());
   job.model = std::make_shared<GgufModel>(std::move(*model));
   // Loading checks the architecture and shapes (weights stay mapped).
-  if (absl::StatusOr<LlamaModel> llama = LlamaModel::Load(*job.model, input); !llama.ok()) return llama.status();
+  absl::StatusOr<LlamaModel> llama = LlamaModel::Load(*job.model, input);
+  if (!llama.ok()) return llama.status();
   absl::StatusOr<Vocab> vocab = Vocab::FromGguf(job.model->kv(), input);
   if (!vocab.ok()) return vocab.status();
   auto shared_vocab = std::make_shared<const Vocab>(*std::move(vocab));
@@ -177,37 +180,119 @@ absl::Status Coordinator::PrepareCalibration(ActiveJob& job, const std::string& 
                                        static_cast<uint64_t>(st.st_mtim.tv_nsec));
   }
   cal.layout = ImatrixLayoutOf(*job.model, o.process_output());
-  cal.chunk_bytes = EncodedChunkBytes(cal.layout);
   cal.chunks = *std::move(chunks);
+  cal.n_layer = llama->hparams().n_layer;
+  cal.n_embd = llama->hparams().n_embd;
+  cal.footprint = FootprintOf(*job.model, cal.n_layer);
+  job.job.set_tensors_total(static_cast<int64_t>(cal.chunks.size()));
+  job.calibration = std::move(cal);
+  if (job.job.has_plan()) return BuildCalibrationTasks(job);  // resumed after a restart
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::BuildCalibrationTasks(ActiveJob& job) {
+  ActiveJob::Calibration& cal = *job.calibration;
+  cal.stage_end.assign(job.job.plan().stage_end_layers().begin(), job.job.plan().stage_end_layers().end());
+  for (size_t s = 0; s < cal.stages(); ++s) {
+    if (cal.stage_end[s] <= cal.first_layer(s) || (s + 1 == cal.stages()) != (cal.stage_end[s] == cal.n_layer)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("the job's stages end at layers [%s], which do not cut the model's %d layers",
+                          absl::StrJoin(cal.stage_end, ", "), cal.n_layer));
+    }
+  }
+  if (cal.stage_end.empty()) return absl::InvalidArgumentError("the job's plan has no stage");
+  const size_t stages = cal.stages();
+  cal.stage_layouts.clear();
+  for (size_t s = 0; s < stages; ++s) {
+    cal.stage_layouts.push_back(StageLayout(cal.layout, cal.first_layer(s), cal.stage_end[s], cal.n_layer));
+  }
+  cal.stage_owner.assign(stages, "");
+  job.tasks.clear();
+  uint64_t offset = 0;
   for (size_t c = 0; c < cal.chunks.size(); ++c) {
-    TaskDef d;
-    d.tensor = c;
-    d.first_row = static_cast<int64_t>(c);
-    d.n_rows = 1;
-    d.result_offset = c * cal.chunk_bytes;
-    d.result_bytes = cal.chunk_bytes;
-    job.tasks.push_back(d);
+    for (size_t s = 0; s < stages; ++s) {
+      TaskDef d;
+      d.tensor = c;
+      d.first_row = static_cast<int64_t>(s);
+      d.n_rows = 1;
+      d.result_offset = offset;
+      d.result_bytes = (s + 1 < stages ? cal.activation_bytes(c) : 0) + EncodedChunkBytes(cal.stage_layouts[s]);
+      offset += d.result_bytes;
+      job.tasks.push_back(d);
+    }
   }
   job.rt.assign(job.tasks.size(), TaskRuntime());
   job.source_crc.assign(job.tasks.size(), std::nullopt);
-  job.tensor_tasks_left.assign(job.tasks.size(), 1);
-  QF_ASSIGN_OR_RETURN(job.part, PartFile::Open(output, job.job.id(), cal.chunks.size() * cal.chunk_bytes,
-                                               options_.file_ops));
+  job.tensor_tasks_left.assign(cal.chunks.size(), static_cast<int64_t>(stages));
+  QF_ASSIGN_OR_RETURN(job.part, PartFile::Open(job.job.output(), job.job.id(), offset, options_.file_ops));
   job.job.set_tasks_total(static_cast<int64_t>(job.tasks.size()));
-  job.job.set_bytes_total(static_cast<int64_t>(cal.chunks.size() * cal.chunk_bytes));
-  job.job.set_tensors_total(static_cast<int64_t>(cal.chunks.size()));
-  job.calibration = std::move(cal);
+  job.job.set_bytes_total(static_cast<int64_t>(offset));
   return absl::OkStatus();
+}
+
+bool Coordinator::LiveLocked(const std::string& worker_id, absl::Time now) const {
+  auto w = workers_.find(worker_id);
+  return w != workers_.end() && !w->second.retired && now - w->second.last_seen < 3 * options_.heartbeat + options_.lease;
+}
+
+absl::Status Coordinator::PlanCalibrationLocked(ActiveJob& job, absl::Time now) {
+  const ActiveJob::Calibration& cal = *job.calibration;
+  std::vector<uint64_t> budgets;
+  for (const auto& [id, w] : workers_) {
+    if (LiveLocked(id, now)) budgets.push_back(static_cast<uint64_t>(w.info.memory_bytes()));
+  }
+  std::optional<std::vector<int>> ends = PlanStages(cal.footprint, budgets);
+  if (!ends) {
+    uint64_t held = 0;
+    for (uint64_t b : budgets) held += b;
+    job.job.set_waiting(absl::StrFormat(
+        "waiting for workers that can hold the model: it needs %d MiB, the %d live workers' --memory add up to %d MiB",
+        cal.footprint.Total() >> 20, budgets.size(), held >> 20));
+    return absl::OkStatus();
+  }
+  job.job.clear_waiting();
+  job.job.mutable_plan()->mutable_stage_end_layers()->Assign(ends->begin(), ends->end());
+  QF_RETURN_IF_ERROR(BuildCalibrationTasks(job));
+  RefreshCounters(job);
+  // The plan fixes where every result lies in the partial file: it is
+  // recorded before any task of it is leased.
+  return store_->UpdateJob(job.job);
+}
+
+std::optional<size_t> Coordinator::StageFor(ActiveJob& job, const std::string& worker_id, absl::Time now) {
+  ActiveJob::Calibration& cal = *job.calibration;
+  const uint64_t budget = static_cast<uint64_t>(workers_[worker_id].info.memory_bytes());
+  auto fits = [&](size_t s) { return budget == 0 || cal.footprint.StageBytes(cal.first_layer(s), cal.stage_end[s]) <= budget; };
+  if (cal.stages() == 1) return fits(0) ? std::optional<size_t>(0) : std::nullopt;
+  for (size_t s = 0; s < cal.stages(); ++s) {
+    if (cal.stage_owner[s] == worker_id) return s;
+  }
+  // A stage nobody holds (yet, or any more): the first that fits.
+  for (size_t s = 0; s < cal.stages(); ++s) {
+    if (!LiveLocked(cal.stage_owner[s], now) && fits(s)) {
+      cal.stage_owner[s] = worker_id;
+      return s;
+    }
+  }
+  return std::nullopt;
 }
 
 absl::Status Coordinator::FinishCalibration(const ActiveJob& job, const PartFile& part, double* perplexity) {
   const ActiveJob::Calibration& cal = *job.calibration;
   const v1::CalibrationOptions& o = job.job.calibration();
   ChunkStatistics total(o.process_output());
-  std::string bytes(cal.chunk_bytes, '\0');
+  std::string bytes;
   for (size_t c = 0; c < cal.chunks.size(); ++c) {
-    QF_RETURN_IF_ERROR(part.PRead(bytes.data(), bytes.size(), c * cal.chunk_bytes));
-    QF_ASSIGN_OR_RETURN(ChunkStatistics chunk, DecodeChunk(bytes, cal.layout, o.process_output()));
+    // A chunk's statistics are the union of its stages' entries.
+    ChunkStatistics chunk(o.process_output());
+    for (size_t s = 0; s < cal.stages(); ++s) {
+      const TaskDef& def = job.tasks[c * cal.stages() + s];
+      const size_t skip = s + 1 < cal.stages() ? cal.activation_bytes(c) : 0;
+      bytes.resize(def.result_bytes - skip);
+      QF_RETURN_IF_ERROR(part.PRead(bytes.data(), bytes.size(), def.result_offset + skip));
+      QF_ASSIGN_OR_RETURN(ChunkStatistics stage, DecodeChunk(bytes, cal.stage_layouts[s], o.process_output()));
+      chunk.Add(stage);
+    }
     total.Add(chunk);  // in chunk order, as `quantfleet imatrix` does
   }
   double error = 0;
@@ -364,12 +449,12 @@ absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& given) {
     }
     RefreshCounters(*job);
     if (absl::Status s = store_->InsertJob(job->job, request.request_id()); !s.ok()) {
-      job->part->Remove();
+      if (job->part) job->part->Remove();
       return s;
     }
     result = job->job;
     order_.push_back(job->job.id());
-    if (job->tasks.empty()) {
+    if (job->tasks.empty() && !job->calibration) {  // calibration tasks come with the plan
       job->finalizing = true;
       to_finish.push_back(job->job.id());
     }
@@ -444,7 +529,7 @@ v1::WorkerStatus Coordinator::WorkerStatusLocked(const std::string& id, const Wo
   v1::WorkerStatus s;
   s.set_worker_id(id);
   *s.mutable_info() = w.info;
-  s.set_alive(!w.retired && now - w.last_seen < 3 * options_.heartbeat + options_.lease);
+  s.set_alive(LiveLocked(id, now));
   s.set_last_seen_unix_ms(UnixMs(w.last_seen));
   s.set_tasks_done(w.tasks_done);
   s.set_bytes_done(static_cast<int64_t>(w.bytes_done));
@@ -553,9 +638,29 @@ absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& 
   for (const std::string& id : order_) {
     ActiveJob& j = *jobs_[id];
     if (j.job.state() != v1::JOB_RUNNING || j.finalizing) continue;
+    std::optional<size_t> stage;  // calibration: the stage this worker works on
+    if (j.calibration) {
+      if (!j.job.has_plan()) {
+        if (absl::Status s = PlanCalibrationLocked(j, now); !s.ok()) {
+          FailJobLocked(j, absl::StrFormat("planning the calibration failed: %s", s.message()));
+          continue;
+        }
+        if (!j.job.has_plan()) continue;
+      }
+      stage = StageFor(j, worker_id, now);
+      if (!stage) continue;
+    }
     for (size_t t = 0; t < j.rt.size(); ++t) {
       TaskRuntime& rt = j.rt[t];
       if (rt.state != TaskState::kPending) continue;
+      if (stage) {
+        // Its own stage only, once the previous stage of the chunk is done.
+        const size_t stages = j.calibration->stages();
+        if (t % stages != *stage) continue;
+        if (t % stages > 0 && j.rt[t - 1].state != TaskState::kCompleted && j.rt[t - 1].state != TaskState::kDone) {
+          continue;
+        }
+      }
       QF_ASSIGN_OR_RETURN(int64_t epoch, NextEpoch());
       if (rt.attempt > 0) ++counters_.task_retries;
       if (w->second.first_lease == absl::InfinitePast()) w->second.first_lease = now;
@@ -571,22 +676,31 @@ absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& 
       v1::TaskSpec* spec = response.mutable_task();
       v1::Lease* lease = spec->mutable_lease();
       if (j.calibration) {
+        const ActiveJob::Calibration& cal = *j.calibration;
+        const size_t c = def.tensor, s = *stage;
         lease->set_job_id(id);
         lease->set_task_id(static_cast<int64_t>(t));
         lease->set_attempt(rt.attempt);
         lease->set_epoch(epoch);
-        spec->set_tensor(absl::StrFormat("chunk %d", t + 1));
+        spec->set_tensor(cal.stages() == 1 ? absl::StrFormat("chunk %d", c + 1)
+                                           : absl::StrFormat("chunk %d, layers %d-%d", c + 1, cal.first_layer(s),
+                                                             cal.stage_end[s] - 1));
         spec->set_result_bytes(static_cast<int64_t>(def.result_bytes));
         spec->set_lease_ms(absl::ToInt64Milliseconds(options_.lease));
         spec->set_source_path(j.model->part(0).path());
         v1::CalibrationChunk* chunk = spec->mutable_calibration();
-        chunk->set_chunk(static_cast<int32_t>(t));
-        chunk->mutable_tokens()->Add(j.calibration->chunks[t].begin(), j.calibration->chunks[t].end());
+        chunk->set_chunk(static_cast<int32_t>(c));
+        chunk->mutable_tokens()->Add(cal.chunks[c].begin(), cal.chunks[c].end());
         chunk->set_process_output(j.job.calibration().process_output());
-        for (const ImatrixEntryShape& e : j.calibration->layout) chunk->add_entries(e.name);
+        for (const ImatrixEntryShape& e : cal.stage_layouts[s]) chunk->add_entries(e.name);
         if (j.model->n_parts() == 1) {  // split models: workers need them under a data root
           chunk->set_model_bytes(static_cast<int64_t>(j.model->part(0).size()));
-          chunk->set_model_id(j.calibration->model_id);
+          chunk->set_model_id(cal.model_id);
+        }
+        if (cal.stages() > 1) {
+          chunk->set_first_layer(cal.first_layer(s));
+          chunk->set_end_layer(cal.stage_end[s]);
+          if (s > 0) chunk->set_activation_bytes(static_cast<int64_t>(cal.activation_bytes(c)));
         }
         return response;
       }
@@ -675,7 +789,8 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::Heartbeat
   return response;
 }
 
-absl::StatusOr<std::string> Coordinator::ReadSource(const v1::Lease& lease, int64_t offset, int64_t length) {
+absl::StatusOr<std::string> Coordinator::ReadSource(const v1::Lease& lease, int64_t offset, int64_t length,
+                                                    bool activations) {
   std::shared_ptr<GgufModel> model;  // keeps the mapping alive if the job ends meanwhile
   const ModelTensor* src = nullptr;  // null: the whole model file (a calibration chunk streams it)
   uint64_t at = 0, n = 0;
@@ -684,6 +799,24 @@ absl::StatusOr<std::string> Coordinator::ReadSource(const v1::Lease& lease, int6
     QF_ASSIGN_OR_RETURN(auto held, CheckLease(lease));
     ActiveJob& job = *held.first;
     const TaskDef& def = job.tasks[held.second];
+    if (activations) {
+      // The previous stage's result of the same chunk starts with them; it
+      // is complete (the task was leased only then) and no longer written.
+      if (!job.calibration || def.first_row == 0) {
+        return absl::InvalidArgumentError(absl::StrFormat("task %d of job %s reads no activations", lease.task_id(),
+                                                          lease.job_id()));
+      }
+      const uint64_t size = job.calibration->activation_bytes(def.tensor);
+      if (offset < 0 || length <= 0 || static_cast<uint64_t>(offset) >= size) {
+        return absl::OutOfRangeError(absl::StrFormat("activation range [%d, +%d) is outside the task's %d bytes",
+                                                     offset, length, size));
+      }
+      std::string out(std::min<uint64_t>({static_cast<uint64_t>(length), size - offset, kMaxChunk}), '\0');
+      QF_RETURN_IF_ERROR(
+          job.part->PRead(out.data(), out.size(), job.tasks[held.second - 1].result_offset + static_cast<uint64_t>(offset)));
+      counters_.source_bytes_served += static_cast<int64_t>(out.size());
+      return out;
+    }
     const uint64_t size = job.calibration ? job.model->part(0).size() : def.source_bytes;
     if ((job.calibration && job.model->n_parts() != 1) || offset < 0 || length <= 0 ||
         static_cast<uint64_t>(offset) >= size) {
@@ -843,7 +976,7 @@ absl::Status Coordinator::Fail(const v1::Lease& lease, const std::string& reason
   QF_ASSIGN_OR_RETURN(auto held, CheckLease(lease));
   ActiveJob& j = *held.first;
   TaskRuntime& rt = j.rt[held.second];
-  const std::string tensor = j.calibration ? absl::StrFormat("chunk %d", held.second + 1)
+  const std::string tensor = j.calibration ? absl::StrFormat("chunk %d", j.tasks[held.second].tensor + 1)
                                            : j.plan.tensors[j.tasks[held.second].tensor].output.name;
   ++counters_.task_failures;
   RecordFailure(lease.job_id(), lease.task_id(), rt.worker, absl::StrFormat("tensor '%s': %s", tensor, reason));

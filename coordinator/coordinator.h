@@ -37,6 +37,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "coordinator/calibration_plan.h"
 #include "coordinator/job_store.h"
 #include "coordinator/part_file.h"
 #include "coordinator/path_policy.h"
@@ -106,7 +107,9 @@ class Coordinator {
   absl::StatusOr<quantfleet::v1::AcquireTaskResponse> Acquire(const std::string& worker_id);
   absl::StatusOr<quantfleet::v1::HeartbeatResponse> Heartbeat(const quantfleet::v1::HeartbeatRequest& request);
   // Up to `length` source bytes of the leased task from `offset`.
-  absl::StatusOr<std::string> ReadSource(const quantfleet::v1::Lease& lease, int64_t offset, int64_t length);
+  // With `activations`: of a pipeline stage's input activations instead.
+  absl::StatusOr<std::string> ReadSource(const quantfleet::v1::Lease& lease, int64_t offset, int64_t length,
+                                         bool activations = false);
   // Writes one result chunk; returns the new committed offset.
   absl::StatusOr<int64_t> Upload(const quantfleet::v1::Lease& lease, int64_t offset, const std::string& data,
                                  uint32_t crc32c);
@@ -161,17 +164,30 @@ class Coordinator {
     std::map<std::string, WorkerStats> per_worker;
     std::vector<std::pair<int64_t, uint32_t>> unsynced;  // completed tasks awaiting fsync
     bool finalizing = false;
-    // Importance-matrix jobs: one task per chunk, whose result is the
-    // chunk's statistics at chunk * chunk_bytes in the partial file.
+    // Importance-matrix jobs: once planned, one task per chunk and stage
+    // (task chunk * stages + stage), whose result (the stage's output
+    // activations unless it is the last, then its statistics) lies in the
+    // partial file at result_offset. TaskDef.tensor is the chunk,
+    // TaskDef.first_row the stage.
     struct Calibration {
       ImatrixLayout layout;
-      size_t chunk_bytes = 0;
       std::vector<std::vector<TokenId>> chunks;
       std::string model_id;  // size and modification time of the model file
+      ModelFootprint footprint;
+      int n_layer = 0;
+      int n_embd = 0;
+      std::vector<int> stage_end;             // from the job's plan; empty until planned
+      std::vector<ImatrixLayout> stage_layouts;
+      std::vector<std::string> stage_owner;   // the worker holding each stage of a pipeline
       // Perplexity sums of the chunks completed so far (in arrival order,
       // for progress only; the final value is summed in chunk order).
       double running_nll = 0;
       int64_t running_predictions = 0;
+
+      size_t stages() const { return stage_end.size(); }
+      int first_layer(size_t stage) const { return stage == 0 ? 0 : stage_end[stage - 1]; }
+      // Bytes of the activations leaving a stage of chunk `chunk`.
+      size_t activation_bytes(size_t chunk) const { return chunks[chunk].size() * static_cast<size_t>(n_embd) * 4; }
     };
     std::optional<Calibration> calibration;
   };
@@ -195,6 +211,16 @@ class Coordinator {
   // Prepare for importance-matrix jobs: tokenizes the text, cuts chunks.
   absl::Status PrepareCalibration(ActiveJob& job, const std::string& input, const std::string& output)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fixes how an unplanned calibration job runs, if the live workers can
+  // hold its model; otherwise records in the job that it waits for them.
+  absl::Status PlanCalibrationLocked(ActiveJob& job, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tasks and partial file of a calibration job from its plan.
+  absl::Status BuildCalibrationTasks(ActiveJob& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The stage of a planned calibration job that `worker_id` may work on
+  // (claiming a pipeline stage whose holder is gone), or nullopt.
+  std::optional<size_t> StageFor(ActiveJob& job, const std::string& worker_id, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool LiveLocked(const std::string& worker_id, absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Adds the chunks' statistics in chunk order and writes the imatrix.
   absl::Status FinishCalibration(const ActiveJob& job, const PartFile& part, double* perplexity);
   absl::StatusOr<int64_t> NextEpoch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -105,7 +105,7 @@ grpc::Status WorkerServiceImpl::ReadSource(grpc::ServerContext* ctx, const v1::R
   const int64_t end = req->offset() + req->length();
   while (offset < end) {
     if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
-    absl::StatusOr<std::string> data = c_->ReadSource(req->lease(), offset, end - offset);
+    absl::StatusOr<std::string> data = c_->ReadSource(req->lease(), offset, end - offset, req->activations());
     if (!data.ok()) return ToGrpc(data.status());
     if (data->empty()) break;
     v1::DataChunk chunk;

@@ -35,6 +35,7 @@ const std::string& StatusPageHtml() {
   .state-succeeded .state, .alive { color: #15803d; }
   .empty { color: #888; font-style: italic; }
   .error { color: #b91c1c; }
+  .waiting { color: #92400e; }
   code { font-size: .95em; }
 </style>
 </head>
@@ -106,7 +107,9 @@ function jobRow(event, now) {
   progress.append(bar, el("span", (100 * fraction).toFixed(1) + "%", "percent"));
   tr.append(progress);
   tr.append(el("td", num(job.tensorsDone) + " / " + num(job.tensorsTotal), "num"));
-  tr.append(el("td", job.calibration ? "imatrix" : (job.options || {}).fileType || ""));
+  const stages = ((job.plan || {}).stageEndLayers || []).length;
+  tr.append(el("td", job.calibration ? (stages > 1 ? "imatrix, " + stages + "-stage pipeline" : "imatrix")
+                                     : (job.options || {}).fileType || ""));
   tr.append(el("td", state === "running" && rate > 0 ? bytes(rate) + "/s" : "", "num"));
   let eta = "";
   if (state === "running" && rate > 0) eta = duration((total - done) / rate);
@@ -117,6 +120,7 @@ function jobRow(event, now) {
   const out = el("td");
   out.append(el("code", job.output || ""));
   if (job.error) out.append(el("div", job.error, "error"));
+  if (job.waiting) out.append(el("div", job.waiting, "waiting"));
   tr.append(out);
   return tr;
 }

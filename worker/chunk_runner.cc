@@ -1,5 +1,6 @@
 #include "worker/chunk_runner.h"
 
+#include <cstring>
 #include <filesystem>
 
 #include "absl/strings/str_format.h"
@@ -21,7 +22,8 @@ std::optional<std::string> PathInsideRoots(const std::string& path, const std::v
 }
 
 absl::StatusOr<std::string> ChunkRunner::Run(const std::string& model_path,
-                                             const quantfleet::v1::CalibrationChunk& chunk, const Fetch& fetch) {
+                                             const quantfleet::v1::CalibrationChunk& chunk,
+                                             std::string_view activations, const Fetch& fetch) {
   std::optional<std::string> local = PathInsideRoots(model_path, data_roots_);
   if (!local && chunk.model_bytes() > 0 && !cache_dir_.empty()) {
     const std::string cached = absl::StrFormat("%s/%s.%s.gguf", cache_dir_,
@@ -48,7 +50,11 @@ absl::StatusOr<std::string> ChunkRunner::Run(const std::string& model_path,
     model_ = std::make_unique<LlamaModel>(*std::move(model));
     loaded_path_ = *local;
   }
-  const ImatrixLayout layout = ImatrixLayoutOf(*file_, chunk.process_output());
+  // A pipeline stage runs its layers only; end_layer 0 means the whole model.
+  const int n_layer = model_->hparams().n_layer;
+  const int first = chunk.end_layer() > 0 ? chunk.first_layer() : 0;
+  const int end = chunk.end_layer() > 0 ? chunk.end_layer() : n_layer;
+  const ImatrixLayout layout = StageLayout(ImatrixLayoutOf(*file_, chunk.process_output()), first, end, n_layer);
   bool same = static_cast<int>(layout.size()) == chunk.entries_size();
   for (size_t i = 0; same && i < layout.size(); ++i) same = layout[i].name == chunk.entries(static_cast<int>(i));
   if (!same) {
@@ -56,9 +62,26 @@ absl::StatusOr<std::string> ChunkRunner::Run(const std::string& model_path,
         "%s here has other weight matrices than the coordinator's copy; is it the same file?", *local));
   }
   std::vector<TokenId> tokens(chunk.tokens().begin(), chunk.tokens().end());
-  absl::StatusOr<ChunkStatistics> stats = RunChunk(*model_, tokens, chunk.process_output(), /*perplexity=*/true);
+  std::vector<float> hidden;
+  if (first > 0) {
+    if (activations.size() != tokens.size() * static_cast<size_t>(model_->hparams().n_embd) * sizeof(float)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "chunk %d: %d bytes of activations enter layer %d; %d tokens of %d need %d", chunk.chunk() + 1,
+          activations.size(), first, tokens.size(), model_->hparams().n_embd,
+          tokens.size() * model_->hparams().n_embd * sizeof(float)));
+    }
+    hidden.resize(activations.size() / sizeof(float));
+    std::memcpy(hidden.data(), activations.data(), activations.size());
+  }
+  absl::StatusOr<ChunkStatistics> stats =
+      RunChunkLayers(*model_, tokens, first, end, &hidden, chunk.process_output(), /*perplexity=*/true);
   if (!stats.ok()) return stats.status();
-  return EncodeChunk(*stats, layout);
+  absl::StatusOr<std::string> encoded = EncodeChunk(*stats, layout);
+  if (!encoded.ok() || end == n_layer) return encoded;
+  // Not the last stage: the activations for the next one come first.
+  std::string out(reinterpret_cast<const char*>(hidden.data()), hidden.size() * sizeof(float));
+  out += *encoded;
+  return out;
 }
 
 }  // namespace quantfleet

@@ -1,7 +1,9 @@
 // Runs calibration chunks on a worker: finds the model under the worker's
 // data roots, or else in its cache (streaming it from the coordinator the
 // first time), keeps it loaded (memory-mapped) across the chunks of the
-// same file, and returns each chunk's statistics in the wire layout.
+// same file, and returns each chunk's statistics in the wire layout. A
+// pipeline stage runs its layers only, on the activations the previous
+// stage produced, and only their pages of the model are read.
 //
 // Thread-safety: not thread-safe; the agent runs one chunk at a time.
 #ifndef QUANTFLEET_WORKER_CHUNK_RUNNER_H_
@@ -10,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -30,13 +33,15 @@ class ChunkRunner {
   ChunkRunner(std::vector<std::string> data_roots, std::string cache_dir)
       : data_roots_(std::move(data_roots)), cache_dir_(std::move(cache_dir)) {}
 
-  // The encoded statistics of `chunk` over the model at `model_path`;
-  // `fetch` streams the model into the cache when no data root has it.
-  // NOT_FOUND when the model is neither under a data root nor streamable
-  // (split models); FAILED_PRECONDITION when its entries are not the ones
-  // the coordinator expects.
+  // The result of `chunk` over the model at `model_path` in the wire
+  // layout (see CalibrationChunk): for a stage after the first,
+  // `activations` holds its input. `fetch` streams the model into the
+  // cache when no data root has it. NOT_FOUND when the model is neither
+  // under a data root nor streamable (split models); FAILED_PRECONDITION
+  // when its entries are not the ones the coordinator expects;
+  // INVALID_ARGUMENT for activations of the wrong size.
   absl::StatusOr<std::string> Run(const std::string& model_path, const quantfleet::v1::CalibrationChunk& chunk,
-                                  const Fetch& fetch);
+                                  std::string_view activations, const Fetch& fetch);
 
  private:
   std::vector<std::string> data_roots_;

@@ -79,6 +79,7 @@ absl::Status WorkerAgent::RegisterWithBackoff(const std::atomic<bool>& stop) {
     ::gethostname(host, sizeof(host) - 1);
     info->set_hostname(host);
     info->set_threads(options_.threads);
+    info->set_memory_bytes(static_cast<int64_t>(options_.memory_bytes));
     info->set_incarnation(incarnation_);
     for (const std::string& root : options_.data_roots) info->add_data_roots(root);
     for (const GpuDevice& gpu : ListGpus()) {
@@ -264,7 +265,7 @@ bool WorkerAgent::ReadLocal(const v1::TaskSpec& task, std::string* source) {
   return true;
 }
 
-absl::Status WorkerAgent::Stream(const v1::TaskSpec& task, int64_t total, int64_t* have,
+absl::Status WorkerAgent::Stream(const v1::TaskSpec& task, int64_t total, int64_t* have, bool activations,
                                  const std::function<absl::Status(const std::string&)>& sink) {
   int64_t stalled = 0;  // attempts in a row without progress
   while (*have < total && stalled < 5) {
@@ -273,6 +274,7 @@ absl::Status WorkerAgent::Stream(const v1::TaskSpec& task, int64_t total, int64_
     *req.mutable_lease() = task.lease();
     req.set_offset(*have);
     req.set_length(total - *have);
+    req.set_activations(activations);
     auto ctx = Context();
     std::unique_ptr<grpc::ClientReader<v1::DataChunk>> reader = stub_->ReadSource(ctx.get(), req);
     v1::DataChunk chunk;
@@ -303,11 +305,22 @@ absl::Status WorkerAgent::Stream(const v1::TaskSpec& task, int64_t total, int64_
 
 absl::Status WorkerAgent::Download(const v1::TaskSpec& task, std::string* source) {
   source->clear();
-  if (task.has_calibration()) return absl::OkStatus();  // chunks read the model (ProcessChunk)
+  if (task.has_calibration()) {
+    // Chunks read the model (ProcessChunk); a pipeline stage after the
+    // first needs the previous stage's activations.
+    const int64_t total = task.calibration().activation_bytes();
+    if (total <= 0) return absl::OkStatus();
+    source->reserve(static_cast<size_t>(total));
+    int64_t have = 0;
+    return Stream(task, total, &have, /*activations=*/true, [source](const std::string& data) {
+      source->append(data);
+      return absl::OkStatus();
+    });
+  }
   if (ReadLocal(task, source)) return absl::OkStatus();
   source->reserve(task.source_bytes());
   int64_t have = 0;
-  return Stream(task, task.source_bytes(), &have, [source](const std::string& data) {
+  return Stream(task, task.source_bytes(), &have, /*activations=*/false, [source](const std::string& data) {
     source->append(data);
     return absl::OkStatus();
   });
@@ -334,7 +347,7 @@ absl::Status WorkerAgent::DownloadModel(const v1::TaskSpec& task, const std::str
   if (have > total) have = 0;
   absl::FPrintF(stderr, "worker %s: streaming %s (%d bytes) into %s\n", options_.name, task.source_path(), total,
                 destination);
-  absl::Status s = Stream(task, total, &have, [&](const std::string& data) -> absl::Status {
+  absl::Status s = Stream(task, total, &have, /*activations=*/false, [&](const std::string& data) -> absl::Status {
     size_t done = 0;
     while (done < data.size()) {
       const ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(have + done));
@@ -409,9 +422,9 @@ absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, const std::string& re
   return absl::UnavailableError("upload did not finish after 8 attempts");
 }
 
-absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task) {
+absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task, const std::string& activations) {
   absl::StatusOr<std::string> result = chunks_.Run(
-      task.source_path(), task.calibration(),
+      task.source_path(), task.calibration(), activations,
       [this, &task](const std::string& destination) { return DownloadModel(task, destination); });
   if (!result.ok()) {
     // Another worker may have the model: the coordinator retries elsewhere
@@ -426,7 +439,7 @@ absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task) {
 }
 
 absl::Status WorkerAgent::Process(const v1::TaskSpec& task, std::string source) {
-  if (task.has_calibration()) return ProcessChunk(task);
+  if (task.has_calibration()) return ProcessChunk(task, source);
   auto fail = [&](const std::string& reason, bool permanent) {
     ReportFailure(task.lease(), reason, permanent);
     return absl::InvalidArgumentError(reason);

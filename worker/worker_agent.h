@@ -55,6 +55,9 @@ struct WorkerOptions {
   std::vector<std::string> data_roots;
   // Where models streamed for calibration are kept (reused across jobs).
   std::string cache_dir;
+  // Model bytes this worker may hold while calibrating (0: no limit): a
+  // larger model is cut into pipeline stages across workers.
+  uint64_t memory_bytes = 0;
   // Exit after this many tasks (0: never); tests use it to end a worker.
   int64_t max_tasks = 0;
 };
@@ -99,12 +102,14 @@ class WorkerAgent {
   // Acquires and downloads one task (the prefetch stage).
   std::optional<Fetched> Prefetch();
   absl::Status Process(const quantfleet::v1::TaskSpec& task, std::string source);
-  // A calibration chunk instead of rows to quantize.
-  absl::Status ProcessChunk(const quantfleet::v1::TaskSpec& task);
+  // A calibration chunk (or a pipeline stage of one, with its input
+  // activations) instead of rows to quantize.
+  absl::Status ProcessChunk(const quantfleet::v1::TaskSpec& task, const std::string& activations);
   absl::Status Download(const quantfleet::v1::TaskSpec& task, std::string* source);
-  // Streams bytes [*have, total) of the task's source to `sink`, each
-  // chunk CRC32C-checked, resuming after cuts.
-  absl::Status Stream(const quantfleet::v1::TaskSpec& task, int64_t total, int64_t* have,
+  // Streams bytes [*have, total) of the task's source (or, with
+  // `activations`, of a pipeline stage's input) to `sink`, each chunk
+  // CRC32C-checked, resuming after cuts.
+  absl::Status Stream(const quantfleet::v1::TaskSpec& task, int64_t total, int64_t* have, bool activations,
                       const std::function<absl::Status(const std::string&)>& sink);
   // Streams a calibration chunk's model file into `destination` (resuming
   // a .partial left by an earlier cut; renamed into place when complete).

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "core/ops/daemon_flags.h"
+#include "core/util/byte_size.h"
 #include "client/channel_factory.h"
 #include "client/cluster_client.h"
 #include "worker/cuda/gpu_devices.h"
@@ -31,6 +32,9 @@ ABSL_FLAG(std::vector<std::string>, data_root, {},
 ABSL_FLAG(std::string, cache_dir, "",
           "where models streamed for calibration are kept and reused (default: $XDG_CACHE_HOME/quantfleet or "
           "~/.cache/quantfleet); models under a --data-root are read in place instead");
+ABSL_FLAG(std::string, memory, "",
+          "model bytes this worker may hold while calibrating, e.g. 20GiB or 0 for no limit (default: 80% of RAM); "
+          "a model larger than every worker's --memory is cut into pipeline stages of layers across workers");
 ABSL_FLAG(int64_t, max_tasks, 0, "exit after this many tasks (0: run until stopped)");
 ABSL_FLAG(bool, test_corrupt_first_chunk, false, "fault test hook: corrupt one uploaded chunk");
 ABSL_FLAG(bool, test_cut_first_upload, false, "fault test hook: drop the first upload connection halfway");
@@ -100,6 +104,17 @@ int main(int argc, char** argv) {
       options.gpus.push_back(index);
     }
   }
+  if (const std::string memory = absl::GetFlag(FLAGS_memory); !memory.empty()) {
+    absl::StatusOr<uint64_t> bytes = quantfleet::ParseByteSize(memory);
+    if (!bytes.ok()) {
+      absl::FPrintF(stderr, "quantfleet-worker: --memory: %s\n", bytes.status().message());
+      return 1;
+    }
+    options.memory_bytes = *bytes;
+  } else {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    options.memory_bytes = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 5 * 4 : 0;
+  }
   options.corrupt_first_chunk = absl::GetFlag(FLAGS_test_corrupt_first_chunk);
   options.cut_first_upload = absl::GetFlag(FLAGS_test_cut_first_upload);
   options.stall_before_upload = absl::Milliseconds(absl::GetFlag(FLAGS_test_stall_ms));
@@ -130,8 +145,10 @@ int main(int argc, char** argv) {
     absl::FPrintF(stderr, "quantfleet-worker %s: /metrics on http://%s/metrics (port %d)\n", options.name,
                   metrics_listen, metrics->port());
   }
-  absl::FPrintF(stderr, "quantfleet-worker %s: coordinator %s, %d threads, %d GPUs\n", options.name, address,
-                options.threads, options.gpus.size());
+  absl::FPrintF(stderr, "quantfleet-worker %s: coordinator %s, %d threads, %d GPUs, %s for calibration\n",
+                options.name, address, options.threads, options.gpus.size(),
+                options.memory_bytes == 0 ? std::string("no memory limit")
+                                          : absl::StrFormat("%.1f MiB", static_cast<double>(options.memory_bytes) / 1048576.0));
   absl::Status s = agent.Run(g_stop);
   if (!s.ok()) {
     absl::FPrintF(stderr, "quantfleet-worker %s: %s\n", options.name, s.message());

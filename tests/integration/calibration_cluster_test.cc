@@ -57,14 +57,59 @@ class CalibrationCluster : public ClusterTest {
 
   std::string local_perplexity_;
 
-  ProcessResult ClusterImatrix(const std::string& out) {
-    return Cli({"imatrix", "-m", Calibrated(), "-f", Text(), "-o", out, "-c", "64", "--chunks", "8"},
-               absl::Minutes(3));
+  ProcessResult ClusterImatrix(const std::string& out) { return ClusterImatrixOf(Calibrated(), out); }
+  ProcessResult ClusterImatrixOf(const std::string& model, const std::string& out) {
+    return Cli({"imatrix", "-m", model, "-f", Text(), "-o", out, "-c", "64", "--chunks", "8"}, absl::Minutes(3));
   }
 
   ChildProcess* StartDataWorker(const std::string& name, std::vector<std::string> extra = {}) {
     extra.insert(extra.end(), {"--data-root", dir_ + "/models"});
     return StartWorker(name, extra);
+  }
+
+  // Four layers, so that workers holding part of it form a pipeline.
+  std::string Deep() const { return Out("deep-f16.gguf"); }
+  std::vector<uint8_t> DeepLocalImatrix() {
+    TestModelSpec spec = CalibratedSpec();
+    spec.n_layer = 4;
+    EXPECT_TRUE(WriteTestModel(spec, Deep()).ok());
+    ProcessResult r = RunProcess({Bin("quantfleet"), "imatrix", "-m", Deep(), "-f", Text(), "-o",
+                                  Out("deep-local.imatrix.gguf"), "-c", "64", "--chunks", "8"},
+                                 absl::Minutes(2));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    const size_t at = r.output.find("PPL = ");
+    if (at != std::string::npos) local_perplexity_ = r.output.substr(at + 6, r.output.find(' ', at + 6) - at - 6);
+    return ReadFile(Out("deep-local.imatrix.gguf"));
+  }
+  // --memory for a worker that may hold `share` of the deep model.
+  std::vector<std::string> Holding(double share) const {
+    return {"--memory", std::to_string(static_cast<uint64_t>(static_cast<double>(fs::file_size(Deep())) * share))};
+  }
+  int AliveWorkers() {
+    ProcessResult r = Cli({"workers", "--json"});
+    const nlohmann::json j = nlohmann::json::parse(r.output, nullptr, false);
+    int alive = 0;
+    if (j.is_object() && j.contains("workers")) {
+      for (const nlohmann::json& w : j["workers"]) alive += w.value("alive", false) ? 1 : 0;
+    }
+    return alive;
+  }
+  void WaitForAliveWorkers(int n) {
+    for (int i = 0; i < 200 && AliveWorkers() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_GE(AliveWorkers(), n);
+  }
+  std::string OnlyJob() {
+    const nlohmann::json jobs = nlohmann::json::parse(Cli({"jobs", "--json"}).output, nullptr, false);
+    if (!jobs.is_object() || !jobs.contains("jobs") || jobs["jobs"].empty()) return "";
+    return jobs["jobs"][0]["id"].get<std::string>();
+  }
+  std::vector<int> StageEnds(const std::string& job) {
+    const nlohmann::json j = Status(job);
+    std::vector<int> ends;
+    if (j.is_object() && j.contains("plan") && j["plan"].contains("stageEndLayers")) {
+      for (const nlohmann::json& e : j["plan"]["stageEndLayers"]) ends.push_back(e.get<int>());
+    }
+    return ends;
   }
 };
 
@@ -236,6 +281,77 @@ TEST_F(CalibrationCluster, BadCalibrationRequestsAreRefusedAtSubmit) {
   EXPECT_EQ(short_text.exit_code, 1);
   EXPECT_NE(short_text.output.find("needs at least 8192"), std::string::npos) << short_text.output;
   for (const char* f : {"a.imatrix.gguf", "b.imatrix.gguf", "c.imatrix.gguf"}) EXPECT_FALSE(fs::exists(Out(f)));
+}
+
+TEST_F(CalibrationCluster, AModelNoWorkerCanHoldRunsAsAPipelineWithTheLocalBytes) {
+  const std::vector<uint8_t> local = DeepLocalImatrix();
+  ASSERT_FALSE(local.empty());
+  StartCoordinator();
+  StartDataWorker("s1", Holding(0.6));
+  // One worker cannot hold the model: the job waits and says why.
+  ProcessResult two;
+  std::thread client([&] { two = ClusterImatrixOf(Deep(), Out("two.imatrix.gguf")); });
+  std::string job, waiting;
+  for (int i = 0; i < 200 && waiting.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (job.empty()) job = OnlyJob();
+    const nlohmann::json j = job.empty() ? nlohmann::json() : Status(job);
+    if (j.is_object() && j.contains("waiting")) waiting = j["waiting"].get<std::string>();
+  }
+  EXPECT_NE(waiting.find("waiting for workers that can hold the model"), std::string::npos) << waiting;
+  EXPECT_EQ(TasksDone(job), 0);
+  StartDataWorker("s2", Holding(0.6));
+  client.join();
+  ASSERT_EQ(two.exit_code, 0) << two.output << ReadText(dir_ + "/coordinator.log");
+  EXPECT_EQ(StageEnds(job), (std::vector<int>{2, 4})) << "two equal workers split the four layers evenly";
+  EXPECT_TRUE(ReadFile(Out("two.imatrix.gguf")) == local) << "2 stages: not the local bytes";
+  EXPECT_NE(two.output.find("pipeline of 2 stages (layers 0-1, 2-3)"), std::string::npos) << two.output;
+  ASSERT_FALSE(local_perplexity_.empty());
+  EXPECT_NE(two.output.find("perplexity of the calibration text: " + local_perplexity_), std::string::npos)
+      << two.output << "\nlocal: " << local_perplexity_;
+  // Three workers: three stages, the same bytes.
+  StartDataWorker("s3", Holding(0.6));
+  WaitForAliveWorkers(3);
+  ProcessResult three = ClusterImatrixOf(Deep(), Out("three.imatrix.gguf"));
+  ASSERT_EQ(three.exit_code, 0) << three.output;
+  EXPECT_NE(three.output.find("pipeline of 3 stages"), std::string::npos) << three.output;
+  EXPECT_TRUE(ReadFile(Out("three.imatrix.gguf")) == local) << "3 stages: not the local bytes";
+}
+
+TEST_F(CalibrationCluster, APipelineSurvivesLosingAStageWorkerAndTheCoordinator) {
+  const std::vector<uint8_t> local = DeepLocalImatrix();
+  StartCoordinator();
+  std::vector<std::string> slow = Holding(0.6);
+  slow.insert(slow.end(), {"--test-stall-ms", "300"});
+  StartDataWorker("s1", Holding(0.6));
+  ChildProcess* doomed = StartDataWorker("s2", slow);
+  WaitForAliveWorkers(2);
+  ProcessResult submitted = Cli({"submit", "--json", "--calibration", Text(), "--ctx", "64", "--chunks", "8", Deep(),
+                                 Out("deep-Q8_0.gguf"), "Q8_0"},
+                                absl::Seconds(2));
+  (void)submitted;
+  std::string job;
+  int64_t done = -1;
+  for (int i = 0; i < 200 && done < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (job.empty()) job = OnlyJob();
+    if (!job.empty()) done = TasksDone(job);
+  }
+  ASSERT_GE(done, 4) << ReadText(dir_ + "/coordinator.log");
+  ASSERT_EQ(StageEnds(job).size(), 2u);
+  // A stage's worker dies; then the coordinator. A new process takes the
+  // stage over, and the restarted coordinator keeps the plan and the
+  // finished stages.
+  doomed->Signal(SIGKILL);
+  coordinator_->Signal(SIGKILL);
+  coordinator_->Wait(absl::Seconds(5));
+  StartCoordinator();
+  EXPECT_GE(TasksDone(job), done - 2) << "finished stages must survive the restart (all but the unsynced)";
+  EXPECT_EQ(StageEnds(job), (std::vector<int>{2, 4}));
+  StartDataWorker("s2", Holding(0.6));
+  ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
+  ASSERT_EQ(w.exit_code, 0) << w.output << ReadText(dir_ + "/coordinator.log");
+  EXPECT_TRUE(ReadFile(Out("deep-Q8_0.gguf.imatrix.gguf")) == local);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "worker/calibration/chunk_statistics.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <regex>
 
@@ -63,11 +64,38 @@ void ChunkStatistics::Add(const ChunkStatistics& chunk) {
   predictions += chunk.predictions;
 }
 
+int EntryLayer(const std::string& name) {
+  int layer = -1;
+  if (std::sscanf(name.c_str(), "blk.%d.", &layer) != 1) return -1;
+  return layer;
+}
+
+ImatrixLayout StageLayout(const ImatrixLayout& layout, int first_layer, int end_layer, int n_layer) {
+  ImatrixLayout out;
+  for (const ImatrixEntryShape& e : layout) {
+    const int layer = EntryLayer(e.name);
+    if (layer >= 0 ? (layer >= first_layer && layer < end_layer) : end_layer == n_layer) out.push_back(e);
+  }
+  return out;
+}
+
 absl::StatusOr<ChunkStatistics> RunChunk(const LlamaModel& model, absl::Span<const TokenId> tokens,
                                          bool process_output, bool perplexity) {
+  std::vector<float> hidden;
+  return RunChunkLayers(model, tokens, 0, model.hparams().n_layer, &hidden, process_output, perplexity);
+}
+
+absl::StatusOr<ChunkStatistics> RunChunkLayers(const LlamaModel& model, absl::Span<const TokenId> tokens,
+                                               int first_layer, int end_layer, std::vector<float>* hidden,
+                                               bool process_output, bool perplexity) {
   ChunkStatistics out(process_output);
+  perplexity = perplexity && end_layer == model.hparams().n_layer;
   std::vector<float> logits;
-  if (absl::Status s = RunForward(model, tokens, &out.imatrix, perplexity ? &logits : nullptr); !s.ok()) return s;
+  if (absl::Status s = RunForwardLayers(model, tokens, first_layer, end_layer, hidden, &out.imatrix,
+                                        perplexity ? &logits : nullptr);
+      !s.ok()) {
+    return s;
+  }
   if (perplexity) {
     const int n_vocab = model.hparams().n_vocab;
     const size_t n = tokens.size();

@@ -50,6 +50,21 @@ struct ChunkStatistics {
 absl::StatusOr<ChunkStatistics> RunChunk(const LlamaModel& model, absl::Span<const TokenId> tokens,
                                          bool process_output, bool perplexity);
 
+// One stage of a pipelined chunk: layers [first_layer, end_layer) on the
+// activations in `hidden` (see RunForwardLayers), which then hold the
+// stage's output. The statistics cover the stage's entries; the last stage
+// adds the perplexity sums (and output.weight when asked).
+absl::StatusOr<ChunkStatistics> RunChunkLayers(const LlamaModel& model, absl::Span<const TokenId> tokens,
+                                               int first_layer, int end_layer, std::vector<float>* hidden,
+                                               bool process_output, bool perplexity);
+
+// The block index of an entry ("blk.12.ffn_up.weight": 12), or -1 for
+// entries outside the blocks (output.weight).
+int EntryLayer(const std::string& name);
+// The entries of `layout` that layers [first_layer, end_layer) of a model
+// of `n_layer` yield (output.weight belongs to the last stage).
+ImatrixLayout StageLayout(const ImatrixLayout& layout, int first_layer, int end_layer, int n_layer);
+
 // The wire layout (see CalibrationChunk in proto/quantfleet.proto).
 // FAILED_PRECONDITION when the statistics do not have `layout`'s entries.
 absl::StatusOr<std::string> EncodeChunk(const ChunkStatistics& chunk, const ImatrixLayout& layout);

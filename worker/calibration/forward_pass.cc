@@ -225,27 +225,40 @@ void SetBlasThreads(int threads) {
   openblas_set_num_threads(threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency()));
 }
 
-absl::Status RunForward(const LlamaModel& model, absl::Span<const TokenId> tokens, ActivationSink* sink,
-                        std::vector<float>* logits) {
+absl::Status RunForwardLayers(const LlamaModel& model, absl::Span<const TokenId> tokens, int first_layer,
+                              int end_layer, std::vector<float>* hidden, ActivationSink* sink,
+                              std::vector<float>* logits) {
   const LlamaHparams& hp = model.hparams();
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int e = hp.n_embd;
   const int q_dim = hp.n_head * hp.head_dim;
   const int kv_dim = hp.n_head_kv * hp.head_dim;
   const bool neox = hp.arch != "llama";
-  std::vector<float> x(static_cast<size_t>(n * e));
-  for (int64_t t = 0; t < n; ++t) {
-    const TokenId id = tokens[static_cast<size_t>(t)];
-    if (id < 0 || id >= hp.n_vocab) {
-      return absl::InvalidArgumentError(absl::StrFormat("token %d at position %d is outside the vocabulary of %d", id,
-                                                        t, hp.n_vocab));
+  if (first_layer < 0 || end_layer > hp.n_layer || first_layer >= end_layer) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("layers [%d, %d) are not a range of the model's %d", first_layer, end_layer, hp.n_layer));
+  }
+  std::vector<float>& x = *hidden;
+  if (first_layer == 0) {
+    x.assign(static_cast<size_t>(n * e), 0.0f);
+    for (int64_t t = 0; t < n; ++t) {
+      const TokenId id = tokens[static_cast<size_t>(t)];
+      if (id < 0 || id >= hp.n_vocab) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "token %d at position %d is outside the vocabulary of %d", id, t, hp.n_vocab));
+      }
+      model.token_embd().RowsToFloat(id, 1, x.data() + t * e);
     }
-    model.token_embd().RowsToFloat(id, 1, x.data() + t * e);
+  } else if (x.size() != static_cast<size_t>(n * e)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the activations entering layer %d hold %d values; %d tokens of %d need %d", first_layer, x.size(), n, e,
+        n * e));
   }
   std::vector<float> cur(x.size()), q(static_cast<size_t>(n * q_dim)), k(static_cast<size_t>(n * kv_dim)),
       v(static_cast<size_t>(n * kv_dim)), attn, gate(static_cast<size_t>(n * hp.n_ff)),
       up(static_cast<size_t>(n * hp.n_ff));
-  for (const LlamaLayer& l : model.layers()) {
+  for (int layer = first_layer; layer < end_layer; ++layer) {
+    const LlamaLayer& l = model.layers()[static_cast<size_t>(layer)];
     cur = x;
     RmsNorm(cur.data(), n, e, l.attn_norm, hp.rms_eps);
     MatMul(l.wq, cur.data(), n, q.data(), sink);
@@ -277,12 +290,19 @@ absl::Status RunForward(const LlamaModel& model, absl::Span<const TokenId> token
     MatMul(l.down, gate.data(), n, cur.data(), sink);
     for (size_t i = 0; i < x.size(); ++i) x[i] += cur[i];
   }
+  if (end_layer < hp.n_layer) return absl::OkStatus();
   if (logits == nullptr && (sink == nullptr || !sink->WantsOutput())) return absl::OkStatus();
   RmsNorm(x.data(), n, e, model.output_norm(), hp.rms_eps);
   std::vector<float> out(static_cast<size_t>(n * hp.n_vocab));
   MatMul(model.output(), x.data(), n, out.data(), sink);
   if (logits != nullptr) *logits = std::move(out);
   return absl::OkStatus();
+}
+
+absl::Status RunForward(const LlamaModel& model, absl::Span<const TokenId> tokens, ActivationSink* sink,
+                        std::vector<float>* logits) {
+  std::vector<float> hidden;
+  return RunForwardLayers(model, tokens, 0, model.hparams().n_layer, &hidden, sink, logits);
 }
 
 }  // namespace quantfleet

@@ -47,6 +47,18 @@ class ActivationSink {
 absl::Status RunForward(const LlamaModel& model, absl::Span<const TokenId> tokens, ActivationSink* sink,
                         std::vector<float>* logits);
 
+// Part of the forward pass, for a pipeline of workers: layers
+// [first_layer, end_layer) on `hidden`, the residual stream of the n tokens
+// (n * n_embd values) leaving layer first_layer - 1. With first_layer 0 it
+// is filled from the token embeddings instead. On return it holds the
+// stream leaving layer end_layer - 1; with end_layer == n_layer the output
+// head runs as in RunForward (and `hidden` is left normalized).
+// INVALID_ARGUMENT for a bad range, a bad token or activations of the
+// wrong size.
+absl::Status RunForwardLayers(const LlamaModel& model, absl::Span<const TokenId> tokens, int first_layer,
+                              int end_layer, std::vector<float>* hidden, ActivationSink* sink,
+                              std::vector<float>* logits);
+
 // Sets the threads BLAS uses (0: all cores).
 void SetBlasThreads(int threads);
 
