@@ -5,8 +5,10 @@
 # thread count, in one run. Prints calibration tokens per second of both,
 # the ratio, peak resident memory, and the worst relative difference of the
 # two importance matrices; then the same calibration on a local cluster of
-# 1, 2 and 4 workers (threads split between them), checking that each file
-# is the bytes of the one-machine run. Not part of ctest; run after
+# 1, 2 and 4 workers (threads split between them), and on 2 workers that
+# may each hold 60% of the model (--memory), so that they form a pipeline
+# of two stages, checking that each file is the bytes of the one-machine
+# run. Not part of ctest; run after
 # scripts/setup.sh:
 #
 #   bench/imatrix_bench.sh [--layers N] [--embd N] [--chunks N] [--ctx N] [--threads N] [--markdown]
@@ -128,7 +130,15 @@ if (( markdown )); then
 else
   echo "one machine: ${t_local} s"
 fi
-for n in 1 2 4; do
+model_bytes=$(stat -c %s "$model")
+for run in 1 2 4 2-pipeline; do
+  n=${run%%-*}
+  memory=()
+  label="$n worker(s)"
+  if [[ $run == *pipeline ]]; then
+    memory=(--memory $(( model_bytes * 6 / 10 )))
+    label="pipeline of $n workers, each holding 60% of the model,"
+  fi
   per=$(( threads / n )); (( per >= 1 )) || per=1
   state=$(mktemp -d)
   port=$(( 20000 + RANDOM % 20000 ))
@@ -138,7 +148,7 @@ for n in 1 2 4; do
   pids+=($!)
   for i in $(seq "$n"); do
     build/bin/quantfleet-worker --coordinator "127.0.0.1:$port" --name "w$i" --threads "$per" \
-      --data-root "$(pwd)/$work" 2>"$state/worker-$i.log" &
+      --data-root "$(pwd)/$work" "${memory[@]}" 2>"$state/worker-$i.log" &
     pids+=($!)
   done
   sleep 1
@@ -151,8 +161,8 @@ for n in 1 2 4; do
   cmp -s "$work/imatrix-local.gguf" "$work/imatrix-cluster.gguf" && same=yes
   tps=$(awk -v n="$tokens" -v t="$t_n" 'BEGIN { printf "%.0f", n / t }')
   if (( markdown )); then
-    echo "| cluster, $n worker(s) x $per thread(s) | $t_n | $tps | $same |"
+    echo "| cluster, $label x $per thread(s) | $t_n | $tps | $same |"
   else
-    echo "cluster, $n worker(s) x $per thread(s): ${t_n} s ($tps tokens/s), same bytes: $same"
+    echo "cluster, $label x $per thread(s): ${t_n} s ($tps tokens/s), same bytes: $same"
   fi
 done
