@@ -202,7 +202,9 @@ std::string CalibrationPlanText(const v1::Job& j) {
   if (ends.empty()) return "";
   if (ends.size() == 1) return "data-parallel";
   std::vector<std::string> ranges;
-  for (int s = 0; s < ends.size(); ++s) ranges.push_back(absl::StrFormat("%d-%d", s == 0 ? 0 : ends[s - 1], ends[s] - 1));
+  for (int s = 0; s < ends.size(); ++s) {
+    ranges.push_back(absl::StrFormat("%d-%d", s == 0 ? 0 : ends[s - 1], ends[s] - 1));
+  }
   return absl::StrFormat("pipeline of %d stages (layers %s)", ends.size(), absl::StrJoin(ranges, ", "));
 }
 

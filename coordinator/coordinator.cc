@@ -232,7 +232,20 @@ absl::Status Coordinator::BuildCalibrationTasks(ActiveJob& job) {
 
 bool Coordinator::LiveLocked(const std::string& worker_id, absl::Time now) const {
   auto w = workers_.find(worker_id);
-  return w != workers_.end() && !w->second.retired && now - w->second.last_seen < 3 * options_.heartbeat + options_.lease;
+  return w != workers_.end() && !w->second.retired &&
+         now - w->second.last_seen < 3 * options_.heartbeat + options_.lease;
+}
+
+bool Coordinator::PreferredLocked(const ActiveJob& job, const TaskDef& task, const std::string& worker_name,
+                                  absl::Time now) const {
+  const int layer = EntryLayer(job.plan.tensors[task.tensor].output.name);
+  if (layer < 0 || layer >= job.job.layer_workers_size()) return false;
+  const std::string& holder = job.job.layer_workers(layer);
+  if (holder == worker_name) return true;
+  for (const auto& [id, w] : workers_) {
+    if (w.info.name() == holder && LiveLocked(id, now)) return false;
+  }
+  return true;  // its holder is gone
 }
 
 absl::Status Coordinator::PlanCalibrationLocked(ActiveJob& job, absl::Time now) {
@@ -262,7 +275,9 @@ absl::Status Coordinator::PlanCalibrationLocked(ActiveJob& job, absl::Time now) 
 std::optional<size_t> Coordinator::StageFor(ActiveJob& job, const std::string& worker_id, absl::Time now) {
   ActiveJob::Calibration& cal = *job.calibration;
   const uint64_t budget = static_cast<uint64_t>(workers_[worker_id].info.memory_bytes());
-  auto fits = [&](size_t s) { return budget == 0 || cal.footprint.StageBytes(cal.first_layer(s), cal.stage_end[s]) <= budget; };
+  auto fits = [&](size_t s) {
+    return budget == 0 || cal.footprint.StageBytes(cal.first_layer(s), cal.stage_end[s]) <= budget;
+  };
   if (cal.stages() == 1) return fits(0) ? std::optional<size_t>(0) : std::nullopt;
   for (size_t s = 0; s < cal.stages(); ++s) {
     if (cal.stage_owner[s] == worker_id) return s;
@@ -437,6 +452,7 @@ absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& given) {
     job->job.set_output(output);
     *job->job.mutable_options() = request.options();
     if (request.has_calibration()) *job->job.mutable_calibration() = request.calibration();
+    *job->job.mutable_layer_workers() = request.layer_workers();
     if (then) {
       *job->job.mutable_then() = *then;
       // Idempotent: a restart that resubmits it gets the same job.
@@ -650,90 +666,96 @@ absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& 
       stage = StageFor(j, worker_id, now);
       if (!stage) continue;
     }
-    for (size_t t = 0; t < j.rt.size(); ++t) {
-      TaskRuntime& rt = j.rt[t];
-      if (rt.state != TaskState::kPending) continue;
-      if (stage) {
-        // Its own stage only, once the previous stage of the chunk is done.
-        const size_t stages = j.calibration->stages();
-        if (t % stages != *stage) continue;
-        if (t % stages > 0 && j.rt[t - 1].state != TaskState::kCompleted && j.rt[t - 1].state != TaskState::kDone) {
-          continue;
+    // After a pipelined calibration: a first pass over the layers this
+    // worker held (or whose holder is gone), then any task.
+    const bool prefer = !j.calibration && j.job.layer_workers_size() > 0;
+    for (int pass = prefer ? 0 : 1; pass < 2; ++pass) {
+      for (size_t t = 0; t < j.rt.size(); ++t) {
+        TaskRuntime& rt = j.rt[t];
+        if (rt.state != TaskState::kPending) continue;
+        if (pass == 0 && !PreferredLocked(j, j.tasks[t], w->second.info.name(), now)) continue;
+        if (stage) {
+          // Its own stage only, once the previous stage of the chunk is done.
+          const size_t stages = j.calibration->stages();
+          if (t % stages != *stage) continue;
+          if (t % stages > 0 && j.rt[t - 1].state != TaskState::kCompleted && j.rt[t - 1].state != TaskState::kDone) {
+            continue;
+          }
         }
-      }
-      QF_ASSIGN_OR_RETURN(int64_t epoch, NextEpoch());
-      if (rt.attempt > 0) ++counters_.task_retries;
-      if (w->second.first_lease == absl::InfinitePast()) w->second.first_lease = now;
-      rt.state = TaskState::kLeased;
-      rt.attempt += 1;
-      rt.epoch = epoch;
-      rt.worker = worker_id;
-      rt.deadline = now + options_.lease;
-      rt.committed = 0;
-      rt.crc = 0;
-      const TaskDef& def = j.tasks[t];
-      response.set_assigned(true);
-      v1::TaskSpec* spec = response.mutable_task();
-      v1::Lease* lease = spec->mutable_lease();
-      if (j.calibration) {
-        const ActiveJob::Calibration& cal = *j.calibration;
-        const size_t c = def.tensor, s = *stage;
+        QF_ASSIGN_OR_RETURN(int64_t epoch, NextEpoch());
+        if (rt.attempt > 0) ++counters_.task_retries;
+        if (w->second.first_lease == absl::InfinitePast()) w->second.first_lease = now;
+        rt.state = TaskState::kLeased;
+        rt.attempt += 1;
+        rt.epoch = epoch;
+        rt.worker = worker_id;
+        rt.deadline = now + options_.lease;
+        rt.committed = 0;
+        rt.crc = 0;
+        const TaskDef& def = j.tasks[t];
+        response.set_assigned(true);
+        v1::TaskSpec* spec = response.mutable_task();
+        v1::Lease* lease = spec->mutable_lease();
+        if (j.calibration) {
+          const ActiveJob::Calibration& cal = *j.calibration;
+          const size_t c = def.tensor, s = *stage;
+          lease->set_job_id(id);
+          lease->set_task_id(static_cast<int64_t>(t));
+          lease->set_attempt(rt.attempt);
+          lease->set_epoch(epoch);
+          spec->set_tensor(cal.stages() == 1 ? absl::StrFormat("chunk %d", c + 1)
+                                             : absl::StrFormat("chunk %d, layers %d-%d", c + 1, cal.first_layer(s),
+                                                               cal.stage_end[s] - 1));
+          spec->set_result_bytes(static_cast<int64_t>(def.result_bytes));
+          spec->set_lease_ms(absl::ToInt64Milliseconds(options_.lease));
+          spec->set_source_path(j.model->part(0).path());
+          v1::CalibrationChunk* chunk = spec->mutable_calibration();
+          chunk->set_chunk(static_cast<int32_t>(c));
+          chunk->mutable_tokens()->Add(cal.chunks[c].begin(), cal.chunks[c].end());
+          chunk->set_process_output(j.job.calibration().process_output());
+          for (const ImatrixEntryShape& e : cal.stage_layouts[s]) chunk->add_entries(e.name);
+          if (j.model->n_parts() == 1) {  // split models: workers need them under a data root
+            chunk->set_model_bytes(static_cast<int64_t>(j.model->part(0).size()));
+            chunk->set_model_id(cal.model_id);
+          }
+          if (cal.stages() > 1) {
+            chunk->set_first_layer(cal.first_layer(s));
+            chunk->set_end_layer(cal.stage_end[s]);
+            if (s > 0) chunk->set_activation_bytes(static_cast<int64_t>(cal.activation_bytes(c)));
+          }
+          return response;
+        }
+        const PlannedTensor& pt = j.plan.tensors[def.tensor];
         lease->set_job_id(id);
         lease->set_task_id(static_cast<int64_t>(t));
         lease->set_attempt(rt.attempt);
         lease->set_epoch(epoch);
-        spec->set_tensor(cal.stages() == 1 ? absl::StrFormat("chunk %d", c + 1)
-                                           : absl::StrFormat("chunk %d, layers %d-%d", c + 1, cal.first_layer(s),
-                                                             cal.stage_end[s] - 1));
+        spec->set_tensor(pt.output.name);
+        spec->set_source_type(std::string(TypeName(pt.source->info.type)));
+        spec->set_target_type(std::string(TypeName(pt.output.type)));
+        spec->set_n_per_row(pt.output.ne[0]);
+        spec->set_n_rows(def.n_rows);
+        spec->set_source_bytes(static_cast<int64_t>(def.source_bytes));
         spec->set_result_bytes(static_cast<int64_t>(def.result_bytes));
+        spec->set_convert(pt.convert);
         spec->set_lease_ms(absl::ToInt64Milliseconds(options_.lease));
-        spec->set_source_path(j.model->part(0).path());
-        v1::CalibrationChunk* chunk = spec->mutable_calibration();
-        chunk->set_chunk(static_cast<int32_t>(c));
-        chunk->mutable_tokens()->Add(cal.chunks[c].begin(), cal.chunks[c].end());
-        chunk->set_process_output(j.job.calibration().process_output());
-        for (const ImatrixEntryShape& e : cal.stage_layouts[s]) chunk->add_entries(e.name);
-        if (j.model->n_parts() == 1) {  // split models: workers need them under a data root
-          chunk->set_model_bytes(static_cast<int64_t>(j.model->part(0).size()));
-          chunk->set_model_id(cal.model_id);
+        const ModelTensor* src = pt.source;
+        spec->set_source_path(j.model->part(src->split).path());
+        spec->set_source_file_offset(static_cast<int64_t>(src->file_offset + def.source_offset));
+        // Only for workers that may read a local copy: computed once per task
+        // and kept; the worker trusts its copy only if this matches.
+        if (w->second.info.data_roots_size() > 0 && !j.source_crc[t].has_value()) {
+          j.source_crc[t] = Crc32c(src->data + def.source_offset, def.source_bytes);
+          j.model->part(src->split).DropRange(src->file_offset + def.source_offset, def.source_bytes);
         }
-        if (cal.stages() > 1) {
-          chunk->set_first_layer(cal.first_layer(s));
-          chunk->set_end_layer(cal.stage_end[s]);
-          if (s > 0) chunk->set_activation_bytes(static_cast<int64_t>(cal.activation_bytes(c)));
+        if (j.source_crc[t].has_value()) spec->set_source_crc32c(*j.source_crc[t]);
+        if (pt.imatrix) {
+          const int64_t expert = def.first_row / pt.output.ne[1];
+          const float* w0 = pt.imatrix->data() + expert * pt.output.ne[0];
+          spec->mutable_imatrix()->Add(w0, w0 + pt.output.ne[0]);
         }
         return response;
       }
-      const PlannedTensor& pt = j.plan.tensors[def.tensor];
-      lease->set_job_id(id);
-      lease->set_task_id(static_cast<int64_t>(t));
-      lease->set_attempt(rt.attempt);
-      lease->set_epoch(epoch);
-      spec->set_tensor(pt.output.name);
-      spec->set_source_type(std::string(TypeName(pt.source->info.type)));
-      spec->set_target_type(std::string(TypeName(pt.output.type)));
-      spec->set_n_per_row(pt.output.ne[0]);
-      spec->set_n_rows(def.n_rows);
-      spec->set_source_bytes(static_cast<int64_t>(def.source_bytes));
-      spec->set_result_bytes(static_cast<int64_t>(def.result_bytes));
-      spec->set_convert(pt.convert);
-      spec->set_lease_ms(absl::ToInt64Milliseconds(options_.lease));
-      const ModelTensor* src = pt.source;
-      spec->set_source_path(j.model->part(src->split).path());
-      spec->set_source_file_offset(static_cast<int64_t>(src->file_offset + def.source_offset));
-      // Only for workers that may read a local copy: computed once per task
-      // and kept; the worker trusts its copy only if this matches.
-      if (w->second.info.data_roots_size() > 0 && !j.source_crc[t].has_value()) {
-        j.source_crc[t] = Crc32c(src->data + def.source_offset, def.source_bytes);
-        j.model->part(src->split).DropRange(src->file_offset + def.source_offset, def.source_bytes);
-      }
-      if (j.source_crc[t].has_value()) spec->set_source_crc32c(*j.source_crc[t]);
-      if (pt.imatrix) {
-        const int64_t expert = def.first_row / pt.output.ne[1];
-        const float* w0 = pt.imatrix->data() + expert * pt.output.ne[0];
-        spec->mutable_imatrix()->Add(w0, w0 + pt.output.ne[0]);
-      }
-      return response;
     }
   }
   response.set_assigned(false);
@@ -812,8 +834,8 @@ absl::StatusOr<std::string> Coordinator::ReadSource(const v1::Lease& lease, int6
                                                      offset, length, size));
       }
       std::string out(std::min<uint64_t>({static_cast<uint64_t>(length), size - offset, kMaxChunk}), '\0');
-      QF_RETURN_IF_ERROR(
-          job.part->PRead(out.data(), out.size(), job.tasks[held.second - 1].result_offset + static_cast<uint64_t>(offset)));
+      const uint64_t from = job.tasks[held.second - 1].result_offset + static_cast<uint64_t>(offset);
+      QF_RETURN_IF_ERROR(job.part->PRead(out.data(), out.size(), from));
       counters_.source_bytes_served += static_cast<int64_t>(out.size());
       return out;
     }
@@ -1050,6 +1072,17 @@ void Coordinator::StartFollowUps() {
       const v1::Job& job = jobs_[id]->job;
       if (job.state() == v1::JOB_SUCCEEDED && job.has_then() && job.next_job_id().empty() && job.error().empty()) {
         due.emplace_back(id, job.then());
+        // After a pipeline, each layer's quantization goes first to the
+        // worker that held it.
+        const ActiveJob& j = *jobs_[id];
+        if (j.calibration && j.calibration->stages() > 1) {
+          const ActiveJob::Calibration& cal = *j.calibration;
+          for (size_t s = 0; s < cal.stages(); ++s) {
+            auto w = workers_.find(cal.stage_owner[s]);
+            const std::string name = w != workers_.end() ? w->second.info.name() : "";
+            for (int l = cal.first_layer(s); l < cal.stage_end[s]; ++l) due.back().second.add_layer_workers(name);
+          }
+        }
       }
     }
   }

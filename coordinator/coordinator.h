@@ -221,6 +221,10 @@ class Coordinator {
   std::optional<size_t> StageFor(ActiveJob& job, const std::string& worker_id, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool LiveLocked(const std::string& worker_id, absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a quantization task should go first to `worker_name`: its
+  // layer was held there in the pipeline before, or its holder is gone.
+  bool PreferredLocked(const ActiveJob& job, const TaskDef& task, const std::string& worker_name, absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Adds the chunks' statistics in chunk order and writes the imatrix.
   absl::Status FinishCalibration(const ActiveJob& job, const PartFile& part, double* perplexity);
   absl::StatusOr<int64_t> NextEpoch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -429,3 +429,51 @@ TEST(CutTasks, CoverEveryRowOnceAndNeverCrossAnExpert) {
 
 }  // namespace
 }  // namespace quantfleet
+
+namespace quantfleet {
+namespace {
+
+// After a pipelined calibration, a layer's quantization goes first to the
+// worker that held the layer; once its own layers are leased it helps with
+// the others, and layers whose holder is gone go to anyone.
+TEST_F(CoordinatorTest, LayerWorkersAreOfferedTheirOwnLayersFirst) {
+  TestModelSpec spec;
+  spec.n_layer = 4;
+  ASSERT_TRUE(WriteTestModel(spec, Model()).ok());
+  Open();
+  const std::string a = Worker("a");
+  const std::string b = Worker("b");
+  v1::SubmitJobRequest request = Request();
+  for (const char* name : {"a", "a", "b", "gone"}) request.add_layer_workers(name);
+  ASSERT_TRUE(coordinator_->Submit(request).ok());
+  auto layer_of = [](const std::string& tensor) {
+    int layer = -1;
+    return std::sscanf(tensor.c_str(), "blk.%d.", &layer) == 1 ? layer : -1;
+  };
+  // a first gets every task of layers 0-1 and of layer 3 (its holder never
+  // registered), and no task of b's layer 2, while b takes only layer 2.
+  std::vector<int> a_layers, b_layers;
+  for (int i = 0; i < 1000; ++i) {
+    absl::StatusOr<v1::AcquireTaskResponse> r = coordinator_->Acquire(a);
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (!r->assigned()) break;
+    const int layer = layer_of(r->task().tensor());
+    if (layer == 2) break;  // a has run out of preferred layers: it helps with b's
+    a_layers.push_back(layer);
+  }
+  for (int i = 0; i < 1000; ++i) {
+    absl::StatusOr<v1::AcquireTaskResponse> r = coordinator_->Acquire(b);
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (!r->assigned()) break;
+    b_layers.push_back(layer_of(r->task().tensor()));
+  }
+  ASSERT_FALSE(a_layers.empty());
+  ASSERT_FALSE(b_layers.empty());
+  for (int l : {0, 1, 3}) EXPECT_NE(std::count(a_layers.begin(), a_layers.end(), l), 0) << "layer " << l;
+  for (int l : b_layers) EXPECT_TRUE(l == 2 || l == -1) << "b was given layer " << l << " before its own were gone";
+  // Every task of layers 0, 1 and 3 went to a before b asked.
+  EXPECT_EQ(std::count(b_layers.begin(), b_layers.end(), 0) + std::count(b_layers.begin(), b_layers.end(), 1), 0);
+}
+
+}  // namespace
+}  // namespace quantfleet

@@ -318,6 +318,38 @@ TEST_F(CalibrationCluster, AModelNoWorkerCanHoldRunsAsAPipelineWithTheLocalBytes
   EXPECT_TRUE(ReadFile(Out("three.imatrix.gguf")) == local) << "3 stages: not the local bytes";
 }
 
+TEST_F(CalibrationCluster, APipelinedCalibratedJobQuantizesEachLayerFirstWhereItWasHeld) {
+  const std::vector<uint8_t> local = DeepLocalImatrix();
+  StartCoordinator();
+  StartDataWorker("s1", Holding(0.6));
+  StartDataWorker("s2", Holding(0.6));
+  WaitForAliveWorkers(2);
+  ProcessResult r = Cli({"submit", "--watch", "--calibration", Text(), "--ctx", "64", "--chunks", "8", Deep(),
+                         Out("deep-Q4_K_M.gguf"), "Q4_K_M"},
+                        absl::Minutes(3));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string imatrix = Out("deep-Q4_K_M.gguf.imatrix.gguf");
+  EXPECT_TRUE(ReadFile(imatrix) == local) << "the pipeline's imatrix is not the local one";
+  ProcessResult ref = RunProcess({Bin("quantfleet"), "quantize", "--imatrix", imatrix, Deep(),
+                                  Out("reference-deep-Q4_K_M.gguf"), "Q4_K_M"},
+                                 absl::Minutes(2));
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+  EXPECT_TRUE(ReadFile(Out("deep-Q4_K_M.gguf")) == ReadFile(Out("reference-deep-Q4_K_M.gguf")));
+  // The quantization knows which worker held which layer: two each.
+  const nlohmann::json jobs = nlohmann::json::parse(Cli({"jobs", "--json"}).output, nullptr, false);
+  ASSERT_TRUE(jobs.is_object() && jobs.contains("jobs"));
+  std::vector<std::string> holders;
+  for (const nlohmann::json& j : jobs["jobs"]) {
+    if (!j.contains("layerWorkers")) continue;
+    for (const nlohmann::json& n : j["layerWorkers"]) holders.push_back(n.get<std::string>());
+  }
+  ASSERT_EQ(holders.size(), 4u) << jobs.dump();
+  EXPECT_EQ(holders[0], holders[1]);
+  EXPECT_EQ(holders[2], holders[3]);
+  EXPECT_NE(holders[1], holders[2]);
+  for (const std::string& h : holders) EXPECT_TRUE(h == "s1" || h == "s2") << h;
+}
+
 TEST_F(CalibrationCluster, APipelineSurvivesLosingAStageWorkerAndTheCoordinator) {
   const std::vector<uint8_t> local = DeepLocalImatrix();
   StartCoordinator();
