@@ -34,14 +34,22 @@ struct Case {
   // to 6e-3 here, against under 1e-3 for F32 and F16 weights.
   double tolerance;
   int n_expert = 0;  // > 1: a mixture of experts (2 used per token)
+  // Set: the model is quantized to this file type first. Both sides then
+  // quantize activations to Q8_0 or Q8_K before each product, where a
+  // last-bit difference upstream can move a value by a whole step (about
+  // 1/127 of its block's largest, against 2^-11 for F16): measured 1.4e-2
+  // to 1.5e-2 here (1.9e-2 to 3.1e-2 without modelling that rounding).
+  std::string quantize_to = "";
 };
+
+std::string Bin(const std::string& name) { return std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/" + name; }
 
 class ForwardConformance : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ForwardConformance, LogitsAgreeWithLlamaDecode) {
   const Case& c = GetParam();
   const std::string dir = ::testing::TempDir() + "/forward-" + c.arch + "-" + std::to_string(c.n_expert) + "-" +
-                          c.vocab + "-" + std::string(TypeName(c.type));
+                          c.vocab + "-" + std::string(TypeName(c.type)) + c.quantize_to;
   std::filesystem::create_directories(dir);
   TestModelSpec spec;
   spec.arch = c.arch;
@@ -57,8 +65,14 @@ TEST_P(ForwardConformance, LogitsAgreeWithLlamaDecode) {
   spec.seed = 11;
   spec.scale = 0.05f;  // larger weights: logits that differ across tokens
   spec.vocab_from = OracleDir() + "/llama.cpp/models/ggml-vocab-" + c.vocab + ".gguf";
-  const std::string model_path = dir + "/model.gguf";
+  std::string model_path = dir + "/model.gguf";
   ASSERT_TRUE(WriteTestModel(spec, model_path).ok());
+  if (!c.quantize_to.empty()) {
+    const std::string quantized = dir + "/model-" + c.quantize_to + ".gguf";
+    ProcessResult q = RunProcess({Bin("quantfleet"), "quantize", model_path, quantized, c.quantize_to}, absl::Minutes(2));
+    ASSERT_EQ(q.exit_code, 0) << q.output;
+    model_path = quantized;
+  }
 
   absl::StatusOr<GgufModel> file = GgufModel::Open(model_path);
   ASSERT_TRUE(file.ok()) << file.status();
@@ -101,8 +115,9 @@ TEST_P(ForwardConformance, LogitsAgreeWithLlamaDecode) {
   const int n_vocab = model->hparams().n_vocab;
   for (int v = 0; v < n_vocab; ++v) spread = std::max(spread, std::fabs(double(want[v]) - want[n_vocab + v]));
   ASSERT_GT(spread, 1e-3 * largest) << "degenerate model: positions give the same logits";
-  std::printf("%s %s %s: %zu tokens, worst |diff| %.3g of largest |logit| %.3g (%.2g relative)\n", c.arch.c_str(),
-              c.vocab.c_str(), std::string(TypeName(c.type)).c_str(), tokens.size(), worst, largest, worst / largest);
+  std::printf("%s %s %s%s: %zu tokens, worst |diff| %.3g of largest |logit| %.3g (%.2g relative)\n", c.arch.c_str(),
+              c.vocab.c_str(), std::string(TypeName(c.type)).c_str(), c.quantize_to.c_str(), tokens.size(), worst, largest,
+              worst / largest);
   EXPECT_LE(worst / largest, c.tolerance) << "at position " << worst_at / n_vocab << ", token " << worst_at % n_vocab
                                           << ": ours " << ours[worst_at] << ", llama.cpp " << want[worst_at];
 }
@@ -114,11 +129,15 @@ INSTANTIATE_TEST_SUITE_P(Models, ForwardConformance,
                                            Case{"qwen3", "qwen2", GgmlType::kF16, 1e-3},
                                            Case{"llama", "gpt-2", GgmlType::kBF16, 1e-2},
                                            Case{"llama", "llama-spm", GgmlType::kF16, 1e-3, 8},
-                                           Case{"qwen3moe", "qwen2", GgmlType::kF16, 1e-3, 4}),
+                                           Case{"qwen3moe", "qwen2", GgmlType::kF16, 1e-3, 4},
+                                           Case{"llama", "llama-spm", GgmlType::kF16, 2e-2, 0, "Q8_0"},
+                                           Case{"llama", "llama-bpe", GgmlType::kF16, 2e-2, 0, "Q4_K_M"},
+                                           Case{"qwen2", "qwen2", GgmlType::kF16, 2e-2, 0, "Q4_0"}),
                          [](const ::testing::TestParamInfo<Case>& info) {
                            std::string n = absl::StrCat(info.param.arch, info.param.n_expert > 1 && info.param.arch == "llama" ? "_moe_" : "_",
                                                         info.param.vocab, "_",
-                                                        std::string(TypeName(info.param.type)));
+                                                        std::string(TypeName(info.param.type)),
+                                                        info.param.quantize_to.empty() ? "" : "_as_" + info.param.quantize_to);
                            for (char& ch : n) ch = ch == '-' ? '_' : ch;
                            return n;
                          });

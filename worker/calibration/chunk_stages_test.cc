@@ -4,6 +4,8 @@
 // owns. This is what lets a pipelined cluster write the local file.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "core/gguf/gguf_model.h"
@@ -17,7 +19,8 @@ namespace {
 class ChunkStages : public ::testing::TestWithParam<int> {  // the parameter: experts (0: dense)
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/chunk-stages-" + std::to_string(GetParam());
+    // One folder per test process: ctest runs these in parallel.
+    dir_ = ::testing::TempDir() + "/chunk-stages-" + std::to_string(::getpid());
     std::filesystem::create_directories(dir_);
     ASSERT_TRUE(WriteTestVocab(dir_ + "/vocab.gguf").ok());
     TestModelSpec spec;
@@ -37,6 +40,8 @@ class ChunkStages : public ::testing::TestWithParam<int> {  // the parameter: ex
     for (int i = 0; i < 48; ++i) tokens_.push_back((i * 37 + 5) % model_->hparams().n_vocab);
     tokens_[0] = 1;  // BOS
   }
+
+  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::string dir_;
   std::unique_ptr<GgufModel> file_;

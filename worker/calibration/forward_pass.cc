@@ -9,12 +9,12 @@
 
 #include "absl/strings/str_format.h"
 #include "core/quant/half.h"
+#include "worker/calibration/activation_rounding.h"
 
 namespace quantfleet {
 namespace {
 
 float RoundToHalf(float x) { return HalfToFloat(FloatToHalf(x)); }
-float RoundToBFloat16(float x) { return BFloat16ToFloat(FloatToBFloat16(x)); }
 
 // RMSNorm of each row of `x` (n rows of `dim`), times `weight`, in place.
 // The sum of squares is kept in double, as ggml does.
@@ -34,9 +34,9 @@ void RmsNorm(float* x, int64_t n, int dim, const std::vector<float>& weight, flo
 void Product(const Linear& l, int e, const float* x, int64_t n, float* y) {
   const float* input = x;
   std::vector<float> rounded;
-  if (l.source_type == GgmlType::kF16 || l.source_type == GgmlType::kBF16) {
+  if (l.source_type != GgmlType::kF32) {
     rounded.assign(x, x + n * l.n_in);
-    for (float& v : rounded) v = l.source_type == GgmlType::kF16 ? RoundToHalf(v) : RoundToBFloat16(v);
+    RoundActivationsFor(l.source_type, rounded.data(), n, l.n_in);
     input = rounded.data();
   }
   const int64_t base = static_cast<int64_t>(e) * l.n_out;  // first row of the matrix
@@ -44,7 +44,7 @@ void Product(const Linear& l, int e, const float* x, int64_t n, float* y) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), l.n_out, l.n_in, 1.0f, input, l.n_in,
                 reinterpret_cast<const float*>(l.data) + base * l.n_in, l.n_in, 0.0f, y, l.n_out);
   } else {
-    // F16/BF16 weights: a block of rows at a time (about 8 MiB as F32).
+    // Other weights: a block of rows at a time (about 8 MiB as F32).
     const int64_t block = std::max<int64_t>(1, (int64_t{8} << 20) / (4 * int64_t{l.n_in}));
     std::vector<float> w(static_cast<size_t>(std::min<int64_t>(block, l.n_out) * l.n_in));
     for (int64_t first = 0; first < l.n_out; first += block) {

@@ -8,8 +8,10 @@
 // Matrix products run on BLAS.
 //
 // The numbers follow llama.cpp's CPU path where it rounds: activations
-// entering an F16 (BF16) weight are rounded to F16 (BF16), and Q, K, V and
-// the attention probabilities pass through F16 as in its KV cache.
+// entering a weight are rounded as its dot product sees them (F16, BF16,
+// or quantized to Q8_0/Q8_K for quantized weights; see
+// activation_rounding.h), and Q, K, V and the attention probabilities pass
+// through F16 as in its KV cache.
 //
 // Thread-safety: Run may be called concurrently with different sinks; BLAS
 // uses its own threads.

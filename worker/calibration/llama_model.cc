@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_format.h"
 #include "core/quant/half.h"
+#include "core/quant/reference_kernels.h"
 
 namespace quantfleet {
 namespace {
@@ -89,9 +90,11 @@ class Reader {
                                                         l.name, t->info.ne[0], t->info.ne[1], t->info.ne[2], n_in,
                                                         n_out, n_mat));
     }
-    if (t->info.type != GgmlType::kF32 && t->info.type != GgmlType::kF16 && t->info.type != GgmlType::kBF16) {
+    if (!CanDequantize(t->info.type)) {
       return absl::UnimplementedError(absl::StrFormat(
-          "%s: tensor %s is %s; calibration needs F32, F16 or BF16 weights", path_, l.name, TypeName(t->info.type)));
+          "%s: tensor %s is %s, which calibration cannot read (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, "
+          "Q2_K to Q6_K, IQ4_NL and IQ4_XS can be)",
+          path_, l.name, TypeName(t->info.type)));
     }
     l.source_type = t->info.type;
     l.data = t->data;
@@ -112,25 +115,7 @@ class Reader {
 }  // namespace
 
 void Linear::RowsToFloat(int64_t first, int64_t count, float* out) const {
-  const int64_t n = count * n_in;
-  const int64_t at = first * n_in;
-  switch (source_type) {
-    case GgmlType::kF32:
-      std::memcpy(out, data + at * 4, static_cast<size_t>(n) * 4);
-      break;
-    case GgmlType::kF16:
-    case GgmlType::kBF16: {
-      const bool f16 = source_type == GgmlType::kF16;
-      for (int64_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, data + (at + i) * 2, 2);
-        out[i] = f16 ? HalfToFloat(h) : BFloat16ToFloat(h);
-      }
-      break;
-    }
-    default:
-      break;  // Load admits no other type
-  }
+  DequantizeToFloat(source_type, data + static_cast<size_t>(first) * RowSize(source_type, n_in), out, count * n_in);
 }
 
 absl::StatusOr<LlamaModel> LlamaModel::Load(const GgufModel& model, const std::string& path) {

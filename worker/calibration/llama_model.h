@@ -1,9 +1,10 @@
 // The weights and hyperparameters of a llama-family model (architectures
 // "llama" with or without a mixture of experts, "qwen2", "qwen3") read from GGUF, as the forward pass uses them.
 // Weight matrices stay where they are in the memory-mapped file, in their
-// own type (F32, F16, BF16), and are converted a block of rows at a time as
-// products need them, so memory stays near the model's own size; norms and
-// biases are copied as F32.
+// own type (F32, F16, BF16 or any type core/quant can dequantize: Q4_0 to
+// Q8_0, the K-quants, IQ4_NL, IQ4_XS), and are converted a block of rows at
+// a time as products need them, so memory stays near the model's own size;
+// norms and biases are copied as F32.
 //
 // Thread-safety: immutable after Load; share freely. The GgufModel given
 // to Load must outlive it.
