@@ -173,11 +173,14 @@ absl::Status Coordinator::PrepareCalibration(ActiveJob& job, const std::string& 
   absl::StatusOr<std::vector<std::vector<TokenId>>> chunks = CutChunks(*shared_vocab, tokens, ctx, o.max_chunks());
   if (!chunks.ok()) return absl::InvalidArgumentError(absl::StrFormat("%s: %s", text_path, chunks.status().message()));
   ActiveJob::Calibration cal;
-  struct stat st;
-  if (::stat(input.c_str(), &st) == 0) {
-    cal.model_id = absl::StrFormat("%x-%x", static_cast<uint64_t>(st.st_size),
-                                   static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
-                                       static_cast<uint64_t>(st.st_mtim.tv_nsec));
+  // Size and modification time of every part: a worker finds its cached
+  // copy by it, and a changed model gets a new one.
+  for (int p = 0; p < job.model->n_parts(); ++p) {
+    struct stat st;
+    if (::stat(job.model->part(p).path().c_str(), &st) != 0) continue;
+    cal.model_id += absl::StrFormat("%s%x-%x", p == 0 ? "" : "-", static_cast<uint64_t>(st.st_size),
+                                    static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
+                                        static_cast<uint64_t>(st.st_mtim.tv_nsec));
   }
   cal.layout = ImatrixLayoutOf(*job.model, o.process_output());
   cal.chunks = *std::move(chunks);
@@ -714,10 +717,17 @@ absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& 
           chunk->mutable_tokens()->Add(cal.chunks[c].begin(), cal.chunks[c].end());
           chunk->set_process_output(j.job.calibration().process_output());
           for (const ImatrixEntryShape& e : cal.stage_layouts[s]) chunk->add_entries(e.name);
-          if (j.model->n_parts() == 1) {  // split models: workers need them under a data root
-            chunk->set_model_bytes(static_cast<int64_t>(j.model->part(0).size()));
-            chunk->set_model_id(cal.model_id);
+          int64_t model_bytes = 0;
+          for (int p = 0; p < j.model->n_parts(); ++p) {
+            const int64_t bytes = static_cast<int64_t>(j.model->part(p).size());
+            model_bytes += bytes;
+            if (j.model->n_parts() > 1) {
+              chunk->add_part_names(std::filesystem::path(j.model->part(p).path()).filename().string());
+              chunk->add_part_bytes(bytes);
+            }
           }
+          chunk->set_model_bytes(model_bytes);
+          chunk->set_model_id(cal.model_id);
           if (cal.stages() > 1) {
             chunk->set_first_layer(cal.first_layer(s));
             chunk->set_end_layer(cal.stage_end[s]);
@@ -812,7 +822,7 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::Heartbeat
 }
 
 absl::StatusOr<std::string> Coordinator::ReadSource(const v1::Lease& lease, int64_t offset, int64_t length,
-                                                    bool activations) {
+                                                    bool activations, int part) {
   std::shared_ptr<GgufModel> model;  // keeps the mapping alive if the job ends meanwhile
   const ModelTensor* src = nullptr;  // null: the whole model file (a calibration chunk streams it)
   uint64_t at = 0, n = 0;
@@ -839,9 +849,12 @@ absl::StatusOr<std::string> Coordinator::ReadSource(const v1::Lease& lease, int6
       counters_.source_bytes_served += static_cast<int64_t>(out.size());
       return out;
     }
-    const uint64_t size = job.calibration ? job.model->part(0).size() : def.source_bytes;
-    if ((job.calibration && job.model->n_parts() != 1) || offset < 0 || length <= 0 ||
-        static_cast<uint64_t>(offset) >= size) {
+    if (job.calibration && (part < 0 || part >= job.model->n_parts())) {
+      return absl::OutOfRangeError(absl::StrFormat("the model has no part %d (it has %d)", part,
+                                                   job.model->n_parts()));
+    }
+    const uint64_t size = job.calibration ? job.model->part(part).size() : def.source_bytes;
+    if (offset < 0 || length <= 0 || static_cast<uint64_t>(offset) >= size) {
       return absl::OutOfRangeError(absl::StrFormat("source range [%d, +%d) is outside the task's %d bytes", offset,
                                                    length, size));
     }
@@ -855,7 +868,7 @@ absl::StatusOr<std::string> Coordinator::ReadSource(const v1::Lease& lease, int6
     counters_.source_bytes_served += static_cast<int64_t>(n);
   }
   // The copy happens outside the lock: it may wait on the disk.
-  const MappedFile& file = model->part(src != nullptr ? src->split : 0);
+  const MappedFile& file = model->part(src != nullptr ? src->split : part);
   const uint8_t* data = src != nullptr ? src->data + at : file.data() + at;
   std::string out(reinterpret_cast<const char*>(data), n);
   file.DropRange(src != nullptr ? src->file_offset + at : at, n);

@@ -107,9 +107,10 @@ class Coordinator {
   absl::StatusOr<quantfleet::v1::AcquireTaskResponse> Acquire(const std::string& worker_id);
   absl::StatusOr<quantfleet::v1::HeartbeatResponse> Heartbeat(const quantfleet::v1::HeartbeatRequest& request);
   // Up to `length` source bytes of the leased task from `offset`.
-  // With `activations`: of a pipeline stage's input activations instead.
+  // With `activations`: of a pipeline stage's input activations instead;
+  // a calibration task streaming a split model reads part `part`.
   absl::StatusOr<std::string> ReadSource(const quantfleet::v1::Lease& lease, int64_t offset, int64_t length,
-                                         bool activations = false);
+                                         bool activations = false, int part = 0);
   // Writes one result chunk; returns the new committed offset.
   absl::StatusOr<int64_t> Upload(const quantfleet::v1::Lease& lease, int64_t offset, const std::string& data,
                                  uint32_t crc32c);

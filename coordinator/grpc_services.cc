@@ -105,7 +105,8 @@ grpc::Status WorkerServiceImpl::ReadSource(grpc::ServerContext* ctx, const v1::R
   const int64_t end = req->offset() + req->length();
   while (offset < end) {
     if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
-    absl::StatusOr<std::string> data = c_->ReadSource(req->lease(), offset, end - offset, req->activations());
+    absl::StatusOr<std::string> data =
+        c_->ReadSource(req->lease(), offset, end - offset, req->activations(), req->part());
     if (!data.ok()) return ToGrpc(data.status());
     if (data->empty()) break;
     v1::DataChunk chunk;

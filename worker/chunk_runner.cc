@@ -21,22 +21,51 @@ std::optional<std::string> PathInsideRoots(const std::string& path, const std::v
   return std::nullopt;
 }
 
+absl::StatusOr<std::string> ChunkRunner::FetchIntoCache(const std::string& model_path,
+                                                        const quantfleet::v1::CalibrationChunk& chunk,
+                                                        const Fetch& fetch) {
+  // One file: CACHE/STEM.ID.gguf. A split model: its parts, under their
+  // own names (which the first part's metadata implies), in CACHE/STEM.ID/.
+  const std::string base =
+      absl::StrFormat("%s/%s.%s", cache_dir_, std::filesystem::path(model_path).stem().string(), chunk.model_id());
+  struct Part {
+    std::string path;
+    int64_t bytes;
+  };
+  std::vector<Part> parts;
+  if (chunk.part_names_size() == 0) {
+    parts.push_back({base + ".gguf", chunk.model_bytes()});
+  } else if (chunk.part_names_size() != chunk.part_bytes_size()) {
+    return absl::InvalidArgumentError("the coordinator sent part names and sizes that do not pair up");
+  } else {
+    for (int i = 0; i < chunk.part_names_size(); ++i) {
+      const std::string& name = chunk.part_names(i);
+      if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
+        return absl::InvalidArgumentError(absl::StrFormat("'%s' is not a file name for a model part", name));
+      }
+      parts.push_back({base + "/" + name, chunk.part_bytes(i)});
+    }
+  }
+  for (size_t i = 0; i < parts.size(); ++i) {
+    std::error_code ec;
+    if (std::filesystem::file_size(parts[i].path, ec) == static_cast<uintmax_t>(parts[i].bytes) && !ec) continue;
+    if (absl::Status s = fetch(parts[i].path, static_cast<int>(i), parts[i].bytes); !s.ok()) return s;
+  }
+  return parts[0].path;
+}
+
 absl::StatusOr<std::string> ChunkRunner::Run(const std::string& model_path,
                                              const quantfleet::v1::CalibrationChunk& chunk,
                                              std::string_view activations, const Fetch& fetch) {
   std::optional<std::string> local = PathInsideRoots(model_path, data_roots_);
   if (!local && chunk.model_bytes() > 0 && !cache_dir_.empty()) {
-    const std::string cached = absl::StrFormat("%s/%s.%s.gguf", cache_dir_,
-                                               std::filesystem::path(model_path).stem().string(), chunk.model_id());
-    std::error_code ec;
-    if (std::filesystem::file_size(cached, ec) != static_cast<uintmax_t>(chunk.model_bytes()) || ec) {
-      if (absl::Status s = fetch(cached); !s.ok()) return s;
-    }
-    local = cached;
+    absl::StatusOr<std::string> cached = FetchIntoCache(model_path, chunk, fetch);
+    if (!cached.ok()) return cached.status();
+    local = *cached;
   }
   if (!local) {
     return absl::NotFoundError(absl::StrFormat(
-        "%s is not under this worker's --data-root and cannot be streamed (a split model, or no --cache-dir)",
+        "%s is not under this worker's --data-root, and it has no --cache-dir to stream it into",
         model_path));
   }
   if (*local != loaded_path_) {

@@ -28,7 +28,8 @@ std::optional<std::string> PathInsideRoots(const std::string& path, const std::v
 
 class ChunkRunner {
  public:
-  using Fetch = std::function<absl::Status(const std::string& destination)>;
+  // Streams part `part` (`bytes` long) of the model into `destination`.
+  using Fetch = std::function<absl::Status(const std::string& destination, int part, int64_t bytes)>;
 
   ChunkRunner(std::vector<std::string> data_roots, std::string cache_dir)
       : data_roots_(std::move(data_roots)), cache_dir_(std::move(cache_dir)) {}
@@ -37,13 +38,17 @@ class ChunkRunner {
   // layout (see CalibrationChunk): for a stage after the first,
   // `activations` holds its input. `fetch` streams the model into the
   // cache when no data root has it. NOT_FOUND when the model is neither
-  // under a data root nor streamable (split models); FAILED_PRECONDITION
+  // under a data root nor streamable (no cache folder); FAILED_PRECONDITION
   // when its entries are not the ones the coordinator expects;
   // INVALID_ARGUMENT for activations of the wrong size.
   absl::StatusOr<std::string> Run(const std::string& model_path, const quantfleet::v1::CalibrationChunk& chunk,
                                   std::string_view activations, const Fetch& fetch);
 
  private:
+  // The cached copy of the model (its first part), fetching what is missing.
+  absl::StatusOr<std::string> FetchIntoCache(const std::string& model_path,
+                                             const quantfleet::v1::CalibrationChunk& chunk, const Fetch& fetch);
+
   std::vector<std::string> data_roots_;
   std::string cache_dir_;
   std::string loaded_path_;

@@ -265,16 +265,15 @@ bool WorkerAgent::ReadLocal(const v1::TaskSpec& task, std::string* source) {
   return true;
 }
 
-absl::Status WorkerAgent::Stream(const v1::TaskSpec& task, int64_t total, int64_t* have, bool activations,
-                                 const std::function<absl::Status(const std::string&)>& sink) {
+absl::Status WorkerAgent::Stream(const v1::TaskSpec& task, const v1::ReadSourceRequest& what, int64_t total,
+                                 int64_t* have, const std::function<absl::Status(const std::string&)>& sink) {
   int64_t stalled = 0;  // attempts in a row without progress
   while (*have < total && stalled < 5) {
     const int64_t before = *have;
-    v1::ReadSourceRequest req;
+    v1::ReadSourceRequest req = what;
     *req.mutable_lease() = task.lease();
     req.set_offset(*have);
     req.set_length(total - *have);
-    req.set_activations(activations);
     auto ctx = Context();
     std::unique_ptr<grpc::ClientReader<v1::DataChunk>> reader = stub_->ReadSource(ctx.get(), req);
     v1::DataChunk chunk;
@@ -312,7 +311,9 @@ absl::Status WorkerAgent::Download(const v1::TaskSpec& task, std::string* source
     if (total <= 0) return absl::OkStatus();
     source->reserve(static_cast<size_t>(total));
     int64_t have = 0;
-    return Stream(task, total, &have, /*activations=*/true, [source](const std::string& data) {
+    v1::ReadSourceRequest activations;
+    activations.set_activations(true);
+    return Stream(task, activations, total, &have, [source](const std::string& data) {
       source->append(data);
       return absl::OkStatus();
     });
@@ -320,13 +321,14 @@ absl::Status WorkerAgent::Download(const v1::TaskSpec& task, std::string* source
   if (ReadLocal(task, source)) return absl::OkStatus();
   source->reserve(task.source_bytes());
   int64_t have = 0;
-  return Stream(task, task.source_bytes(), &have, /*activations=*/false, [source](const std::string& data) {
+  return Stream(task, v1::ReadSourceRequest(), task.source_bytes(), &have, [source](const std::string& data) {
     source->append(data);
     return absl::OkStatus();
   });
 }
 
-absl::Status WorkerAgent::DownloadModel(const v1::TaskSpec& task, const std::string& destination) {
+absl::Status WorkerAgent::DownloadModel(const v1::TaskSpec& task, const std::string& destination, int part,
+                                        int64_t total) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(destination).parent_path(), ec);
   const std::string partial = destination + ".partial";
@@ -336,7 +338,6 @@ absl::Status WorkerAgent::DownloadModel(const v1::TaskSpec& task, const std::str
   }
   // Workers sharing a cache take turns; the second finds the file done.
   ::flock(fd, LOCK_EX);
-  const int64_t total = task.calibration().model_bytes();
   if (std::filesystem::file_size(destination, ec) == static_cast<uintmax_t>(total) && !ec) {
     ::unlink(partial.c_str());  // the empty one this open created
     ::close(fd);
@@ -347,7 +348,9 @@ absl::Status WorkerAgent::DownloadModel(const v1::TaskSpec& task, const std::str
   if (have > total) have = 0;
   absl::FPrintF(stderr, "worker %s: streaming %s (%d bytes) into %s\n", options_.name, task.source_path(), total,
                 destination);
-  absl::Status s = Stream(task, total, &have, /*activations=*/false, [&](const std::string& data) -> absl::Status {
+  v1::ReadSourceRequest what;
+  what.set_part(part);
+  absl::Status s = Stream(task, what, total, &have, [&](const std::string& data) -> absl::Status {
     size_t done = 0;
     while (done < data.size()) {
       const ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(have + done));
@@ -425,7 +428,9 @@ absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, const std::string& re
 absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task, const std::string& activations) {
   absl::StatusOr<std::string> result = chunks_.Run(
       task.source_path(), task.calibration(), activations,
-      [this, &task](const std::string& destination) { return DownloadModel(task, destination); });
+      [this, &task](const std::string& destination, int part, int64_t bytes) {
+        return DownloadModel(task, destination, part, bytes);
+      });
   if (!result.ok()) {
     // Another worker may have the model: the coordinator retries elsewhere
     // and fails the job after its attempt limit, with this reason.

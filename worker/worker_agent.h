@@ -106,14 +106,16 @@ class WorkerAgent {
   // activations) instead of rows to quantize.
   absl::Status ProcessChunk(const quantfleet::v1::TaskSpec& task, const std::string& activations);
   absl::Status Download(const quantfleet::v1::TaskSpec& task, std::string* source);
-  // Streams bytes [*have, total) of the task's source (or, with
-  // `activations`, of a pipeline stage's input) to `sink`, each chunk
-  // CRC32C-checked, resuming after cuts.
-  absl::Status Stream(const quantfleet::v1::TaskSpec& task, int64_t total, int64_t* have, bool activations,
-                      const std::function<absl::Status(const std::string&)>& sink);
-  // Streams a calibration chunk's model file into `destination` (resuming
-  // a .partial left by an earlier cut; renamed into place when complete).
-  absl::Status DownloadModel(const quantfleet::v1::TaskSpec& task, const std::string& destination);
+  // Streams bytes [*have, total) of what `what` names (the task's
+  // source; a part of its model; a pipeline stage's input activations) to
+  // `sink`, each chunk CRC32C-checked, resuming after cuts.
+  absl::Status Stream(const quantfleet::v1::TaskSpec& task, const quantfleet::v1::ReadSourceRequest& what,
+                      int64_t total, int64_t* have, const std::function<absl::Status(const std::string&)>& sink);
+  // Streams part `part` (`total` bytes) of a calibration chunk's model into
+  // `destination` (resuming a .partial left by an earlier cut; renamed
+  // into place when complete).
+  absl::Status DownloadModel(const quantfleet::v1::TaskSpec& task, const std::string& destination, int part,
+                             int64_t total);
   // Reads the source from a data root; false when it is not there or differs.
   bool ReadLocal(const quantfleet::v1::TaskSpec& task, std::string* source);
   // Tells the coordinator the task failed (permanent: no retry elsewhere).

@@ -255,6 +255,32 @@ TEST_F(CalibrationCluster, AMixtureOfExpertsStreamedToTwoWorkersGivesTheLocalByt
   EXPECT_TRUE(ReadFile(Out("moe-cluster.imatrix.gguf")) == ReadFile(Out("moe-local.imatrix.gguf")));
 }
 
+TEST_F(CalibrationCluster, ASplitModelIsStreamedPartByPartAndGivesTheLocalBytes) {
+  TestModelSpec spec = CalibratedSpec();
+  spec.n_split = 3;
+  const std::string split = Out("split-00001-of-00003.gguf");
+  ASSERT_TRUE(WriteTestModel(spec, split).ok());
+  ProcessResult local = RunProcess({Bin("quantfleet"), "imatrix", "-m", split, "-f", Text(), "-o",
+                                    Out("split-local.imatrix.gguf"), "-c", "64", "--chunks", "8"},
+                                   absl::Minutes(2));
+  ASSERT_EQ(local.exit_code, 0) << local.output;
+  StartCoordinator();
+  StartWorker("remote", {"--cache-dir", dir_ + "/cache"});  // no --data-root
+  ProcessResult r = ClusterImatrixOf(split, Out("split-cluster.imatrix.gguf"));
+  ASSERT_EQ(r.exit_code, 0) << r.output << ReadText(dir_ + "/worker-remote.log");
+  EXPECT_TRUE(ReadFile(Out("split-cluster.imatrix.gguf")) == ReadFile(Out("split-local.imatrix.gguf")));
+  // The three parts sit side by side in one folder of the cache, whole.
+  std::map<std::string, uintmax_t> cached;
+  for (const auto& entry : fs::recursive_directory_iterator(dir_ + "/cache")) {
+    if (entry.is_regular_file()) cached[entry.path().filename().string()] = fs::file_size(entry.path());
+  }
+  ASSERT_EQ(cached.size(), 3u);
+  for (int i = 1; i <= 3; ++i) {
+    const std::string name = absl::StrFormat("split-%05d-of-00003.gguf", i);
+    EXPECT_EQ(cached[name], fs::file_size(Out(name))) << name;
+  }
+}
+
 TEST_F(CalibrationCluster, AnUnwritableCacheFailsTheJobWithTheReason) {
   StartCoordinator(2, {"--max-attempts", "2"});
   StartWorker("blind", {"--cache-dir", "/proc/quantfleet-cache"});
