@@ -993,6 +993,12 @@ void Coordinator::FlushCompletedTasks() {
       for (const auto& [task, crc] : j.unsynced) {
         j.rt[task].state = TaskState::kDone;
         --j.tensor_tasks_left[j.tasks[task].tensor];
+        // A pipeline stage that is durable no longer needs the activations
+        // its previous stage left: their disk space goes back.
+        if (j.calibration && j.tasks[task].first_row > 0) {
+          const TaskDef& previous = j.tasks[task - 1];
+          j.part->Release(previous.result_offset, j.calibration->activation_bytes(previous.tensor));
+        }
       }
       j.unsynced.clear();
       RefreshCounters(j);

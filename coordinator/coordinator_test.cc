@@ -1,6 +1,7 @@
 #include "coordinator/coordinator.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -473,6 +474,35 @@ TEST_F(CoordinatorTest, LayerWorkersAreOfferedTheirOwnLayersFirst) {
   for (int l : b_layers) EXPECT_TRUE(l == 2 || l == -1) << "b was given layer " << l << " before its own were gone";
   // Every task of layers 0, 1 and 3 went to a before b asked.
   EXPECT_EQ(std::count(b_layers.begin(), b_layers.end(), 0) + std::count(b_layers.begin(), b_layers.end(), 1), 0);
+}
+
+}  // namespace
+}  // namespace quantfleet
+
+namespace quantfleet {
+namespace {
+
+TEST_F(CoordinatorTest, PartFileReleasesARangeThatThenReadsAsZeros) {
+  absl::StatusOr<std::unique_ptr<PartFile>> part = PartFile::Open(Out(), "job-release", 8 << 20);
+  ASSERT_TRUE(part.ok()) << part.status();
+  const std::string ones(8 << 20, '\x01');
+  ASSERT_TRUE((*part)->PWrite(ones.data(), ones.size(), 0).ok());
+  ASSERT_TRUE((*part)->Sync().ok());
+  struct stat before, after;
+  ASSERT_EQ(::stat((*part)->path().c_str(), &before), 0);
+  (*part)->Release(1 << 20, 4 << 20);
+  ASSERT_EQ(::stat((*part)->path().c_str(), &after), 0);
+  EXPECT_EQ(after.st_size, before.st_size) << "the size stays";
+  std::string back(8 << 20, '\0');
+  ASSERT_TRUE((*part)->PRead(back.data(), back.size(), 0).ok());
+  EXPECT_EQ(back.substr(0, 1 << 20), ones.substr(0, 1 << 20));
+  EXPECT_EQ(back.substr(1 << 20, 4 << 20), std::string(4 << 20, '\0'));
+  EXPECT_EQ(back.substr(5 << 20), ones.substr(5 << 20));
+  // Where the file system punches holes (ext4, xfs, tmpfs), the space goes.
+  if (after.st_blocks < before.st_blocks) {
+    EXPECT_LE(after.st_blocks * 512, before.st_blocks * 512 - (4 << 20) + 65536);
+  }
+  (*part)->Remove();
 }
 
 }  // namespace

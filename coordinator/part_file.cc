@@ -68,6 +68,12 @@ absl::Status PartFile::PRead(void* data, size_t size, uint64_t offset) const {
   return absl::OkStatus();
 }
 
+void PartFile::Release(uint64_t offset, uint64_t size) {
+  // Not every file system can punch holes; the bytes then simply stay.
+  (void)::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                    static_cast<off_t>(size));
+}
+
 absl::Status PartFile::Sync() {
   if (ops_->FdataSync(fd_) != 0) return Errno(path_, "fsync failed");
   return absl::OkStatus();

@@ -30,6 +30,10 @@ class PartFile {
   absl::Status PWrite(const void* data, size_t size, uint64_t offset);
   absl::Status PRead(void* data, size_t size, uint64_t offset) const;
   absl::Status Sync();
+  // Gives the disk space of [offset, offset + size) back to the file
+  // system (it then reads as zeros); best effort, for bytes no longer
+  // needed, such as a pipeline's activations once the next stage is done.
+  void Release(uint64_t offset, uint64_t size);
   // fsync, rename over the destination, fsync the directory.
   absl::Status Finalize();
   // Deletes the partial file (a failed or cancelled job).
