@@ -1,7 +1,13 @@
 #include "client/imatrix_command.h"
 
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -11,6 +17,7 @@
 #include "core/gguf/gguf_model.h"
 #include "nlohmann/json.hpp"
 #include "worker/calibration/forward_pass.h"
+#include "worker/calibration/imatrix_checkpoint.h"
 #include "worker/calibration/imatrix_run.h"
 #include "worker/calibration/tokenizer.h"
 
@@ -27,8 +34,13 @@ feeds `quantfleet quantize --imatrix` (and llama-quantize). The perplexity
 of the text is printed as llama-imatrix prints it.
 
 Supported: architectures llama (Llama 2/3, Mistral, Mixtral, TinyLlama), qwen2,
-qwen3 and qwen3moe with F32, F16 or BF16 weights; SentencePiece and byte-level
-BPE tokenizers. Runs on this machine's CPU cores (BLAS).
+qwen3 and qwen3moe with F32, F16, BF16 or quantized weights (Q4_0 to Q8_0, the
+K-quants, IQ4_NL, IQ4_XS); SentencePiece and byte-level BPE tokenizers. Runs on
+this machine's CPU cores (BLAS).
+
+A run cut short resumes: every --checkpoint-seconds the chunks done so far are
+saved to OUT.checkpoint, and the same command run again continues from there
+(the file is the same bytes as an uninterrupted run's). It is removed at the end.
 
   -m, --model FILE       the model
   -f, --file FILE        the calibration text
@@ -41,11 +53,16 @@ BPE tokenizers. Runs on this machine's CPU cores (BLAS).
   --no-ppl               skip the perplexity (a little faster)
   -t, --threads N        threads (default: all cores); with enough chunks each thread
                          runs its own chunk, else the products share the threads
+  --checkpoint-seconds N save progress at most every N seconds (default: 60;
+                         0: after every chunk)
+  --no-checkpoint        neither save nor resume progress
   --json                 print a JSON summary at the end
   --coordinator H:P      compute it on the cluster's workers instead (paths on the
-                         coordinator; workers need the model under --data-root); the
-                         file is the same bytes this machine would write. Also takes
-                         the TLS and token flags of `quantfleet submit`
+                         coordinator; workers read the model under --data-root or
+                         stream it into their cache); the file is the same bytes
+                         this machine would write, and the coordinator keeps the
+                         progress. Also takes the TLS and token flags of
+                         `quantfleet submit`
 )";
 
 int Fail(const std::string& message) {
@@ -53,13 +70,32 @@ int Fail(const std::string& message) {
   return 1;
 }
 
+// What makes a checkpoint fit this run: the model's and the text's paths,
+// sizes and modification times, and every option that changes the result.
+std::string RunIdentity(const GgufModel& model, const std::string& text_path, const ImatrixRunOptions& options,
+                        bool process_output, bool parse_special) {
+  auto stamp = [](const std::string& path) {
+    struct stat st;
+    std::error_code ec;
+    const std::string absolute = std::filesystem::absolute(path, ec).string();
+    if (::stat(path.c_str(), &st) != 0) return absolute;
+    return absl::StrFormat("%s %d %d.%09d", absolute, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+  };
+  std::string id;
+  for (int p = 0; p < model.n_parts(); ++p) id += "model " + stamp(model.part(p).path()) + "; ";
+  id += "text " + stamp(text_path) + "; ";
+  id += absl::StrFormat("ctx %d; chunks %d; process-output %d; parse-special %d; ppl %d", options.ctx,
+                        options.max_chunks, process_output, parse_special, options.perplexity);
+  return id;
+}
+
 }  // namespace
 
 int RunImatrixCommand(const std::vector<std::string>& args) {
   std::string model_path, text_path, out_path = "imatrix.gguf", format;
   ImatrixRunOptions options;
-  bool process_output = false, parse_special = false, json = false;
-  int threads = 0;
+  bool process_output = false, parse_special = false, json = false, checkpoints = true;
+  int threads = 0, checkpoint_seconds = 60;
   for (const std::string& a : args) {
     if (a == "--coordinator") return RunClusterImatrix(args);  // the workers compute it
   }
@@ -97,6 +133,10 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
       parse_special = true;
     } else if (a == "--no-ppl") {
       options.perplexity = false;
+    } else if (a == "--checkpoint-seconds") {
+      if (!number(&checkpoint_seconds, 0)) return Fail(a + " needs a number of seconds, 0 or more");
+    } else if (a == "--no-checkpoint") {
+      checkpoints = false;
     } else if (a == "--json") {
       json = true;
     } else {
@@ -128,6 +168,31 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
 
   const std::vector<TokenId> tokens = tokenizer->Tokenize(text, /*add_special=*/true, parse_special);
   absl::FPrintF(stderr, "quantfleet imatrix: %s: %d tokens; %d per chunk\n", text_path, tokens.size(), options.ctx);
+
+  // Progress from an earlier run of the same command, if any.
+  const std::string checkpoint_path = out_path + ".checkpoint";
+  const std::string identity = RunIdentity(*file, text_path, options, process_output, parse_special);
+  const ImatrixLayout layout = ImatrixLayoutOf(*file, process_output);
+  std::optional<ImatrixCheckpoint> resumed;
+  if (checkpoints) {
+    absl::StatusOr<std::optional<ImatrixCheckpoint>> found =
+        ReadImatrixCheckpoint(checkpoint_path, identity, layout, process_output);
+    if (!found.ok()) {
+      absl::FPrintF(stderr, "quantfleet imatrix: starting afresh: %s\n", found.status().message());
+    } else if (found->has_value()) {
+      resumed = std::move(*found);
+      options.resume = &resumed->total;
+      options.resume_chunks = resumed->chunks_done;
+      absl::FPrintF(stderr, "quantfleet imatrix: resuming from %s: chunks 1-%d are done\n", checkpoint_path,
+                    resumed->chunks_done);
+    }
+  }
+  int exit_after = 0;  // test hook: stop as if killed after this chunk
+  if (const char* e = std::getenv("QUANTFLEET_TEST_EXIT_AFTER_CHUNK"); e != nullptr) {
+    (void)absl::SimpleAtoi(e, &exit_after);
+  }
+  auto last_checkpoint = std::chrono::steady_clock::now();
+  absl::Status checkpoint_status;
   ImatrixCollector collector(process_output);
   absl::StatusOr<ImatrixRunResult> result =
       RunImatrix(*model, *shared_vocab, tokens, options, &collector, [&](const ChunkDone& d) {
@@ -135,6 +200,17 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
         if (options.perplexity) absl::FPrintF(json ? stderr : stdout, "[%d]%.4f,", d.chunk, d.perplexity);
         std::fflush(stdout);
         absl::FPrintF(stderr, "\rchunk %d/%d, %.0f tokens/s ", d.chunk, d.chunks, options.ctx / d.seconds);
+        const auto now = std::chrono::steady_clock::now();
+        if (checkpoints && d.chunk < d.chunks && checkpoint_status.ok() &&
+            now - last_checkpoint >= std::chrono::seconds(checkpoint_seconds)) {
+          // A failure to save progress is reported once; the run goes on.
+          checkpoint_status = WriteImatrixCheckpoint(checkpoint_path, identity, d.chunk, *d.total, layout);
+          if (!checkpoint_status.ok()) {
+            absl::FPrintF(stderr, "\nquantfleet imatrix: cannot save progress: %s\n", checkpoint_status.message());
+          }
+          last_checkpoint = now;
+        }
+        if (d.chunk == exit_after) std::_Exit(3);
       });
   absl::FPrintF(stderr, "\n");
   if (!result.ok()) return Fail(std::string(result.status().message()));
@@ -146,11 +222,14 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
                                    ? collector.WriteLegacy(out_path, text_path, result->chunks, options.ctx)
                                    : collector.WriteGguf(out_path, {text_path}, result->chunks, options.ctx);
   if (!written.ok()) return Fail(std::string(written.message()));
+  std::error_code ec;
+  std::filesystem::remove(checkpoint_path, ec);  // the run is complete
   const double tps = result->seconds > 0 ? result->tokens / result->seconds : 0;
   if (json) {
     nlohmann::json j = {{"output", out_path},     {"format", format},          {"chunks", result->chunks},
                         {"ctx", options.ctx},     {"tokens", result->tokens},  {"seconds", result->seconds},
-                        {"tokens_per_second", tps}, {"entries", collector.entries().size()}};
+                        {"tokens_per_second", tps}, {"entries", collector.entries().size()},
+                        {"resumed_chunks", options.resume_chunks}};
     if (options.perplexity) j["perplexity"] = result->perplexity;
     absl::PrintF("%s\n", j.dump(2));
   } else {

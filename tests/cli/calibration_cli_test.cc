@@ -120,3 +120,65 @@ TEST_F(CalibrationCli, TokenizeGivesIdsAndPieces) {
 
 }  // namespace
 }  // namespace quantfleet
+
+namespace quantfleet {
+namespace {
+
+// A run stopped after chunk 3 of 6 (as if killed) leaves its progress in
+// OUT.checkpoint; the same command then computes chunks 4-6 only and writes
+// the bytes of a run that was never stopped, and removes the checkpoint. A
+// checkpoint of another run is ignored with a message.
+TEST_F(CalibrationCli, AnInterruptedImatrixResumesToTheSameBytes) {
+  auto imatrix = [&](const std::string& out, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "-o", out, "-c",
+                                     "64", "--chunks", "6", "-t", "2", "--checkpoint-seconds", "0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Run(args);
+  };
+  ProcessResult whole = imatrix(Path("whole.gguf"));
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  EXPECT_FALSE(fs::exists(Path("whole.gguf.checkpoint"))) << "a finished run leaves no checkpoint";
+
+  ProcessResult cut = RunProcess({"/usr/bin/env", "QUANTFLEET_TEST_EXIT_AFTER_CHUNK=3",
+                                  std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "imatrix", "-m",
+                                  Path("model.gguf"), "-f", Path("text.txt"), "-o", Path("resumed.gguf"), "-c", "64",
+                                  "--chunks", "6", "-t", "2", "--checkpoint-seconds", "0"},
+                                 absl::Minutes(2));
+  ASSERT_EQ(cut.exit_code, 3) << cut.output;
+  EXPECT_FALSE(fs::exists(Path("resumed.gguf")));
+  ASSERT_TRUE(fs::exists(Path("resumed.gguf.checkpoint")));
+
+  ProcessResult resumed = imatrix(Path("resumed.gguf"), {"--json"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming from " + Path("resumed.gguf.checkpoint") + ": chunks 1-3 are done"),
+            std::string::npos)
+      << resumed.output;
+  EXPECT_NE(resumed.output.find("\"resumed_chunks\": 3"), std::string::npos) << resumed.output;
+  std::ifstream a(Path("whole.gguf"), std::ios::binary), b(Path("resumed.gguf"), std::ios::binary);
+  const std::string want((std::istreambuf_iterator<char>(a)), {}), got((std::istreambuf_iterator<char>(b)), {});
+  EXPECT_FALSE(want.empty());
+  EXPECT_TRUE(got == want) << "the resumed run's file differs from the uninterrupted one";
+  EXPECT_FALSE(fs::exists(Path("resumed.gguf.checkpoint")));
+
+  // Progress from another run (here: another context) is not used.
+  ProcessResult cut_again = RunProcess({"/usr/bin/env", "QUANTFLEET_TEST_EXIT_AFTER_CHUNK=2",
+                                        std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "imatrix", "-m",
+                                        Path("model.gguf"), "-f", Path("text.txt"), "-o", Path("other.gguf"), "-c",
+                                        "32", "--chunks", "6", "--checkpoint-seconds", "0"},
+                                       absl::Minutes(2));
+  ASSERT_EQ(cut_again.exit_code, 3) << cut_again.output;
+  ProcessResult other = imatrix(Path("other.gguf"));
+  ASSERT_EQ(other.exit_code, 0) << other.output;
+  EXPECT_NE(other.output.find("starting afresh"), std::string::npos) << other.output;
+  EXPECT_NE(other.output.find("belongs to another run"), std::string::npos) << other.output;
+  std::ifstream c(Path("other.gguf"), std::ios::binary);
+  EXPECT_TRUE(std::string((std::istreambuf_iterator<char>(c)), {}) == want);
+  // A damaged checkpoint is named and ignored.
+  std::ofstream(Path("damaged.gguf.checkpoint")) << "QFIMCKP1 and then garbage";
+  ProcessResult damaged = imatrix(Path("damaged.gguf"));
+  ASSERT_EQ(damaged.exit_code, 0) << damaged.output;
+  EXPECT_NE(damaged.output.find("damaged.gguf.checkpoint"), std::string::npos) << damaged.output;
+}
+
+}  // namespace
+}  // namespace quantfleet

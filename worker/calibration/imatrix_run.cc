@@ -18,6 +18,11 @@ absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab
   if (!chunks.ok()) return chunks.status();
   const size_t n = chunks->size();
   const bool process_output = collector->process_output();
+  const size_t first = options.resume != nullptr ? static_cast<size_t>(options.resume_chunks) : 0;
+  if (first > n) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "the checkpoint covers %d chunks but the text has only %d", first, n));
+  }
 
   // Chunks run on `parallel` threads, in any order; their statistics are
   // added to the total strictly in chunk order as they become available.
@@ -27,9 +32,9 @@ absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab
   };
   std::vector<Slot> slots(n);
   absl::Mutex mu;
-  size_t next = 0;
+  size_t next = first;
   // At most 8 at once: each holds a chunk's logits (ctx x vocabulary).
-  const int parallel = std::max(1, std::min<int>({options.parallel_chunks, static_cast<int>(n), 8}));
+  const int parallel = std::max(1, std::min<int>({options.parallel_chunks, static_cast<int>(n - first), 8}));
   if (parallel > 1) SetBlasThreads(1);
   auto run = [&](size_t c) {
     const auto start = std::chrono::steady_clock::now();
@@ -56,9 +61,10 @@ absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab
 
   ImatrixRunResult result;
   ChunkStatistics total(process_output);
+  if (options.resume != nullptr) total.Add(*options.resume);
   absl::Status failed;
   const auto start_all = std::chrono::steady_clock::now();
-  for (size_t c = 0; c < n; ++c) {
+  for (size_t c = first; c < n; ++c) {
     absl::StatusOr<ChunkStatistics> chunk = absl::UnknownError("not run");
     double seconds = 0;
     if (parallel == 1) run(c);  // one at a time, on all the BLAS threads
@@ -81,6 +87,7 @@ absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab
     done.chunks = static_cast<int>(n);
     done.perplexity = total.predictions > 0 ? std::exp(total.nll / static_cast<double>(total.predictions)) : 0;
     done.seconds = seconds / parallel;
+    done.total = &total;
     if (on_chunk) on_chunk(done);
   }
   for (std::thread& t : pool) t.join();

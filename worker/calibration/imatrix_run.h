@@ -28,6 +28,10 @@ struct ImatrixRunOptions {
   // Chunks run at once, each on one BLAS thread (1: one chunk at a time on
   // the BLAS threads set by the caller). The result is the same bits.
   int parallel_chunks = 1;
+  // Resuming: the total of the first `resume_chunks` chunks (from a
+  // checkpoint); the run computes only the chunks after them.
+  const ChunkStatistics* resume = nullptr;
+  int resume_chunks = 0;
 };
 
 struct ChunkDone {
@@ -35,18 +39,19 @@ struct ChunkDone {
   int chunks = 0;
   double perplexity = 0;   // running, over the chunks so far
   double seconds = 0;      // for this chunk
+  const ChunkStatistics* total = nullptr;  // chunks 1..chunk, added in order (for checkpoints)
 };
 
 struct ImatrixRunResult {
-  int chunks = 0;
+  int chunks = 0;          // in the result, resumed ones included
   double perplexity = 0;
   double perplexity_error = 0;  // llama-imatrix's "+/-"
   double seconds = 0;
-  int64_t tokens = 0;
+  int64_t tokens = 0;      // computed by this run
 };
 
 // FAILED_PRECONDITION when the text has fewer than 2 * ctx tokens (as
-// llama-imatrix requires).
+// llama-imatrix requires), or fewer chunks than a resumed run had done.
 absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab& vocab,
                                             const std::vector<TokenId>& tokens, const ImatrixRunOptions& options,
                                             ImatrixCollector* collector,
