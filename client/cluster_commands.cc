@@ -29,7 +29,7 @@ namespace {
 
 constexpr char kUsage[] = R"(usage:
   quantfleet submit [--coordinator HOST:PORT] [--force] [--watch] [--json] [quantize options] IN OUT TYPE
-  quantfleet submit --calibration TEXT [--chunks N] [--ctx C] [...] IN OUT TYPE
+  quantfleet submit --calibration TEXT [--chunks N] [--ctx C] [--gpu auto] [...] IN OUT TYPE
   quantfleet status  [--coordinator HOST:PORT] [--json] JOB
   quantfleet watch   [--coordinator HOST:PORT] [--json] JOB
   quantfleet jobs    [--coordinator HOST:PORT] [--json]
@@ -53,7 +53,8 @@ TEXT (chunks of --ctx tokens, 512 by default, at most --chunks of them; workers 
 model under their --data-root or stream it into their cache), written beside the
 artifact as OUT.imatrix.gguf; then the coordinator quantizes OUT with it, as
 `llama-quantize --imatrix OUT.imatrix.gguf` would. submit prints the calibration job;
-`status` on it names the quantization job (next) once that starts.
+`status` on it names the quantization job (next) once that starts. With --gpu auto the
+chunks run on the workers' GPUs only (dense F32/F16/BF16 models).
 )";
 
 struct CommonFlags {
@@ -65,6 +66,7 @@ struct CommonFlags {
   int workers = 2;
   int threads_per_worker = 0;
   std::string calibration;  // submit --calibration TEXT
+  bool gpu = false;         // --gpu auto: calibrate on GPU workers
   int chunks = 0;
   int ctx = 0;
   std::vector<std::string> rest;
@@ -111,6 +113,14 @@ absl::StatusOr<CommonFlags> ParseCommon(const std::vector<std::string>& args) {
       if (absl::Status s = text(&f.calibration); !s.ok()) return s;
     } else if (a == "--chunks") {
       if (absl::Status s = number(&f.chunks); !s.ok()) return s;
+    } else if (a == "--gpu") {
+      std::string which;
+      if (absl::Status s = text(&which); !s.ok()) return s;
+      if (which != "auto") {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "--gpu %s: on the cluster, give --gpu auto (each GPU worker uses its own --gpu)", which));
+      }
+      f.gpu = true;
     } else if (a == "--ctx") {
       if (absl::Status s = number(&f.ctx); !s.ok()) return s;
     } else {
@@ -285,6 +295,7 @@ int SubmitCalibrated(ClusterClient& client, v1::SubmitJobRequest request, const 
   request.mutable_calibration()->set_text(Absolute(flags.calibration));
   request.mutable_calibration()->set_ctx(flags.ctx);
   request.mutable_calibration()->set_max_chunks(flags.chunks);
+  request.mutable_calibration()->set_gpu(flags.gpu);
   absl::StatusOr<v1::Job> job = client.Submit(request);
   if (!job.ok()) return Fail(job.status());
   if (!flags.json) {
@@ -318,6 +329,10 @@ int Submit(const CommonFlags& flags) {
   absl::StatusOr<std::unique_ptr<ClusterClient>> connected = Connect(flags, absl::Seconds(60));
   if (!connected.ok()) return Fail(connected.status());
   ClusterClient& client = **connected;
+  if (flags.gpu && flags.calibration.empty()) {
+    return Fail(absl::InvalidArgumentError(
+        "--gpu auto goes with --calibration; quantization tasks run where each worker's own --gpu says"));
+  }
   if (!flags.calibration.empty()) return SubmitCalibrated(client, *req, flags);
   absl::StatusOr<v1::Job> job = client.Submit(*req);
   if (!job.ok()) return Fail(job.status());
@@ -443,6 +458,7 @@ int RunClusterImatrix(const std::vector<std::string>& args) {
   v1::CalibrationOptions* o = request.mutable_calibration();
   o->set_ctx(flags->ctx);
   o->set_max_chunks(flags->chunks);
+  o->set_gpu(flags->gpu);
   const std::vector<std::string>& rest = flags->rest;
   for (size_t i = 0; i < rest.size(); ++i) {
     const std::string& a = rest[i];

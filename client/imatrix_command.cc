@@ -18,6 +18,8 @@
 #include "nlohmann/json.hpp"
 #include "worker/calibration/forward_pass.h"
 #include "worker/calibration/imatrix_checkpoint.h"
+#include "worker/cuda/gpu_devices.h"
+#include "worker/cuda/gpu_forward.h"
 #include "worker/calibration/imatrix_run.h"
 #include "worker/calibration/tokenizer.h"
 
@@ -53,6 +55,11 @@ saved to OUT.checkpoint, and the same command run again continues from there
   --no-ppl               skip the perplexity (a little faster)
   -t, --threads N        threads (default: all cores); with enough chunks each thread
                          runs its own chunk, else the products share the threads
+  --gpu N|auto           run the chunks on GPU N (auto: the first GPU), with the
+                         weights in its memory and the statistics gathered there;
+                         dense models with F32, F16 or BF16 weights (others, and
+                         no GPU, are refused); with --coordinator, --gpu auto
+                         runs them on the GPU workers
   --checkpoint-seconds N save progress at most every N seconds (default: 60;
                          0: after every chunk)
   --no-checkpoint        neither save nor resume progress
@@ -68,6 +75,23 @@ saved to OUT.checkpoint, and the same command run again continues from there
 int Fail(const std::string& message) {
   absl::FPrintF(stderr, "quantfleet imatrix: %s\n", message);
   return 1;
+}
+
+// The forward pass on the GPU `which` names ("auto": the first).
+absl::StatusOr<std::unique_ptr<GpuForward>> OpenGpu(const LlamaModel& model, const std::string& which) {
+  const std::vector<GpuDevice> gpus = ListGpus();
+  if (gpus.empty()) return absl::FailedPreconditionError(NoGpuReason());
+  int index = 0;
+  if (which != "auto" && (!absl::SimpleAtoi(which, &index) || index < 0 || index >= static_cast<int>(gpus.size()))) {
+    return absl::InvalidArgumentError(absl::StrFormat("not a GPU here (%d visible: 0 to %d)", gpus.size(),
+                                                      gpus.size() - 1));
+  }
+  absl::StatusOr<std::unique_ptr<GpuForward>> g = GpuForward::Create(model, index, 0, model.hparams().n_layer);
+  if (g.ok()) {
+    absl::FPrintF(stderr, "quantfleet imatrix: on GPU %d (%s), %.2f GiB of weights\n", index, gpus[index].name,
+                  (*g)->weight_bytes() / 1073741824.0);
+  }
+  return g;
 }
 
 // What makes a checkpoint fit this run: the model's and the text's paths,
@@ -96,6 +120,7 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
   ImatrixRunOptions options;
   bool process_output = false, parse_special = false, json = false, checkpoints = true;
   int threads = 0, checkpoint_seconds = 60;
+  std::string gpu;  // empty: the CPU
   for (const std::string& a : args) {
     if (a == "--coordinator") return RunClusterImatrix(args);  // the workers compute it
   }
@@ -135,6 +160,8 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
       options.perplexity = false;
     } else if (a == "--checkpoint-seconds") {
       if (!number(&checkpoint_seconds, 0)) return Fail(a + " needs a number of seconds, 0 or more");
+    } else if (a == "--gpu") {
+      if (!value(&gpu)) return Fail("--gpu needs a GPU index or auto");
     } else if (a == "--no-checkpoint") {
       checkpoints = false;
     } else if (a == "--json") {
@@ -166,6 +193,16 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
   SetBlasThreads(cores);
   options.parallel_chunks = cores;
 
+  std::unique_ptr<GpuForward> on_gpu;
+  if (!gpu.empty()) {
+    absl::StatusOr<std::unique_ptr<GpuForward>> g = OpenGpu(*model, gpu);
+    if (!g.ok()) return Fail(absl::StrFormat("--gpu %s: %s", gpu, g.status().message()));
+    on_gpu = *std::move(g);
+    options.run_chunk = [&](absl::Span<const TokenId> chunk) {
+      std::vector<float> hidden;
+      return on_gpu->RunChunk(chunk, &hidden, process_output, options.perplexity);
+    };
+  }
   const std::vector<TokenId> tokens = tokenizer->Tokenize(text, /*add_special=*/true, parse_special);
   absl::FPrintF(stderr, "quantfleet imatrix: %s: %d tokens; %d per chunk\n", text_path, tokens.size(), options.ctx);
 

@@ -251,19 +251,29 @@ bool Coordinator::PreferredLocked(const ActiveJob& job, const TaskDef& task, con
   return true;  // its holder is gone
 }
 
+// The model bytes a worker may hold for a calibration job: 90% of its
+// first GPU's memory for GPU jobs (nullopt without a GPU), else --memory.
+static std::optional<uint64_t> CalibrationBudget(const v1::WorkerInfo& info, bool gpu) {
+  if (!gpu) return static_cast<uint64_t>(info.memory_bytes());
+  if (info.gpus_size() == 0) return std::nullopt;
+  return static_cast<uint64_t>(info.gpus(0).memory_bytes()) / 10 * 9;
+}
+
 absl::Status Coordinator::PlanCalibrationLocked(ActiveJob& job, absl::Time now) {
   const ActiveJob::Calibration& cal = *job.calibration;
+  const bool gpu = job.job.calibration().gpu();
   std::vector<uint64_t> budgets;
   for (const auto& [id, w] : workers_) {
-    if (LiveLocked(id, now)) budgets.push_back(static_cast<uint64_t>(w.info.memory_bytes()));
+    const std::optional<uint64_t> budget = CalibrationBudget(w.info, gpu);
+    if (LiveLocked(id, now) && budget) budgets.push_back(*budget);
   }
   std::optional<std::vector<int>> ends = PlanStages(cal.footprint, budgets);
   if (!ends) {
     uint64_t held = 0;
     for (uint64_t b : budgets) held += b;
     job.job.set_waiting(absl::StrFormat(
-        "waiting for workers that can hold the model: it needs %d MiB, the %d live workers' --memory add up to %d MiB",
-        cal.footprint.Total() >> 20, budgets.size(), held >> 20));
+        "waiting for workers that can hold the model: it needs %d MiB, the %d live %s add up to %d MiB",
+        cal.footprint.Total() >> 20, budgets.size(), gpu ? "GPU workers' memory" : "workers' --memory", held >> 20));
     return absl::OkStatus();
   }
   job.job.clear_waiting();
@@ -277,7 +287,9 @@ absl::Status Coordinator::PlanCalibrationLocked(ActiveJob& job, absl::Time now) 
 
 std::optional<size_t> Coordinator::StageFor(ActiveJob& job, const std::string& worker_id, absl::Time now) {
   ActiveJob::Calibration& cal = *job.calibration;
-  const uint64_t budget = static_cast<uint64_t>(workers_[worker_id].info.memory_bytes());
+  const std::optional<uint64_t> can_hold = CalibrationBudget(workers_[worker_id].info, job.job.calibration().gpu());
+  if (!can_hold) return std::nullopt;  // a GPU job, and no GPU here
+  const uint64_t budget = *can_hold;
   auto fits = [&](size_t s) {
     return budget == 0 || cal.footprint.StageBytes(cal.first_layer(s), cal.stage_end[s]) <= budget;
   };
@@ -716,6 +728,7 @@ absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& 
           chunk->set_chunk(static_cast<int32_t>(c));
           chunk->mutable_tokens()->Add(cal.chunks[c].begin(), cal.chunks[c].end());
           chunk->set_process_output(j.job.calibration().process_output());
+        chunk->set_gpu(j.job.calibration().gpu());
           for (const ImatrixEntryShape& e : cal.stage_layouts[s]) chunk->add_entries(e.name);
           int64_t model_bytes = 0;
           for (int p = 0; p < j.model->n_parts(); ++p) {

@@ -21,6 +21,23 @@ std::optional<std::string> PathInsideRoots(const std::string& path, const std::v
   return std::nullopt;
 }
 
+ChunkRunner::~ChunkRunner() = default;
+
+absl::StatusOr<GpuForward*> ChunkRunner::OnGpu(int first, int end) {
+  if (gpu_ < 0) return absl::FailedPreconditionError("a GPU calibration job, but this worker has no GPU (--gpu)");
+  if (gpu_forward_ == nullptr || gpu_range_ != std::make_pair(first, end)) {
+    gpu_forward_.reset();  // its device memory first
+    absl::StatusOr<std::unique_ptr<GpuForward>> created = GpuForward::Create(*model_, gpu_, first, end);
+    if (!created.ok()) {
+      return absl::Status(created.status().code(),
+                          absl::StrFormat("GPU %d: %s", gpu_, created.status().message()));
+    }
+    gpu_forward_ = *std::move(created);
+    gpu_range_ = {first, end};
+  }
+  return gpu_forward_.get();
+}
+
 absl::StatusOr<std::string> ChunkRunner::FetchIntoCache(const std::string& model_path,
                                                         const quantfleet::v1::CalibrationChunk& chunk,
                                                         const Fetch& fetch) {
@@ -69,6 +86,8 @@ absl::StatusOr<std::string> ChunkRunner::Run(const std::string& model_path,
         model_path));
   }
   if (*local != loaded_path_) {
+    gpu_forward_.reset();
+    gpu_range_ = {-1, -1};
     model_.reset();
     file_.reset();
     absl::StatusOr<GgufModel> file = GgufModel::Open(*local);
@@ -102,8 +121,14 @@ absl::StatusOr<std::string> ChunkRunner::Run(const std::string& model_path,
     hidden.resize(activations.size() / sizeof(float));
     std::memcpy(hidden.data(), activations.data(), activations.size());
   }
-  absl::StatusOr<ChunkStatistics> stats =
-      RunChunkLayers(*model_, tokens, first, end, &hidden, chunk.process_output(), /*perplexity=*/true);
+  absl::StatusOr<ChunkStatistics> stats;
+  if (chunk.gpu()) {
+    absl::StatusOr<GpuForward*> gpu = OnGpu(first, end);
+    if (!gpu.ok()) return gpu.status();
+    stats = (*gpu)->RunChunk(tokens, &hidden, chunk.process_output(), /*perplexity=*/true);
+  } else {
+    stats = RunChunkLayers(*model_, tokens, first, end, &hidden, chunk.process_output(), /*perplexity=*/true);
+  }
   if (!stats.ok()) return stats.status();
   absl::StatusOr<std::string> encoded = EncodeChunk(*stats, layout);
   if (!encoded.ok() || end == n_layer) return encoded;

@@ -20,6 +20,7 @@
 #include "proto/quantfleet.pb.h"
 #include "worker/calibration/chunk_statistics.h"
 #include "worker/calibration/llama_model.h"
+#include "worker/cuda/gpu_forward.h"
 
 namespace quantfleet {
 
@@ -31,8 +32,10 @@ class ChunkRunner {
   // Streams part `part` (`bytes` long) of the model into `destination`.
   using Fetch = std::function<absl::Status(const std::string& destination, int part, int64_t bytes)>;
 
-  ChunkRunner(std::vector<std::string> data_roots, std::string cache_dir)
-      : data_roots_(std::move(data_roots)), cache_dir_(std::move(cache_dir)) {}
+  // `gpu`: the GPU that runs chunks of GPU jobs (-1: none).
+  ChunkRunner(std::vector<std::string> data_roots, std::string cache_dir, int gpu = -1)
+      : data_roots_(std::move(data_roots)), cache_dir_(std::move(cache_dir)), gpu_(gpu) {}
+  ~ChunkRunner();
 
   // The result of `chunk` over the model at `model_path` in the wire
   // layout (see CalibrationChunk): for a stage after the first,
@@ -49,8 +52,14 @@ class ChunkRunner {
   absl::StatusOr<std::string> FetchIntoCache(const std::string& model_path,
                                              const quantfleet::v1::CalibrationChunk& chunk, const Fetch& fetch);
 
+  // The GPU forward pass for layers [first, end) of the loaded model.
+  absl::StatusOr<GpuForward*> OnGpu(int first, int end);
+
   std::vector<std::string> data_roots_;
   std::string cache_dir_;
+  int gpu_ = -1;
+  std::unique_ptr<GpuForward> gpu_forward_;  // for the loaded model and gpu_range_
+  std::pair<int, int> gpu_range_{-1, -1};
   std::string loaded_path_;
   std::unique_ptr<GgufModel> file_;
   std::unique_ptr<LlamaModel> model_;

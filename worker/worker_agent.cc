@@ -57,7 +57,7 @@ void ParallelRows(int threads, int64_t n, Fn fn) {
 
 WorkerAgent::WorkerAgent(WorkerOptions options, std::shared_ptr<grpc::Channel> channel)
     : options_(std::move(options)), stub_(v1::WorkerService::NewStub(channel)),
-      chunks_(options_.data_roots, options_.cache_dir) {
+      chunks_(options_.data_roots, options_.cache_dir, options_.gpus.empty() ? -1 : options_.gpus[0]) {
   std::mt19937_64 gen(std::random_device{}());
   incarnation_ = absl::StrFormat("%d-%016x", getpid(), gen());
 }

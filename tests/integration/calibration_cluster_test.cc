@@ -281,6 +281,32 @@ TEST_F(CalibrationCluster, ASplitModelIsStreamedPartByPartAndGivesTheLocalBytes)
   }
 }
 
+// A GPU calibration never falls back to the CPU workers: the job waits for
+// GPU workers and says so; --gpu without --calibration is refused.
+TEST_F(CalibrationCluster, AGpuCalibrationWaitsForGpuWorkers) {
+  StartCoordinator();
+  StartDataWorker("cpu-only", {"--gpu", "none"});
+  WaitForAliveWorkers(1);
+  ProcessResult plain = Cli({"submit", "--gpu", "auto", Calibrated(), Out("plain.gguf"), "Q8_0"});
+  EXPECT_EQ(plain.exit_code, 1);
+  EXPECT_NE(plain.output.find("--gpu auto goes with --calibration"), std::string::npos) << plain.output;
+  ProcessResult submitted = Cli({"submit", "--calibration", Text(), "--ctx", "64", "--chunks", "8", "--gpu", "auto",
+                                 Calibrated(), Out("gpu.gguf"), "Q8_0"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
+  const std::string job = OnlyJob();
+  ASSERT_FALSE(job.empty());
+  std::string waiting;
+  for (int i = 0; i < 100 && waiting.empty(); ++i) {
+    const nlohmann::json j = Status(job);
+    if (j.is_object() && j.contains("waiting")) waiting = j["waiting"].get<std::string>();
+    if (waiting.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NE(waiting.find("the 0 live GPU workers' memory"), std::string::npos) << waiting;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(TasksDone(job), 0) << "a CPU worker took a GPU job's chunk";
+  EXPECT_EQ(Cli({"cancel", job}).exit_code, 0);
+}
+
 TEST_F(CalibrationCluster, AnUnwritableCacheFailsTheJobWithTheReason) {
   StartCoordinator(2, {"--max-attempts", "2"});
   StartWorker("blind", {"--cache-dir", "/proc/quantfleet-cache"});

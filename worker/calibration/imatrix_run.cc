@@ -34,11 +34,15 @@ absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab
   absl::Mutex mu;
   size_t next = first;
   // At most 8 at once: each holds a chunk's logits (ctx x vocabulary).
-  const int parallel = std::max(1, std::min<int>({options.parallel_chunks, static_cast<int>(n - first), 8}));
+  const int parallel = options.run_chunk
+                           ? 1
+                           : std::max(1, std::min<int>({options.parallel_chunks, static_cast<int>(n - first), 8}));
   if (parallel > 1) SetBlasThreads(1);
   auto run = [&](size_t c) {
     const auto start = std::chrono::steady_clock::now();
-    absl::StatusOr<ChunkStatistics> r = RunChunk(model, (*chunks)[c], process_output, options.perplexity);
+    absl::StatusOr<ChunkStatistics> r = options.run_chunk
+                                            ? options.run_chunk((*chunks)[c])
+                                            : RunChunk(model, (*chunks)[c], process_output, options.perplexity);
     absl::MutexLock l(&mu);
     slots[c].seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     slots[c].result = std::move(r);

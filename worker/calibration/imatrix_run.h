@@ -32,6 +32,9 @@ struct ImatrixRunOptions {
   // checkpoint); the run computes only the chunks after them.
   const ChunkStatistics* resume = nullptr;
   int resume_chunks = 0;
+  // Set: runs each chunk (tokens, BOS in place) instead of the CPU path,
+  // one chunk at a time (a GPU).
+  std::function<absl::StatusOr<ChunkStatistics>(absl::Span<const TokenId>)> run_chunk;
 };
 
 struct ChunkDone {
