@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the GPU test binaries for the device machine (sm_90: H100/H200)
 # and puts them, with the shared libraries they need beyond the base
-# system, into build-gpu/carry/ for the device tool to carry.
+# system (compressed), into build-gpu/carry/ for the device tool to carry.
 #   tests/gpu/package-device-check.sh [ARCH]   (default 90)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,4 +28,8 @@ for bin in "$carry"/gpu_kernels_test "$carry"/gpu_forward_test "$carry"/quantfle
     esac
   done
 done
+# The libraries travel compressed (OpenBLAS alone is 36 MB; the device tool
+# carries 64 MiB at most); device-check.sh unpacks them.
+tar -C "$carry" -cJf "$carry/lib.tar.xz" lib
+rm -rf "${carry:?}/lib"
 echo "ready: $carry ($(du -sh "$carry" | cut -f1))"

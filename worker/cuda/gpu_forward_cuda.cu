@@ -60,7 +60,9 @@ absl::Status FromCuda(cudaError_t e, const char* what) {
 
 absl::Status FromCublas(cublasStatus_t s, const char* what) {
   if (s == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();
-  if (s == CUBLAS_STATUS_ALLOC_FAILED) return absl::ResourceExhaustedError(absl::StrFormat("cuBLAS %s: out of memory", what));
+  if (s == CUBLAS_STATUS_ALLOC_FAILED) {
+    return absl::ResourceExhaustedError(absl::StrFormat("cuBLAS %s: out of memory", what));
+  }
   return absl::InternalError(absl::StrFormat("cuBLAS %s failed with status %d", what, static_cast<int>(s)));
 }
 
@@ -303,7 +305,9 @@ struct GpuForward::Impl {
   }
 
   absl::Status UploadMatrix(const Linear& l, Matrix* m) {
-    if (l.n_mat != 1) return absl::UnimplementedError(absl::StrFormat("%s: mixtures of experts run on the CPU", l.name));
+    if (l.n_mat != 1) {
+      return absl::UnimplementedError(absl::StrFormat("%s: mixtures of experts run on the CPU", l.name));
+    }
     if (l.source_type != GgmlType::kF32 && l.source_type != GgmlType::kF16 && l.source_type != GgmlType::kBF16) {
       return absl::UnimplementedError(absl::StrFormat("%s is %s; the GPU path takes F32, F16 or BF16 weights",
                                                       l.name, TypeName(l.source_type)));
