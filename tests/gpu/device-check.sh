@@ -36,16 +36,22 @@ export QUANTFLEET_BIN_DIR="$here"
       | grep -E '"tokens_per_second"|"perplexity"' | tr -d ' \n'; echo " ($where)"
     tail -n 2 "$work/cal-$where.log" | grep -i "error\|cannot\|gpu" || true
   done
-  echo "== a GPU worker's artifact vs quantfleet quantize on the CPU (seconds: cluster job, CPU quantize)"
   "$here/quantfleet-testmodel" --layers 4 --embd 4096 --ff 11008 --heads 32 --heads-kv 8 --vocab 32000 \
     --type f16 --imatrix "$work/im.gguf" "$work/m.gguf"
   port=$(( 20000 + RANDOM % 20000 ))
   "$here/quantfleet-coordinator" --listen "127.0.0.1:$port" --state-dir "$work/state" --allow-root "$work" \
     --drain-seconds 0 2>"$work/coordinator.log" &
   coord=$!
-  "$here/quantfleet-worker" --coordinator "127.0.0.1:$port" --name gpu --gpu auto 2>"$work/worker.log" &
+  "$here/quantfleet-worker" --coordinator "127.0.0.1:$port" --name gpu --gpu auto --data-root "$work" \
+    2>"$work/worker.log" &
   worker=$!
   sleep 1
+  echo "== a GPU worker's imatrix vs quantfleet imatrix --gpu here (the same GPU: the same bytes)"
+  timeout 300 "$here/quantfleet" imatrix --coordinator "127.0.0.1:$port" --gpu auto -m "$work/cal.gguf" \
+    -f "$work/cal.txt" -o "$work/cal-cluster.gguf" -c 512 --chunks 8 >/dev/null 2>"$work/cal-cluster.log" \
+    || tail -n 3 "$work/cal-cluster.log"
+  if cmp -s "$work/cal-cluster.gguf" "$work/cal-gpu.gguf"; then echo "same bytes"; else echo "DIFFERENT"; fi
+  echo "== a GPU worker's artifact vs quantfleet quantize on the CPU (seconds: cluster job, CPU quantize)"
   for t in Q4_K_M Q6_K IQ4_XS Q8_0; do
     s0=$(date +%s.%N)
     timeout 300 "$here/quantfleet" submit --coordinator "127.0.0.1:$port" --force --watch --imatrix "$work/im.gguf" \
