@@ -1,7 +1,6 @@
 // GpuForward on CUDA: device weights, cuBLAS products (loaded with dlopen),
 // and one kernel per remaining step of the forward pass.
 #include <cublas_api.h>
-#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <dlfcn.h>
@@ -14,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "core/util/status_macros.h"
 #include "worker/cuda/gpu_forward.h"
+#include "worker/cuda/quantize_kernels.cuh"
 
 namespace quantfleet {
 namespace {
@@ -124,16 +124,6 @@ __global__ void SumSquaresKernel(const float* x, int64_t n, int n_in, float* sum
     acc = __fadd_rn(acc, __fmul_rn(v, v));
   }
   sums[j] = acc;
-}
-
-__global__ void ToHalfKernel(const float* x, __half* y, size_t n) {
-  const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) y[i] = __float2half_rn(x[i]);
-}
-
-__global__ void ToBFloat16Kernel(const float* x, __nv_bfloat16* y, size_t n) {
-  const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) y[i] = __float2bfloat16_rn(x[i]);
 }
 
 __global__ void RoundHalfKernel(float* x, size_t n) {
@@ -368,17 +358,15 @@ struct GpuForward::Impl {
       QF_ASSIGN_OR_RETURN(float* s, SumsFor(m));
       if (s != nullptr) SumSquaresKernel<<<Blocks(m.n_in), kThreads, 0, stream>>>(in, n, m.n_in, s);
     }
-    const size_t count = static_cast<size_t>(n) * m.n_in;
+    // F16/BF16 weights take their inputs rounded to the same type (the
+    // quantizer's conversion kernels), as llama.cpp's products do.
     const void* b = in;
     cudaDataType type = CUDA_R_32F;
-    if (m.type == GgmlType::kF16) {
-      ToHalfKernel<<<Blocks(count), kThreads, 0, stream>>>(in, static_cast<__half*>(narrow), count);
+    if (m.type == GgmlType::kF16 || m.type == GgmlType::kBF16) {
+      const int64_t count = n * m.n_in;
+      QF_CUDA(LaunchQuantize(static_cast<uint32_t>(m.type), in, narrow, count, m.n_in, nullptr, stream), "round");
       b = narrow;
-      type = CUDA_R_16F;
-    } else if (m.type == GgmlType::kBF16) {
-      ToBFloat16Kernel<<<Blocks(count), kThreads, 0, stream>>>(in, static_cast<__nv_bfloat16*>(narrow), count);
-      b = narrow;
-      type = CUDA_R_16BF;
+      type = m.type == GgmlType::kF16 ? CUDA_R_16F : CUDA_R_16BF;
     }
     const float one = 1.0f, zero = 0.0f;
     if (absl::Status s = FromCublas(LoadCublas().gemm_ex(blas, CUBLAS_OP_T, CUBLAS_OP_N, m.n_out, static_cast<int>(n),
