@@ -35,7 +35,7 @@ constexpr char kUsage[] = R"(usage:
   quantfleet jobs    [--coordinator HOST:PORT] [--json]
   quantfleet workers [--coordinator HOST:PORT] [--json]
   quantfleet cancel  [--coordinator HOST:PORT] [--json] JOB
-  quantfleet cluster [--workers N] [--threads-per-worker N] [quantize options] IN OUT TYPE
+  quantfleet cluster [--workers N] [--threads-per-worker N] [--calibration TEXT ...] [quantize options] IN OUT TYPE
 
 The coordinator is --coordinator, else $QUANTFLEET_COORDINATOR, else 127.0.0.1:7070.
 Beyond loopback, connect with TLS and the client token: --tls-ca FILE --token-file FILE
@@ -402,6 +402,8 @@ int LocalCluster(const CommonFlags& flags) {
   std::vector<std::string> roots = {fs::path(req->input()).parent_path().string(),
                                     fs::path(req->output()).parent_path().string()};
   if (!req->options().imatrix().empty()) roots.push_back(fs::path(req->options().imatrix()).parent_path().string());
+  const bool calibrated = !flags.calibration.empty();
+  if (calibrated) roots.push_back(fs::path(Absolute(flags.calibration)).parent_path().string());
   std::vector<pid_t> pids;
   const pid_t coordinator = SpawnWithLog({coordinator_bin, "--listen", address, "--state-dir", state, "--allow-root",
                                    absl::StrJoin(roots, ","), "--lease-seconds", "30", "--heartbeat-seconds", "2", "--drain-seconds", "0"},
@@ -420,17 +422,23 @@ int LocalCluster(const CommonFlags& flags) {
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
   const int threads = flags.threads_per_worker > 0 ? flags.threads_per_worker : std::max(1, cores / flags.workers);
   for (int i = 0; i < flags.workers; ++i) {
-    pids.push_back(SpawnWithLog({worker_bin, "--coordinator", address, "--name", absl::StrFormat("local-%d", i + 1),
-                          "--threads", absl::StrCat(threads)},
-                         absl::StrFormat("%s/worker-%d.log", state, i + 1)));
+    std::vector<std::string> argv = {worker_bin, "--coordinator", address, "--name",
+                                     absl::StrFormat("local-%d", i + 1), "--threads", absl::StrCat(threads)};
+    // Calibrating workers read the model where it is, rather than stream
+    // a copy into a cache.
+    if (calibrated) argv.insert(argv.end(), {"--data-root", fs::path(req->input()).parent_path().string()});
+    pids.push_back(SpawnWithLog(argv, absl::StrFormat("%s/worker-%d.log", state, i + 1)));
   }
   if (!flags.json) {
     absl::FPrintF(stderr, "local cluster: coordinator on %s, %d workers x %d threads\n", address, flags.workers,
                   threads);
   }
-  absl::StatusOr<v1::Job> job = client->Submit(*req);
   int rc;
-  if (!job.ok()) {
+  if (calibrated) {  // the importance matrix, then the quantization with it
+    CommonFlags watching = flags;
+    watching.watch = true;
+    rc = SubmitCalibrated(*client, *req, watching);
+  } else if (absl::StatusOr<v1::Job> job = client->Submit(*req); !job.ok()) {
     rc = Fail(job.status());
   } else {
     rc = WatchJob(*client, job->id(), flags.json);

@@ -214,6 +214,22 @@ TEST_F(CalibrationCluster, CalibratedJobQuantizesWithTheImatrixItComputed) {
   EXPECT_NE(inspect.output.find(imatrix), std::string::npos) << "quantize.imatrix.file should hold " << imatrix;
 }
 
+// `quantfleet cluster --calibration`: a coordinator and workers on this
+// machine compute the importance matrix, then quantize with it, and stop.
+TEST_F(CalibrationCluster, TheOneShotLocalClusterCalibratesToo) {
+  const std::vector<uint8_t> local = LocalImatrix();
+  ProcessResult r = RunProcess({Bin("quantfleet"), "cluster", "--workers", "2", "--calibration", Text(), "--ctx", "64",
+                                "--chunks", "8", Calibrated(), Out("one-shot-Q4_K_M.gguf"), "Q4_K_M"},
+                               absl::Minutes(3));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(ReadFile(Out("one-shot-Q4_K_M.gguf.imatrix.gguf")) == local);
+  ProcessResult ref = RunProcess({Bin("quantfleet"), "quantize", "--imatrix", Out("one-shot-Q4_K_M.gguf.imatrix.gguf"),
+                                  Calibrated(), Out("one-shot-reference.gguf"), "Q4_K_M"},
+                                 absl::Minutes(2));
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+  EXPECT_TRUE(ReadFile(Out("one-shot-Q4_K_M.gguf")) == ReadFile(Out("one-shot-reference.gguf")));
+}
+
 TEST_F(CalibrationCluster, AWorkerWithoutTheModelStreamsItOnceIntoItsCache) {
   const std::vector<uint8_t> local = LocalImatrix();
   StartCoordinator();
