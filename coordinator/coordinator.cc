@@ -251,11 +251,13 @@ bool Coordinator::PreferredLocked(const ActiveJob& job, const TaskDef& task, con
   return true;  // its holder is gone
 }
 
-// The model bytes a worker may hold for a calibration job: 90% of its
-// first GPU's memory for GPU jobs (nullopt without a GPU), else --memory.
+// The model bytes a worker may hold for a calibration job: for GPU jobs its
+// --gpu-memory, else 90% of its first GPU (nullopt without a GPU); for CPU
+// jobs its --memory.
 static std::optional<uint64_t> CalibrationBudget(const v1::WorkerInfo& info, bool gpu) {
   if (!gpu) return static_cast<uint64_t>(info.memory_bytes());
   if (info.gpus_size() == 0) return std::nullopt;
+  if (info.gpu_memory_bytes() > 0) return static_cast<uint64_t>(info.gpu_memory_bytes());
   return static_cast<uint64_t>(info.gpus(0).memory_bytes()) / 10 * 9;
 }
 

@@ -80,6 +80,7 @@ absl::Status WorkerAgent::RegisterWithBackoff(const std::atomic<bool>& stop) {
     info->set_hostname(host);
     info->set_threads(options_.threads);
     info->set_memory_bytes(static_cast<int64_t>(options_.memory_bytes));
+    info->set_gpu_memory_bytes(static_cast<int64_t>(options_.gpu_memory_bytes));
     info->set_incarnation(incarnation_);
     for (const std::string& root : options_.data_roots) info->add_data_roots(root);
     for (const GpuDevice& gpu : ListGpus()) {
@@ -467,8 +468,8 @@ absl::Status WorkerAgent::Process(const v1::TaskSpec& task, std::string source) 
     const size_t dst_row = RowSize(*dst_type, n_per_row);
     result.assign(dst_row * static_cast<size_t>(rows), '\0');
     const float* imatrix = task.imatrix_size() > 0 ? task.imatrix().data() : nullptr;
-    const bool on_gpu = !options_.gpus.empty() && GpuSupports(*dst_type, imatrix != nullptr);
-    if (on_gpu) {
+    bool done = false;
+    if (!options_.gpus.empty() && GpuSupports(*dst_type, imatrix != nullptr)) {
       // The GPU takes the whole task: the same recipe, so the same bits.
       std::vector<float> f32(static_cast<size_t>(rows * n_per_row));
       ParallelRows(options_.threads, rows, [&](int64_t first, int64_t count) {
@@ -476,12 +477,21 @@ absl::Status WorkerAgent::Process(const v1::TaskSpec& task, std::string source) 
                           count * n_per_row);
       });
       const int gpu = options_.gpus[static_cast<size_t>(counters_.tasks_done.load()) % options_.gpus.size()];
-      if (absl::Status g = QuantizeRowsOnGpu(gpu, *dst_type, f32.data(), result.data(), rows, n_per_row, imatrix);
-          !g.ok()) {
+      const absl::Status g = QuantizeRowsOnGpu(gpu, *dst_type, f32.data(), result.data(), rows, n_per_row, imatrix,
+                                               options_.gpu_memory_bytes);
+      if (g.ok()) {
+        ++counters_.gpu_tasks;
+        done = true;
+      } else if (absl::IsResourceExhausted(g)) {
+        // Not even a row fits beside what else holds the GPU: the cores
+        // give the same bits.
+        absl::FPrintF(stderr, "worker %s: GPU %d: %s; quantizing %s on the CPU\n", options_.name, gpu, g.message(),
+                      task.tensor());
+      } else {
         return fail(absl::StrFormat("GPU %d: %s", gpu, g.message()), false);
       }
-      ++counters_.gpu_tasks;
-    } else {
+    }
+    if (!done) {
       ParallelRows(options_.threads, rows, [&](int64_t first, int64_t count) {
         std::vector<float> f32(static_cast<size_t>(count * n_per_row));
         DequantizeToFloat(*src_type, source.data() + first * src_row, f32.data(), count * n_per_row);

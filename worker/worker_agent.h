@@ -50,6 +50,9 @@ struct WorkerOptions {
   // GPUs to quantize on (indices); empty: CPU only. A task whose type has
   // no GPU kernel runs on the CPU.
   std::vector<int> gpus;
+  // Device memory a quantization may stage through on each GPU (0: slices
+  // of about 16 MiB of rows), and the bound on a GPU calibration's weights.
+  uint64_t gpu_memory_bytes = 0;
   // Directories whose files this worker may read directly when a task's
   // source lies inside one (checked against the coordinator's CRC32C).
   std::vector<std::string> data_roots;

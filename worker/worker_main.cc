@@ -43,6 +43,9 @@ ABSL_FLAG(std::string, tls_ca, "", "PEM CA file that signed the coordinator's ce
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate of this worker (mTLS)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of this worker (mTLS)");
 ABSL_FLAG(std::string, gpu, "auto", "GPUs to quantize on: auto (all visible), none, or indices like 0,1");
+ABSL_FLAG(std::string, gpu_memory, "",
+          "device memory this worker may use on each GPU, e.g. 8GiB: quantization stages its rows within it, and a "
+          "GPU calibration holds at most this much of a model (default: 90% of the GPU)");
 ABSL_FLAG(bool, list_devices, false, "print the GPUs this worker sees (or why there are none) and exit");
 ABSL_FLAG(std::string, metrics_listen, "",
           "HOST:PORT for this worker's Prometheus metrics (/metrics): tasks, bytes, GPU memory and utilisation; "
@@ -114,6 +117,14 @@ int main(int argc, char** argv) {
   } else {
     const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
     options.memory_bytes = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 5 * 4 : 0;
+  }
+  if (const std::string gpu_memory = absl::GetFlag(FLAGS_gpu_memory); !gpu_memory.empty()) {
+    absl::StatusOr<uint64_t> bytes = quantfleet::ParseByteSize(gpu_memory);
+    if (!bytes.ok()) {
+      absl::FPrintF(stderr, "quantfleet-worker: --gpu-memory: %s\n", bytes.status().message());
+      return 1;
+    }
+    options.gpu_memory_bytes = *bytes;
   }
   options.corrupt_first_chunk = absl::GetFlag(FLAGS_test_corrupt_first_chunk);
   options.cut_first_upload = absl::GetFlag(FLAGS_test_cut_first_upload);

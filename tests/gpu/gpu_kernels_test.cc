@@ -72,6 +72,26 @@ TEST_P(GpuKernels, MatchTheCpuReferenceBitForBit) {
   }
 }
 
+// A tight device-memory budget cuts a task into many slices (two in
+// flight on two streams); the bits must not change.
+TEST_P(GpuKernels, SlicesWithinATightBudgetGiveTheSameBits) {
+  const GgmlType type = GetParam();
+  const int64_t nrows = 301, n_per_row = 1024;
+  const std::vector<float> x = Data(0, nrows, n_per_row, 77);
+  const size_t bytes = RowSize(type, n_per_row) * static_cast<size_t>(nrows);
+  std::vector<uint8_t> whole(bytes, 1), sliced(bytes, 2);
+  ASSERT_TRUE(QuantizeRowsOnGpu(0, type, x.data(), whole.data(), nrows, n_per_row).ok());
+  // Room for about 3 rows per slice.
+  const uint64_t budget = 2 * 3 * (n_per_row * sizeof(float) + RowSize(type, n_per_row));
+  absl::Status st = QuantizeRowsOnGpu(0, type, x.data(), sliced.data(), nrows, n_per_row, nullptr, budget);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_TRUE(whole == sliced) << TypeName(type);
+  // A budget below one row still works, a row at a time.
+  std::fill(sliced.begin(), sliced.end(), 3);
+  ASSERT_TRUE(QuantizeRowsOnGpu(0, type, x.data(), sliced.data(), nrows, n_per_row, nullptr, 1).ok());
+  EXPECT_TRUE(whole == sliced) << TypeName(type);
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, GpuKernels, ::testing::ValuesIn(kGpuTypes),
                          [](const ::testing::TestParamInfo<GgmlType>& info) {
                            return std::string(TypeName(info.param));

@@ -5,8 +5,8 @@
 // the CPU reference (core/quant/simple_blocks.h) and so give its bits.
 // Built without CUDA, ListGpus reports none and GpuSupports is false.
 //
-// Thread-safety: functions may be called from any thread; each call uses
-// its own device buffers and stream.
+// Thread-safety: functions may be called from any thread; quantization
+// calls for the same device take turns on its staging buffers.
 #ifndef QUANTFLEET_WORKER_CUDA_GPU_DEVICES_H_
 #define QUANTFLEET_WORKER_CUDA_GPU_DEVICES_H_
 
@@ -37,13 +37,17 @@ std::string NoGpuReason();
 // importance weights when `with_imatrix`.
 bool GpuSupports(GgmlType type, bool with_imatrix = false);
 
-// Quantizes `nrows` rows of `n_per_row` floats on GPU `device`: copies in,
-// runs the kernel, copies out. `imatrix` is null or n_per_row weights.
-// Errors: UNIMPLEMENTED for unsupported types, RESOURCE_EXHAUSTED when
-// device memory runs out, INTERNAL for other CUDA errors (with CUDA's
-// message).
+// Quantizes `nrows` rows of `n_per_row` floats on GPU `device`, in slices
+// of rows: each slice is staged through pinned host memory, and two are in
+// flight on two streams, so one's copies overlap the other's kernel. The
+// device buffers stay within `memory_budget` bytes (0: slices of about 16
+// MiB of input), and are kept for the next call; when the device runs out
+// of memory the slices shrink, down to one row. `imatrix` is null or
+// n_per_row weights. Calls for one device take turns.
+// Errors: UNIMPLEMENTED for unsupported types, RESOURCE_EXHAUSTED when not
+// even one row fits, INTERNAL for other CUDA errors (with CUDA's message).
 absl::Status QuantizeRowsOnGpu(int device, GgmlType type, const float* src, void* dst, int64_t nrows,
-                               int64_t n_per_row, const float* imatrix = nullptr);
+                               int64_t n_per_row, const float* imatrix = nullptr, uint64_t memory_budget = 0);
 
 }  // namespace quantfleet
 

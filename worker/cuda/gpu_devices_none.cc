@@ -9,7 +9,7 @@ std::string NoGpuReason() { return "built without CUDA (configure with -DQUANTFL
 
 bool GpuSupports(GgmlType, bool) { return false; }
 
-absl::Status QuantizeRowsOnGpu(int, GgmlType, const float*, void*, int64_t, int64_t, const float*) {
+absl::Status QuantizeRowsOnGpu(int, GgmlType, const float*, void*, int64_t, int64_t, const float*, uint64_t) {
   return absl::FailedPreconditionError(NoGpuReason());
 }
 
