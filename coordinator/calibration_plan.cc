@@ -9,8 +9,12 @@ namespace quantfleet {
 
 uint64_t ModelFootprint::Total() const { return StageBytes(0, static_cast<int>(layers.size())); }
 
+uint64_t ModelFootprint::LayerBytes(int first, int end) const {
+  return std::accumulate(layers.begin() + first, layers.begin() + end, uint64_t{0});
+}
+
 uint64_t ModelFootprint::StageBytes(int first, int end) const {
-  uint64_t n = std::accumulate(layers.begin() + first, layers.begin() + end, uint64_t{0});
+  uint64_t n = LayerBytes(first, end);
   if (first == 0) n += embedding;
   if (end == static_cast<int>(layers.size())) n += head;
   return n;
@@ -76,17 +80,18 @@ std::optional<std::vector<int>> PlanStages(const ModelFootprint& f, std::vector<
   }
   std::sort(budgets.rbegin(), budgets.rend());
   const double budget_sum = std::accumulate(budgets.begin(), budgets.end(), 0.0);
-  // In proportion to memory: stage s ends near the layer where the bytes
-  // so far reach its share of the model, without overflowing its budget.
+  // Work in proportion to memory: stage s ends near the layer where the
+  // work so far reaches its share, without overflowing its budget.
+  const double work = static_cast<double>(f.LayerBytes(0, n) + f.head);
   std::vector<double> share_end(budgets.size());
   double so_far = 0;
   for (size_t s = 0; s < budgets.size(); ++s) {
     so_far += static_cast<double>(budgets[s]);
-    share_end[s] = static_cast<double>(total) * so_far / budget_sum;
+    share_end[s] = work * so_far / budget_sum;
   }
   auto proportional = [&](size_t s, int first, int next) {
     if (f.StageBytes(first, next + 1) > budgets[s]) return false;
-    const double before = static_cast<double>(f.StageBytes(0, next));
+    const double before = static_cast<double>(f.LayerBytes(0, next));
     const double after = before + static_cast<double>(f.layers[static_cast<size_t>(next)]);
     return after - share_end[s] <= share_end[s] - before;  // the nearer boundary
   };

@@ -4,9 +4,12 @@
 //
 // One stage (data-parallel) when some worker can hold the whole model;
 // otherwise one stage per worker (at most one per layer), contiguous layer
-// ranges sized in proportion to the workers' memory, largest first, each
-// within its worker's memory. The first stage also holds the token
-// embeddings, the last one the output head.
+// ranges, largest budget first, each within its worker's memory. The first
+// stage also holds the token embeddings, the last one the output head.
+// Within the budgets, stages get work in proportion to the workers' memory,
+// work counted as the weights a stage multiplies: its layers, and the head
+// for the last (the embeddings are only looked up), so that a pipeline of
+// equal workers keeps them equally busy.
 //
 // Thread-safety: pure functions.
 #ifndef QUANTFLEET_COORDINATOR_CALIBRATION_PLAN_H_
@@ -28,6 +31,8 @@ struct ModelFootprint {
   uint64_t Total() const;
   // Bytes a stage of layers [first, end) holds.
   uint64_t StageBytes(int first, int end) const;
+  // Bytes of layers [first, end) alone.
+  uint64_t LayerBytes(int first, int end) const;
 };
 
 ModelFootprint FootprintOf(const GgufModel& model, int n_layer);

@@ -64,6 +64,19 @@ TEST(CalibrationPlan, SharesFollowMemoryAndNeverOverflowIt) {
   ExpectFits(Eight(), *PlanStages(Eight(), tight), tight);
 }
 
+// The embeddings take memory but no work; the head takes both: with room
+// to spare, the first stage takes more layers than the last.
+TEST(CalibrationPlan, StagesBalanceWorkNotBytes) {
+  ModelFootprint f;
+  f.embedding = 250;
+  f.layers.assign(4, 100);
+  f.head = 250;
+  const std::optional<std::vector<int>> ends = PlanStages(f, {800, 800});
+  ASSERT_TRUE(ends.has_value());
+  EXPECT_EQ(*ends, (std::vector<int>{3, 4})) << "work 300 and 350, not 200 and 450";
+  ExpectFits(f, *ends, {800, 800});
+}
+
 TEST(CalibrationPlan, NoPlanWhenTheWorkersCannotHoldTheModelTogether) {
   EXPECT_FALSE(PlanStages(Eight(), {400, 400}).has_value());
   EXPECT_FALSE(PlanStages(Eight(), {}).has_value());
