@@ -95,10 +95,13 @@ absl::Status WorkerAgent::RegisterWithBackoff(const std::atomic<bool>& stop) {
     v1::RegisterResponse resp;
     absl::Status s = FromGrpc(stub_->Register(Context().get(), req, &resp), "register");
     if (s.ok()) {
-      worker_id_ = resp.worker_id();
-      heartbeat_ = absl::Milliseconds(std::max<int64_t>(100, resp.heartbeat_ms()));
+      {
+        absl::MutexLock l(&mu_);
+        worker_id_ = resp.worker_id();
+        heartbeat_ = absl::Milliseconds(std::max<int64_t>(100, resp.heartbeat_ms()));
+      }
       ++counters_.registrations;
-      absl::FPrintF(stderr, "worker %s: registered as %s\n", options_.name, worker_id_);
+      absl::FPrintF(stderr, "worker %s: registered as %s\n", options_.name, resp.worker_id());
       return absl::OkStatus();
     }
     if (!Retryable(s)) return s;
@@ -128,16 +131,20 @@ bool WorkerAgent::Lost(const v1::Lease& lease) {
 }
 
 void WorkerAgent::HeartbeatLoop(const std::atomic<bool>& done) {
-  absl::Time next = absl::Now() + heartbeat_;
+  auto period = [this] {
+    absl::MutexLock l(&mu_);
+    return heartbeat_;
+  };
+  absl::Time next = absl::Now() + period();
   while (!done) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (absl::Now() < next) continue;
-    next = absl::Now() + heartbeat_;
+    next = absl::Now() + period();
     v1::HeartbeatRequest req;
-    req.set_worker_id(worker_id_);
     {
       absl::MutexLock l(&mu_);
       if (held_.empty()) continue;
+      req.set_worker_id(worker_id_);
       for (const v1::Lease& h : held_) *req.add_leases() = h;
     }
     v1::HeartbeatResponse resp;
@@ -153,7 +160,10 @@ void WorkerAgent::HeartbeatLoop(const std::atomic<bool>& done) {
 
 absl::StatusOr<std::optional<v1::TaskSpec>> WorkerAgent::AcquireOnce() {
   v1::AcquireTaskRequest req;
-  req.set_worker_id(worker_id_);
+  {
+    absl::MutexLock l(&mu_);
+    req.set_worker_id(worker_id_);
+  }
   v1::AcquireTaskResponse resp;
   absl::Status s = FromGrpc(stub_->AcquireTask(Context().get(), req, &resp), "acquire task");
   if (!s.ok()) return s;

@@ -134,14 +134,15 @@ class WorkerAgent {
   const WorkerOptions options_;
   std::unique_ptr<quantfleet::v1::WorkerService::Stub> stub_;
   std::string incarnation_;
-  std::string worker_id_;
-  absl::Duration heartbeat_ = absl::Seconds(5);
   WorkerCounters counters_;
   ChunkRunner chunks_;
   bool corrupted_once_ = false;
   bool cut_once_ = false;
 
   absl::Mutex mu_;
+  // Set by each registration (the task loop) and read by the heartbeats.
+  std::string worker_id_ ABSL_GUARDED_BY(mu_);
+  absl::Duration heartbeat_ ABSL_GUARDED_BY(mu_) = absl::Seconds(5);
   std::vector<quantfleet::v1::Lease> held_ ABSL_GUARDED_BY(mu_);
   std::vector<quantfleet::v1::Lease> lost_ ABSL_GUARDED_BY(mu_);
 };
