@@ -287,6 +287,32 @@ absl::Status Coordinator::PlanCalibrationLocked(ActiveJob& job, absl::Time now) 
   return store_->UpdateJob(job.job);
 }
 
+void Coordinator::UpdateStageWaitingLocked(ActiveJob& job, absl::Time now) {
+  const ActiveJob::Calibration& cal = *job.calibration;
+  const bool gpu = job.job.calibration().gpu();
+  for (size_t s = 0; s < cal.stages(); ++s) {
+    if (LiveLocked(cal.stage_owner[s], now)) continue;
+    bool work_left = false;
+    for (size_t t = s; t < job.rt.size() && !work_left; t += cal.stages()) {
+      work_left = job.rt[t].state == TaskState::kPending || job.rt[t].state == TaskState::kLeased;
+    }
+    if (!work_left) continue;
+    const uint64_t bytes = cal.footprint.StageBytes(cal.first_layer(s), cal.stage_end[s]);
+    bool taker = false;
+    for (const auto& [id, w] : workers_) {
+      const std::optional<uint64_t> budget = CalibrationBudget(w.info, gpu);
+      const bool owns = std::find(cal.stage_owner.begin(), cal.stage_owner.end(), id) != cal.stage_owner.end();
+      taker = taker || (LiveLocked(id, now) && !owns && budget && (*budget == 0 || bytes <= *budget));
+    }
+    if (!taker) {
+      job.job.set_waiting(absl::StrFormat("stage %d (layers %d-%d, %d MiB) waits for a worker that can hold it",
+                                          s + 1, cal.first_layer(s), cal.stage_end[s] - 1, bytes >> 20));
+      return;
+    }
+  }
+  job.job.clear_waiting();
+}
+
 std::optional<size_t> Coordinator::StageFor(ActiveJob& job, const std::string& worker_id, absl::Time now) {
   ActiveJob::Calibration& cal = *job.calibration;
   const std::optional<uint64_t> can_hold = CalibrationBudget(workers_[worker_id].info, job.job.calibration().gpu());
@@ -681,6 +707,7 @@ absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& 
         if (!j.job.has_plan()) continue;
       }
       stage = StageFor(j, worker_id, now);
+      if (j.calibration->stages() > 1) UpdateStageWaitingLocked(j, now);
       if (!stage) continue;
     }
     // After a pipelined calibration: a first pass over the layers this

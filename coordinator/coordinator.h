@@ -222,6 +222,9 @@ class Coordinator {
   std::optional<size_t> StageFor(ActiveJob& job, const std::string& worker_id, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool LiveLocked(const std::string& worker_id, absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Says in the job's `waiting` which pipeline stage, with work left, no
+  // live worker holds or can take (clears it when none).
+  void UpdateStageWaitingLocked(ActiveJob& job, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether a quantization task should go first to `worker_name`: its
   // layer was held there in the pipeline before, or its holder is gone.
   bool PreferredLocked(const ActiveJob& job, const TaskDef& task, const std::string& worker_name, absl::Time now) const

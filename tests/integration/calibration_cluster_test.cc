@@ -448,6 +448,14 @@ TEST_F(CalibrationCluster, APipelineSurvivesLosingAStageWorkerAndTheCoordinator)
   StartCoordinator();
   EXPECT_GE(TasksDone(job), done - 2) << "finished stages must survive the restart (all but the unsynced)";
   EXPECT_EQ(StageEnds(job), (std::vector<int>{2, 4}));
+  // s1 holds one stage again; nobody can take the other, and the job says so.
+  std::string waiting;
+  for (int i = 0; i < 100 && waiting.find("waits for a worker") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const nlohmann::json j = Status(job);
+    waiting = j.is_object() && j.contains("waiting") ? j["waiting"].get<std::string>() : "";
+  }
+  EXPECT_NE(waiting.find("waits for a worker that can hold it"), std::string::npos) << waiting;
   StartDataWorker("s2", Holding(0.6));
   ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
   ASSERT_EQ(w.exit_code, 0) << w.output << ReadText(dir_ + "/coordinator.log");
