@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -215,7 +216,11 @@ std::string CalibrationPlanText(const v1::Job& j) {
   for (int s = 0; s < ends.size(); ++s) {
     ranges.push_back(absl::StrFormat("%d-%d", s == 0 ? 0 : ends[s - 1], ends[s] - 1));
   }
-  return absl::StrFormat("pipeline of %d stages (layers %s)", ends.size(), absl::StrJoin(ranges, ", "));
+  std::string text = absl::StrFormat("pipeline of %d stages (layers %s)", ends.size(), absl::StrJoin(ranges, ", "));
+  if (j.stage_chunks_done_size() == ends.size() && j.state() == v1::JOB_RUNNING) {
+    absl::StrAppend(&text, ", chunks done per stage ", absl::StrJoin(j.stage_chunks_done(), "/"));
+  }
+  return text;
 }
 
 // Shows a job's progress until it ends; returns the exit code.

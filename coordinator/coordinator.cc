@@ -440,6 +440,14 @@ void Coordinator::RefreshCounters(ActiveJob& job) {
   }
   int64_t tensors_done = 0;
   for (int64_t left : job.tensor_tasks_left) tensors_done += left == 0 ? 1 : 0;
+  job.job.clear_stage_chunks_done();
+  if (job.calibration && job.calibration->stages() > 1) {
+    std::vector<int64_t> per_stage(job.calibration->stages(), 0);
+    for (size_t i = 0; i < job.rt.size(); ++i) {
+      if (job.rt[i].state == TaskState::kDone) ++per_stage[i % per_stage.size()];
+    }
+    job.job.mutable_stage_chunks_done()->Assign(per_stage.begin(), per_stage.end());
+  }
   job.job.set_tasks_done(done);
   job.job.set_bytes_done(static_cast<int64_t>(bytes));
   job.job.set_tensors_done(tensors_done);

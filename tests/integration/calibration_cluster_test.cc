@@ -456,6 +456,16 @@ TEST_F(CalibrationCluster, APipelineSurvivesLosingAStageWorkerAndTheCoordinator)
     waiting = j.is_object() && j.contains("waiting") ? j["waiting"].get<std::string>() : "";
   }
   EXPECT_NE(waiting.find("waits for a worker that can hold it"), std::string::npos) << waiting;
+  // Progress per stage: the first stage is never behind the second.
+  const nlohmann::json now = Status(job);
+  ASSERT_TRUE(now.is_object() && now.contains("stageChunksDone")) << now.dump();
+  std::vector<int64_t> per_stage;
+  for (const nlohmann::json& v : now["stageChunksDone"]) {
+    per_stage.push_back(v.is_string() ? std::stoll(v.get<std::string>()) : v.get<int64_t>());
+  }
+  ASSERT_EQ(per_stage.size(), 2u);
+  EXPECT_GE(per_stage[0], per_stage[1]);
+  EXPECT_GE(per_stage[0] + per_stage[1], done - 2);
   StartDataWorker("s2", Holding(0.6));
   ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
   ASSERT_EQ(w.exit_code, 0) << w.output << ReadText(dir_ + "/coordinator.log");
