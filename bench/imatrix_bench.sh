@@ -130,6 +130,25 @@ if (( markdown )); then
 else
   echo "one machine: ${t_local} s"
 fi
+# Start timing only once the coordinator listens and every worker has
+# registered: a worker that connects too early waits out gRPC's reconnect
+# backoff, which once doubled a row's time.
+wait_for_port() {
+  for _ in $(seq 200); do
+    (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+wait_for_workers() {
+  for _ in $(seq 200); do
+    alive=$(build/bin/quantfleet workers --coordinator "127.0.0.1:$1" --json 2>/dev/null | grep -c '"alive": true' || true)
+    (( alive >= $2 )) && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
 model_bytes=$(stat -c %s "$model")
 for run in 1 2 4 2-pipeline; do
   n=${run%%-*}
@@ -146,12 +165,13 @@ for run in 1 2 4 2-pipeline; do
   build/bin/quantfleet-coordinator --listen "127.0.0.1:$port" --state-dir "$state" --allow-root "$(pwd)/$work" \
     --drain-seconds 0 2>"$state/coordinator.log" &
   pids+=($!)
+  wait_for_port "$port" || { echo "bench: the coordinator did not start" >&2; exit 1; }
   for i in $(seq "$n"); do
     build/bin/quantfleet-worker --coordinator "127.0.0.1:$port" --name "w$i" --threads "$per" \
       --data-root "$(pwd)/$work" "${memory[@]}" 2>"$state/worker-$i.log" &
     pids+=($!)
   done
-  sleep 1
+  wait_for_workers "$port" "$n" || { echo "bench: the workers did not register" >&2; exit 1; }
   read -r t_n _ < <(measure build/bin/quantfleet imatrix --coordinator "127.0.0.1:$port" -m "$(pwd)/$model" \
     -f "$(pwd)/$text" -o "$(pwd)/$work/imatrix-cluster.gguf" -c "$ctx" --chunks "$chunks")
   kill "${pids[@]}" 2>/dev/null || true
