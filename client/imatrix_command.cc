@@ -229,6 +229,7 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
     (void)absl::SimpleAtoi(e, &exit_after);
   }
   auto last_checkpoint = std::chrono::steady_clock::now();
+  const auto run_start = last_checkpoint;
   absl::Status checkpoint_status;
   ImatrixCollector collector(process_output);
   absl::StatusOr<ImatrixRunResult> result =
@@ -236,7 +237,12 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
         // llama-imatrix's running perplexity; on stderr when stdout is JSON.
         if (options.perplexity) absl::FPrintF(json ? stderr : stdout, "[%d]%.4f,", d.chunk, d.perplexity);
         std::fflush(stdout);
-        absl::FPrintF(stderr, "\rchunk %d/%d, %.0f tokens/s ", d.chunk, d.chunks, options.ctx / d.seconds);
+        // The ETA from the chunks this run computed (resumed ones cost nothing).
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+        const int computed = d.chunk - options.resume_chunks;
+        const double eta = computed > 0 ? elapsed / computed * (d.chunks - d.chunk) : 0;
+        absl::FPrintF(stderr, "\rchunk %d/%d, %.0f tokens/s, ETA %s ", d.chunk, d.chunks, options.ctx / d.seconds,
+                      eta >= 90 ? absl::StrFormat("%.0f min", eta / 60) : absl::StrFormat("%.0f s", eta));
         const auto now = std::chrono::steady_clock::now();
         if (checkpoints && d.chunk < d.chunks && checkpoint_status.ok() &&
             now - last_checkpoint >= std::chrono::seconds(checkpoint_seconds)) {
