@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <set>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -239,16 +240,17 @@ bool Coordinator::LiveLocked(const std::string& worker_id, absl::Time now) const
          now - w->second.last_seen < 3 * options_.heartbeat + options_.lease;
 }
 
-bool Coordinator::PreferredLocked(const ActiveJob& job, const TaskDef& task, const std::string& worker_name,
-                                  absl::Time now) const {
-  const int layer = EntryLayer(job.plan.tensors[task.tensor].output.name);
-  if (layer < 0 || layer >= job.job.layer_workers_size()) return false;
-  const std::string& holder = job.job.layer_workers(layer);
-  if (holder == worker_name) return true;
+std::vector<bool> Coordinator::PreferredLayersLocked(const ActiveJob& job, const std::string& worker_name,
+                                                     absl::Time now) const {
+  std::set<std::string> live;  // names of the live workers
   for (const auto& [id, w] : workers_) {
-    if (w.info.name() == holder && LiveLocked(id, now)) return false;
+    if (LiveLocked(id, now)) live.insert(w.info.name());
   }
-  return true;  // its holder is gone
+  std::vector<bool> preferred;
+  for (const std::string& holder : job.job.layer_workers()) {
+    preferred.push_back(holder == worker_name || live.count(holder) == 0);
+  }
+  return preferred;
 }
 
 // The model bytes a worker may hold for a calibration job: for GPU jobs its
@@ -385,6 +387,7 @@ absl::Status Coordinator::Prepare(ActiveJob& job, const std::string& input, cons
   job.source_crc.assign(job.tasks.size(), std::nullopt);
   job.tensor_tasks_left.assign(job.plan.tensors.size(), 0);
   for (const TaskDef& t : job.tasks) ++job.tensor_tasks_left[t.tensor];
+  for (const PlannedTensor& t : job.plan.tensors) job.tensor_layer.push_back(EntryLayer(t.output.name));
   QF_ASSIGN_OR_RETURN(job.part, PartFile::Open(output, job.job.id(), job.plan.file_size(), options_.file_ops));
   QF_RETURN_IF_ERROR(job.part->PWrite(job.plan.meta.data(), job.plan.meta.size(), 0));
   job.job.set_tasks_total(static_cast<int64_t>(job.tasks.size()));
@@ -721,11 +724,16 @@ absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& 
     // After a pipelined calibration: a first pass over the layers this
     // worker held (or whose holder is gone), then any task.
     const bool prefer = !j.calibration && j.job.layer_workers_size() > 0;
+    const std::vector<bool> preferred = prefer ? PreferredLayersLocked(j, w->second.info.name(), now)
+                                               : std::vector<bool>();
     for (int pass = prefer ? 0 : 1; pass < 2; ++pass) {
       for (size_t t = 0; t < j.rt.size(); ++t) {
         TaskRuntime& rt = j.rt[t];
         if (rt.state != TaskState::kPending) continue;
-        if (pass == 0 && !PreferredLocked(j, j.tasks[t], w->second.info.name(), now)) continue;
+        if (pass == 0) {
+          const int layer = j.tensor_layer[j.tasks[t].tensor];
+          if (layer < 0 || layer >= static_cast<int>(preferred.size()) || !preferred[layer]) continue;
+        }
         if (stage) {
           // Its own stage only, once the previous stage of the chunk is done.
           const size_t stages = j.calibration->stages();

@@ -161,6 +161,7 @@ class Coordinator {
     std::vector<TaskRuntime> rt;
     std::vector<std::optional<uint32_t>> source_crc;  // per task, computed on first lease
     std::vector<int64_t> tensor_tasks_left;
+    std::vector<int> tensor_layer;  // quantization: the block of each planned tensor (-1: none)
     std::unique_ptr<PartFile> part;
     std::map<std::string, WorkerStats> per_worker;
     std::vector<std::pair<int64_t, uint32_t>> unsynced;  // completed tasks awaiting fsync
@@ -225,9 +226,9 @@ class Coordinator {
   // Says in the job's `waiting` which pipeline stage, with work left, no
   // live worker holds or can take (clears it when none).
   void UpdateStageWaitingLocked(ActiveJob& job, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Whether a quantization task should go first to `worker_name`: its
-  // layer was held there in the pipeline before, or its holder is gone.
-  bool PreferredLocked(const ActiveJob& job, const TaskDef& task, const std::string& worker_name, absl::Time now) const
+  // Per layer, whether its quantization tasks go first to `worker_name`:
+  // it held the layer in the pipeline before, or the layer's holder is gone.
+  std::vector<bool> PreferredLayersLocked(const ActiveJob& job, const std::string& worker_name, absl::Time now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Adds the chunks' statistics in chunk order and writes the imatrix.
   absl::Status FinishCalibration(const ActiveJob& job, const PartFile& part, double* perplexity);

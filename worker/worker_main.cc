@@ -107,24 +107,24 @@ int main(int argc, char** argv) {
       options.gpus.push_back(index);
     }
   }
-  if (const std::string memory = absl::GetFlag(FLAGS_memory); !memory.empty()) {
-    absl::StatusOr<uint64_t> bytes = quantfleet::ParseByteSize(memory);
+  // A size flag ("20GiB"); false (after saying why) when it does not parse.
+  auto size_flag = [](const char* name, const std::string& value, uint64_t* out) {
+    if (value.empty()) return true;
+    absl::StatusOr<uint64_t> bytes = quantfleet::ParseByteSize(value);
     if (!bytes.ok()) {
-      absl::FPrintF(stderr, "quantfleet-worker: --memory: %s\n", bytes.status().message());
-      return 1;
+      absl::FPrintF(stderr, "quantfleet-worker: --%s: %s\n", name, bytes.status().message());
+      return false;
     }
-    options.memory_bytes = *bytes;
-  } else {
+    *out = *bytes;
+    return true;
+  };
+  if (absl::GetFlag(FLAGS_memory).empty()) {  // default: 80% of RAM
     const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
     options.memory_bytes = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 5 * 4 : 0;
   }
-  if (const std::string gpu_memory = absl::GetFlag(FLAGS_gpu_memory); !gpu_memory.empty()) {
-    absl::StatusOr<uint64_t> bytes = quantfleet::ParseByteSize(gpu_memory);
-    if (!bytes.ok()) {
-      absl::FPrintF(stderr, "quantfleet-worker: --gpu-memory: %s\n", bytes.status().message());
-      return 1;
-    }
-    options.gpu_memory_bytes = *bytes;
+  if (!size_flag("memory", absl::GetFlag(FLAGS_memory), &options.memory_bytes) ||
+      !size_flag("gpu-memory", absl::GetFlag(FLAGS_gpu_memory), &options.gpu_memory_bytes)) {
+    return 1;
   }
   options.corrupt_first_chunk = absl::GetFlag(FLAGS_test_corrupt_first_chunk);
   options.cut_first_upload = absl::GetFlag(FLAGS_test_cut_first_upload);

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_format.h"
 #include "core/quant/half.h"
+#include "core/util/status_macros.h"
 #include "worker/calibration/activation_rounding.h"
 
 namespace quantfleet {
@@ -225,15 +226,11 @@ void SetBlasThreads(int threads) {
   openblas_set_num_threads(threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency()));
 }
 
-absl::Status RunForwardLayers(const LlamaModel& model, absl::Span<const TokenId> tokens, int first_layer,
-                              int end_layer, std::vector<float>* hidden, ActivationSink* sink,
-                              std::vector<float>* logits) {
+absl::Status PrepareStageInput(const LlamaModel& model, absl::Span<const TokenId> tokens, int first_layer,
+                               int end_layer, std::vector<float>* hidden) {
   const LlamaHparams& hp = model.hparams();
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int e = hp.n_embd;
-  const int q_dim = hp.n_head * hp.head_dim;
-  const int kv_dim = hp.n_head_kv * hp.head_dim;
-  const bool neox = hp.arch != "llama";
   if (first_layer < 0 || end_layer > hp.n_layer || first_layer >= end_layer) {
     return absl::InvalidArgumentError(
         absl::StrFormat("layers [%d, %d) are not a range of the model's %d", first_layer, end_layer, hp.n_layer));
@@ -254,6 +251,20 @@ absl::Status RunForwardLayers(const LlamaModel& model, absl::Span<const TokenId>
         "the activations entering layer %d hold %d values; %d tokens of %d need %d", first_layer, x.size(), n, e,
         n * e));
   }
+  return absl::OkStatus();
+}
+
+absl::Status RunForwardLayers(const LlamaModel& model, absl::Span<const TokenId> tokens, int first_layer,
+                              int end_layer, std::vector<float>* hidden, ActivationSink* sink,
+                              std::vector<float>* logits) {
+  const LlamaHparams& hp = model.hparams();
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int e = hp.n_embd;
+  const int q_dim = hp.n_head * hp.head_dim;
+  const int kv_dim = hp.n_head_kv * hp.head_dim;
+  const bool neox = hp.arch != "llama";
+  QF_RETURN_IF_ERROR(PrepareStageInput(model, tokens, first_layer, end_layer, hidden));
+  std::vector<float>& x = *hidden;
   std::vector<float> cur(x.size()), q(static_cast<size_t>(n * q_dim)), k(static_cast<size_t>(n * kv_dim)),
       v(static_cast<size_t>(n * kv_dim)), attn, gate(static_cast<size_t>(n * hp.n_ff)),
       up(static_cast<size_t>(n * hp.n_ff));

@@ -61,6 +61,14 @@ absl::Status RunForwardLayers(const LlamaModel& model, absl::Span<const TokenId>
                               int end_layer, std::vector<float>* hidden, ActivationSink* sink,
                               std::vector<float>* logits);
 
+// The input of layers [first_layer, end_layer) for `tokens`: with
+// first_layer 0, `hidden` is filled from the token embeddings; otherwise it
+// must already hold n_tokens * n_embd values. INVALID_ARGUMENT for a bad
+// range, a token outside the vocabulary or activations of the wrong size.
+// (RunForwardLayers calls it; so does the GPU forward pass.)
+absl::Status PrepareStageInput(const LlamaModel& model, absl::Span<const TokenId> tokens, int first_layer,
+                               int end_layer, std::vector<float>* hidden);
+
 // Sets the threads BLAS uses (0: all cores).
 void SetBlasThreads(int threads);
 

@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "core/util/status_macros.h"
+#include "worker/calibration/forward_pass.h"
 #include "worker/cuda/gpu_forward.h"
 #include "worker/cuda/quantize_kernels.cuh"
 
@@ -482,22 +483,8 @@ absl::StatusOr<ChunkStatistics> GpuForward::RunChunk(absl::Span<const TokenId> t
   QF_RETURN_IF_ERROR(m.Reserve(n));
   m.collect_output = process_output;
   for (auto& [name, sums] : m.sums) sums.used = false;
+  QF_RETURN_IF_ERROR(PrepareStageInput(*m.model, tokens, m.first, m.end, hidden));  // the embeddings, on the host
   std::vector<float>& x = *hidden;
-  if (m.first == 0) {
-    x.assign(xs, 0.0f);
-    for (int64_t t = 0; t < n; ++t) {
-      const TokenId id = tokens[static_cast<size_t>(t)];
-      if (id < 0 || id >= hp.n_vocab) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "token %d at position %d is outside the vocabulary of %d", id, t, hp.n_vocab));
-      }
-      m.model->token_embd().RowsToFloat(id, 1, x.data() + t * hp.n_embd);
-    }
-  } else if (x.size() != xs) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "the activations entering layer %d hold %d values; %d tokens of %d need %d", m.first, x.size(), n,
-        hp.n_embd, xs));
-  }
   QF_CUDA(cudaMemcpyAsync(m.x, x.data(), xs * sizeof(float), cudaMemcpyHostToDevice, m.stream), "copy in");
   for (const Impl::Layer& l : m.layers) QF_RETURN_IF_ERROR(m.RunLayer(l, n));
 
