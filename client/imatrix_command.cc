@@ -204,7 +204,8 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
     };
   }
   const std::vector<TokenId> tokens = tokenizer->Tokenize(text, /*add_special=*/true, parse_special);
-  absl::FPrintF(stderr, "quantfleet imatrix: %s: %d tokens; %d per chunk\n", text_path, tokens.size(), options.ctx);
+  absl::FPrintF(stderr, "quantfleet imatrix: %s: %d tokens; %d per chunk; forward pass on %s\n", text_path,
+                tokens.size(), options.ctx, on_gpu ? "the GPU" : BlasKernelName());
 
   // Progress from an earlier run of the same command, if any.
   const std::string checkpoint_path = out_path + ".checkpoint";

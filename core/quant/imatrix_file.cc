@@ -22,12 +22,10 @@ absl::Status Malformed(const std::string& path, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrFormat("%s: not a valid importance matrix: %s", path, what));
 }
 
-absl::StatusOr<Imatrix> LoadLegacy(const MappedFile& file) {
-  const std::string& path = file.path();
-  const uint8_t* p = file.data();
+absl::StatusOr<Imatrix> ParseLegacy(const uint8_t* p, size_t size, const std::string& path) {
   size_t pos = 0;
   auto read_i32 = [&](const char* what) -> absl::StatusOr<int32_t> {
-    if (file.size() - pos < 4) return Malformed(path, absl::StrFormat("file ends inside %s at offset %d", what, pos));
+    if (size - pos < 4) return Malformed(path, absl::StrFormat("file ends inside %s at offset %d", what, pos));
     int32_t v;
     std::memcpy(&v, p + pos, 4);
     pos += 4;
@@ -39,7 +37,7 @@ absl::StatusOr<Imatrix> LoadLegacy(const MappedFile& file) {
   if (n_entries < 1) return Malformed(path, "no entries");
   for (int32_t i = 0; i < n_entries; ++i) {
     QF_ASSIGN_OR_RETURN(int32_t len, read_i32("a name length"));
-    if (len < 0 || static_cast<size_t>(len) > file.size() - pos) {
+    if (len < 0 || static_cast<size_t>(len) > size - pos) {
       return Malformed(path, absl::StrFormat("entry %d name length %d is impossible at offset %d", i + 1, len, pos - 4));
     }
     // The name ends at its first NUL, as the reference reads it.
@@ -47,22 +45,23 @@ absl::StatusOr<Imatrix> LoadLegacy(const MappedFile& file) {
     pos += len;
     QF_ASSIGN_OR_RETURN(int32_t ncall, read_i32("a call count"));
     QF_ASSIGN_OR_RETURN(int32_t nval, read_i32("a value count"));
-    if (nval < 1 || static_cast<size_t>(nval) > (file.size() - pos) / 4) {
+    if (nval < 1 || static_cast<size_t>(nval) > (size - pos) / 4) {
       return Malformed(path, absl::StrFormat("entry '%s' has an impossible value count %d", name, nval));
     }
     std::vector<float> sums(nval);
     std::memcpy(sums.data(), p + pos, 4 * static_cast<size_t>(nval));
     pos += 4 * static_cast<size_t>(nval);
+    if (out.weights.contains(name)) return Malformed(path, absl::StrFormat("entry '%s' appears twice", name));
     std::vector<float>& w = out.weights[name];
     w.resize(nval);
     for (int32_t j = 0; j < nval; ++j) w[j] = ncall > 0 ? sums[j] / static_cast<float>(ncall) : sums[j];
   }
-  if (pos < file.size()) {
+  if (pos < size) {
     absl::StatusOr<int32_t> chunks = read_i32("the chunk count");
     if (chunks.ok()) {
       out.chunk_count = *chunks;
       absl::StatusOr<int32_t> len = read_i32("the dataset name length");
-      if (len.ok() && *len > 0 && static_cast<size_t>(*len) <= file.size() - pos) {
+      if (len.ok() && *len > 0 && static_cast<size_t>(*len) <= size - pos) {
         out.datasets.emplace_back(reinterpret_cast<const char*>(p + pos),
                                   strnlen(reinterpret_cast<const char*>(p + pos), *len));
       }
@@ -71,9 +70,8 @@ absl::StatusOr<Imatrix> LoadLegacy(const MappedFile& file) {
   return out;
 }
 
-absl::StatusOr<Imatrix> LoadGguf(const MappedFile& file) {
-  const std::string& path = file.path();
-  QF_ASSIGN_OR_RETURN(GgufFile gguf, GgufFile::Parse(file.data(), file.size(), path));
+absl::StatusOr<Imatrix> ParseGguf(const uint8_t* data, size_t size, const std::string& path) {
+  QF_ASSIGN_OR_RETURN(GgufFile gguf, GgufFile::Parse(data, size, path));
   if (gguf.tensors().empty()) return Malformed(path, "no entries");
   Imatrix out;
   const GgufKv* datasets = FindKv(gguf.kv(), "imatrix.datasets");
@@ -96,7 +94,7 @@ absl::StatusOr<Imatrix> LoadGguf(const MappedFile& file) {
   }
   auto floats = [&](const GgufTensorInfo& t) {
     std::vector<float> v(t.n_elements());
-    std::memcpy(v.data(), file.data() + gguf.data_offset() + t.offset, v.size() * sizeof(float));
+    std::memcpy(v.data(), data + gguf.data_offset() + t.offset, v.size() * sizeof(float));
     return v;
   };
   for (const auto& [name, sc] : sums_counts) {
@@ -105,7 +103,12 @@ absl::StatusOr<Imatrix> LoadGguf(const MappedFile& file) {
       return Malformed(path, absl::StrFormat("entry '%s': sums and counts must be F32", name));
     }
     RawEntry e{floats(*sc.first), {}};
-    for (float c : floats(*sc.second)) e.counts.push_back(std::lround(c));
+    for (float c : floats(*sc.second)) {
+      if (!std::isfinite(c) || c < 0 || c > 1e15f) {
+        return Malformed(path, absl::StrFormat("entry '%s' has a count of %f tokens", name, c));
+      }
+      e.counts.push_back(std::lround(c));
+    }
     const int64_t ncounts = static_cast<int64_t>(e.counts.size());
     if (ncounts == 0 || e.sums.size() % ncounts != 0) {
       return Malformed(path, absl::StrFormat("entry '%s' has %d sums for %d counts", name, e.sums.size(), ncounts));
@@ -125,8 +128,12 @@ absl::StatusOr<Imatrix> LoadGguf(const MappedFile& file) {
 
 absl::StatusOr<Imatrix> LoadImatrix(const std::string& path) {
   QF_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
-  absl::StatusOr<Imatrix> out = (file.size() >= 4 && std::memcmp(file.data(), "GGUF", 4) == 0) ? LoadGguf(file)
-                                                                                              : LoadLegacy(file);
+  return ParseImatrix(file.data(), file.size(), path);
+}
+
+absl::StatusOr<Imatrix> ParseImatrix(const uint8_t* data, size_t size, const std::string& path) {
+  absl::StatusOr<Imatrix> out = (size >= 4 && std::memcmp(data, "GGUF", 4) == 0) ? ParseGguf(data, size, path)
+                                                                                 : ParseLegacy(data, size, path);
   if (!out.ok()) return out.status();
   for (const auto& [name, w] : out->weights) {
     for (size_t i = 0; i < w.size(); ++i) {

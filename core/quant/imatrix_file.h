@@ -7,6 +7,7 @@
 #ifndef QUANTFLEET_CORE_QUANT_IMATRIX_FILE_H_
 #define QUANTFLEET_CORE_QUANT_IMATRIX_FILE_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -27,6 +28,9 @@ struct Imatrix {
 // offset): unreadable or malformed file, sums without counts, non-F32
 // data, a GGUF imatrix without its metadata keys, non-finite values.
 absl::StatusOr<Imatrix> LoadImatrix(const std::string& path);
+
+// The same for a file's bytes already in memory; `path` names it in errors.
+absl::StatusOr<Imatrix> ParseImatrix(const uint8_t* data, size_t size, const std::string& path);
 
 // Keeps only entries whose name contains one of `include` (when not
 // empty), then drops entries whose name contains one of `exclude`.

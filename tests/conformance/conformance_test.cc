@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/gguf/gguf_file.h"
+#include "tests/conformance/oracle.h"
 #include "tests/tools/subprocess.h"
 #include "tests/tools/test_model.h"
 
@@ -24,16 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Paths come from the build (compile definitions); the environment may
-// point elsewhere.
-std::string Env(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return v ? v : fallback;
-}
-
-std::string OracleDir() { return Env("QUANTFLEET_ORACLE_DIR", QUANTFLEET_DEFAULT_ORACLE_DIR); }
-std::string BinDir() { return Env("QUANTFLEET_BIN_DIR", QUANTFLEET_DEFAULT_BIN_DIR); }
-std::string WorkDir() { return Env("QUANTFLEET_CONFORMANCE_DIR", QUANTFLEET_DEFAULT_CONFORMANCE_DIR); }
+std::string WorkDir() { return EnvOr("QUANTFLEET_CONFORMANCE_DIR", QUANTFLEET_DEFAULT_CONFORMANCE_DIR); }
 
 std::vector<uint8_t> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

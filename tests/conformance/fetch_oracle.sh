@@ -18,10 +18,21 @@ dest=${1:?usage: fetch_oracle.sh DEST}
 here=$(cd "$(dirname "$0")" && pwd)
 dest=$(mkdir -p "$dest" && cd "$dest" && pwd)
 
-build_tool() {  # build_tool OUTPUT SOURCES...
+# stale OUT SOURCES...: OUT is missing, or a source file is newer than it.
+stale() {
+  local out=$1 src
+  shift
+  [[ -x "$out" ]] || return 0
+  for src in "$@"; do
+    [[ -f "$src" && "$src" -nt "$out" ]] && return 0
+  done
+  return 1
+}
+
+build_tool() {  # build_tool OUTPUT SOURCES... (run in $dest; rebuilt when stale)
   local out=$1
   shift
-  [[ -x "$dest/$out" ]] && return 0
+  (cd "$dest" && stale "$out" "$@") || return 0
   (cd "$dest" && g++ -std=c++17 -O1 -w \
     -I llama.cpp/include -I llama.cpp/ggml/include -I llama.cpp/common \
     "$@" -o "$out.tmp" \

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/gguf/gguf_model.h"
+#include "tests/conformance/oracle.h"
 #include "tests/tools/subprocess.h"
 #include "tests/tools/test_model.h"
 #include "worker/calibration/forward_pass.h"
@@ -18,11 +19,6 @@
 
 namespace quantfleet {
 namespace {
-
-std::string OracleDir() {
-  const char* env = std::getenv("QUANTFLEET_ORACLE_DIR");
-  return env != nullptr ? env : QUANTFLEET_DEFAULT_ORACLE_DIR;
-}
 
 struct Case {
   std::string arch;
@@ -42,7 +38,10 @@ struct Case {
   std::string quantize_to = "";
 };
 
-std::string Bin(const std::string& name) { return std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/" + name; }
+// gtest prints parameters in test lists and in ctest's names.
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.arch << " " << c.vocab << " " << TypeName(c.type) << (c.quantize_to.empty() ? "" : " as ") << c.quantize_to;
+}
 
 class ForwardConformance : public ::testing::TestWithParam<Case> {};
 
@@ -115,9 +114,10 @@ TEST_P(ForwardConformance, LogitsAgreeWithLlamaDecode) {
   const int n_vocab = model->hparams().n_vocab;
   for (int v = 0; v < n_vocab; ++v) spread = std::max(spread, std::fabs(double(want[v]) - want[n_vocab + v]));
   ASSERT_GT(spread, 1e-3 * largest) << "degenerate model: positions give the same logits";
-  std::printf("%s %s %s%s: %zu tokens, worst |diff| %.3g of largest |logit| %.3g (%.2g relative)\n", c.arch.c_str(),
-              c.vocab.c_str(), std::string(TypeName(c.type)).c_str(), c.quantize_to.c_str(), tokens.size(), worst, largest,
-              worst / largest);
+  // One line per case for tests/conformance/variant_spread.sh.
+  std::printf("spread: oracle %s | ours %s | worst %.3g | %zu tokens, worst |diff| %.3g of largest |logit| %.3g\n",
+              OracleCpuVariant(oracle.output).c_str(), BlasKernelName().c_str(), worst / largest, tokens.size(), worst,
+              largest);
   EXPECT_LE(worst / largest, c.tolerance) << "at position " << worst_at / n_vocab << ", token " << worst_at % n_vocab
                                           << ": ours " << ours[worst_at] << ", llama.cpp " << want[worst_at];
 }

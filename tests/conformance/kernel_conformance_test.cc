@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_format.h"
 #include "core/quant/reference_kernels.h"
+#include "tests/conformance/oracle.h"
 
 namespace quantfleet {
 namespace {
@@ -40,8 +41,7 @@ class Ggml {
 
  private:
   Ggml() {
-    const char* dir = std::getenv("QUANTFLEET_ORACLE_DIR");
-    const std::string path = std::string(dir ? dir : QUANTFLEET_DEFAULT_ORACLE_DIR) + "/lib/libggml-base.so";
+    const std::string path = OracleDir() + "/lib/libggml-base.so";
     handle_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!handle_) {
       error_ = absl::StrFormat("cannot load %s: %s", path, dlerror());

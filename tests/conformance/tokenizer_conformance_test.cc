@@ -14,17 +14,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/gguf/gguf_model.h"
+#include "tests/conformance/oracle.h"
 #include "tests/tools/subprocess.h"
 #include "worker/calibration/pre_tokenizer.h"
 #include "worker/calibration/tokenizer.h"
 
 namespace quantfleet {
 namespace {
-
-std::string OracleDir() {
-  const char* env = std::getenv("QUANTFLEET_ORACLE_DIR");
-  return env != nullptr ? env : QUANTFLEET_DEFAULT_ORACLE_DIR;
-}
 
 std::string VocabPath(const std::string& name) {
   return OracleDir() + "/llama.cpp/models/ggml-vocab-" + name + ".gguf";

@@ -7,6 +7,7 @@
 #include <limits>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/quant/half.h"
 #include "core/util/status_macros.h"
@@ -225,6 +226,8 @@ void Attention(const std::vector<float>& q, const std::vector<float>& k, const s
 void SetBlasThreads(int threads) {
   openblas_set_num_threads(threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency()));
 }
+
+std::string BlasKernelName() { return absl::StrCat("OpenBLAS ", openblas_get_corename()); }
 
 absl::Status PrepareStageInput(const LlamaModel& model, absl::Span<const TokenId> tokens, int first_layer,
                                int end_layer, std::vector<float>* hidden) {

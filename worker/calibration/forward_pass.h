@@ -19,6 +19,7 @@
 #define QUANTFLEET_WORKER_CALIBRATION_FORWARD_PASS_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -71,6 +72,11 @@ absl::Status PrepareStageInput(const LlamaModel& model, absl::Span<const TokenId
 
 // Sets the threads BLAS uses (0: all cores).
 void SetBlasThreads(int threads);
+
+// The BLAS library and the kernel it chose for this CPU, e.g. "OpenBLAS
+// Haswell" (OPENBLAS_CORETYPE overrides the choice). Products summed by
+// another kernel differ in the last bits, so conformance reports name it.
+std::string BlasKernelName();
 
 }  // namespace quantfleet
 
