@@ -6,14 +6,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 #include "core/util/status_macros.h"
+#include "core/io/mapped_file.h"
 
 namespace quantfleet {
 
-absl::StatusOr<std::string> ReadSecretFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrFormat("%s: cannot read", path));
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+absl::StatusOr<std::string> ReadSecretFile(const std::string& path) { return ReadRegularFile(path, 1 << 20); }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address, const ChannelSecurity& sec) {
   grpc::ChannelArguments args;

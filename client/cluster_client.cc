@@ -76,11 +76,11 @@ absl::StatusOr<v1::Job> ClusterClient::GetJob(const std::string& job_id) {
   return job;
 }
 
-absl::StatusOr<std::vector<v1::Job>> ClusterClient::ListJobs() {
+absl::StatusOr<v1::ListJobsResponse> ClusterClient::ListJobs() {
   v1::ListJobsResponse resp;
   absl::Status s = FromGrpc(stub_->ListJobs(Context().get(), v1::ListJobsRequest(), &resp), address_);
   if (!s.ok()) return s;
-  return std::vector<v1::Job>(resp.jobs().begin(), resp.jobs().end());
+  return resp;
 }
 
 absl::StatusOr<v1::Job> ClusterClient::Cancel(const std::string& job_id) {
@@ -92,11 +92,11 @@ absl::StatusOr<v1::Job> ClusterClient::Cancel(const std::string& job_id) {
   return job;
 }
 
-absl::StatusOr<std::vector<v1::WorkerStatus>> ClusterClient::ListWorkers() {
+absl::StatusOr<v1::ListWorkersResponse> ClusterClient::ListWorkers() {
   v1::ListWorkersResponse resp;
   absl::Status s = FromGrpc(stub_->ListWorkers(Context().get(), v1::ListWorkersRequest(), &resp), address_);
   if (!s.ok()) return s;
-  return std::vector<v1::WorkerStatus>(resp.workers().begin(), resp.workers().end());
+  return resp;
 }
 
 absl::StatusOr<v1::Job> ClusterClient::Watch(const std::string& job_id,

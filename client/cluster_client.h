@@ -30,9 +30,9 @@ class ClusterClient {
 
   absl::StatusOr<quantfleet::v1::Job> Submit(const quantfleet::v1::SubmitJobRequest& request);
   absl::StatusOr<quantfleet::v1::Job> GetJob(const std::string& job_id);
-  absl::StatusOr<std::vector<quantfleet::v1::Job>> ListJobs();
+  absl::StatusOr<quantfleet::v1::ListJobsResponse> ListJobs();
   absl::StatusOr<quantfleet::v1::Job> Cancel(const std::string& job_id);
-  absl::StatusOr<std::vector<quantfleet::v1::WorkerStatus>> ListWorkers();
+  absl::StatusOr<quantfleet::v1::ListWorkersResponse> ListWorkers();
   // Calls `on_event` for every progress event until the job ends; returns
   // the last event's job.
   absl::StatusOr<quantfleet::v1::Job> Watch(const std::string& job_id,

@@ -541,16 +541,15 @@ int RunClusterCommand(const std::string& command, const std::vector<std::string>
   }
   if (command == "watch") return WatchJob(client, positional[0], flags->json);
   if (command == "jobs") {
-    absl::StatusOr<std::vector<v1::Job>> jobs = client.ListJobs();
+    absl::StatusOr<v1::ListJobsResponse> jobs = client.ListJobs();
     if (!jobs.ok()) return Fail(jobs.status());
     if (flags->json) {
-      v1::ListJobsResponse r;
-      for (const v1::Job& j : *jobs) *r.add_jobs() = j;
-      absl::PrintF("%s\n", ToJson(r));
+      absl::PrintF("%s\n", ToJson(*jobs));
       return 0;
     }
+    if (jobs->omitted() > 0) absl::PrintF("(%d older jobs not shown)\n", jobs->omitted());
     absl::PrintF("%-18s %-10s %9s %-7s %s\n", "JOB", "STATE", "PROGRESS", "TYPE", "OUTPUT");
-    for (const v1::Job& j : *jobs) {
+    for (const v1::Job& j : jobs->jobs()) {
       absl::PrintF("%-18s %-10s %8.1f%% %-7s %s\n", j.id(), JobStateName(j.state()),
                    j.bytes_total() ? 100.0 * j.bytes_done() / j.bytes_total() : 100.0, j.options().file_type(),
                    j.output());
@@ -558,17 +557,16 @@ int RunClusterCommand(const std::string& command, const std::vector<std::string>
     return 0;
   }
   if (command == "workers") {
-    absl::StatusOr<std::vector<v1::WorkerStatus>> workers = client.ListWorkers();
+    absl::StatusOr<v1::ListWorkersResponse> workers = client.ListWorkers();
     if (!workers.ok()) return Fail(workers.status());
     if (flags->json) {
-      v1::ListWorkersResponse r;
-      for (const v1::WorkerStatus& w : *workers) *r.add_workers() = w;
-      absl::PrintF("%s\n", ToJson(r));
+      absl::PrintF("%s\n", ToJson(*workers));
       return 0;
     }
+    if (workers->omitted() > 0) absl::PrintF("(%d earlier workers not shown)\n", workers->omitted());
     absl::PrintF("%-24s %-16s %-6s %7s %10s %5s %6s %10s %12s %s\n", "WORKER", "HOST", "ALIVE", "THREADS", "MEMORY",
                  "HELD", "DONE", "BYTES", "RATE", "GPUS");
-    for (const v1::WorkerStatus& w : *workers) {
+    for (const v1::WorkerStatus& w : workers->workers()) {
       std::vector<std::string> gpus;
       for (const v1::Gpu& g : w.info().gpus()) gpus.push_back(g.name());
       const std::string rate =

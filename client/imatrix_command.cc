@@ -22,6 +22,7 @@
 #include "worker/cuda/gpu_forward.h"
 #include "worker/calibration/imatrix_run.h"
 #include "worker/calibration/tokenizer.h"
+#include "core/io/mapped_file.h"
 
 namespace quantfleet {
 namespace {
@@ -146,6 +147,7 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
       if (!value(&out_path)) return Fail(a + " needs a file");
     } else if (a == "-c" || a == "--ctx") {
       if (!number(&options.ctx, 16)) return Fail(a + " needs a number of tokens, 16 or more");
+      if (absl::Status s = CheckChunkTokens(options.ctx); !s.ok()) return Fail(std::string(s.message()));
     } else if (a == "--chunks") {
       if (!number(&options.max_chunks, 1)) return Fail(a + " needs a positive number");
     } else if (a == "-t" || a == "--threads") {
@@ -173,9 +175,9 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
   if (model_path.empty() || text_path.empty()) return Fail("give the model (-m) and the calibration text (-f)");
   if (format.empty()) format = absl::EndsWith(out_path, ".dat") ? "dat" : "gguf";
 
-  std::ifstream in(text_path, std::ios::binary);
-  if (!in) return Fail(text_path + ": cannot be read");
-  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  absl::StatusOr<std::string> text_or = ReadRegularFile(text_path);
+  if (!text_or.ok()) return Fail(std::string(text_or.status().message()));
+  const std::string text = *std::move(text_or);
   absl::StatusOr<GgufModel> file = GgufModel::Open(model_path);
   if (!file.ok()) return Fail(std::string(file.status().message()));
   absl::StatusOr<Vocab> vocab = Vocab::FromGguf(file->kv(), model_path);

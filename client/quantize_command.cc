@@ -7,14 +7,18 @@
 #include <fstream>
 #include <thread>
 
-#include "absl/strings/ascii.h"
 #include <regex>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "client/terminal_progress.h"
 #include "core/gguf/gguf_model.h"
+#include "core/io/mapped_file.h"
 #include "core/quant/model_quantizer.h"
 #include "core/util/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -43,10 +47,11 @@ absl::Status AddTensorType(const std::string& spec, QuantizeCommandArgs& out) {
 }
 
 absl::Status AddTensorTypeFile(const std::string& path, QuantizeCommandArgs& out) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrFormat("--tensor-type-file %s: cannot open", path));
-  std::string token;
-  while (in >> token) QF_RETURN_IF_ERROR(AddTensorType(token, out));
+  absl::StatusOr<std::string> text = ReadRegularFile(path, 1 << 20);
+  if (!text.ok()) return absl::Status(text.status().code(), absl::StrCat("--tensor-type-file ", text.status().message()));
+  for (absl::string_view token : absl::StrSplit(*text, absl::ByAnyChar(" \t\r\n"), absl::SkipEmpty())) {
+    QF_RETURN_IF_ERROR(AddTensorType(std::string(token), out));
+  }
   return absl::OkStatus();
 }
 

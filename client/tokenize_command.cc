@@ -8,6 +8,7 @@
 #include "core/gguf/gguf_model.h"
 #include "nlohmann/json.hpp"
 #include "worker/calibration/tokenizer.h"
+#include "core/io/mapped_file.h"
 
 namespace quantfleet {
 namespace {
@@ -70,9 +71,9 @@ int RunTokenizeCommand(const std::vector<std::string>& args) {
   if (model_path.empty()) return Fail("give the model with -m MODEL.gguf");
   if (have_text == !file.empty()) return Fail("give the text with either -p TEXT or -f FILE");
   if (!file.empty()) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return Fail(file + ": cannot be read");
-    text.assign(std::istreambuf_iterator<char>(in), {});
+    absl::StatusOr<std::string> read = ReadRegularFile(file);
+    if (!read.ok()) return Fail(std::string(read.status().message()));
+    text = *std::move(read);
   }
   absl::StatusOr<GgufModel> model = GgufModel::Open(model_path);
   if (!model.ok()) return Fail(std::string(model.status().message()));

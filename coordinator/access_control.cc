@@ -6,8 +6,10 @@
 namespace quantfleet {
 namespace {
 
+constexpr char kAuthorization[] = "authorization";
+
 // Compares without an early exit, so timing does not reveal a prefix.
-bool SameSecret(const std::string& a, const std::string& b) {
+bool SameSecret(std::string_view a, const std::string& b) {
   if (a.size() != b.size() || a.empty()) return false;
   unsigned char diff = 0;
   for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
@@ -16,37 +18,40 @@ bool SameSecret(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-TokenAuthProcessor::TokenAuthProcessor(std::string client_token, std::string worker_token)
+TokenRoles::TokenRoles(std::string client_token, std::string worker_token)
     : client_token_(std::move(client_token)), worker_token_(std::move(worker_token)) {}
 
-grpc::Status TokenAuthProcessor::Process(const InputMetadata& metadata, grpc::AuthContext* context,
-                                         OutputMetadata* consumed, OutputMetadata*) {
-  auto it = metadata.find("authorization");
+const char* TokenRoles::RoleOf(std::string_view authorization) const {
+  absl::string_view value(authorization.data(), authorization.size());
+  if (!absl::ConsumePrefix(&value, "Bearer ")) return nullptr;
+  const std::string_view token(value.data(), value.size());
+  if (SameSecret(token, client_token_)) return kClientRole;
+  if (SameSecret(token, worker_token_)) return kWorkerRole;
+  return nullptr;
+}
+
+grpc::Status TokenAuthProcessor::Process(const InputMetadata& metadata, grpc::AuthContext*, OutputMetadata*,
+                                         OutputMetadata*) {
+  auto it = metadata.find(kAuthorization);
   if (it == metadata.end()) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "no token: pass --token-file with the coordinator's client or worker token");
   }
-  absl::string_view value(it->second.data(), it->second.size());
-  if (!absl::ConsumePrefix(&value, "Bearer ")) {
+  const std::string_view value(it->second.data(), it->second.size());
+  if (!absl::StartsWith(absl::string_view(value.data(), value.size()), "Bearer ")) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "the authorization header is not a bearer token");
   }
-  const std::string token(value);
-  const char* role = nullptr;
-  if (SameSecret(token, client_token_)) role = kClientRole;
-  if (SameSecret(token, worker_token_)) role = kWorkerRole;
-  if (role == nullptr) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong token");
-  consumed->insert(std::make_pair(std::string(it->first.data(), it->first.size()),
-                                  std::string(it->second.data(), it->second.size())));
-  context->AddProperty(kRoleProperty, role);
+  if (roles_->RoleOf(value) == nullptr) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong token");
   return grpc::Status::OK;
 }
 
-grpc::Status RequireRole(const grpc::ServerContext* context, const char* role, bool enforced) {
-  if (!enforced) return grpc::Status::OK;
-  std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
-  for (const grpc::string_ref& r : auth->FindPropertyValues(kRoleProperty)) {
-    if (std::string(r.data(), r.size()) == role) return grpc::Status::OK;
-  }
+grpc::Status RequireRole(const grpc::ServerContext* context, const char* role, const TokenRoles* roles) {
+  if (roles == nullptr) return grpc::Status::OK;
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find(kAuthorization);
+  const char* granted =
+      it == metadata.end() ? nullptr : roles->RoleOf(std::string_view(it->second.data(), it->second.size()));
+  if (granted != nullptr && std::string_view(granted) == role) return grpc::Status::OK;
   return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                       std::string("this call needs the ") + role + " token, not the one given");
 }

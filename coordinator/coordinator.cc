@@ -13,6 +13,8 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "coordinator/request_limits.h"
+#include "core/io/mapped_file.h"
 #include "core/quant/file_type.h"
 #include "core/util/crc32c.h"
 #include "core/util/sha256.h"
@@ -28,6 +30,9 @@ namespace {
 
 constexpr int64_t kEpochBlock = 1024;
 constexpr int64_t kMaxChunk = 1 << 20;
+// Calibration text is read whole into the coordinator's memory to cut it
+// into chunks; llama.cpp's own calibration files are a few megabytes.
+constexpr size_t kMaxCalibrationTextBytes = size_t{256} << 20;
 
 bool Terminal(v1::JobState s) {
   return s == v1::JOB_SUCCEEDED || s == v1::JOB_FAILED || s == v1::JOB_CANCELLED;
@@ -156,7 +161,10 @@ absl::Status Coordinator::PrepareCalibration(ActiveJob& job, const std::string& 
   (void)output;  // the partial file is opened once the job is planned
   const v1::CalibrationOptions& o = job.job.calibration();
   const int ctx = o.ctx() > 0 ? o.ctx() : 512;
+  QF_RETURN_IF_ERROR(CheckChunkTokens(ctx));
   QF_ASSIGN_OR_RETURN(std::string text_path, paths_.ResolveInput(o.text()));
+  absl::StatusOr<std::string> text = ReadRegularFile(text_path, kMaxCalibrationTextBytes);
+  if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
   absl::StatusOr<GgufModel> model = GgufModel::Open(input);
   if (!model.ok()) return absl::InvalidArgumentError(model.status().message());
   job.model = std::make_shared<GgufModel>(std::move(*model));
@@ -167,10 +175,7 @@ absl::Status Coordinator::PrepareCalibration(ActiveJob& job, const std::string& 
   if (!vocab.ok()) return vocab.status();
   auto shared_vocab = std::make_shared<const Vocab>(*std::move(vocab));
   QF_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Create(shared_vocab));
-  std::ifstream in(text_path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrFormat("%s: cannot be read", text_path));
-  const std::string text((std::istreambuf_iterator<char>(in)), {});
-  const std::vector<TokenId> tokens = tokenizer.Tokenize(text, /*add_special=*/true, o.parse_special());
+  const std::vector<TokenId> tokens = tokenizer.Tokenize(*text, /*add_special=*/true, o.parse_special());
   absl::StatusOr<std::vector<std::vector<TokenId>>> chunks = CutChunks(*shared_vocab, tokens, ctx, o.max_chunks());
   if (!chunks.ok()) return absl::InvalidArgumentError(absl::StrFormat("%s: %s", text_path, chunks.status().message()));
   ActiveJob::Calibration cal;
@@ -337,7 +342,7 @@ std::optional<size_t> Coordinator::StageFor(ActiveJob& job, const std::string& w
   return std::nullopt;
 }
 
-absl::Status Coordinator::FinishCalibration(const ActiveJob& job, const PartFile& part, double* perplexity) {
+absl::Status Coordinator::FinishCalibration(const ActiveJob& job, PartFile& part, double* perplexity) {
   const ActiveJob::Calibration& cal = *job.calibration;
   const v1::CalibrationOptions& o = job.job.calibration();
   ChunkStatistics total(o.process_output());
@@ -357,8 +362,11 @@ absl::Status Coordinator::FinishCalibration(const ActiveJob& job, const PartFile
   }
   double error = 0;
   Perplexity(total, perplexity, &error);
-  return total.imatrix.WriteGguf(job.job.output(), {o.text()}, static_cast<int>(cal.chunks.size()),
-                                 o.ctx() > 0 ? o.ctx() : 512);
+  // The partial file becomes the imatrix: its content is replaced and it
+  // is renamed into place like any artifact.
+  const std::vector<uint8_t> imatrix = total.imatrix.SerializeGguf({o.text()}, static_cast<int>(cal.chunks.size()),
+                                                                   o.ctx() > 0 ? o.ctx() : 512);
+  return part.FinalizeWith(imatrix);
 }
 
 absl::Status Coordinator::Prepare(ActiveJob& job, const std::string& input, const std::string& output) {
@@ -401,6 +409,7 @@ absl::Status Coordinator::Restore() {
   for (StoredJob& s : stored) {
     auto job = std::make_unique<ActiveJob>();
     job->job = s.job;
+    job->job.set_error(ClipReason(job->job.error()));  // bounded since; older stores may hold more
     const std::string id = s.job.id();
     if (!Terminal(job->job.state())) {
       const bool part_exists = std::filesystem::exists(PartFile::PathFor(job->job.output(), id));
@@ -456,6 +465,20 @@ void Coordinator::RefreshCounters(ActiveJob& job) {
   job.job.set_tensors_done(tensors_done);
 }
 
+absl::StatusOr<std::optional<v1::Job>> Coordinator::AdmitLocked(const v1::SubmitJobRequest& request) {
+  if (!request.request_id().empty()) {
+    QF_ASSIGN_OR_RETURN(std::optional<std::string> existing, store_->FindByRequestId(request.request_id()));
+    if (existing && jobs_.count(*existing)) return jobs_[*existing]->job;
+  }
+  size_t active = 0;
+  for (const auto& [id, j] : jobs_) active += Terminal(j->job.state()) ? 0 : 1;
+  if (active >= options_.max_active_jobs) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("the coordinator already has %d active jobs (the limit); wait for one to finish", active));
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& given) {
   // A calibrated job is an importance-matrix job with the quantization to
   // run after it: check the quantization options now, submit them later.
@@ -476,51 +499,54 @@ absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& given) {
     then->mutable_options()->set_imatrix(request.output());
     request.clear_options();
   }
+  // Cheap checks first, under the lock; then the input is opened, read and
+  // planned without it (a slow disk or a FIFO must not stall every other
+  // call); then the lock again to check what may have changed meanwhile.
+  {
+    absl::MutexLock l(&mu_);
+    QF_ASSIGN_OR_RETURN(std::optional<v1::Job> earlier, AdmitLocked(request));
+    if (earlier) return *earlier;
+  }
+  QF_ASSIGN_OR_RETURN(std::string input, paths_.ResolveInput(request.input()));
+  QF_ASSIGN_OR_RETURN(std::string output, paths_.ResolveOutput(request.output(), request.force()));
+  if (input == output) return absl::InvalidArgumentError(absl::StrFormat("input and output are the same file: %s", output));
+  auto job = std::make_unique<ActiveJob>();
+  job->job.set_id(NewJobId());
+  job->job.set_state(v1::JOB_RUNNING);
+  job->job.set_input(input);
+  job->job.set_output(output);
+  *job->job.mutable_options() = request.options();
+  if (request.has_calibration()) *job->job.mutable_calibration() = request.calibration();
+  *job->job.mutable_layer_workers() = request.layer_workers();
+  if (then) {
+    *job->job.mutable_then() = *then;
+    // Idempotent: a restart that resubmits it gets the same job.
+    job->job.mutable_then()->set_request_id(job->job.id() + "-quantize");
+  }
+  job->job.set_created_unix_ms(UnixMs(clock_->Now()));
+  if (absl::Status s = Prepare(*job, input, output); !s.ok()) {
+    if (job->part) job->part->Remove();
+    return s;
+  }
   std::vector<std::string> to_finish;
   v1::Job result;
   {
     absl::MutexLock l(&mu_);
-    if (!request.request_id().empty()) {
-      QF_ASSIGN_OR_RETURN(std::optional<std::string> existing, store_->FindByRequestId(request.request_id()));
-      if (existing && jobs_.count(*existing)) return jobs_[*existing]->job;
-    }
-    size_t active = 0;
-    for (const auto& [id, j] : jobs_) active += Terminal(j->job.state()) ? 0 : 1;
-    if (active >= options_.max_active_jobs) {
-      return absl::ResourceExhaustedError(absl::StrFormat(
-          "the coordinator already has %d active jobs (the limit); wait for one to finish", active));
-    }
-    QF_ASSIGN_OR_RETURN(std::string input, paths_.ResolveInput(request.input()));
-    QF_ASSIGN_OR_RETURN(std::string output, paths_.ResolveOutput(request.output(), request.force()));
-    if (input == output) return absl::InvalidArgumentError(absl::StrFormat("input and output are the same file: %s", output));
+    absl::StatusOr<std::optional<v1::Job>> again = AdmitLocked(request);
+    absl::Status s = again.ok() ? absl::OkStatus() : again.status();
     for (const auto& [id, j] : jobs_) {
-      if (!Terminal(j->job.state()) && j->job.output() == output) {
-        return absl::FailedPreconditionError(
-            absl::StrFormat("%s is already the output of running job %s", output, id));
+      if (s.ok() && !Terminal(j->job.state()) && j->job.output() == output) {
+        s = absl::FailedPreconditionError(absl::StrFormat("%s is already the output of running job %s", output, id));
       }
     }
-    auto job = std::make_unique<ActiveJob>();
-    job->job.set_id(NewJobId());
-    job->job.set_state(v1::JOB_RUNNING);
-    job->job.set_input(input);
-    job->job.set_output(output);
-    *job->job.mutable_options() = request.options();
-    if (request.has_calibration()) *job->job.mutable_calibration() = request.calibration();
-    *job->job.mutable_layer_workers() = request.layer_workers();
-    if (then) {
-      *job->job.mutable_then() = *then;
-      // Idempotent: a restart that resubmits it gets the same job.
-      job->job.mutable_then()->set_request_id(job->job.id() + "-quantize");
+    if (s.ok()) {
+      RefreshCounters(*job);
+      s = store_->InsertJob(job->job, request.request_id());
     }
-    job->job.set_created_unix_ms(UnixMs(clock_->Now()));
-    if (absl::Status s = Prepare(*job, input, output); !s.ok()) {
+    if (!s.ok() || (again.ok() && *again)) {  // refused, or a retry of this request got in first
       if (job->part) job->part->Remove();
-      return s;
-    }
-    RefreshCounters(*job);
-    if (absl::Status s = store_->InsertJob(job->job, request.request_id()); !s.ok()) {
-      if (job->part) job->part->Remove();
-      return s;
+      if (!s.ok()) return s;
+      return **again;
     }
     result = job->job;
     order_.push_back(job->job.id());
@@ -1095,7 +1121,7 @@ absl::Status Coordinator::Fail(const v1::Lease& lease, const std::string& reason
 void Coordinator::FailJobLocked(ActiveJob& job, const std::string& reason) {
   RecordFailure(job.job.id(), -1, "", "job failed: " + reason);
   job.job.set_state(v1::JOB_FAILED);
-  job.job.set_error(reason);
+  job.job.set_error(ClipReason(reason));
   job.job.set_finished_unix_ms(UnixMs(clock_->Now()));
   if (job.part) job.part->Remove();
   job.part.reset();
@@ -1105,26 +1131,18 @@ void Coordinator::FailJobLocked(ActiveJob& job, const std::string& reason) {
 
 void Coordinator::FinishJob(const std::string& job_id) {
   PartFile* part;
-  std::string output;
   const ActiveJob* job;
   {
     absl::MutexLock l(&mu_);
     ActiveJob& j = *jobs_[job_id];
     part = j.part.get();
-    output = j.job.output();
     job = &j;
   }
   // The part file is not touched by anyone else while finalizing is set;
   // a calibration job's chunks and options do not change after Prepare.
   double perplexity = 0;
-  absl::Status s;
-  if (job->calibration) {
-    s = FinishCalibration(*job, *part, &perplexity);
-    if (s.ok()) part->Remove();
-  } else {
-    s = part->Finalize();
-  }
-  absl::StatusOr<std::string> digest = s.ok() ? Sha256File(output) : absl::StatusOr<std::string>(s);
+  const absl::Status s = job->calibration ? FinishCalibration(*job, *part, &perplexity) : part->Finalize();
+  absl::StatusOr<std::string> digest = s.ok() ? part->Sha256() : absl::StatusOr<std::string>(s);
   absl::MutexLock l(&mu_);
   ActiveJob& j = *jobs_[job_id];
   j.finalizing = false;

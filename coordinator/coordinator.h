@@ -207,17 +207,22 @@ class Coordinator {
               std::unique_ptr<JobStore> store);
 
   absl::Status Restore() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Opens the model, loads the imatrix and builds plan and tasks.
-  absl::Status Prepare(ActiveJob& job, const std::string& input, const std::string& output)
+  // The job a retried submit already created (by request id), none, or
+  // RESOURCE_EXHAUSTED when the active-job cap is reached.
+  absl::StatusOr<std::optional<quantfleet::v1::Job>> AdmitLocked(const quantfleet::v1::SubmitJobRequest& request)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Opens the model, loads the imatrix and builds plan and tasks. Touches
+  // `job` alone and reads files: a new job, which no other thread sees yet,
+  // is prepared without holding mu_.
+  absl::Status Prepare(ActiveJob& job, const std::string& input, const std::string& output);
   // Prepare for importance-matrix jobs: tokenizes the text, cuts chunks.
-  absl::Status PrepareCalibration(ActiveJob& job, const std::string& input, const std::string& output)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status PrepareCalibration(ActiveJob& job, const std::string& input, const std::string& output);
   // Fixes how an unplanned calibration job runs, if the live workers can
   // hold its model; otherwise records in the job that it waits for them.
   absl::Status PlanCalibrationLocked(ActiveJob& job, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Tasks and partial file of a calibration job from its plan.
-  absl::Status BuildCalibrationTasks(ActiveJob& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tasks and partial file of a calibration job from its plan (touches
+  // `job` alone).
+  absl::Status BuildCalibrationTasks(ActiveJob& job);
   // The stage of a planned calibration job that `worker_id` may work on
   // (claiming a pipeline stage whose holder is gone), or nullopt.
   std::optional<size_t> StageFor(ActiveJob& job, const std::string& worker_id, absl::Time now)
@@ -231,7 +236,7 @@ class Coordinator {
   std::vector<bool> PreferredLayersLocked(const ActiveJob& job, const std::string& worker_name, absl::Time now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Adds the chunks' statistics in chunk order and writes the imatrix.
-  absl::Status FinishCalibration(const ActiveJob& job, const PartFile& part, double* perplexity);
+  absl::Status FinishCalibration(const ActiveJob& job, PartFile& part, double* perplexity);
   absl::StatusOr<int64_t> NextEpoch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The job and task a lease names, if the lease is the current one.
   absl::StatusOr<std::pair<ActiveJob*, size_t>> CheckLease(const quantfleet::v1::Lease& lease)

@@ -12,15 +12,15 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
-#include "absl/time/clock.h"
 #include "absl/strings/str_format.h"
-#include "core/ops/daemon_flags.h"
-#include "client/channel_factory.h"
+#include "absl/time/clock.h"
 #include "coordinator/access_control.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/grpc_services.h"
 #include "coordinator/status_page.h"
+#include "core/io/mapped_file.h"
+#include "core/ops/daemon_flags.h"
 #include "core/ops/http_endpoint.h"
 #include "core/ops/prometheus_text.h"
 
@@ -94,13 +94,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  std::shared_ptr<const quantfleet::TokenRoles> roles;  // null: no tokens
   if (tls) {
     grpc::SslServerCredentialsOptions ssl(absl::GetFlag(FLAGS_tls_client_ca).empty()
                                               ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
                                               : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
     grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-    absl::StatusOr<std::string> cert = quantfleet::ReadSecretFile(absl::GetFlag(FLAGS_tls_cert));
-    absl::StatusOr<std::string> key = quantfleet::ReadSecretFile(absl::GetFlag(FLAGS_tls_key));
+    absl::StatusOr<std::string> cert = quantfleet::ReadRegularFile(absl::GetFlag(FLAGS_tls_cert));
+    absl::StatusOr<std::string> key = quantfleet::ReadRegularFile(absl::GetFlag(FLAGS_tls_key));
     if (!cert.ok() || !key.ok()) {
       absl::FPrintF(stderr, "quantfleet-coordinator: %s\n", (!cert.ok() ? cert : key).status().message());
       return 1;
@@ -109,7 +110,7 @@ int main(int argc, char** argv) {
     pair.private_key = *key;
     ssl.pem_key_cert_pairs.push_back(pair);
     if (!absl::GetFlag(FLAGS_tls_client_ca).empty()) {
-      absl::StatusOr<std::string> ca = quantfleet::ReadSecretFile(absl::GetFlag(FLAGS_tls_client_ca));
+      absl::StatusOr<std::string> ca = quantfleet::ReadRegularFile(absl::GetFlag(FLAGS_tls_client_ca));
       if (!ca.ok()) {
         absl::FPrintF(stderr, "quantfleet-coordinator: %s\n", ca.status().message());
         return 1;
@@ -118,19 +119,20 @@ int main(int argc, char** argv) {
     }
     credentials = grpc::SslServerCredentials(ssl);
     if (tokens) {
-      absl::StatusOr<std::string> client_token = quantfleet::ReadSecretFile(absl::GetFlag(FLAGS_token_file));
-      absl::StatusOr<std::string> worker_token = quantfleet::ReadSecretFile(absl::GetFlag(FLAGS_worker_token_file));
+      absl::StatusOr<std::string> client_token = quantfleet::ReadRegularFile(absl::GetFlag(FLAGS_token_file));
+      absl::StatusOr<std::string> worker_token = quantfleet::ReadRegularFile(absl::GetFlag(FLAGS_worker_token_file));
       if (!client_token.ok() || !worker_token.ok()) {
         absl::FPrintF(stderr, "quantfleet-coordinator: %s\n",
                       (!client_token.ok() ? client_token : worker_token).status().message());
         return 1;
       }
-      credentials->SetAuthMetadataProcessor(std::make_shared<quantfleet::TokenAuthProcessor>(
-          std::string(absl::StripAsciiWhitespace(*client_token)), std::string(absl::StripAsciiWhitespace(*worker_token))));
+      roles = std::make_shared<const quantfleet::TokenRoles>(std::string(absl::StripAsciiWhitespace(*client_token)),
+                                                             std::string(absl::StripAsciiWhitespace(*worker_token)));
+      credentials->SetAuthMetadataProcessor(std::make_shared<quantfleet::TokenAuthProcessor>(roles));
     }
   }
-  quantfleet::JobServiceImpl jobs(coordinator->get(), tokens);
-  quantfleet::WorkerServiceImpl workers(coordinator->get(), tokens);
+  quantfleet::JobServiceImpl jobs(coordinator->get(), roles.get());
+  quantfleet::WorkerServiceImpl workers(coordinator->get(), roles.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

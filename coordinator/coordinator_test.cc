@@ -9,6 +9,7 @@
 #include <iterator>
 
 #include "absl/strings/str_format.h"
+#include "coordinator/request_limits.h"
 #include "core/util/crc32c.h"
 #include "tests/tools/test_model.h"
 
@@ -268,6 +269,41 @@ TEST_F(CoordinatorTest, PermanentFailure_FailsTheJobAtOnceWithTheReason) {
   absl::StatusOr<v1::Job> after = coordinator_->GetJob(job->id());
   EXPECT_EQ(after->state(), v1::JOB_FAILED);
   EXPECT_NE(after->error().find("found nan value at block 7"), std::string::npos);
+}
+
+TEST_F(CoordinatorTest, HugeFailureReason_IsCutSoTheJobStaysListable) {
+  Open();
+  absl::StatusOr<v1::Job> job = coordinator_->Submit(Request());
+  absl::StatusOr<v1::AcquireTaskResponse> t = coordinator_->Acquire(Worker());
+  ASSERT_TRUE(coordinator_->Fail(t->task().lease(), std::string(3500000, 'x'), true).ok());
+  absl::StatusOr<v1::Job> after = coordinator_->GetJob(job->id());
+  EXPECT_EQ(after->state(), v1::JOB_FAILED);
+  EXPECT_LE(after->error().size(), kMaxReasonBytes);
+  EXPECT_TRUE(after->error().ends_with("[... cut]"));
+  // Also after a restart, from the store.
+  coordinator_.reset();
+  Open();
+  EXPECT_LE(coordinator_->GetJob(job->id())->error().size(), kMaxReasonBytes);
+}
+
+TEST_F(CoordinatorTest, InputsThatAreNotRegularFiles_AreRefusedWithoutBlocking) {
+  Open();
+  const std::string fifo = (root_ / "models" / "fifo").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  v1::SubmitJobRequest as_input = Request();
+  as_input.set_input(fifo);
+  absl::StatusOr<v1::Job> a = coordinator_->Submit(as_input);  // would block in open() without O_NONBLOCK
+  EXPECT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(a.status().message().find("not a regular file"), std::string::npos) << a.status();
+  v1::SubmitJobRequest as_text = Request();
+  as_text.clear_options();
+  as_text.mutable_calibration()->set_text(fifo);
+  absl::StatusOr<v1::Job> b = coordinator_->Submit(as_text);
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument);
+  as_text.mutable_calibration()->set_text((root_ / "models").string());  // a directory
+  absl::StatusOr<v1::Job> c = coordinator_->Submit(as_text);
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find("not a regular file"), std::string::npos) << c.status();
 }
 
 TEST_F(CoordinatorTest, Cancel_RemovesThePartialFile) {

@@ -1,5 +1,7 @@
 #include "coordinator/file_ops.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,7 +14,7 @@ ssize_t FileOps::PWrite(int fd, const void* data, size_t size, off_t offset) {
 }
 int FileOps::FdataSync(int fd) { return ::fdatasync(fd); }
 int FileOps::FSync(int fd) { return ::fsync(fd); }
-int FileOps::Rename(const char* from, const char* to) { return ::rename(from, to); }
+int FileOps::RenameAt(int dir_fd, const char* from, const char* to) { return ::renameat(dir_fd, from, dir_fd, to); }
 
 FileOps* FileOps::Posix() {
   static FileOps* ops = new FileOps;
@@ -68,7 +70,7 @@ int FaultyFileOps::FSync(int fd) {
   return FileOps::FSync(fd);
 }
 
-int FaultyFileOps::Rename(const char* from, const char* to) {
+int FaultyFileOps::RenameAt(int dir_fd, const char* from, const char* to) {
   {
     absl::MutexLock l(&mu_);
     if (fail_rename_) {
@@ -76,7 +78,7 @@ int FaultyFileOps::Rename(const char* from, const char* to) {
       return -1;
     }
   }
-  return FileOps::Rename(from, to);
+  return FileOps::RenameAt(dir_fd, from, to);
 }
 
 }  // namespace quantfleet

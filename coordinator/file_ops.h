@@ -24,7 +24,8 @@ class FileOps {
   virtual ssize_t PWrite(int fd, const void* data, size_t size, off_t offset);
   virtual int FdataSync(int fd);
   virtual int FSync(int fd);
-  virtual int Rename(const char* from, const char* to);
+  // Renames `from` to `to`, both in the directory `dir_fd`.
+  virtual int RenameAt(int dir_fd, const char* from, const char* to);
 
   // The real file system.
   static FileOps* Posix();
@@ -41,7 +42,7 @@ class FaultyFileOps : public FileOps {
   ssize_t PWrite(int fd, const void* data, size_t size, off_t offset) override;
   int FdataSync(int fd) override;
   int FSync(int fd) override;
-  int Rename(const char* from, const char* to) override;
+  int RenameAt(int dir_fd, const char* from, const char* to) override;
 
  private:
   absl::Mutex mu_;

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "coordinator/access_control.h"
+#include "coordinator/request_limits.h"
 #include "core/util/crc32c.h"
 
 namespace quantfleet {
@@ -14,8 +15,28 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
+namespace {
+
+// A listing reply stays far below the 4 MiB a default gRPC client accepts,
+// however many records there are: the newest (last) ones are kept, in
+// their order, and the reply says how many older ones were left out.
+constexpr size_t kMaxListingBytes = size_t{2} << 20;
+
+template <typename Record, typename Reply>
+void KeepNewest(std::vector<Record> records, google::protobuf::RepeatedPtrField<Record>* out, Reply* reply) {
+  size_t bytes = 0, first = records.size();
+  while (first > 0 && bytes + records[first - 1].ByteSizeLong() <= kMaxListingBytes) {
+    bytes += records[--first].ByteSizeLong();
+  }
+  for (size_t i = first; i < records.size(); ++i) *out->Add() = std::move(records[i]);
+  reply->set_omitted(static_cast<int32_t>(first));
+}
+
+}  // namespace
+
 grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext* ctx, const v1::SubmitJobRequest* req, v1::Job* resp) {
-  if (grpc::Status a = RequireRole(ctx, kClientRole, enforce_roles_); !a.ok()) return a;
+  if (grpc::Status a = RequireRole(ctx, kClientRole, roles_); !a.ok()) return a;
+  if (absl::Status s = CheckSubmitRequest(*req); !s.ok()) return ToGrpc(s);
   absl::StatusOr<v1::Job> job = c_->Submit(*req);
   if (!job.ok()) return ToGrpc(job.status());
   *resp = *job;
@@ -23,7 +44,7 @@ grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext* ctx, const v1::Submi
 }
 
 grpc::Status JobServiceImpl::GetJob(grpc::ServerContext* ctx, const v1::JobRequest* req, v1::Job* resp) {
-  if (grpc::Status a = RequireRole(ctx, kClientRole, enforce_roles_); !a.ok()) return a;
+  if (grpc::Status a = RequireRole(ctx, kClientRole, roles_); !a.ok()) return a;
   absl::StatusOr<v1::Job> job = c_->GetJob(req->job_id());
   if (!job.ok()) return ToGrpc(job.status());
   *resp = *job;
@@ -31,14 +52,14 @@ grpc::Status JobServiceImpl::GetJob(grpc::ServerContext* ctx, const v1::JobReque
 }
 
 grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest*, v1::ListJobsResponse* resp) {
-  if (grpc::Status a = RequireRole(ctx, kClientRole, enforce_roles_); !a.ok()) return a;
-  for (v1::Job& j : c_->ListJobs()) *resp->add_jobs() = std::move(j);
+  if (grpc::Status a = RequireRole(ctx, kClientRole, roles_); !a.ok()) return a;
+  KeepNewest(c_->ListJobs(), resp->mutable_jobs(), resp);
   return grpc::Status::OK;
 }
 
 grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx, const v1::JobRequest* req,
                                       grpc::ServerWriter<v1::JobEvent>* writer) {
-  if (grpc::Status a = RequireRole(ctx, kClientRole, enforce_roles_); !a.ok()) return a;
+  if (grpc::Status a = RequireRole(ctx, kClientRole, roles_); !a.ok()) return a;
   std::string last;
   for (;;) {
     if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
@@ -58,7 +79,7 @@ grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx, const v1::JobReq
 }
 
 grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext* ctx, const v1::JobRequest* req, v1::Job* resp) {
-  if (grpc::Status a = RequireRole(ctx, kClientRole, enforce_roles_); !a.ok()) return a;
+  if (grpc::Status a = RequireRole(ctx, kClientRole, roles_); !a.ok()) return a;
   absl::StatusOr<v1::Job> job = c_->Cancel(req->job_id());
   if (!job.ok()) return ToGrpc(job.status());
   *resp = *job;
@@ -67,22 +88,22 @@ grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext* ctx, const v1::JobRe
 
 grpc::Status JobServiceImpl::ListWorkers(grpc::ServerContext* ctx, const v1::ListWorkersRequest*,
                                          v1::ListWorkersResponse* resp) {
-  if (grpc::Status a = RequireRole(ctx, kClientRole, enforce_roles_); !a.ok()) return a;
-  for (v1::WorkerStatus& w : c_->ListWorkers()) *resp->add_workers() = std::move(w);
+  if (grpc::Status a = RequireRole(ctx, kClientRole, roles_); !a.ok()) return a;
+  KeepNewest(c_->ListWorkers(), resp->mutable_workers(), resp);
   return grpc::Status::OK;
 }
 
 grpc::Status WorkerServiceImpl::Register(grpc::ServerContext* ctx, const v1::RegisterRequest* req,
                                          v1::RegisterResponse* resp) {
-  if (grpc::Status a = RequireRole(ctx, kWorkerRole, enforce_roles_); !a.ok()) return a;
-  if (req->info().name().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the worker has no name");
+  if (grpc::Status a = RequireRole(ctx, kWorkerRole, roles_); !a.ok()) return a;
+  if (absl::Status s = CheckWorkerInfo(req->info()); !s.ok()) return ToGrpc(s);
   *resp = c_->Register(req->info());
   return grpc::Status::OK;
 }
 
 grpc::Status WorkerServiceImpl::AcquireTask(grpc::ServerContext* ctx, const v1::AcquireTaskRequest* req,
                                             v1::AcquireTaskResponse* resp) {
-  if (grpc::Status a = RequireRole(ctx, kWorkerRole, enforce_roles_); !a.ok()) return a;
+  if (grpc::Status a = RequireRole(ctx, kWorkerRole, roles_); !a.ok()) return a;
   absl::StatusOr<v1::AcquireTaskResponse> r = c_->Acquire(req->worker_id());
   if (!r.ok()) return ToGrpc(r.status());
   *resp = std::move(*r);
@@ -91,7 +112,7 @@ grpc::Status WorkerServiceImpl::AcquireTask(grpc::ServerContext* ctx, const v1::
 
 grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* ctx, const v1::HeartbeatRequest* req,
                                           v1::HeartbeatResponse* resp) {
-  if (grpc::Status a = RequireRole(ctx, kWorkerRole, enforce_roles_); !a.ok()) return a;
+  if (grpc::Status a = RequireRole(ctx, kWorkerRole, roles_); !a.ok()) return a;
   absl::StatusOr<v1::HeartbeatResponse> r = c_->Heartbeat(*req);
   if (!r.ok()) return ToGrpc(r.status());
   *resp = std::move(*r);
@@ -100,7 +121,8 @@ grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* ctx, const v1::He
 
 grpc::Status WorkerServiceImpl::ReadSource(grpc::ServerContext* ctx, const v1::ReadSourceRequest* req,
                                            grpc::ServerWriter<v1::DataChunk>* writer) {
-  if (grpc::Status a = RequireRole(ctx, kWorkerRole, enforce_roles_); !a.ok()) return a;
+  if (grpc::Status a = RequireRole(ctx, kWorkerRole, roles_); !a.ok()) return a;
+  if (absl::Status s = CheckByteRange(req->offset(), req->length()); !s.ok()) return ToGrpc(s);
   int64_t offset = req->offset();
   const int64_t end = req->offset() + req->length();
   while (offset < end) {
@@ -121,7 +143,7 @@ grpc::Status WorkerServiceImpl::ReadSource(grpc::ServerContext* ctx, const v1::R
 
 grpc::Status WorkerServiceImpl::UploadResult(grpc::ServerContext* ctx, grpc::ServerReader<v1::UploadChunk>* reader,
                                              v1::UploadResponse* resp) {
-  if (grpc::Status a = RequireRole(ctx, kWorkerRole, enforce_roles_); !a.ok()) return a;
+  if (grpc::Status a = RequireRole(ctx, kWorkerRole, roles_); !a.ok()) return a;
   v1::UploadChunk chunk;
   int64_t committed = 0;
   while (reader->Read(&chunk)) {
@@ -134,7 +156,7 @@ grpc::Status WorkerServiceImpl::UploadResult(grpc::ServerContext* ctx, grpc::Ser
 }
 
 grpc::Status WorkerServiceImpl::GetUploadOffset(grpc::ServerContext* ctx, const v1::Lease* req, v1::UploadResponse* resp) {
-  if (grpc::Status a = RequireRole(ctx, kWorkerRole, enforce_roles_); !a.ok()) return a;
+  if (grpc::Status a = RequireRole(ctx, kWorkerRole, roles_); !a.ok()) return a;
   absl::StatusOr<int64_t> c = c_->UploadOffset(*req);
   if (!c.ok()) return ToGrpc(c.status());
   resp->set_committed(*c);
@@ -142,13 +164,13 @@ grpc::Status WorkerServiceImpl::GetUploadOffset(grpc::ServerContext* ctx, const 
 }
 
 grpc::Status WorkerServiceImpl::CompleteTask(grpc::ServerContext* ctx, const v1::CompleteTaskRequest* req, v1::Empty*) {
-  if (grpc::Status a = RequireRole(ctx, kWorkerRole, enforce_roles_); !a.ok()) return a;
+  if (grpc::Status a = RequireRole(ctx, kWorkerRole, roles_); !a.ok()) return a;
   return ToGrpc(c_->Complete(req->lease(), req->size(), req->crc32c()));
 }
 
 grpc::Status WorkerServiceImpl::FailTask(grpc::ServerContext* ctx, const v1::FailTaskRequest* req, v1::Empty*) {
-  if (grpc::Status a = RequireRole(ctx, kWorkerRole, enforce_roles_); !a.ok()) return a;
-  return ToGrpc(c_->Fail(req->lease(), req->reason(), req->permanent()));
+  if (grpc::Status a = RequireRole(ctx, kWorkerRole, roles_); !a.ok()) return a;
+  return ToGrpc(c_->Fail(req->lease(), ClipReason(req->reason()), req->permanent()));
 }
 
 }  // namespace quantfleet

@@ -11,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
+#include "coordinator/access_control.h"
 #include "coordinator/coordinator.h"
 #include "proto/quantfleet.grpc.pb.h"
 
@@ -21,9 +22,9 @@ grpc::Status ToGrpc(const absl::Status& s);
 
 class JobServiceImpl final : public quantfleet::v1::JobService::Service {
  public:
-  // With `enforce_roles`, every call needs the client role (see
-  // access_control.h).
-  JobServiceImpl(Coordinator* c, bool enforce_roles) : c_(c), enforce_roles_(enforce_roles) {}
+  // With `roles` (not owned; null: no tokens), every call needs the client
+  // role (see access_control.h).
+  JobServiceImpl(Coordinator* c, const TokenRoles* roles) : c_(c), roles_(roles) {}
   grpc::Status SubmitJob(grpc::ServerContext*, const quantfleet::v1::SubmitJobRequest* req,
                          quantfleet::v1::Job* resp) override;
   grpc::Status GetJob(grpc::ServerContext*, const quantfleet::v1::JobRequest* req, quantfleet::v1::Job* resp) override;
@@ -38,13 +39,14 @@ class JobServiceImpl final : public quantfleet::v1::JobService::Service {
 
  private:
   Coordinator* c_;
-  bool enforce_roles_;
+  const TokenRoles* roles_;
 };
 
 class WorkerServiceImpl final : public quantfleet::v1::WorkerService::Service {
  public:
-  // With `enforce_roles`, every call needs the worker role.
-  WorkerServiceImpl(Coordinator* c, bool enforce_roles) : c_(c), enforce_roles_(enforce_roles) {}
+  // With `roles` (not owned; null: no tokens), every call needs the worker
+  // role.
+  WorkerServiceImpl(Coordinator* c, const TokenRoles* roles) : c_(c), roles_(roles) {}
   grpc::Status Register(grpc::ServerContext*, const quantfleet::v1::RegisterRequest* req,
                         quantfleet::v1::RegisterResponse* resp) override;
   grpc::Status AcquireTask(grpc::ServerContext*, const quantfleet::v1::AcquireTaskRequest* req,
@@ -64,7 +66,7 @@ class WorkerServiceImpl final : public quantfleet::v1::WorkerService::Service {
 
  private:
   Coordinator* c_;
-  bool enforce_roles_;
+  const TokenRoles* roles_;
 };
 
 }  // namespace quantfleet

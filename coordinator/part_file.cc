@@ -8,6 +8,8 @@
 #include <filesystem>
 
 #include "absl/strings/str_format.h"
+#include "core/util/sha256.h"
+#include "core/util/status_macros.h"
 
 namespace quantfleet {
 namespace {
@@ -27,15 +29,19 @@ std::string PartFile::PathFor(const std::string& destination, const std::string&
 
 absl::StatusOr<std::unique_ptr<PartFile>> PartFile::Open(const std::string& destination, const std::string& job_id,
                                                          uint64_t size, FileOps* ops) {
-  const std::string path = PathFor(destination, job_id);
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  const std::filesystem::path dest(destination);
+  QF_ASSIGN_OR_RETURN(Directory dir, Directory::Open(dest.parent_path().string()));
+  const std::string name = dest.filename().string();
+  const std::string part_name = std::filesystem::path(PathFor(destination, job_id)).filename().string();
+  const int fd = ::openat(dir.fd(), part_name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+  const std::string path = dir.path() + "/" + part_name;
   if (fd < 0) return Errno(path, "cannot open the partial artifact");
   if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
     absl::Status s = Errno(path, "cannot size the partial artifact");
     ::close(fd);
     return s;
   }
-  return std::unique_ptr<PartFile>(new PartFile(destination, path, fd, ops));
+  return std::unique_ptr<PartFile>(new PartFile(std::move(dir), name, part_name, fd, ops));
 }
 
 PartFile::~PartFile() {
@@ -81,17 +87,22 @@ absl::Status PartFile::Sync() {
 
 absl::Status PartFile::Finalize() {
   if (ops_->FSync(fd_) != 0) return Errno(path_, "fsync failed");
-  if (ops_->Rename(path_.c_str(), destination_.c_str()) != 0) return Errno(destination_, "rename into place failed");
-  std::string dir = std::filesystem::path(destination_).parent_path().string();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    const int rc = ::fsync(dfd);
-    ::close(dfd);
-    if (rc != 0) return Errno(dir, "directory fsync failed");
+  QF_RETURN_IF_ERROR(dir_.CheckStillAtPath());
+  if (ops_->RenameAt(dir_.fd(), part_name_.c_str(), name_.c_str()) != 0) {
+    return Errno(dir_.path() + "/" + name_, "rename into place failed");
   }
+  if (::fsync(dir_.fd()) != 0) return Errno(dir_.path(), "directory fsync failed");
   return absl::OkStatus();
 }
 
-void PartFile::Remove() { ::unlink(path_.c_str()); }
+absl::Status PartFile::FinalizeWith(absl::Span<const uint8_t> content) {
+  if (::ftruncate(fd_, static_cast<off_t>(content.size())) != 0) return Errno(path_, "cannot size the artifact");
+  QF_RETURN_IF_ERROR(PWrite(content.data(), content.size(), 0));
+  return Finalize();
+}
+
+absl::StatusOr<std::string> PartFile::Sha256() const { return Sha256Fd(fd_, path_); }
+
+void PartFile::Remove() { ::unlinkat(dir_.fd(), part_name_.c_str(), 0); }
 
 }  // namespace quantfleet

@@ -2,6 +2,12 @@
 // the destination (so a restarted coordinator finds it again), written at
 // precomputed offsets, then fsynced and renamed into place.
 //
+// The destination's directory is opened once, without following symlinks,
+// and every later create, rename, sync and removal goes through that
+// handle: if the directory is moved and something else (a symlink) put at
+// its path, nothing is written or renamed outside it, and Finalize refuses
+// instead of reporting another file as the artifact.
+//
 // Thread-safety: PWrite/PRead on disjoint ranges may run concurrently;
 // Sync, Finalize and Remove need exclusive access.
 #ifndef QUANTFLEET_COORDINATOR_PART_FILE_H_
@@ -12,7 +18,9 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "coordinator/file_ops.h"
+#include "core/io/directory.h"
 
 namespace quantfleet {
 
@@ -22,7 +30,9 @@ class PartFile {
   static std::string PathFor(const std::string& destination, const std::string& job_id);
 
   // Opens the partial file, creating it with `size` bytes if absent.
-  // Writes, syncs and the rename go through `ops`.
+  // `destination` is an absolute path whose directory has no symlink in it
+  // (INVALID_ARGUMENT otherwise). Writes, syncs and the rename go through
+  // `ops`.
   static absl::StatusOr<std::unique_ptr<PartFile>> Open(const std::string& destination, const std::string& job_id,
                                                         uint64_t size, FileOps* ops = FileOps::Posix());
   ~PartFile();
@@ -35,17 +45,28 @@ class PartFile {
   // needed, such as a pipeline's activations once the next stage is done.
   void Release(uint64_t offset, uint64_t size);
   // fsync, rename over the destination, fsync the directory.
+  // FAILED_PRECONDITION, with nothing renamed, when the directory is no
+  // longer at its path.
   absl::Status Finalize();
+  // Replaces the whole content with `content`, then Finalize: for jobs whose
+  // artifact is computed from the parts (an importance matrix).
+  absl::Status FinalizeWith(absl::Span<const uint8_t> content);
+  // SHA-256 of the file's content, read through its own descriptor (the
+  // artifact's digest, whatever its path now leads to).
+  absl::StatusOr<std::string> Sha256() const;
   // Deletes the partial file (a failed or cancelled job).
   void Remove();
 
   const std::string& path() const { return path_; }
 
  private:
-  PartFile(std::string destination, std::string path, int fd, FileOps* ops)
-      : destination_(destination), path_(path), fd_(fd), ops_(ops) {}
-  std::string destination_;
-  std::string path_;
+  PartFile(Directory dir, std::string name, std::string part_name, int fd, FileOps* ops)
+      : dir_(std::move(dir)), name_(std::move(name)), part_name_(std::move(part_name)),
+        path_(dir_.path() + "/" + part_name_), fd_(fd), ops_(ops) {}
+  Directory dir_;          // the destination's directory, held open
+  std::string name_;       // the destination's file name in it
+  std::string part_name_;  // the partial file's name in it
+  std::string path_;       // for messages
   int fd_;
   FileOps* ops_;
 };

@@ -34,9 +34,12 @@ absl::Status FromGrpc(const grpc::Status& s, const char* what) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), absl::StrFormat("%s: %s", what, s.error_message()));
 }
 
+// Errors worth another try after a pause. CANCELLED too: the worker never
+// cancels its own calls, so it means the coordinator went away (a server
+// shutting down cancels the calls in flight) and will be back.
 bool Retryable(const absl::Status& s) {
   return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) || absl::IsAborted(s) || absl::IsDataLoss(s) ||
-         absl::IsInternal(s) || absl::IsResourceExhausted(s);
+         absl::IsInternal(s) || absl::IsResourceExhausted(s) || absl::IsCancelled(s);
 }
 
 // Runs fn(first, count) over [0, n) split into `threads` contiguous parts.

@@ -9,11 +9,14 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "core/util/status_macros.h"
 
 namespace quantfleet {
 
 absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; anything that is
+  // not a regular file is refused below.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     const int err = errno;
     const std::string msg = absl::StrFormat("%s: cannot open: %s", path, std::strerror(err));
@@ -24,7 +27,8 @@ absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path) {
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
-    return absl::InvalidArgumentError(absl::StrFormat("%s: not a regular file", path));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: not a regular file (a directory, FIFO or device cannot be read as one)", path));
   }
   MappedFile file;
   file.path_ = path;
@@ -70,6 +74,15 @@ void MappedFile::DropRange(size_t offset, size_t len) const {
   const size_t begin = (offset + page - 1) / page * page;  // only whole pages inside the range
   const size_t end = (offset + len) / page * page;
   if (end > begin) ::madvise(const_cast<uint8_t*>(data_) + begin, end - begin, MADV_DONTNEED);
+}
+
+absl::StatusOr<std::string> ReadRegularFile(const std::string& path, size_t max_bytes) {
+  QF_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
+  if (file.size() > max_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("%s: %d bytes; the limit for this file is %d", path, file.size(), max_bytes));
+  }
+  return std::string(reinterpret_cast<const char*>(file.data()), file.size());
 }
 
 }  // namespace quantfleet

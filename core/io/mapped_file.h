@@ -16,7 +16,8 @@ namespace quantfleet {
 class MappedFile {
  public:
   // Maps `path`. Errors: NOT_FOUND, PERMISSION_DENIED or INVALID_ARGUMENT
-  // (a directory, a special file), each naming the path.
+  // (a directory, a FIFO, a device), each naming the path. Never blocks on
+  // a FIFO.
   static absl::StatusOr<MappedFile> Open(const std::string& path);
 
   MappedFile(MappedFile&& other) noexcept;
@@ -39,6 +40,10 @@ class MappedFile {
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
 };
+
+// The whole of a regular file (text, a token, a certificate), with
+// MappedFile::Open's refusals, and RESOURCE_EXHAUSTED past `max_bytes`.
+absl::StatusOr<std::string> ReadRegularFile(const std::string& path, size_t max_bytes = size_t{1} << 32);
 
 }  // namespace quantfleet
 

@@ -14,23 +14,27 @@
 namespace quantfleet {
 
 absl::StatusOr<std::string> Sha256File(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return absl::NotFoundError(absl::StrFormat("%s: cannot open: %s", path, std::strerror(errno)));
+  absl::StatusOr<std::string> digest = Sha256Fd(fd, path);
+  ::close(fd);
+  return digest;
+}
+
+absl::StatusOr<std::string> Sha256Fd(int fd, const std::string& name) {
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
   std::vector<uint8_t> buf(4u << 20);
-  for (;;) {
-    const ssize_t n = ::read(fd, buf.data(), buf.size());
+  for (off_t offset = 0;;) {
+    const ssize_t n = ::pread(fd, buf.data(), buf.size(), offset);
     if (n < 0) {
       if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return absl::InternalError(absl::StrFormat("%s: read failed: %s", path, std::strerror(err)));
+      return absl::InternalError(absl::StrFormat("%s: read failed: %s", name, std::strerror(errno)));
     }
     if (n == 0) break;
     EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n));
+    offset += n;
   }
-  ::close(fd);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx.get(), digest, &len);

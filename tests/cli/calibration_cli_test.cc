@@ -3,6 +3,7 @@
 // results that quantize accepts, JSON for scripts, and bad input refused
 // with exit code 1, a line that names the problem, and no output file.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -91,7 +92,7 @@ TEST_F(CalibrationCli, BadInputIsRefusedWithTheReasonAndNoFile) {
   EXPECT_NE(no_tokenizer.output.find("tokenizer.ggml.model is missing"), std::string::npos) << no_tokenizer.output;
   ProcessResult missing = Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("nope.txt"), "-o", Path("a.gguf")});
   EXPECT_EQ(missing.exit_code, 1);
-  EXPECT_NE(missing.output.find("nope.txt: cannot be read"), std::string::npos) << missing.output;
+  EXPECT_NE(missing.output.find("nope.txt: cannot open: No such file"), std::string::npos) << missing.output;
   ProcessResult cluster = Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "-o", Path("a.gguf"),
                                "--coordinator", "127.0.0.1:1"});
   EXPECT_EQ(cluster.exit_code, 1);
@@ -99,6 +100,18 @@ TEST_F(CalibrationCli, BadInputIsRefusedWithTheReasonAndNoFile) {
   ProcessResult bad_ctx = Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "-c", "8"});
   EXPECT_EQ(bad_ctx.exit_code, 1);
   EXPECT_NE(bad_ctx.output.find("16 or more"), std::string::npos) << bad_ctx.output;
+  ProcessResult huge_ctx = Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "-c", "2000000000"});
+  EXPECT_EQ(huge_ctx.exit_code, 1);
+  EXPECT_NE(huge_ctx.output.find("give 16 to 1048576 tokens per chunk"), std::string::npos) << huge_ctx.output;
+  // A directory or a FIFO as the text: a clear refusal, not an abort or a
+  // wait for a writer.
+  ProcessResult dir_text = Run({"imatrix", "-m", Path("model.gguf"), "-f", dir_.string(), "-o", Path("a.gguf")});
+  EXPECT_EQ(dir_text.exit_code, 1) << dir_text.output;
+  EXPECT_NE(dir_text.output.find("not a regular file"), std::string::npos) << dir_text.output;
+  ASSERT_EQ(::mkfifo(Path("fifo").c_str(), 0600), 0);
+  ProcessResult fifo_text = Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("fifo"), "-o", Path("a.gguf")});
+  EXPECT_EQ(fifo_text.exit_code, 1) << fifo_text.output;
+  EXPECT_NE(fifo_text.output.find("not a regular file"), std::string::npos) << fifo_text.output;
   EXPECT_FALSE(fs::exists(Path("a.gguf")));
 }
 

@@ -293,6 +293,40 @@ TEST_F(ClusterAccessTest, CallsNeedTheRightTokenOverTls) {
   EXPECT_EQ(ok.exit_code, 0) << ok.output;
 }
 
+TEST_F(ClusterAccessTest, RolesAreDecidedPerCallOnASharedConnection) {
+  StartSecureCoordinator();
+  // One TLS channel, each call with its own token: a role granted to one
+  // call (or asked for by a refused one) must not carry over to the next.
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadText(dir_ + "/ca.pem");
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(address_, grpc::SslCredentials(ssl));
+  auto jobs = v1::JobService::NewStub(channel);
+  auto workers = v1::WorkerService::NewStub(channel);
+  auto call = [&](const std::string& token_file, auto&& rpc) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    const std::string token(absl::StripAsciiWhitespace(ReadText(dir_ + "/" + token_file)));
+    ctx.AddMetadata("authorization", "Bearer " + token);
+    return rpc(&ctx).error_code();
+  };
+  auto list_jobs = [&](grpc::ClientContext* ctx) {
+    v1::ListJobsResponse r;
+    return jobs->ListJobs(ctx, v1::ListJobsRequest(), &r);
+  };
+  auto upload_offset = [&](grpc::ClientContext* ctx) {
+    v1::UploadResponse r;
+    return workers->GetUploadOffset(ctx, v1::Lease(), &r);
+  };
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_EQ(call("client.token", list_jobs), grpc::StatusCode::OK);
+    EXPECT_EQ(call("client.token", upload_offset), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_NE(call("worker.token", upload_offset), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(call("worker.token", list_jobs), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(call("client.token", upload_offset), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(call("wrong.token", list_jobs), grpc::StatusCode::UNAUTHENTICATED);
+  }
+}
+
 TEST_F(ClusterAccessTest, AJobRunsEndToEndOverTlsWithTokens) {
   StartSecureCoordinator();
   StartWorker("secure", {"--tls-ca", dir_ + "/ca.pem", "--token-file", dir_ + "/worker.token"});

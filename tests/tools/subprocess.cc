@@ -71,6 +71,14 @@ void ChildProcess::Signal(int sig) {
   if (pid_ > 0 && !reaped_) ::kill(pid_, sig);
 }
 
+bool ChildProcess::Running() {
+  if (pid_ <= 0 || reaped_) return false;
+  int status = 0;
+  const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) reaped_ = true;
+  return r == 0;
+}
+
 int ChildProcess::Wait(absl::Duration timeout) {
   if (pid_ <= 0 || reaped_) return -1;
   const absl::Time deadline = absl::Now() + timeout;

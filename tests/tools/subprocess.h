@@ -37,6 +37,8 @@ class ChildProcess {
   // Waits up to `timeout` for exit; returns the exit code, or -1 (killed
   // by a signal, or still running after the timeout).
   int Wait(absl::Duration timeout);
+  // True while the process has not exited (reaps it if it has).
+  bool Running();
 
  private:
   int pid_ = -1;

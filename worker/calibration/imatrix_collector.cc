@@ -74,6 +74,11 @@ void ImatrixCollector::Merge(const ImatrixCollector& other) {
 
 absl::Status ImatrixCollector::WriteGguf(const std::string& path, const std::vector<std::string>& datasets,
                                          int chunk_count, int chunk_size) const {
+  return WriteAtomically(path, SerializeGguf(datasets, chunk_count, chunk_size));
+}
+
+std::vector<uint8_t> ImatrixCollector::SerializeGguf(const std::vector<std::string>& datasets, int chunk_count,
+                                                     int chunk_size) const {
   std::vector<GgufKv> kv = {GgufKv::Str("general.type", "imatrix"), GgufKv::StrArray("imatrix.datasets", datasets),
                             GgufKv::U32("imatrix.chunk_count", static_cast<uint32_t>(chunk_count)),
                             GgufKv::U32("imatrix.chunk_size", static_cast<uint32_t>(chunk_size))};
@@ -102,7 +107,7 @@ absl::Status ImatrixCollector::WriteGguf(const std::string& path, const std::vec
     std::vector<float> counts(e.counts.begin(), e.counts.end());
     std::memcpy(bytes.data() + data_start + tensors[i++].offset, counts.data(), counts.size() * sizeof(float));
   }
-  return WriteAtomically(path, bytes);
+  return bytes;
 }
 
 absl::Status ImatrixCollector::WriteLegacy(const std::string& path, const std::string& dataset, int chunk_count,

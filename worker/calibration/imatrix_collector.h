@@ -45,6 +45,8 @@ class ImatrixCollector : public ActivationSink {
   // NAME.counts, sorted by name. Atomic: the file appears complete or not.
   absl::Status WriteGguf(const std::string& path, const std::vector<std::string>& datasets, int chunk_count,
                          int chunk_size) const;
+  // The bytes WriteGguf writes.
+  std::vector<uint8_t> SerializeGguf(const std::vector<std::string>& datasets, int chunk_count, int chunk_size) const;
   // Writes the legacy .dat format (sums / count * calls).
   absl::Status WriteLegacy(const std::string& path, const std::string& dataset, int chunk_count,
                            int chunk_size) const;

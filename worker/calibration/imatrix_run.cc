@@ -1,12 +1,13 @@
 #include "worker/calibration/imatrix_run.h"
 
 #include <chrono>
+#include <cmath>
 #include <optional>
 #include <thread>
-#include <cmath>
 
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "core/util/status_macros.h"
 #include "worker/calibration/forward_pass.h"
 
 namespace quantfleet {
@@ -103,9 +104,15 @@ absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab
   return result;
 }
 
+absl::Status CheckChunkTokens(int ctx) {
+  if (ctx >= 16 && ctx <= kMaxChunkTokens) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrFormat("a context of %d tokens: give 16 to %d tokens per chunk", ctx, kMaxChunkTokens));
+}
+
 absl::StatusOr<std::vector<std::vector<TokenId>>> CutChunks(const Vocab& vocab, const std::vector<TokenId>& tokens,
                                                              int ctx, int max_chunks) {
-  if (ctx < 16) return absl::InvalidArgumentError(absl::StrFormat("context of %d tokens: it must be 16 or more", ctx));
+  QF_RETURN_IF_ERROR(CheckChunkTokens(ctx));
   if (static_cast<int64_t>(tokens.size()) < 2 * static_cast<int64_t>(ctx)) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "the text tokenizes to %d tokens; a context of %d needs at least %d (use a longer text or a smaller -c)",

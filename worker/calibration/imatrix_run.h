@@ -60,8 +60,15 @@ absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab
                                             ImatrixCollector* collector,
                                             const std::function<void(const ChunkDone&)>& on_chunk);
 
+// The most tokens one chunk may hold (llama.cpp's largest trained contexts).
+inline constexpr int kMaxChunkTokens = 1 << 20;
+
+// INVALID_ARGUMENT unless 16 <= ctx <= kMaxChunkTokens.
+absl::Status CheckChunkTokens(int ctx);
+
 // The chunks of `tokens`: whole runs of `ctx`, at most `max_chunks` (<= 0:
 // all), each with BOS first where the vocabulary adds one.
+// INVALID_ARGUMENT for ctx outside [16, kMaxChunkTokens];
 // FAILED_PRECONDITION when the text has fewer than 2 * ctx tokens.
 absl::StatusOr<std::vector<std::vector<TokenId>>> CutChunks(const Vocab& vocab, const std::vector<TokenId>& tokens,
                                                              int ctx, int max_chunks);
