@@ -9,8 +9,6 @@
 
 namespace quantfleet {
 
-namespace v1 = quantfleet::v1;
-
 namespace {
 
 absl::Status FromGrpc(const grpc::Status& s, const std::string& address) {

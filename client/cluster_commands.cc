@@ -22,8 +22,6 @@
 #include "core/util/local_process.h"
 
 namespace quantfleet {
-
-namespace v1 = quantfleet::v1;
 namespace fs = std::filesystem;
 
 namespace {

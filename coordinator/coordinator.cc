@@ -24,8 +24,6 @@
 
 namespace quantfleet {
 
-namespace v1 = quantfleet::v1;
-
 namespace {
 
 constexpr int64_t kEpochBlock = 1024;

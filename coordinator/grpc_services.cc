@@ -8,8 +8,6 @@
 
 namespace quantfleet {
 
-namespace v1 = quantfleet::v1;
-
 grpc::Status ToGrpc(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));

@@ -1,8 +1,10 @@
 #include "worker/chunk_runner.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 
 namespace quantfleet {
@@ -43,6 +45,14 @@ absl::StatusOr<std::string> ChunkRunner::FetchIntoCache(const std::string& model
                                                         const Fetch& fetch) {
   // One file: CACHE/STEM.ID.gguf. A split model: its parts, under their
   // own names (which the first part's metadata implies), in CACHE/STEM.ID/.
+  // The id is the coordinator's (sizes and times in hex): nothing in it may
+  // lead out of the cache.
+  const std::string& id = chunk.model_id();
+  if (id.empty() || id.size() > 256 ||
+      !std::all_of(id.begin(), id.end(), [](char ch) { return absl::ascii_isxdigit(ch) || ch == '-'; })) {
+    return absl::InvalidArgumentError(absl::StrFormat("the coordinator sent a model id '%s' that is not a file name",
+                                                      id.substr(0, 64)));
+  }
   const std::string base =
       absl::StrFormat("%s/%s.%s", cache_dir_, std::filesystem::path(model_path).stem().string(), chunk.model_id());
   struct Part {

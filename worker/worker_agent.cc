@@ -23,8 +23,6 @@
 
 namespace quantfleet {
 
-namespace v1 = quantfleet::v1;
-
 namespace {
 
 constexpr size_t kChunk = 1 << 20;
@@ -259,8 +257,15 @@ bool WorkerAgent::ReadLocal(const v1::TaskSpec& task, std::string* source) {
   if (options_.data_roots.empty() || task.source_path().empty() || task.source_bytes() == 0) return false;
   const std::optional<std::string> real = PathInsideRoots(task.source_path(), options_.data_roots);
   if (!real) return false;
-  const int fd = ::open(real->c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK and a regular file only: a FIFO under a data root must not
+  // stall the worker.
+  const int fd = ::open(real->c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return false;
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return false;
+  }
   source->resize(static_cast<size_t>(task.source_bytes()));
   size_t done = 0;
   while (done < source->size()) {
