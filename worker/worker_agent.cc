@@ -40,7 +40,8 @@ bool Retryable(const absl::Status& s) {
          absl::IsInternal(s) || absl::IsResourceExhausted(s) || absl::IsCancelled(s);
 }
 
-// Runs fn(first, count) over [0, n) split into `threads` contiguous parts.
+// Runs fn(part, first, count) over [0, n) split into at most `threads`
+// contiguous parts, part 0 on the calling thread.
 template <typename Fn>
 void ParallelRows(int threads, int64_t n, Fn fn) {
   threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n)));
@@ -48,9 +49,9 @@ void ParallelRows(int threads, int64_t n, Fn fn) {
   const int64_t per = (n + threads - 1) / threads;
   for (int t = 1; t < threads; ++t) {
     const int64_t first = t * per;
-    if (first < n) pool.emplace_back([=] { fn(first, std::min(per, n - first)); });
+    if (first < n) pool.emplace_back([=] { fn(t, first, std::min(per, n - first)); });
   }
-  fn(0, std::min(per, n));
+  fn(0, 0, std::min(per, n));
   for (std::thread& t : pool) t.join();
 }
 
@@ -173,12 +174,13 @@ absl::StatusOr<std::optional<v1::TaskSpec>> WorkerAgent::AcquireOnce() {
   return std::optional<v1::TaskSpec>(resp.task());
 }
 
-std::optional<WorkerAgent::Fetched> WorkerAgent::Prefetch() {
+std::optional<WorkerAgent::Fetched> WorkerAgent::Prefetch(std::string buffer) {
   absl::StatusOr<std::optional<v1::TaskSpec>> task = AcquireOnce();
   if (!task.ok() || !task->has_value()) return std::nullopt;
   Fetched f;
   f.task = std::move(**task);
-  f.status = Download(f.task, &f.source);
+  f.owned = std::move(buffer);
+  f.status = Download(&f);
   return f;
 }
 
@@ -231,14 +233,19 @@ absl::Status WorkerAgent::Run(const std::atomic<bool>& stop) {
         continue;
       }
       current.task = std::move(**task);
-      current.status = Download(current.task, &current.source);
+      current.owned = std::move(spare_);
+      current.status = Download(&current);
     }
     // Download the next task while this one is computed and uploaded.
     std::thread prefetch;
-    if (want_more(1)) prefetch = std::thread([&] { next = Prefetch(); });
-    absl::Status p = current.status.ok() ? Process(current.task, std::move(current.source)) : current.status;
+    if (want_more(1)) prefetch = std::thread([this, &next, buffer = std::move(spare_)]() mutable {
+      next = Prefetch(std::move(buffer));
+    });
+    absl::Status p = current.status.ok() ? Process(current.task, current.source()) : current.status;
     Release(current.task.lease());
     if (prefetch.joinable()) prefetch.join();
+    if (current.mapped) current.mapped->DropRange(current.mapped_offset, current.source().size());
+    spare_ = std::move(current.owned);  // its memory holds the download after next
     if (p.ok()) {
       ++counters_.tasks_done;
     } else {
@@ -253,33 +260,25 @@ absl::Status WorkerAgent::Run(const std::atomic<bool>& stop) {
   return result;
 }
 
-bool WorkerAgent::ReadLocal(const v1::TaskSpec& task, std::string* source) {
-  if (options_.data_roots.empty() || task.source_path().empty() || task.source_bytes() == 0) return false;
+bool WorkerAgent::ReadLocal(Fetched* fetched) {
+  const v1::TaskSpec& task = fetched->task;
+  if (options_.data_roots.empty() || task.source_path().empty() || task.source_bytes() <= 0) return false;
   const std::optional<std::string> real = PathInsideRoots(task.source_path(), options_.data_roots);
   if (!real) return false;
-  // O_NONBLOCK and a regular file only: a FIFO under a data root must not
-  // stall the worker.
-  const int fd = ::open(real->c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return false;
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return false;
+  // Mapped once per file (MappedFile refuses FIFOs and other non-files
+  // without blocking), then read in place as the local path does.
+  if (!mapped_ || mapped_->path() != *real) {
+    absl::StatusOr<MappedFile> file = MappedFile::Open(*real);
+    if (!file.ok()) return false;
+    mapped_ = std::make_shared<const MappedFile>(*std::move(file));
   }
-  source->resize(static_cast<size_t>(task.source_bytes()));
-  size_t done = 0;
-  while (done < source->size()) {
-    const ssize_t n = ::pread(fd, source->data() + done, source->size() - done,
-                              static_cast<off_t>(task.source_file_offset() + static_cast<int64_t>(done)));
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  ::close(fd);
+  const uint64_t offset = static_cast<uint64_t>(task.source_file_offset());
+  const uint64_t size = static_cast<uint64_t>(task.source_bytes());
+  if (task.source_file_offset() < 0 || offset > mapped_->size() || size > mapped_->size() - offset) return false;
   // A different or changed copy is never trusted: fall back to the network.
-  if (done != source->size() || Crc32c(source->data(), source->size()) != task.source_crc32c()) {
-    source->clear();
-    return false;
-  }
+  if (Crc32c(mapped_->data() + offset, size) != task.source_crc32c()) return false;
+  fetched->mapped = mapped_;
+  fetched->mapped_offset = offset;
   ++counters_.local_reads;
   return true;
 }
@@ -321,8 +320,10 @@ absl::Status WorkerAgent::Stream(const v1::TaskSpec& task, const v1::ReadSourceR
   return absl::OkStatus();
 }
 
-absl::Status WorkerAgent::Download(const v1::TaskSpec& task, std::string* source) {
-  source->clear();
+absl::Status WorkerAgent::Download(Fetched* fetched) {
+  const v1::TaskSpec& task = fetched->task;
+  std::string* source = &fetched->owned;
+  source->clear();  // keeps its memory
   if (task.has_calibration()) {
     // Chunks read the model (ProcessChunk); a pipeline stage after the
     // first needs the previous stage's activations.
@@ -337,7 +338,7 @@ absl::Status WorkerAgent::Download(const v1::TaskSpec& task, std::string* source
       return absl::OkStatus();
     });
   }
-  if (ReadLocal(task, source)) return absl::OkStatus();
+  if (ReadLocal(fetched)) return absl::OkStatus();
   source->reserve(task.source_bytes());
   int64_t have = 0;
   return Stream(task, v1::ReadSourceRequest(), task.source_bytes(), &have, [source](const std::string& data) {
@@ -386,7 +387,7 @@ absl::Status WorkerAgent::DownloadModel(const v1::TaskSpec& task, const std::str
   return s;
 }
 
-absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, const std::string& result) {
+absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, std::string_view result) {
   const uint32_t crc = Crc32c(result.data(), result.size());
   for (int attempt = 0; attempt < 8; ++attempt) {
     if (Lost(task.lease())) return absl::FailedPreconditionError("the lease was taken away");
@@ -407,7 +408,7 @@ absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, const std::string& re
         v1::UploadChunk chunk;
         *chunk.mutable_lease() = task.lease();
         chunk.set_offset(offset);
-        chunk.set_data(result.substr(static_cast<size_t>(offset), n));
+        chunk.set_data(result.data() + offset, n);
         chunk.set_crc32c(Crc32c(chunk.data().data(), n));
         if (options_.corrupt_first_chunk && !corrupted_once_) {
           corrupted_once_ = true;
@@ -444,7 +445,7 @@ absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, const std::string& re
   return absl::UnavailableError("upload did not finish after 8 attempts");
 }
 
-absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task, const std::string& activations) {
+absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task, std::string_view activations) {
   absl::StatusOr<std::string> result = chunks_.Run(
       task.source_path(), task.calibration(), activations,
       [this, &task](const std::string& destination, int part, int64_t bytes) {
@@ -462,7 +463,7 @@ absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task, const std::stri
   return Upload(task, *result);
 }
 
-absl::Status WorkerAgent::Process(const v1::TaskSpec& task, std::string source) {
+absl::Status WorkerAgent::Process(const v1::TaskSpec& task, std::string_view source) {
   if (task.has_calibration()) return ProcessChunk(task, source);
   auto fail = [&](const std::string& reason, bool permanent) {
     ReportFailure(task.lease(), reason, permanent);
@@ -476,26 +477,27 @@ absl::Status WorkerAgent::Process(const v1::TaskSpec& task, std::string source) 
   if (absl::Status v = ValidateRowData(*src_type, source.data(), source.size()); !v.ok()) {
     return fail(absl::StrFormat("invalid source data: %s", v.message()), true);
   }
-  std::string result;
-  if (!task.convert()) {
-    result = std::move(source);
-  } else {
+  std::string_view result = source;
+  if (task.convert()) {
     const int64_t n_per_row = task.n_per_row();
     const int64_t rows = task.n_rows();
     const size_t src_row = source.size() / static_cast<size_t>(rows);
     const size_t dst_row = RowSize(*dst_type, n_per_row);
-    result.assign(dst_row * static_cast<size_t>(rows), '\0');
+    // Every byte is written below: growing keeps the old bytes, and only
+    // new capacity is filled.
+    result_.resize(dst_row * static_cast<size_t>(rows));
+    result = result_;
     const float* imatrix = task.imatrix_size() > 0 ? task.imatrix().data() : nullptr;
     bool done = false;
     if (!options_.gpus.empty() && GpuSupports(*dst_type, imatrix != nullptr)) {
       // The GPU takes the whole task: the same recipe, so the same bits.
       std::vector<float> f32(static_cast<size_t>(rows * n_per_row));
-      ParallelRows(options_.threads, rows, [&](int64_t first, int64_t count) {
+      ParallelRows(options_.threads, rows, [&](int, int64_t first, int64_t count) {
         DequantizeToFloat(*src_type, source.data() + first * src_row, f32.data() + first * n_per_row,
                           count * n_per_row);
       });
       const int gpu = options_.gpus[static_cast<size_t>(counters_.tasks_done.load()) % options_.gpus.size()];
-      const absl::Status g = QuantizeRowsOnGpu(gpu, *dst_type, f32.data(), result.data(), rows, n_per_row, imatrix,
+      const absl::Status g = QuantizeRowsOnGpu(gpu, *dst_type, f32.data(), result_.data(), rows, n_per_row, imatrix,
                                                options_.gpu_memory_bytes);
       if (g.ok()) {
         ++counters_.gpu_tasks;
@@ -510,10 +512,10 @@ absl::Status WorkerAgent::Process(const v1::TaskSpec& task, std::string source) 
       }
     }
     if (!done) {
-      ParallelRows(options_.threads, rows, [&](int64_t first, int64_t count) {
-        std::vector<float> f32(static_cast<size_t>(count * n_per_row));
-        DequantizeToFloat(*src_type, source.data() + first * src_row, f32.data(), count * n_per_row);
-        QuantizeRowsFast(*dst_type, f32.data(), result.data() + first * dst_row, count, n_per_row, imatrix);
+      scratch_.resize(static_cast<size_t>(std::max(1, options_.threads)));
+      ParallelRows(options_.threads, rows, [&](int part, int64_t first, int64_t count) {
+        ConvertRows(*src_type, source.data() + first * src_row, *dst_type, result_.data() + first * dst_row, count,
+                    n_per_row, imatrix, &scratch_[static_cast<size_t>(part)]);
       });
     }
     if (absl::Status v = ValidateRowData(*dst_type, result.data(), result.size()); !v.ok()) {

@@ -21,15 +21,18 @@
 #include <atomic>
 #include <memory>
 #include <optional>
-#include <vector>
 #include <string>
+#include <string_view>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include <grpcpp/grpcpp.h>
+#include "core/io/mapped_file.h"
 #include "proto/quantfleet.grpc.pb.h"
 #include "worker/chunk_runner.h"
 
@@ -93,22 +96,32 @@ class WorkerAgent {
   int64_t gpu_tasks() const { return counters_.gpu_tasks; }
 
  private:
+  // A task and its source bytes: downloaded into `owned`, or a range of a
+  // data-root file mapped in memory (no copy).
   struct Fetched {
     quantfleet::v1::TaskSpec task;
-    std::string source;
+    std::string owned;
+    std::shared_ptr<const MappedFile> mapped;
+    size_t mapped_offset = 0;
     absl::Status status;  // of the download
+    std::string_view source() const {
+      return mapped ? std::string_view(reinterpret_cast<const char*>(mapped->data()) + mapped_offset,
+                                       static_cast<size_t>(task.source_bytes()))
+                    : std::string_view(owned);
+    }
   };
 
   absl::Status RegisterWithBackoff(const std::atomic<bool>& stop);
   // One AcquireTask call; nullopt when there is no work now.
   absl::StatusOr<std::optional<quantfleet::v1::TaskSpec>> AcquireOnce();
-  // Acquires and downloads one task (the prefetch stage).
-  std::optional<Fetched> Prefetch();
-  absl::Status Process(const quantfleet::v1::TaskSpec& task, std::string source);
+  // Acquires and downloads one task (the prefetch stage), into `buffer`'s
+  // memory when it is downloaded.
+  std::optional<Fetched> Prefetch(std::string buffer);
+  absl::Status Process(const quantfleet::v1::TaskSpec& task, std::string_view source);
   // A calibration chunk (or a pipeline stage of one, with its input
   // activations) instead of rows to quantize.
-  absl::Status ProcessChunk(const quantfleet::v1::TaskSpec& task, const std::string& activations);
-  absl::Status Download(const quantfleet::v1::TaskSpec& task, std::string* source);
+  absl::Status ProcessChunk(const quantfleet::v1::TaskSpec& task, std::string_view activations);
+  absl::Status Download(Fetched* fetched);
   // Streams bytes [*have, total) of what `what` names (the task's
   // source; a part of its model; a pipeline stage's input activations) to
   // `sink`, each chunk CRC32C-checked, resuming after cuts.
@@ -119,15 +132,15 @@ class WorkerAgent {
   // into place when complete).
   absl::Status DownloadModel(const quantfleet::v1::TaskSpec& task, const std::string& destination, int part,
                              int64_t total);
-  // Reads the source from a data root; false when it is not there or differs.
-  bool ReadLocal(const quantfleet::v1::TaskSpec& task, std::string* source);
+  // Maps the source from a data root; false when it is not there or differs.
+  bool ReadLocal(Fetched* fetched);
   // Tells the coordinator the task failed (permanent: no retry elsewhere).
   void ReportFailure(const quantfleet::v1::Lease& lease, const std::string& reason, bool permanent);
   void GiveBack(const quantfleet::v1::Lease& lease, const std::string& reason);
   void Hold(const quantfleet::v1::Lease& lease);
   void Release(const quantfleet::v1::Lease& lease);
   bool Lost(const quantfleet::v1::Lease& lease);
-  absl::Status Upload(const quantfleet::v1::TaskSpec& task, const std::string& result);
+  absl::Status Upload(const quantfleet::v1::TaskSpec& task, std::string_view result);
   void HeartbeatLoop(const std::atomic<bool>& done);
   std::unique_ptr<grpc::ClientContext> Context() const;
 
@@ -138,6 +151,15 @@ class WorkerAgent {
   ChunkRunner chunks_;
   bool corrupted_once_ = false;
   bool cut_once_ = false;
+  // Kept from task to task so a warm worker allocates (and page-faults)
+  // nothing per task. Used by the task loop's thread only (the prefetch
+  // stage runs on another, with the buffer handed to it).
+  std::string result_;                      // a quantized task's result
+  std::vector<std::vector<float>> scratch_;  // one per quantizing thread
+  std::string spare_;                       // the next download's buffer
+  // The data-root file mapped last: tasks of one model read the same file.
+  // Touched only by the stage that downloads (one at a time).
+  std::shared_ptr<const MappedFile> mapped_;
 
   absl::Mutex mu_;
   // Set by each registration (the task loop) and read by the heartbeats.

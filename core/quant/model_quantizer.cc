@@ -98,19 +98,11 @@ class Executor {
     if (!t.convert) {
       QF_RETURN_IF_ERROR(out_.PWrite(src, src_len, out_offset));
     } else {
-      const int64_t n = item.n_rows * n_per_row;
-      const float* rows;
-      if (in.type == GgmlType::kF32) {
-        rows = reinterpret_cast<const float*>(src);
-      } else {
-        f32.resize(static_cast<size_t>(n));
-        DequantizeToFloat(in.type, src, f32.data(), n);
-        rows = f32.data();
-      }
       const float* imatrix = nullptr;
       if (t.imatrix) imatrix = t.imatrix->data() + (item.first_row / in.ne[1]) * n_per_row;
       dst.resize(static_cast<size_t>(item.n_rows) * RowSize(t.output.type, n_per_row));
-      const size_t written = QuantizeRowsFast(t.output.type, rows, dst.data(), item.n_rows, n_per_row, imatrix);
+      const size_t written =
+          ConvertRows(in.type, src, t.output.type, dst.data(), item.n_rows, n_per_row, imatrix, &f32);
       if (absl::Status s = ValidateRowData(t.output.type, dst.data(), written); !s.ok()) {
         return absl::InvalidArgumentError(absl::StrFormat(
             "tensor '%s': quantizing rows %d..%d to %s gave a non-finite scale (%s); the source has values too "

@@ -1,5 +1,6 @@
 #include "core/quant/quantize_rows.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -67,6 +68,31 @@ size_t QuantizeRowsFast(GgmlType type, const float* src, void* dst, int64_t nrow
     }
   }
   return QuantizeRows(type, src, dst, nrows, n_per_row, imatrix);
+}
+
+size_t ConvertRows(GgmlType src_type, const void* src, GgmlType dst_type, void* dst, int64_t nrows,
+                   int64_t n_per_row, const float* imatrix, std::vector<float>* scratch) {
+  constexpr int64_t kSliceFloats = 64 << 10;
+  const size_t src_row = RowSize(src_type, n_per_row);
+  const size_t dst_row = RowSize(dst_type, n_per_row);
+  const int64_t slice = std::max<int64_t>(1, kSliceFloats / std::max<int64_t>(1, n_per_row));
+  const auto* in = static_cast<const uint8_t*>(src);
+  auto* out = static_cast<uint8_t*>(dst);
+  size_t written = 0;
+  for (int64_t r = 0; r < nrows; r += slice) {
+    const int64_t n = std::min(slice, nrows - r);
+    const uint8_t* rows_in = in + static_cast<size_t>(r) * src_row;
+    const float* rows;
+    if (src_type == GgmlType::kF32) {
+      rows = reinterpret_cast<const float*>(rows_in);
+    } else {
+      if (scratch->size() < static_cast<size_t>(n * n_per_row)) scratch->resize(static_cast<size_t>(n * n_per_row));
+      DequantizeToFloat(src_type, rows_in, scratch->data(), n * n_per_row);
+      rows = scratch->data();
+    }
+    written += QuantizeRowsFast(dst_type, rows, out + static_cast<size_t>(r) * dst_row, n, n_per_row, imatrix);
+  }
+  return written;
 }
 
 }  // namespace quantfleet

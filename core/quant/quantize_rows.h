@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/quant/ggml_type.h"
 
@@ -21,6 +22,16 @@ size_t QuantizeRowsFast(GgmlType type, const float* src, void* dst, int64_t nrow
 
 // True when QuantizeRowsFast uses a vectorised path for `type` here.
 bool HasFastPath(GgmlType type);
+
+// Converts `nrows` rows of `n_per_row` values of `src_type` (any type
+// DequantizeToFloat reads) to `dst_type` (any type QuantizeRowsFast
+// writes), with importance weights `imatrix` (or null) for every row.
+// Rows are dequantized a slice of about 256 KiB of floats at a time into
+// `scratch`, which the caller keeps between calls: a warm loop allocates
+// nothing and touches only cache-sized buffers. Rows are independent, so
+// the bytes are those of one whole-range call. Returns the bytes written.
+size_t ConvertRows(GgmlType src_type, const void* src, GgmlType dst_type, void* dst, int64_t nrows,
+                   int64_t n_per_row, const float* imatrix, std::vector<float>* scratch);
 
 }  // namespace quantfleet
 
