@@ -33,8 +33,9 @@ struct Case {
   // Set: the model is quantized to this file type first. Both sides then
   // quantize activations to Q8_0 or Q8_K before each product, where a
   // last-bit difference upstream can move a value by a whole step (about
-  // 1/127 of its block's largest, against 2^-11 for F16): measured 1.4e-2
-  // to 1.5e-2 here (1.9e-2 to 3.1e-2 without modelling that rounding).
+  // 1/127 of its block's largest, against 2^-11 for F16): 1.4e-2 to 1.6e-2
+  // over every CPU code path measured (tests/conformance/README.md), 1.9e-2
+  // to 3.1e-2 without modelling that rounding.
   std::string quantize_to = "";
 };
 
