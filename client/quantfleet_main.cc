@@ -5,6 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "client/certs_command.h"
 #include "client/cluster_commands.h"
+#include "client/eval_command.h"
 #include "client/imatrix_command.h"
 #include "client/inspect_command.h"
 #include "client/quantize_command.h"
@@ -22,6 +23,7 @@ commands:
   inspect    show what a GGUF file holds (metadata, tensor types, sizes)
   imatrix    compute an importance matrix over a calibration text (llama-imatrix)
   tokenize   the tokens of a text under a model's tokenizer (llama.cpp's ids)
+  eval       perplexity and KL divergence of a quantized model against its base
 
   cluster    run a coordinator and workers on this machine for one job
   submit     send a job to a coordinator (--coordinator HOST:PORT)
@@ -53,6 +55,7 @@ int main(int argc, char** argv) {
   if (command == "certs") return quantfleet::RunCertsCommand(args);
   if (command == "tokenize") return quantfleet::RunTokenizeCommand(args);
   if (command == "imatrix") return quantfleet::RunImatrixCommand(args);
+  if (command == "eval") return quantfleet::RunEvalCommand(args);
   if (quantfleet::IsClusterCommand(command)) return quantfleet::RunClusterCommand(command, args);
   if (command == "version" || command == "--version") {
     absl::PrintF("quantfleet %s\n", QUANTFLEET_VERSION);

@@ -141,6 +141,30 @@ namespace {
 // OUT.checkpoint; the same command then computes chunks 4-6 only and writes
 // the bytes of a run that was never stopped, and removes the checkpoint. A
 // checkpoint of another run is ignored with a message.
+TEST_F(CalibrationCli, EvalOfAModelAgainstItself_ReportsNoDivergence) {
+  ProcessResult same = Run({"eval", "--json", "--base", Path("model.gguf"), "--model", Path("model.gguf"), "-f",
+                            Path("text.txt"), "-c", "64"});
+  ASSERT_EQ(same.exit_code, 0) << same.output;
+  const nlohmann::json r = nlohmann::json::parse(same.output.substr(same.output.find('{')), nullptr, false);
+  ASSERT_TRUE(r.is_object()) << same.output;
+  EXPECT_GE(r["chunks"].get<int>(), 2);
+  EXPECT_NEAR(r["kld"]["value"].get<double>(), 0.0, 1e-9);
+  EXPECT_DOUBLE_EQ(r["same_top"]["value"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(r["ppl"]["value"].get<double>(), r["ppl_base"]["value"].get<double>());
+
+  ProcessResult missing = Run({"eval", "--base", Path("model.gguf"), "-f", Path("text.txt")});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.output.find("give the base model (--base), the model to measure (--model)"), std::string::npos)
+      << missing.output;
+  ProcessResult no_file = Run({"eval", "--base", Path("model.gguf"), "--model", Path("nope.gguf"), "-f",
+                               Path("text.txt")});
+  EXPECT_EQ(no_file.exit_code, 1);
+  EXPECT_NE(no_file.output.find("nope.gguf"), std::string::npos) << no_file.output;
+  ProcessResult help = Run({"eval", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.output.find("KL divergence"), std::string::npos);
+}
+
 TEST_F(CalibrationCli, AnInterruptedImatrixResumesToTheSameBytes) {
   auto imatrix = [&](const std::string& out, std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "-o", out, "-c",

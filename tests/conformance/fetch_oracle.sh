@@ -5,9 +5,9 @@
 # carries its source (llama/gitRelease.bundle), @node-llama-cpp/linux-x64
 # the prebuilt libllama/libggml. llama-quantize and llama-imatrix are
 # compiled from the bundle's own tools/ sources against those prebuilt
-# libraries, and oracle-tokenize and oracle-logits (ours, beside this
-# script) call llama_tokenize and llama_decode; nothing else of llama.cpp is
-# built here.
+# libraries (and llama-perplexity for the evaluation), and oracle-tokenize
+# and oracle-logits (ours, beside this script) call llama_tokenize and
+# llama_decode; nothing else of llama.cpp is built here.
 #
 # Usage: fetch_oracle.sh DEST   (idempotent: DEST/.fetched marks the
 # download, each tool is built when missing)
@@ -40,10 +40,17 @@ build_tool() {  # build_tool OUTPUT SOURCES... (run in $dest; rebuilt when stale
     -Wl,-rpath,"$dest/lib" -lpthread && mv "$out.tmp" "$out")
 }
 
-if [[ -f "$dest/.fetched" || -f "$dest/.complete" ]]; then
-  build_tool llama-imatrix llama.cpp/tools/imatrix/imatrix.cpp "$here/oracle_backends.cc" -DORACLE_LIB_DIR="\"$dest/lib\""
+# The tools that run models load one pinned CPU backend (oracle_backends.cc).
+build_tools() {
+  local pinned=("$here/oracle_backends.cc" -DORACLE_LIB_DIR="\"$dest/lib\"")
+  build_tool llama-imatrix llama.cpp/tools/imatrix/imatrix.cpp "${pinned[@]}"
+  build_tool llama-perplexity llama.cpp/tools/perplexity/perplexity.cpp llama.cpp/tools/perplexity/main.cpp "${pinned[@]}"
   build_tool oracle-tokenize "$here/oracle_tokenize.cc"
-  build_tool oracle-logits "$here/oracle_logits.cc" "$here/oracle_backends.cc" -DORACLE_LIB_DIR="\"$dest/lib\""
+  build_tool oracle-logits "$here/oracle_logits.cc" "${pinned[@]}"
+}
+
+if [[ -f "$dest/.fetched" || -f "$dest/.complete" ]]; then
+  build_tools
   exit 0
 fi
 mkdir -p "$dest/npm"
@@ -66,8 +73,6 @@ cp npm/prebuilt/package/bins/linux-x64/lib*.so lib/
 rm -f llama-quantize llama-imatrix oracle-tokenize oracle-logits
 build_tool llama-quantize llama.cpp/tools/quantize/quantize.cpp llama.cpp/tools/quantize/main.cpp
 ./llama-quantize >/dev/null 2>&1 || [[ $? -eq 1 ]]  # usage exits 1: the binary loads its libraries
-build_tool llama-imatrix llama.cpp/tools/imatrix/imatrix.cpp "$here/oracle_backends.cc" -DORACLE_LIB_DIR="\"$dest/lib\""
-build_tool oracle-tokenize "$here/oracle_tokenize.cc"
-build_tool oracle-logits "$here/oracle_logits.cc" "$here/oracle_backends.cc" -DORACLE_LIB_DIR="\"$dest/lib\""
+build_tools
 touch .fetched
 echo "oracle ready in $dest (llama.cpp from node-llama-cpp@$VERSION)"

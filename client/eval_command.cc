@@ -1,0 +1,192 @@
+#include "client/eval_command.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "core/gguf/gguf_model.h"
+#include "core/io/mapped_file.h"
+#include "nlohmann/json.hpp"
+#include "worker/calibration/evaluation.h"
+#include "worker/calibration/forward_pass.h"
+#include "worker/calibration/imatrix_run.h"
+#include "worker/calibration/tokenizer.h"
+
+namespace quantfleet {
+namespace {
+
+constexpr char kUsage[] = R"(usage: quantfleet eval --base BASE.gguf --model QUANT.gguf -f TEXT [options]
+
+Measures what quantizing cost: both models run over the text chunk by chunk,
+side by side, and the report gives the perplexity of each, their ratio, and
+the KL divergence of QUANT's next-token distribution from BASE's, with
+llama-perplexity's conventions (chunks of CTX tokens with BOS first, each
+scored over its second half) and statistics. No logits file is written.
+
+Either model may be F32, F16, BF16 or quantized (Q4_0 to Q8_0, the K-quants,
+IQ4_NL, IQ4_XS), of the architectures `quantfleet imatrix` runs; both must
+share a vocabulary (a model and its quantizations do). The text is tokenized
+with BASE's tokenizer.
+
+options:
+  --base FILE        the reference model (e.g. the F16 GGUF)
+  --model FILE       the model to measure (e.g. its Q4_K_M)
+  -f, --file TEXT    evaluation text (held out from any calibration text)
+  -c, --ctx N        tokens per chunk (default: 512; at most what the model was
+                     trained for makes sense)
+  --chunks N         use at most N chunks (default: all the text holds)
+  -t, --threads N    threads for the matrix products (default: all cores)
+  --json             print the report as JSON on stdout
+  -h, --help         this text
+
+Reading the report: mean KLD is in nats per token (0: identical predictions;
+smaller is better); "same top" is how often both models pick the same most
+likely token; Δp is the change of the true token's probability.
+)";
+
+int Fail(const std::string& message) {
+  absl::FPrintF(stderr, "quantfleet eval: %s\n", message);
+  return 1;
+}
+
+// A GGUF model with its forward-pass view (which points into the mapping).
+struct LoadedModel {
+  std::unique_ptr<GgufModel> file;
+  std::unique_ptr<LlamaModel> model;
+};
+
+absl::StatusOr<LoadedModel> Load(const std::string& path) {
+  absl::StatusOr<GgufModel> file = GgufModel::Open(path);
+  if (!file.ok()) return file.status();
+  LoadedModel out;
+  out.file = std::make_unique<GgufModel>(*std::move(file));
+  absl::StatusOr<LlamaModel> model = LlamaModel::Load(*out.file, path);
+  if (!model.ok()) return model.status();
+  out.model = std::make_unique<LlamaModel>(*std::move(model));
+  return out;
+}
+
+nlohmann::json EstimateJson(const Estimate& e) { return {{"value", e.value}, {"uncertainty", e.uncertainty}}; }
+
+void PrintReport(const EvalReport& r) {
+  absl::PrintF("chunks %d, %d scored tokens\n\n", r.chunks, r.positions);
+  absl::PrintF("Mean PPL(Q)                   : %10.6f ± %10.6f\n", r.ppl.value, r.ppl.uncertainty);
+  absl::PrintF("Mean PPL(base)                : %10.6f ± %10.6f\n", r.ppl_base.value, r.ppl_base.uncertainty);
+  absl::PrintF("Cor(ln(PPL(Q)), ln(PPL(base))): %6.2f%%\n", 100 * r.ln_ppl_correlation);
+  absl::PrintF("Mean ln(PPL(Q)/PPL(base))     : %10.6f ± %10.6f\n", r.ln_ppl_ratio.value, r.ln_ppl_ratio.uncertainty);
+  absl::PrintF("Mean PPL(Q)/PPL(base)         : %10.6f ± %10.6f\n\n", r.ppl_ratio.value, r.ppl_ratio.uncertainty);
+  absl::PrintF("Mean    KLD: %10.6f ± %10.6f\n", r.kld.value, r.kld.uncertainty);
+  absl::PrintF("Maximum KLD: %10.6f\n", r.kld_max);
+  absl::PrintF("99.9%%   KLD: %10.6f\n", r.kld_p999);
+  absl::PrintF("99.0%%   KLD: %10.6f\n", r.kld_p99);
+  absl::PrintF("95.0%%   KLD: %10.6f\n", r.kld_p95);
+  absl::PrintF("90.0%%   KLD: %10.6f\n", r.kld_p90);
+  absl::PrintF("Median  KLD: %10.6f\n\n", r.kld_median);
+  absl::PrintF("Mean    Δp: %6.3f ± %5.3f %%\n", 100 * r.delta_p.value, 100 * r.delta_p.uncertainty);
+  absl::PrintF("RMS Δp    : %6.3f ± %5.3f %%\n", 100 * r.delta_p_rms.value, 100 * r.delta_p_rms.uncertainty);
+  absl::PrintF("Same top p: %6.3f ± %5.3f %%\n", 100 * r.same_top.value, 100 * r.same_top.uncertainty);
+}
+
+nlohmann::json ReportJson(const EvalReport& r) {
+  return {{"chunks", r.chunks},
+          {"positions", r.positions},
+          {"ppl", EstimateJson(r.ppl)},
+          {"ppl_base", EstimateJson(r.ppl_base)},
+          {"ln_ppl_correlation", r.ln_ppl_correlation},
+          {"ln_ppl_ratio", EstimateJson(r.ln_ppl_ratio)},
+          {"ppl_ratio", EstimateJson(r.ppl_ratio)},
+          {"kld", EstimateJson(r.kld)},
+          {"kld_median", r.kld_median},
+          {"kld_p90", r.kld_p90},
+          {"kld_p95", r.kld_p95},
+          {"kld_p99", r.kld_p99},
+          {"kld_p999", r.kld_p999},
+          {"kld_max", r.kld_max},
+          {"same_top", EstimateJson(r.same_top)},
+          {"delta_p", EstimateJson(r.delta_p)},
+          {"delta_p_rms", EstimateJson(r.delta_p_rms)}};
+}
+
+}  // namespace
+
+int RunEvalCommand(const std::vector<std::string>& args) {
+  std::string base_path, model_path, text_path;
+  EvalOptions options;
+  int threads = 0;
+  bool json = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](std::string* out) {
+      if (i + 1 >= args.size()) return false;
+      *out = args[++i];
+      return true;
+    };
+    auto number = [&](int* out, int min) {
+      std::string v;
+      return value(&v) && absl::SimpleAtoi(v, out) && *out >= min;
+    };
+    if (a == "-h" || a == "--help") {
+      absl::PrintF("%s", kUsage);
+      return 0;
+    } else if (a == "--base") {
+      if (!value(&base_path)) return Fail("--base needs a file");
+    } else if (a == "--model" || a == "-m") {
+      if (!value(&model_path)) return Fail(a + " needs a file");
+    } else if (a == "-f" || a == "--file") {
+      if (!value(&text_path)) return Fail(a + " needs a file");
+    } else if (a == "-c" || a == "--ctx") {
+      if (!number(&options.ctx, 16)) return Fail(a + " needs a number of tokens, 16 or more");
+      if (absl::Status s = CheckChunkTokens(options.ctx); !s.ok()) return Fail(std::string(s.message()));
+    } else if (a == "--chunks") {
+      if (!number(&options.max_chunks, 1)) return Fail(a + " needs a positive number");
+    } else if (a == "-t" || a == "--threads") {
+      if (!number(&threads, 1)) return Fail(a + " needs a positive number");
+    } else if (a == "--json") {
+      json = true;
+    } else {
+      return Fail(absl::StrFormat("unknown option '%s' (see quantfleet eval --help)", a));
+    }
+  }
+  if (base_path.empty() || model_path.empty() || text_path.empty()) {
+    return Fail("give the base model (--base), the model to measure (--model) and the text (-f)");
+  }
+  absl::StatusOr<std::string> text = ReadRegularFile(text_path);
+  if (!text.ok()) return Fail(std::string(text.status().message()));
+  absl::StatusOr<LoadedModel> base = Load(base_path);
+  if (!base.ok()) return Fail(std::string(base.status().message()));
+  absl::StatusOr<LoadedModel> model = Load(model_path);
+  if (!model.ok()) return Fail(std::string(model.status().message()));
+  absl::StatusOr<Vocab> vocab = Vocab::FromGguf(base->file->kv(), base_path);
+  if (!vocab.ok()) return Fail(std::string(vocab.status().message()));
+  auto shared_vocab = std::make_shared<const Vocab>(*std::move(vocab));
+  absl::StatusOr<Tokenizer> tokenizer = Tokenizer::Create(shared_vocab);
+  if (!tokenizer.ok()) return Fail(std::string(tokenizer.status().message()));
+  SetBlasThreads(threads);
+
+  const std::vector<TokenId> tokens = tokenizer->Tokenize(*text, /*add_special=*/true, /*parse_special=*/false);
+  absl::FPrintF(stderr, "quantfleet eval: %s: %d tokens; %d per chunk; forward pass on %s\n", text_path, tokens.size(),
+                options.ctx, BlasKernelName());
+  const auto start = std::chrono::steady_clock::now();
+  const bool tty = ::isatty(STDERR_FILENO) != 0;  // one line rewritten, or a line per chunk
+  options.on_chunk = [&](const EvalReport& r) {
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    absl::FPrintF(stderr, "%schunk %d: PPL(Q) %.4f, PPL(base) %.4f, KLD %.6f, %.0f tokens/s%s", tty ? "\r" : "",
+                  r.chunks, r.ppl.value, r.ppl_base.value, r.kld.value, 2.0 * r.chunks * options.ctx / seconds,
+                  tty ? " " : "\n");
+  };
+  absl::StatusOr<EvalReport> report = RunEval(*base->model, *model->model, *shared_vocab, tokens, options);
+  if (tty) absl::FPrintF(stderr, "\n");
+  if (!report.ok()) return Fail(absl::StrFormat("%s: %s", text_path, report.status().message()));
+  if (json) {
+    absl::PrintF("%s\n", ReportJson(*report).dump(2));
+  } else {
+    PrintReport(*report);
+  }
+  return 0;
+}
+
+}  // namespace quantfleet
