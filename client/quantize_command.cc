@@ -20,6 +20,7 @@
 #include "core/gguf/gguf_model.h"
 #include "core/io/mapped_file.h"
 #include "core/quant/model_quantizer.h"
+#include "core/util/byte_size.h"
 #include "core/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -121,10 +122,23 @@ options:
   --json                      print a JSON report on stdout instead of lines
   -h, --help                  this text
 
+the best mix for a size (instead of TYPE's fixed recipe for the weight matrices):
+  --target-size SIZE          the file is at most SIZE (14200000, 14.2MiB, 20GiB)
+  --target-bpw BITS           or at most BITS bits per weight on average
+  --calibration TEXT          text to measure on: each weight matrix is tried
+                              in Q2_K..Q6_K and Q8_0 with the others untouched,
+                              and the KL divergence of the model's predictions
+                              is that choice's cost; the types with the least
+                              total cost that fit are chosen. TYPE still sets
+                              everything else (and the recorded file type).
+  --chunks N, --ctx N         calibration chunks and tokens per chunk (8, 256)
+
 examples:
   quantfleet quantize model-f16.gguf model-Q4_K_M.gguf Q4_K_M
   quantfleet quantize --imatrix imatrix.gguf model-f16.gguf out.gguf IQ4_XS 8
   quantfleet quantize --dry-run model-f16.gguf Q5_K_M
+  quantfleet quantize --target-size 4.1GiB --calibration calib.txt --imatrix imatrix.gguf \
+      model-f16.gguf model-4.1G.gguf Q4_K_M
 )";
 }
 
@@ -151,6 +165,22 @@ absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::str
       out.json = true;
     } else if (a == "--imatrix") {
       QF_ASSIGN_OR_RETURN(out.options.imatrix_path, value("--imatrix"));
+    } else if (a == "--target-size") {
+      QF_ASSIGN_OR_RETURN(std::string v, value("--target-size"));
+      absl::StatusOr<uint64_t> bytes = ParseByteSize(v);
+      if (!bytes.ok() || *bytes == 0) return UsageError(absl::StrFormat("--target-size '%s': expected a size such as 14200000, 14.2MB or 20GiB", v));
+      out.target.file_bytes = *bytes;
+    } else if (a == "--target-bpw") {
+      QF_ASSIGN_OR_RETURN(std::string v, value("--target-bpw"));
+      if (!absl::SimpleAtod(v, &out.target.bits_per_weight) || !(out.target.bits_per_weight > 0)) {
+        return UsageError(absl::StrFormat("--target-bpw '%s': expected bits per weight, e.g. 4.5", v));
+      }
+    } else if (a == "--calibration") {
+      QF_ASSIGN_OR_RETURN(out.target.calibration, value("--calibration"));
+    } else if (a == "--chunks" || a == "--ctx") {
+      QF_ASSIGN_OR_RETURN(std::string v, value(a.c_str()));
+      int* n = a == "--chunks" ? &out.target.chunks : &out.target.ctx;
+      if (!absl::SimpleAtoi(v, n) || *n < 1) return UsageError(absl::StrFormat("%s '%s': expected a positive number", a, v));
     } else if (a == "--include-weights") {
       QF_ASSIGN_OR_RETURN(std::string v, value("--include-weights"));
       out.options.include_weights.push_back(v);
@@ -262,6 +292,29 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
   absl::StatusOr<QuantizePlan> plan =
       BuildQuantizePlan(*model, args.options, imatrix ? &*imatrix : nullptr, args.dry_run);
   if (!plan.ok()) return fail(plan.status());
+  if (args.target.file_bytes > 0 || args.target.bits_per_weight > 0) {
+    // A type per matrix for the size, measured; then the recipe's plan with
+    // those types as overrides.
+    args.target.threads = args.threads;
+    absl::StatusOr<TargetChoice> choice =
+        ChooseTypesForSize(*model, args.input, *plan, imatrix ? &*imatrix : nullptr, args.target);
+    if (!choice.ok()) return fail(choice.status());
+    args.options.tensor_types.insert(args.options.tensor_types.begin(), choice->overrides.begin(),
+                                     choice->overrides.end());
+    plan = BuildQuantizePlan(*model, args.options, imatrix ? &*imatrix : nullptr, args.dry_run);
+    if (!plan.ok()) return fail(plan.status());
+    if (args.target.file_bytes > 0 && plan->file_size() > args.target.file_bytes) {
+      return fail(absl::InternalError(absl::StrFormat("the chosen types make %d bytes, over the %d asked for",
+                                                      plan->file_size(), args.target.file_bytes)));
+    }
+    if (!args.json) {
+      absl::FPrintF(stderr,
+                    "chose the types of %d matrices for %s: expected KLD %.6f (the sum of each matrix's own, measured "
+                    "on %s), %s's types %.6f\n",
+                    choice->overrides.size(), HumanBytes(plan->file_size()), choice->expected_kld,
+                    args.target.calibration, args.options.file_type.name, choice->recipe_kld);
+    }
+  }
   for (const std::string& w : plan->warnings) absl::FPrintF(stderr, "warning: %s\n", w);
 
   const bool tty = ::isatty(STDERR_FILENO) && !args.json;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "client/target_size.h"
 #include "core/quant/quantize_plan.h"
 
 namespace quantfleet {
@@ -22,6 +23,7 @@ struct QuantizeCommandArgs {
   bool dry_run = false;
   bool json = false;
   bool help = false;
+  TargetSize target;  // --target-size / --target-bpw: a type per matrix for a size
   // The flags' text, for sending the same options to a coordinator.
   std::vector<std::string> raw_tensor_types;
   std::vector<std::string> raw_kv_overrides;

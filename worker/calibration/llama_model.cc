@@ -250,4 +250,20 @@ absl::StatusOr<LlamaModel> LlamaModel::Load(const GgufModel& model, const std::s
   return m;
 }
 
+bool LlamaModel::ReplaceMatrix(const std::string& name, GgmlType type, const uint8_t* data) {
+  bool found = false;
+  auto replace = [&](Linear& l) {
+    if (l.name != name) return;
+    l.source_type = type;
+    l.data = data;
+    found = true;
+  };
+  replace(token_embd_);
+  replace(output_);
+  for (LlamaLayer& layer : layers_) {
+    for (Linear* l : {&layer.wq, &layer.wk, &layer.wv, &layer.wo, &layer.gate, &layer.up, &layer.down}) replace(*l);
+  }
+  return found;
+}
+
 }  // namespace quantfleet

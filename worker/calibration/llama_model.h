@@ -74,6 +74,12 @@ class LlamaModel {
   const std::vector<float>& rope_freqs() const { return rope_freqs_; }  // empty or n_rot / 2
   const std::vector<LlamaLayer>& layers() const { return layers_; }
 
+  // Points every matrix named `name` (the GGUF tensor name; a tied output
+  // shares the embedding's) at `data`, rows of `type` with the same shape,
+  // which must outlive the model's use. Returns false when no matrix has
+  // that name. For measuring the model with one matrix quantized.
+  bool ReplaceMatrix(const std::string& name, GgmlType type, const uint8_t* data);
+
  private:
   LlamaHparams hp_;
   Linear token_embd_;

@@ -1,0 +1,92 @@
+#include "client/target_size.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "core/io/mapped_file.h"
+#include "worker/calibration/forward_pass.h"
+#include "worker/calibration/imatrix_run.h"
+#include "worker/calibration/llama_model.h"
+#include "worker/calibration/tokenizer.h"
+#include "worker/calibration/type_budget.h"
+
+namespace quantfleet {
+
+absl::StatusOr<TargetChoice> ChooseTypesForSize(const GgufModel& model, const std::string& path,
+                                                const QuantizePlan& plan, const Imatrix* imatrix,
+                                                const TargetSize& target) {
+  if (target.calibration.empty()) {
+    return absl::InvalidArgumentError("--target-size and --target-bpw need --calibration TEXT to measure the choices");
+  }
+  absl::StatusOr<std::string> text = ReadRegularFile(target.calibration);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<LlamaModel> llama = LlamaModel::Load(model, path);
+  if (!llama.ok()) return llama.status();
+  absl::StatusOr<Vocab> vocab = Vocab::FromGguf(model.kv(), path);
+  if (!vocab.ok()) return vocab.status();
+  auto shared_vocab = std::make_shared<const Vocab>(*std::move(vocab));
+  absl::StatusOr<Tokenizer> tokenizer = Tokenizer::Create(shared_vocab);
+  if (!tokenizer.ok()) return tokenizer.status();
+  absl::StatusOr<std::vector<std::vector<TokenId>>> chunks =
+      CutChunks(*shared_vocab, tokenizer->Tokenize(*text, true, false), target.ctx, target.chunks);
+  if (!chunks.ok()) return absl::InvalidArgumentError(absl::StrFormat("%s: %s", target.calibration, chunks.status().message()));
+  SetBlasThreads(target.threads);
+
+  // The matrices the recipe quantizes are the ones to choose for; every
+  // other tensor keeps the recipe's type.
+  std::vector<std::string> names;
+  std::map<std::string, GgmlType> recipe_type;
+  uint64_t chosen_bytes_in_recipe = 0;
+  for (const PlannedTensor& t : plan.tensors) {
+    if (!t.convert || !IsQuantized(t.output.type) || t.output.ne[2] != 1 || t.output.ne[1] <= 1) continue;
+    names.push_back(t.output.name);
+    recipe_type[t.output.name] = t.output.type;
+    chosen_bytes_in_recipe += (t.output.nbytes + 31) / 32 * 32;
+  }
+  if (names.empty()) return absl::InvalidArgumentError("the recipe quantizes no weight matrix; nothing to choose");
+  uint64_t file_bytes = target.file_bytes;
+  if (file_bytes == 0) {
+    file_bytes = static_cast<uint64_t>(target.bits_per_weight * static_cast<double>(plan.n_elements) / 8);
+  }
+  const uint64_t fixed = plan.file_size() - chosen_bytes_in_recipe;
+  if (file_bytes <= fixed) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "a file of %d bytes cannot hold this model: the header and the tensors that stay unquantized take %d",
+        file_bytes, fixed));
+  }
+
+  std::map<std::string, std::vector<float>> weights;
+  if (imatrix != nullptr) weights = imatrix->weights;
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  absl::StatusOr<std::vector<TensorCosts>> costs =
+      MeasureTypeCosts(*llama, *chunks, names, weights, [&](int done, int total) {
+        if (tty) absl::FPrintF(stderr, "\rmeasuring the types of %d/%d matrices ", done, total);
+      });
+  if (tty) absl::FPrintF(stderr, "\n");
+  if (!costs.ok()) return costs.status();
+  TargetChoice out;
+  out.budget_bytes = file_bytes - fixed;
+  absl::StatusOr<std::vector<size_t>> picks = AllocateTypes(*costs, out.budget_bytes);
+  if (!picks.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("a file of %d bytes is too small for this model: %s", file_bytes, picks.status().message()));
+  }
+  for (size_t t = 0; t < costs->size(); ++t) {
+    const TensorCosts& c = (*costs)[t];
+    const TypeCost& pick = c.options[(*picks)[t]];
+    out.expected_kld += pick.kld;
+    for (const TypeCost& o : c.options) {
+      if (o.type == recipe_type[c.name]) out.recipe_kld += o.kld;
+    }
+    // An exact-name pattern: first match wins, ahead of any the user gave.
+    out.overrides.push_back({"^" + absl::StrReplaceAll(c.name, {{".", "\\."}}) + "$", pick.type});
+  }
+  return out;
+}
+
+}  // namespace quantfleet
