@@ -23,20 +23,6 @@ absl::StatusOr<TargetChoice> ChooseTypesForSize(const GgufModel& model, const st
   if (target.calibration.empty()) {
     return absl::InvalidArgumentError("--target-size and --target-bpw need --calibration TEXT to measure the choices");
   }
-  absl::StatusOr<std::string> text = ReadRegularFile(target.calibration);
-  if (!text.ok()) return text.status();
-  absl::StatusOr<LlamaModel> llama = LlamaModel::Load(model, path);
-  if (!llama.ok()) return llama.status();
-  absl::StatusOr<Vocab> vocab = Vocab::FromGguf(model.kv(), path);
-  if (!vocab.ok()) return vocab.status();
-  auto shared_vocab = std::make_shared<const Vocab>(*std::move(vocab));
-  absl::StatusOr<Tokenizer> tokenizer = Tokenizer::Create(shared_vocab);
-  if (!tokenizer.ok()) return tokenizer.status();
-  absl::StatusOr<std::vector<std::vector<TokenId>>> chunks =
-      CutChunks(*shared_vocab, tokenizer->Tokenize(*text, true, false), target.ctx, target.chunks);
-  if (!chunks.ok()) return absl::InvalidArgumentError(absl::StrFormat("%s: %s", target.calibration, chunks.status().message()));
-  SetBlasThreads(target.threads);
-
   // The matrices the recipe quantizes are the ones to choose for; every
   // other tensor keeps the recipe's type.
   std::vector<std::string> names;
@@ -54,11 +40,32 @@ absl::StatusOr<TargetChoice> ChooseTypesForSize(const GgufModel& model, const st
     file_bytes = static_cast<uint64_t>(target.bits_per_weight * static_cast<double>(plan.n_elements) / 8);
   }
   const uint64_t fixed = plan.file_size() - chosen_bytes_in_recipe;
-  if (file_bytes <= fixed) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "a file of %d bytes cannot hold this model: the header and the tensors that stay unquantized take %d",
-        file_bytes, fixed));
+  uint64_t smallest = fixed;
+  for (const PlannedTensor& t : plan.tensors) {
+    if (!recipe_type.contains(t.output.name)) continue;
+    const GgmlType least = CandidateTypes(t.output.ne[0]).front();
+    smallest += (RowSize(least, t.output.ne[0]) * static_cast<uint64_t>(t.output.n_rows()) + 31) / 32 * 32;
   }
+  if (file_bytes < smallest) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "a file of %d bytes cannot hold this model: with every weight matrix in its smallest type (Q2_K, or Q4_0 "
+        "where rows are not whole super-blocks) it takes %d bytes",
+        file_bytes, smallest));
+  }
+
+  absl::StatusOr<std::string> text = ReadRegularFile(target.calibration);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<LlamaModel> llama = LlamaModel::Load(model, path);
+  if (!llama.ok()) return llama.status();
+  absl::StatusOr<Vocab> vocab = Vocab::FromGguf(model.kv(), path);
+  if (!vocab.ok()) return vocab.status();
+  auto shared_vocab = std::make_shared<const Vocab>(*std::move(vocab));
+  absl::StatusOr<Tokenizer> tokenizer = Tokenizer::Create(shared_vocab);
+  if (!tokenizer.ok()) return tokenizer.status();
+  absl::StatusOr<std::vector<std::vector<TokenId>>> chunks =
+      CutChunks(*shared_vocab, tokenizer->Tokenize(*text, true, false), target.ctx, target.chunks);
+  if (!chunks.ok()) return absl::InvalidArgumentError(absl::StrFormat("%s: %s", target.calibration, chunks.status().message()));
+  SetBlasThreads(target.threads);
 
   std::map<std::string, std::vector<float>> weights;
   if (imatrix != nullptr) weights = imatrix->weights;

@@ -193,6 +193,27 @@ TEST_F(QuantizeCli, Help_TeachesAndSucceeds) {
   EXPECT_NE(r.output.find("examples:"), std::string::npos);
 }
 
+TEST_F(QuantizeCli, TargetSizeRefusals_SayWhatIsMissing) {
+  ProcessResult no_text = Quantize({"--target-size", "100MiB", Path("model.gguf"), Path("t.gguf"), "Q4_K_M"});
+  EXPECT_EQ(no_text.exit_code, 1);
+  EXPECT_NE(no_text.output.find("need --calibration TEXT"), std::string::npos) << no_text.output;
+  {
+    std::ofstream text(Path("text.txt"));
+    text << "calibration text";
+  }
+  ProcessResult tiny = Quantize(
+      {"--target-size", "1000", "--calibration", Path("text.txt"), Path("model.gguf"), Path("t.gguf"), "Q4_K_M"});
+  EXPECT_EQ(tiny.exit_code, 1);
+  EXPECT_NE(tiny.output.find("a file of 1000 bytes cannot hold this model"), std::string::npos) << tiny.output;
+  ProcessResult bad = Quantize({"--target-size", "lots", Path("model.gguf"), Path("t.gguf"), "Q4_K_M"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.output.find("--target-size 'lots'"), std::string::npos) << bad.output;
+  ProcessResult bpw = Quantize({"--target-bpw", "-2", Path("model.gguf"), Path("t.gguf"), "Q4_K_M"});
+  EXPECT_EQ(bpw.exit_code, 1);
+  EXPECT_NE(bpw.output.find("--target-bpw '-2'"), std::string::npos) << bpw.output;
+  EXPECT_FALSE(fs::exists(Path("t.gguf")));
+}
+
 TEST_F(QuantizeCli, ThreadCount_DoesNotChangeTheBytes) {
   ASSERT_EQ(Quantize({"--threads", "1", Path("model.gguf"), Path("one.gguf"), "Q4_K_M"}).exit_code, 0);
   ASSERT_EQ(Quantize({Path("model.gguf"), Path("two.gguf"), "Q4_K_M", "2"}).exit_code, 0);

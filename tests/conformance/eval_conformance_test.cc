@@ -117,5 +117,51 @@ INSTANTIATE_TEST_SUITE_P(Models, EvalConformance,
                                            Case{"generated_Q4_K_M", "Q4_K_M", false, 128, 8}),
                          [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
+// The best mix for a size, judged by llama.cpp itself: at the size of
+// llama.cpp's Q4_K_M of the trained model (same imatrix), the file that
+// --target-size writes loads in llama-perplexity and has a lower mean KL
+// divergence there than the recipe's file.
+TEST(TargetSize, BeatsTheRecipeAtItsSizeAsLlamaPerplexityMeasuresIt) {
+  const std::string dir = ::testing::TempDir() + "/target-size";
+  std::filesystem::create_directories(dir);
+  const std::string base = SharedModels() + "/pystdlib-tiny/model-f16.gguf";
+  const std::string calib = SharedModels() + "/pystdlib-tiny/calib.txt";
+  const std::string text = SharedModels() + "/pystdlib-tiny/eval.txt";
+  ASSERT_TRUE(std::filesystem::exists(base)) << base << " is missing: the trained model comes with ../shared";
+  auto ok = [](const ProcessResult& r) {
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return r.exit_code == 0;
+  };
+  ASSERT_TRUE(ok(RunProcess({Bin("quantfleet"), "imatrix", "-m", base, "-f", calib, "-c", "256", "--chunks", "16", "-o",
+                             dir + "/imatrix.gguf"},
+                            absl::Minutes(3))));
+  const std::string recipe = dir + "/recipe.gguf", mix = dir + "/mix.gguf";
+  ASSERT_TRUE(ok(RunProcess({Bin("quantfleet"), "quantize", "--imatrix", dir + "/imatrix.gguf", base, recipe, "Q4_K_M"},
+                            absl::Minutes(2))));
+  const uint64_t size = std::filesystem::file_size(recipe);
+  ASSERT_TRUE(ok(RunProcess({Bin("quantfleet"), "quantize", "--imatrix", dir + "/imatrix.gguf", "--target-size",
+                             absl::StrCat(size), "--calibration", calib, "--chunks", "3", base, mix, "Q4_K_M"},
+                            absl::Minutes(4))));
+  EXPECT_LE(std::filesystem::file_size(mix), size);
+
+  const std::vector<std::string> shape = {"-c", "256", "-b", "256", "-fa", "off", "-t", "2"};
+  std::vector<std::string> base_run = {OracleDir() + "/llama-perplexity", "-m", base, "-f", text, "--chunks", "40",
+                                       "--kl-divergence-base", dir + "/base.logits"};
+  base_run.insert(base_run.end(), shape.begin(), shape.end());
+  ASSERT_TRUE(ok(RunProcess(base_run, absl::Minutes(3))));
+  auto llama_kld = [&](const std::string& model) {
+    std::vector<std::string> run = {OracleDir() + "/llama-perplexity", "-m", model, "--kl-divergence-base",
+                                    dir + "/base.logits", "--kl-divergence"};
+    run.insert(run.end(), shape.begin(), shape.end());
+    ProcessResult r = RunProcess(run, absl::Minutes(3));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return Number(r.output, "Mean    KLD");
+  };
+  const double recipe_kld = llama_kld(recipe), mix_kld = llama_kld(mix);
+  std::printf("llama-perplexity, %d bytes: Q4_K_M KLD %.6f, best mix KLD %.6f (%.2fx)\n", static_cast<int>(size),
+              recipe_kld, mix_kld, mix_kld / recipe_kld);
+  EXPECT_LT(mix_kld, recipe_kld);
+}
+
 }  // namespace
 }  // namespace quantfleet
