@@ -6,6 +6,7 @@
 #include "client/certs_command.h"
 #include "client/cluster_commands.h"
 #include "client/eval_command.h"
+#include "client/fit_command.h"
 #include "client/imatrix_command.h"
 #include "client/inspect_command.h"
 #include "client/quantize_command.h"
@@ -24,6 +25,7 @@ commands:
   imatrix    compute an importance matrix over a calibration text (llama-imatrix)
   tokenize   the tokens of a text under a model's tokenizer (llama.cpp's ids)
   eval       perplexity and KL divergence of a quantized model against its base
+  fit        which quantization of a model fits a GPU's memory at a context
 
   cluster    run a coordinator and workers on this machine for one job
   submit     send a job to a coordinator (--coordinator HOST:PORT)
@@ -56,6 +58,7 @@ int main(int argc, char** argv) {
   if (command == "tokenize") return quantfleet::RunTokenizeCommand(args);
   if (command == "imatrix") return quantfleet::RunImatrixCommand(args);
   if (command == "eval") return quantfleet::RunEvalCommand(args);
+  if (command == "fit") return quantfleet::RunFitCommand(args);
   if (quantfleet::IsClusterCommand(command)) return quantfleet::RunClusterCommand(command, args);
   if (command == "version" || command == "--version") {
     absl::PrintF("quantfleet %s\n", QUANTFLEET_VERSION);

@@ -214,6 +214,35 @@ TEST_F(QuantizeCli, TargetSizeRefusals_SayWhatIsMissing) {
   EXPECT_FALSE(fs::exists(Path("t.gguf")));
 }
 
+TEST_F(QuantizeCli, Fit_PlansTheSizesQuantizeWritesAndTheKvCache) {
+  ProcessResult fit = RunProcess({std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "fit", "--json", "--vram",
+                                  "1GiB", Path("model.gguf")},
+                                 absl::Minutes(1));
+  ASSERT_EQ(fit.exit_code, 0) << fit.output;
+  const nlohmann::json j = nlohmann::json::parse(fit.output, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << fit.output;
+  // 1 layer x 8192 tokens x 2 KV heads x (64 + 64) values x 2 bytes (F16).
+  EXPECT_EQ(j["kv_cache_bytes"].get<uint64_t>(), 1u * 8192 * 2 * 128 * 2);
+  ASSERT_EQ(Quantize({Path("model.gguf"), Path("fit.gguf"), "Q4_K_M"}).exit_code, 0);
+  bool seen = false;
+  for (const nlohmann::json& t : j["types"]) {
+    if (t["type"] != "Q4_K_M") continue;
+    seen = true;
+    EXPECT_EQ(t["file_bytes"].get<uint64_t>(), fs::file_size(Path("fit.gguf")));
+    EXPECT_TRUE(t["fits"].get<bool>());
+  }
+  EXPECT_TRUE(seen);
+  ProcessResult small = RunProcess({std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "fit", "--vram", "1MiB",
+                                    Path("model.gguf")},
+                                   absl::Minutes(1));
+  EXPECT_EQ(small.exit_code, 0);
+  EXPECT_NE(small.output.find("no file type fits"), std::string::npos) << small.output;
+  ProcessResult no_vram =
+      RunProcess({std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "fit", Path("model.gguf")}, absl::Minutes(1));
+  EXPECT_EQ(no_vram.exit_code, 1);
+  EXPECT_NE(no_vram.output.find("--vram SIZE"), std::string::npos) << no_vram.output;
+}
+
 TEST_F(QuantizeCli, ThreadCount_DoesNotChangeTheBytes) {
   ASSERT_EQ(Quantize({"--threads", "1", Path("model.gguf"), Path("one.gguf"), "Q4_K_M"}).exit_code, 0);
   ASSERT_EQ(Quantize({Path("model.gguf"), Path("two.gguf"), "Q4_K_M", "2"}).exit_code, 0);
