@@ -1,5 +1,7 @@
 #include "client/cluster_client.h"
 
+#include "proto/channel_factory.h"
+
 #include <grpcpp/grpcpp.h>
 
 #include <cstdlib>
@@ -41,11 +43,7 @@ std::string JobStateName(v1::JobState state) {
   }
 }
 
-std::string ClusterClient::DefaultAddress(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (const char* env = std::getenv("QUANTFLEET_COORDINATOR"); env && *env) return env;
-  return "127.0.0.1:7070";
-}
+std::string ClusterClient::DefaultAddress(const std::string& flag) { return DefaultCoordinatorAddress(flag); }
 
 ClusterClient::ClusterClient(const std::string& address, std::shared_ptr<grpc::Channel> channel,
                              absl::Duration timeout)

@@ -15,7 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "client/channel_factory.h"
+#include "proto/channel_factory.h"
 #include "client/cluster_client.h"
 #include "client/quantize_command.h"
 #include "client/terminal_progress.h"

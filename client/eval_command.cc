@@ -11,10 +11,10 @@
 #include "core/gguf/gguf_model.h"
 #include "core/io/mapped_file.h"
 #include "nlohmann/json.hpp"
-#include "worker/calibration/evaluation.h"
-#include "worker/calibration/forward_pass.h"
-#include "worker/calibration/imatrix_run.h"
-#include "worker/calibration/tokenizer.h"
+#include "core/calibration/evaluation.h"
+#include "core/model/forward_pass.h"
+#include "core/calibration/imatrix_run.h"
+#include "core/model/tokenizer.h"
 
 namespace quantfleet {
 namespace {

@@ -16,12 +16,12 @@
 #include "client/cluster_commands.h"
 #include "core/gguf/gguf_model.h"
 #include "nlohmann/json.hpp"
-#include "worker/calibration/forward_pass.h"
-#include "worker/calibration/imatrix_checkpoint.h"
-#include "worker/cuda/gpu_devices.h"
-#include "worker/cuda/gpu_forward.h"
-#include "worker/calibration/imatrix_run.h"
-#include "worker/calibration/tokenizer.h"
+#include "core/model/forward_pass.h"
+#include "core/calibration/imatrix_checkpoint.h"
+#include "core/gpu/gpu_devices.h"
+#include "core/gpu/gpu_forward.h"
+#include "core/calibration/imatrix_run.h"
+#include "core/model/tokenizer.h"
 #include "core/io/mapped_file.h"
 
 namespace quantfleet {

@@ -9,11 +9,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "core/io/mapped_file.h"
-#include "worker/calibration/forward_pass.h"
-#include "worker/calibration/imatrix_run.h"
-#include "worker/calibration/llama_model.h"
-#include "worker/calibration/tokenizer.h"
-#include "worker/calibration/type_budget.h"
+#include "core/model/forward_pass.h"
+#include "core/calibration/imatrix_run.h"
+#include "core/model/llama_model.h"
+#include "core/model/tokenizer.h"
+#include "core/calibration/type_budget.h"
 
 namespace quantfleet {
 

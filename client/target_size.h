@@ -1,6 +1,6 @@
 // `quantfleet quantize --target-size SIZE` (or --target-bpw): turns a file
 // size into one type per weight matrix, measured on calibration text (see
-// worker/calibration/type_budget.h), as --tensor-type overrides of the
+// core/calibration/type_budget.h), as --tensor-type overrides of the
 // recipe the command was given; the recipe still decides everything else
 // (norms, which tensors stay unquantized, the recorded file type).
 //

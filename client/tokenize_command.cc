@@ -7,7 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "core/gguf/gguf_model.h"
 #include "nlohmann/json.hpp"
-#include "worker/calibration/tokenizer.h"
+#include "core/model/tokenizer.h"
 #include "core/io/mapped_file.h"
 
 namespace quantfleet {

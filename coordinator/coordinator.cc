@@ -19,8 +19,8 @@
 #include "core/util/crc32c.h"
 #include "core/util/sha256.h"
 #include "core/util/status_macros.h"
-#include "worker/calibration/imatrix_run.h"
-#include "worker/calibration/tokenizer.h"
+#include "core/calibration/imatrix_run.h"
+#include "core/model/tokenizer.h"
 
 namespace quantfleet {
 

@@ -44,7 +44,7 @@
 #include "core/gguf/gguf_model.h"
 #include "core/quant/quantize_plan.h"
 #include "core/util/clock.h"
-#include "worker/calibration/chunk_statistics.h"
+#include "core/calibration/chunk_statistics.h"
 #include "proto/quantfleet.pb.h"
 
 namespace quantfleet {

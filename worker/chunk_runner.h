@@ -18,9 +18,9 @@
 #include "absl/status/statusor.h"
 #include "core/gguf/gguf_model.h"
 #include "proto/quantfleet.pb.h"
-#include "worker/calibration/chunk_statistics.h"
-#include "worker/calibration/llama_model.h"
-#include "worker/cuda/gpu_forward.h"
+#include "core/calibration/chunk_statistics.h"
+#include "core/model/llama_model.h"
+#include "core/gpu/gpu_forward.h"
 
 namespace quantfleet {
 

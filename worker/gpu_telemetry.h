@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "worker/cuda/gpu_devices.h"
+#include "core/gpu/gpu_devices.h"
 
 namespace quantfleet {
 

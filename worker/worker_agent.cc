@@ -19,7 +19,7 @@
 #include "core/quant/row_validation.h"
 #include "core/util/backoff.h"
 #include "core/util/crc32c.h"
-#include "worker/cuda/gpu_devices.h"
+#include "core/gpu/gpu_devices.h"
 
 namespace quantfleet {
 

@@ -12,16 +12,15 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "core/gpu/gpu_devices.h"
+#include "core/model/forward_pass.h"
 #include "core/ops/daemon_flags.h"
-#include "core/util/byte_size.h"
-#include "client/channel_factory.h"
-#include "client/cluster_client.h"
-#include "worker/cuda/gpu_devices.h"
-#include "worker/calibration/forward_pass.h"
-#include "worker/worker_agent.h"
-#include "worker/worker_metrics.h"
 #include "core/ops/http_endpoint.h"
 #include "core/ops/prometheus_text.h"
+#include "core/util/byte_size.h"
+#include "proto/channel_factory.h"
+#include "worker/worker_agent.h"
+#include "worker/worker_metrics.h"
 
 ABSL_FLAG(std::string, coordinator, "", "HOST:PORT of the coordinator (default: $QUANTFLEET_COORDINATOR or 127.0.0.1:7070)");
 ABSL_FLAG(std::string, name, "", "this worker's name (default: the host name)");
@@ -71,7 +70,7 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  const std::string address = quantfleet::ClusterClient::DefaultAddress(absl::GetFlag(FLAGS_coordinator));
+  const std::string address = quantfleet::DefaultCoordinatorAddress(absl::GetFlag(FLAGS_coordinator));
   quantfleet::WorkerOptions options;
   options.name = absl::GetFlag(FLAGS_name);
   if (options.name.empty()) {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "worker/cuda/gpu_devices.h"
+#include "core/gpu/gpu_devices.h"
 #include "worker/worker_agent.h"
 
 namespace quantfleet {

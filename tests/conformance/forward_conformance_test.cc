@@ -14,8 +14,8 @@
 #include "tests/conformance/oracle.h"
 #include "tests/tools/subprocess.h"
 #include "tests/tools/test_model.h"
-#include "worker/calibration/forward_pass.h"
-#include "worker/calibration/tokenizer.h"
+#include "core/model/forward_pass.h"
+#include "core/model/tokenizer.h"
 
 namespace quantfleet {
 namespace {

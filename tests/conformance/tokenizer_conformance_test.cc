@@ -16,8 +16,8 @@
 #include "core/gguf/gguf_model.h"
 #include "tests/conformance/oracle.h"
 #include "tests/tools/subprocess.h"
-#include "worker/calibration/pre_tokenizer.h"
-#include "worker/calibration/tokenizer.h"
+#include "core/model/pre_tokenizer.h"
+#include "core/model/tokenizer.h"
 
 namespace quantfleet {
 namespace {

@@ -15,7 +15,7 @@
 
 #include "absl/strings/str_split.h"
 #include "core/gguf/gguf_model.h"
-#include "worker/calibration/tokenizer.h"
+#include "core/model/tokenizer.h"
 
 namespace {
 

@@ -17,10 +17,10 @@
 #include "core/quant/imatrix_file.h"
 #include "tests/tools/subprocess.h"
 #include "tests/tools/test_model.h"
-#include "worker/calibration/chunk_statistics.h"
-#include "worker/calibration/llama_model.h"
-#include "worker/cuda/gpu_devices.h"
-#include "worker/cuda/gpu_forward.h"
+#include "core/calibration/chunk_statistics.h"
+#include "core/model/llama_model.h"
+#include "core/gpu/gpu_devices.h"
+#include "core/gpu/gpu_forward.h"
 
 namespace quantfleet {
 namespace {

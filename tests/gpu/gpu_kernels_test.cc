@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/quant/reference_kernels.h"
-#include "worker/cuda/gpu_devices.h"
+#include "core/gpu/gpu_devices.h"
 
 namespace quantfleet {
 namespace {

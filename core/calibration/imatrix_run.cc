@@ -1,0 +1,144 @@
+#include "core/calibration/imatrix_run.h"
+
+#include <chrono>
+#include <cmath>
+#include <optional>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "core/util/status_macros.h"
+#include "core/model/forward_pass.h"
+
+namespace quantfleet {
+absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab& vocab,
+                                            const std::vector<TokenId>& tokens, const ImatrixRunOptions& options,
+                                            ImatrixCollector* collector,
+                                            const std::function<void(const ChunkDone&)>& on_chunk) {
+  absl::StatusOr<std::vector<std::vector<TokenId>>> chunks = CutChunks(vocab, tokens, options.ctx, options.max_chunks);
+  if (!chunks.ok()) return chunks.status();
+  const size_t n = chunks->size();
+  const bool process_output = collector->process_output();
+  const size_t first = options.resume != nullptr ? static_cast<size_t>(options.resume_chunks) : 0;
+  if (first > n) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "the checkpoint covers %d chunks but the text has only %d", first, n));
+  }
+
+  // Chunks run on `parallel` threads, in any order; their statistics are
+  // added to the total strictly in chunk order as they become available.
+  struct Slot {
+    std::optional<absl::StatusOr<ChunkStatistics>> result;
+    double seconds = 0;
+  };
+  std::vector<Slot> slots(n);
+  absl::Mutex mu;
+  size_t next = first;
+  // At most 8 at once: each holds a chunk's logits (ctx x vocabulary).
+  const int parallel = options.run_chunk
+                           ? 1
+                           : std::max(1, std::min<int>({options.parallel_chunks, static_cast<int>(n - first), 8}));
+  if (parallel > 1) SetBlasThreads(1);
+  auto run = [&](size_t c) {
+    const auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<ChunkStatistics> r = options.run_chunk
+                                            ? options.run_chunk((*chunks)[c])
+                                            : RunChunk(model, (*chunks)[c], process_output, options.perplexity);
+    absl::MutexLock l(&mu);
+    slots[c].seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    slots[c].result = std::move(r);
+  };
+  auto work = [&] {
+    while (true) {
+      size_t c;
+      {
+        absl::MutexLock l(&mu);
+        if (next == n) return;
+        c = next++;
+      }
+      run(c);
+    }
+  };
+  std::vector<std::thread> pool;
+  if (parallel > 1) {
+    for (int t = 0; t < parallel; ++t) pool.emplace_back(work);
+  }
+
+  ImatrixRunResult result;
+  ChunkStatistics total(process_output);
+  if (options.resume != nullptr) total.Add(*options.resume);
+  absl::Status failed;
+  const auto start_all = std::chrono::steady_clock::now();
+  for (size_t c = first; c < n; ++c) {
+    absl::StatusOr<ChunkStatistics> chunk = absl::UnknownError("not run");
+    double seconds = 0;
+    if (parallel == 1) run(c);  // one at a time, on all the BLAS threads
+    {
+      absl::MutexLock l(&mu);
+      mu.Await(absl::Condition(+[](Slot* s) { return s->result.has_value(); }, &slots[c]));
+      chunk = std::move(*slots[c].result);
+      seconds = slots[c].seconds;
+    }
+    if (!chunk.ok()) {
+      failed = chunk.status();
+      absl::MutexLock l(&mu);
+      next = n;  // stop handing out chunks
+      break;
+    }
+    total.Add(*chunk);  // in chunk order: the canonical sum
+    result.tokens += options.ctx;
+    ChunkDone done;
+    done.chunk = static_cast<int>(c) + 1;
+    done.chunks = static_cast<int>(n);
+    done.perplexity = total.predictions > 0 ? std::exp(total.nll / static_cast<double>(total.predictions)) : 0;
+    done.seconds = seconds / parallel;
+    done.total = &total;
+    if (on_chunk) on_chunk(done);
+  }
+  for (std::thread& t : pool) t.join();
+  if (!failed.ok()) return failed;
+  collector->Merge(total.imatrix);
+  result.chunks = static_cast<int>(n);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_all).count();
+  Perplexity(total, &result.perplexity, &result.perplexity_error);
+  return result;
+}
+
+absl::Status CheckChunkTokens(int ctx) {
+  if (ctx >= 16 && ctx <= kMaxChunkTokens) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrFormat("a context of %d tokens: give 16 to %d tokens per chunk", ctx, kMaxChunkTokens));
+}
+
+absl::StatusOr<std::vector<std::vector<TokenId>>> CutChunks(const Vocab& vocab, const std::vector<TokenId>& tokens,
+                                                             int ctx, int max_chunks) {
+  QF_RETURN_IF_ERROR(CheckChunkTokens(ctx));
+  if (static_cast<int64_t>(tokens.size()) < 2 * static_cast<int64_t>(ctx)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "the text tokenizes to %d tokens; a context of %d needs at least %d (use a longer text or a smaller -c)",
+        tokens.size(), ctx, 2 * ctx));
+  }
+  const int available = static_cast<int>(tokens.size() / static_cast<size_t>(ctx));
+  const int n = max_chunks <= 0 ? available : std::min(max_chunks, available);
+  std::vector<std::vector<TokenId>> chunks;
+  for (int c = 0; c < n; ++c) {
+    std::vector<TokenId> chunk(tokens.begin() + static_cast<std::ptrdiff_t>(c) * ctx,
+                               tokens.begin() + static_cast<std::ptrdiff_t>(c + 1) * ctx);
+    if (vocab.add_bos()) chunk[0] = vocab.bos();
+    chunks.push_back(std::move(chunk));
+  }
+  return chunks;
+}
+
+void Perplexity(const ChunkStatistics& total, double* perplexity, double* error) {
+  *perplexity = 0;
+  *error = 0;
+  if (total.predictions == 0) return;
+  const double count = static_cast<double>(total.predictions);
+  const double mean = total.nll / count;
+  *perplexity = std::exp(mean);
+  const double var = total.nll2 / count - mean * mean;
+  *error = var > 0 && total.predictions > 1 ? std::sqrt(var / (count - 1)) * *perplexity : 0;
+}
+
+}  // namespace quantfleet

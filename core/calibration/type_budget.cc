@@ -1,0 +1,192 @@
+#include "core/calibration/type_budget.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "core/quant/quantize_rows.h"
+#include "core/calibration/evaluation.h"
+#include "core/model/forward_pass.h"
+
+namespace quantfleet {
+namespace {
+
+constexpr uint64_t kAlignment = 32;  // tensors are laid out 32 bytes apart
+
+// The layer a matrix belongs to: its blk.N, 0 for the embedding, the last
+// layer for the output (whose run starts there).
+int LayerOf(const std::string& name, int n_layer) {
+  int layer = 0;
+  if (name.rfind("blk.", 0) == 0) {
+    const size_t dot = name.find('.', 4);
+    if (dot != std::string::npos && absl::SimpleAtoi(name.substr(4, dot - 4), &layer)) return layer;
+  }
+  return name.rfind("output", 0) == 0 ? n_layer - 1 : 0;
+}
+
+const Linear* FindMatrix(const LlamaModel& model, const std::string& name) {
+  if (model.token_embd().name == name) return &model.token_embd();
+  if (model.output().name == name) return &model.output();
+  for (const LlamaLayer& l : model.layers()) {
+    for (const Linear* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) {
+      if (m->name == name) return m;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::vector<GgmlType> CandidateTypes(int64_t n_per_row) {
+  if (n_per_row % 256 == 0) {
+    return {GgmlType::kQ2_K, GgmlType::kQ3_K, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kQ8_0};
+  }
+  return {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0};
+}
+
+absl::StatusOr<std::vector<TensorCosts>> MeasureTypeCosts(
+    LlamaModel& model, const std::vector<std::vector<TokenId>>& chunks, const std::vector<std::string>& names,
+    const std::map<std::string, std::vector<float>>& imatrix, const std::function<void(int done, int total)>& on_tensor) {
+  const LlamaHparams& hp = model.hparams();
+  if (chunks.empty()) return absl::InvalidArgumentError("no calibration chunk to measure with");
+  const int ctx = static_cast<int>(chunks.front().size());
+  const int first = ctx / 2;
+  const size_t n_vocab = static_cast<size_t>(hp.n_vocab);
+
+  // The unquantized model, once: each chunk's logits over the scored half,
+  // and the residual stream entering every layer.
+  std::vector<std::vector<float>> base_logits(chunks.size());
+  std::vector<std::vector<std::vector<float>>> layer_input(chunks.size());
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    std::vector<float> hidden, logits;
+    layer_input[c].resize(static_cast<size_t>(hp.n_layer));
+    for (int l = 0; l < hp.n_layer; ++l) {
+      layer_input[c][static_cast<size_t>(l)] = hidden;
+      const bool last = l + 1 == hp.n_layer;
+      if (absl::Status s = RunForwardLayers(model, chunks[c], l, l + 1, &hidden, nullptr, last ? &logits : nullptr);
+          !s.ok()) {
+        return s;
+      }
+    }
+    base_logits[c].assign(logits.begin() + static_cast<std::ptrdiff_t>(first * n_vocab), logits.end());
+  }
+
+  std::vector<TensorCosts> out;
+  std::vector<float> rows;
+  std::vector<uint8_t> quantized;
+  for (size_t t = 0; t < names.size(); ++t) {
+    const std::string& name = names[t];
+    const Linear* m = FindMatrix(model, name);
+    if (m == nullptr || m->n_mat != 1) {
+      return absl::InvalidArgumentError(absl::StrFormat("%s is not a dense weight matrix of the model", name));
+    }
+    const Linear original = *m;
+    const int layer = LayerOf(name, hp.n_layer);
+    auto im = imatrix.find(name);
+    const float* weights =
+        im != imatrix.end() && im->second.size() == static_cast<size_t>(original.n_in) ? im->second.data() : nullptr;
+    rows.resize(static_cast<size_t>(original.n_out) * static_cast<size_t>(original.n_in));
+    original.RowsToFloat(0, original.n_out, rows.data());
+    TensorCosts costs{name, {}};
+    for (GgmlType type : CandidateTypes(original.n_in)) {
+      const size_t row_bytes = RowSize(type, original.n_in);
+      quantized.resize(row_bytes * static_cast<size_t>(original.n_out));
+      QuantizeRowsFast(type, rows.data(), quantized.data(), original.n_out, original.n_in, weights);
+      model.ReplaceMatrix(name, type, quantized.data());
+      EvalAccumulator acc;
+      std::vector<float> logits;
+      for (size_t c = 0; c < chunks.size(); ++c) {
+        std::vector<float> hidden = layer_input[c][static_cast<size_t>(layer)];
+        if (absl::Status s = RunForwardLayers(model, chunks[c], layer, hp.n_layer, &hidden, nullptr, &logits); !s.ok()) {
+          model.ReplaceMatrix(name, original.source_type, original.data);
+          return s;
+        }
+        for (int j = first; j + 1 < ctx; ++j) {
+          acc.Add(base_logits[c].data() + static_cast<size_t>(j - first) * n_vocab,
+                  logits.data() + static_cast<size_t>(j) * n_vocab, hp.n_vocab, chunks[c][static_cast<size_t>(j) + 1]);
+        }
+      }
+      const uint64_t bytes = (row_bytes * static_cast<uint64_t>(original.n_out) + kAlignment - 1) / kAlignment * kAlignment;
+      costs.options.push_back({type, bytes, acc.Report(static_cast<int>(chunks.size())).kld.value});
+    }
+    model.ReplaceMatrix(name, original.source_type, original.data);
+    std::sort(costs.options.begin(), costs.options.end(),
+              [](const TypeCost& a, const TypeCost& b) { return a.bytes < b.bytes; });
+    out.push_back(std::move(costs));
+    if (on_tensor) on_tensor(static_cast<int>(t + 1), static_cast<int>(names.size()));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<size_t>> AllocateTypes(const std::vector<TensorCosts>& tensors, uint64_t budget) {
+  uint64_t smallest = 0;
+  for (const TensorCosts& t : tensors) {
+    if (t.options.empty()) return absl::InvalidArgumentError(absl::StrFormat("%s has no candidate type", t.name));
+    smallest += t.options.front().bytes;
+  }
+  if (smallest > budget) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "the quantized matrices need at least %d bytes in the smallest types, %d over the budget", smallest,
+        smallest - budget));
+  }
+  // Exact multiple-choice knapsack over the budget cut into at most
+  // kUnits units, each option's bytes rounded up to whole units (so the
+  // choice always fits): least total KLD per number of units used.
+  constexpr uint64_t kUnits = 1 << 14;
+  const uint64_t unit = std::max<uint64_t>(1, (budget + kUnits - 1) / kUnits);
+  const size_t capacity = static_cast<size_t>(budget / unit);
+  std::vector<double> best(capacity + 1, 0.0), next(capacity + 1);
+  std::vector<std::vector<uint8_t>> choice(tensors.size(), std::vector<uint8_t>(capacity + 1, 0));
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    for (size_t c = 0; c <= capacity; ++c) {
+      next[c] = INFINITY;
+      for (size_t o = 0; o < tensors[t].options.size(); ++o) {
+        const size_t w = static_cast<size_t>((tensors[t].options[o].bytes + unit - 1) / unit);
+        if (w > c || best[c - w] == INFINITY) continue;
+        const double v = best[c - w] + tensors[t].options[o].kld;
+        if (v < next[c]) {
+          next[c] = v;
+          choice[t][c] = static_cast<uint8_t>(o);
+        }
+      }
+    }
+    best.swap(next);
+  }
+  std::vector<size_t> fitting(tensors.size(), 0);
+  if (best[capacity] == INFINITY) {
+    // Rounding up made the smallest options overflow the units: they fit in bytes.
+  } else {
+    size_t c = capacity;
+    for (size_t t = tensors.size(); t-- > 0;) {
+      fitting[t] = choice[t][c];
+      c -= static_cast<size_t>((tensors[t].options[fitting[t]].bytes + unit - 1) / unit);
+    }
+  }
+  // Spend what is left on the upgrades that lower the KLD most per byte.
+  uint64_t used = 0;
+  for (size_t t = 0; t < tensors.size(); ++t) used += tensors[t].options[fitting[t]].bytes;
+  for (;;) {
+    double best_gain = 0;
+    size_t best_t = 0, best_o = 0;
+    for (size_t t = 0; t < tensors.size(); ++t) {
+      const TypeCost& now = tensors[t].options[fitting[t]];
+      for (size_t o = 0; o < tensors[t].options.size(); ++o) {
+        const TypeCost& c = tensors[t].options[o];
+        if (c.bytes <= now.bytes || c.kld >= now.kld || used - now.bytes + c.bytes > budget) continue;
+        const double gain = (now.kld - c.kld) / static_cast<double>(c.bytes - now.bytes);
+        if (gain > best_gain) {
+          best_gain = gain;
+          best_t = t;
+          best_o = o;
+        }
+      }
+    }
+    if (best_gain <= 0) break;
+    used = used - tensors[best_t].options[fitting[best_t]].bytes + tensors[best_t].options[best_o].bytes;
+    fitting[best_t] = best_o;
+  }
+  return fitting;
+}
+
+}  // namespace quantfleet
