@@ -1,6 +1,7 @@
 #include "client/imatrix_command.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -235,6 +236,7 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
   const auto run_start = last_checkpoint;
   absl::Status checkpoint_status;
   ImatrixCollector collector(process_output);
+  const bool tty = ::isatty(STDERR_FILENO) != 0;  // one line rewritten, or a line per chunk
   absl::StatusOr<ImatrixRunResult> result =
       RunImatrix(*model, *shared_vocab, tokens, options, &collector, [&](const ChunkDone& d) {
         // llama-imatrix's running perplexity; on stderr when stdout is JSON.
@@ -244,8 +246,10 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
         const int computed = d.chunk - options.resume_chunks;
         const double eta = computed > 0 ? elapsed / computed * (d.chunks - d.chunk) : 0;
-        absl::FPrintF(stderr, "\rchunk %d/%d, %.0f tokens/s, ETA %s ", d.chunk, d.chunks, options.ctx / d.seconds,
-                      eta >= 90 ? absl::StrFormat("%.0f min", eta / 60) : absl::StrFormat("%.0f s", eta));
+        absl::FPrintF(stderr, "%schunk %d/%d, %.0f tokens/s, ETA %s%s", tty ? "\r" : "", d.chunk, d.chunks,
+                      options.ctx / d.seconds,
+                      eta >= 90 ? absl::StrFormat("%.0f min", eta / 60) : absl::StrFormat("%.0f s", eta),
+                      tty ? " " : "\n");
         const auto now = std::chrono::steady_clock::now();
         if (checkpoints && d.chunk < d.chunks && checkpoint_status.ok() &&
             now - last_checkpoint >= std::chrono::seconds(checkpoint_seconds)) {
@@ -258,7 +262,7 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
         }
         if (d.chunk == exit_after) std::_Exit(3);
       });
-  absl::FPrintF(stderr, "\n");
+  if (tty) absl::FPrintF(stderr, "\n");
   if (!result.ok()) return Fail(std::string(result.status().message()));
   if (options.perplexity) {
     absl::FPrintF(json ? stderr : stdout, "\nFinal estimate: PPL = %.4f +/- %.5f\n", result->perplexity,
