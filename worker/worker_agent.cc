@@ -266,17 +266,23 @@ bool WorkerAgent::ReadLocal(Fetched* fetched) {
   const std::optional<std::string> real = PathInsideRoots(task.source_path(), options_.data_roots);
   if (!real) return false;
   // Mapped once per file (MappedFile refuses FIFOs and other non-files
-  // without blocking), then read in place as the local path does.
-  if (!mapped_ || mapped_->path() != *real) {
+  // without blocking), then read in place as the local path does. A
+  // mapping kept from earlier tasks gets one fresh look if it disagrees,
+  // in case the file was replaced since.
+  const uint64_t offset = static_cast<uint64_t>(task.source_file_offset());
+  const uint64_t size = static_cast<uint64_t>(task.source_bytes());
+  auto matches = [&] {
+    return task.source_file_offset() >= 0 && offset <= mapped_->size() && size <= mapped_->size() - offset &&
+           Crc32c(mapped_->data() + offset, size) == task.source_crc32c();
+  };
+  const bool kept = mapped_ && mapped_->path() == *real;
+  if (!kept || !matches()) {
     absl::StatusOr<MappedFile> file = MappedFile::Open(*real);
     if (!file.ok()) return false;
     mapped_ = std::make_shared<const MappedFile>(*std::move(file));
+    // A different or changed copy is never trusted: fall back to the network.
+    if (!matches()) return false;
   }
-  const uint64_t offset = static_cast<uint64_t>(task.source_file_offset());
-  const uint64_t size = static_cast<uint64_t>(task.source_bytes());
-  if (task.source_file_offset() < 0 || offset > mapped_->size() || size > mapped_->size() - offset) return false;
-  // A different or changed copy is never trusted: fall back to the network.
-  if (Crc32c(mapped_->data() + offset, size) != task.source_crc32c()) return false;
   fetched->mapped = mapped_;
   fetched->mapped_offset = offset;
   ++counters_.local_reads;
