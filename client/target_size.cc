@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <thread>
 #include <map>
 #include <memory>
 
@@ -71,7 +72,9 @@ absl::StatusOr<TargetChoice> ChooseTypesForSize(const GgufModel& model, const st
   if (imatrix != nullptr) weights = imatrix->weights;
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   absl::StatusOr<std::vector<TensorCosts>> costs =
-      MeasureTypeCosts(*llama, *chunks, names, weights, [&](int done, int total) {
+      MeasureTypeCosts(*llama, *chunks, names, weights,
+                       target.threads > 0 ? target.threads : static_cast<int>(std::thread::hardware_concurrency()),
+                       [&](int done, int total) {
         if (tty) absl::FPrintF(stderr, "\rmeasuring the types of %d/%d matrices ", done, total);
       });
   if (tty) absl::FPrintF(stderr, "\n");

@@ -11,8 +11,8 @@
 // budget (an exact knapsack over the budget in at most 16,384 units, then
 // the best upgrades that still fit in the bytes rounding left over).
 //
-// Thread-safety: functions on values; MeasureTypeCosts mutates the model it
-// is given (and restores it) and runs on the calling thread.
+// Thread-safety: functions on values; MeasureTypeCosts reads the model it
+// is given and works on copies of it, on threads of its own.
 #ifndef QUANTFLEET_CORE_CALIBRATION_TYPE_BUDGET_H_
 #define QUANTFLEET_CORE_CALIBRATION_TYPE_BUDGET_H_
 
@@ -47,12 +47,14 @@ std::vector<GgmlType> CandidateTypes(int64_t n_per_row);
 
 // Measures every candidate type of every matrix in `names` over `chunks`
 // (each with BOS first, as CutChunks makes them), with importance weights
-// from `imatrix` (tensor name -> weights; may be empty). `on_tensor`
-// reports progress. INVALID_ARGUMENT for a name that is no dense matrix of
-// the model.
+// from `imatrix` (tensor name -> weights; may be empty), on `threads`
+// threads (matrices in parallel; BLAS then runs single-threaded).
+// `on_tensor` reports progress (called under a lock, from any of them).
+// INVALID_ARGUMENT for a name that is no dense matrix of the model.
 absl::StatusOr<std::vector<TensorCosts>> MeasureTypeCosts(
-    LlamaModel& model, const std::vector<std::vector<TokenId>>& chunks, const std::vector<std::string>& names,
-    const std::map<std::string, std::vector<float>>& imatrix, const std::function<void(int done, int total)>& on_tensor);
+    const LlamaModel& model, const std::vector<std::vector<TokenId>>& chunks, const std::vector<std::string>& names,
+    const std::map<std::string, std::vector<float>>& imatrix, int threads,
+    const std::function<void(int done, int total)>& on_tensor);
 
 // One option per tensor (index into options) with total bytes at most
 // `budget` and the least total KLD found. FAILED_PRECONDITION, with the
