@@ -40,6 +40,9 @@ struct Case {
   double tolerance;  // worst relative difference of a statistic
 };
 
+// gtest prints parameters in test lists and in ctest's names.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.arch << " " << TypeName(c.type); }
+
 class GpuForwardTest : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override {

@@ -10,6 +10,9 @@
 #include "core/gpu/gpu_devices.h"
 
 namespace quantfleet {
+// gtest prints parameters in test lists and in ctest's names.
+void PrintTo(GgmlType t, std::ostream* os) { *os << TypeName(t); }
+
 namespace {
 
 const GgmlType kGpuTypes[] = {GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ4_0, GgmlType::kQ4_1,
