@@ -173,6 +173,11 @@ absl::StatusOr<v1::SubmitJobRequest> BuildSubmit(const CommonFlags& flags) {
   absl::StatusOr<QuantizeCommandArgs> q = ParseQuantizeArgs(rest);
   if (!q.ok()) return q.status();
   if (q->dry_run) return absl::InvalidArgumentError("--dry-run is for `quantfleet quantize`; submit runs the job");
+  if (q->target.file_bytes > 0 || q->target.bits_per_weight > 0) {
+    return absl::UnimplementedError(
+        "--target-size and --target-bpw run on one machine for now (quantfleet quantize --target-size ...); a "
+        "cluster job takes a file type");
+  }
   v1::SubmitJobRequest req;
   std::mt19937_64 gen(std::random_device{}());
   req.set_request_id(absl::StrFormat("%016x%016x", gen(), gen()));
