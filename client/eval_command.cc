@@ -8,13 +8,13 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "core/calibration/evaluation.h"
+#include "core/calibration/imatrix_run.h"
 #include "core/gguf/gguf_model.h"
 #include "core/io/mapped_file.h"
-#include "nlohmann/json.hpp"
-#include "core/calibration/evaluation.h"
 #include "core/model/forward_pass.h"
-#include "core/calibration/imatrix_run.h"
-#include "core/model/tokenizer.h"
+#include "core/model/runnable_model.h"
+#include "nlohmann/json.hpp"
 
 namespace quantfleet {
 namespace {
@@ -53,10 +53,10 @@ int Fail(const std::string& message) {
   return 1;
 }
 
-// A GGUF model with its forward-pass view (which points into the mapping).
+// A GGUF file and what runs it (which points into the file's mapping).
 struct LoadedModel {
   std::unique_ptr<GgufModel> file;
-  std::unique_ptr<LlamaModel> model;
+  std::unique_ptr<RunnableModel> runnable;
 };
 
 absl::StatusOr<LoadedModel> Load(const std::string& path) {
@@ -64,9 +64,9 @@ absl::StatusOr<LoadedModel> Load(const std::string& path) {
   if (!file.ok()) return file.status();
   LoadedModel out;
   out.file = std::make_unique<GgufModel>(*std::move(file));
-  absl::StatusOr<LlamaModel> model = LlamaModel::Load(*out.file, path);
-  if (!model.ok()) return model.status();
-  out.model = std::make_unique<LlamaModel>(*std::move(model));
+  absl::StatusOr<RunnableModel> runnable = MakeRunnable(*out.file, path);
+  if (!runnable.ok()) return runnable.status();
+  out.runnable = std::make_unique<RunnableModel>(*std::move(runnable));
   return out;
 }
 
@@ -160,14 +160,11 @@ int RunEvalCommand(const std::vector<std::string>& args) {
   if (!base.ok()) return Fail(std::string(base.status().message()));
   absl::StatusOr<LoadedModel> model = Load(model_path);
   if (!model.ok()) return Fail(std::string(model.status().message()));
-  absl::StatusOr<Vocab> vocab = Vocab::FromGguf(base->file->kv(), base_path);
-  if (!vocab.ok()) return Fail(std::string(vocab.status().message()));
-  auto shared_vocab = std::make_shared<const Vocab>(*std::move(vocab));
-  absl::StatusOr<Tokenizer> tokenizer = Tokenizer::Create(shared_vocab);
-  if (!tokenizer.ok()) return Fail(std::string(tokenizer.status().message()));
   SetBlasThreads(threads);
 
-  const std::vector<TokenId> tokens = tokenizer->Tokenize(*text, /*add_special=*/true, /*parse_special=*/false);
+  const RunnableModel& reference = *base->runnable;
+  const std::vector<TokenId> tokens =
+      reference.tokenizer.Tokenize(*text, /*add_special=*/true, /*parse_special=*/false);
   absl::FPrintF(stderr, "quantfleet eval: %s: %d tokens; %d per chunk; forward pass on %s\n", text_path, tokens.size(),
                 options.ctx, BlasKernelName());
   const auto start = std::chrono::steady_clock::now();
@@ -178,7 +175,8 @@ int RunEvalCommand(const std::vector<std::string>& args) {
                   r.chunks, r.ppl.value, r.ppl_base.value, r.kld.value, 2.0 * r.chunks * options.ctx / seconds,
                   tty ? " " : "\n");
   };
-  absl::StatusOr<EvalReport> report = RunEval(*base->model, *model->model, *shared_vocab, tokens, options);
+  absl::StatusOr<EvalReport> report =
+      RunEval(reference.llama, model->runnable->llama, *reference.vocab, tokens, options);
   if (tty) absl::FPrintF(stderr, "\n");
   if (!report.ok()) return Fail(absl::StrFormat("%s: %s", text_path, report.status().message()));
   if (json) {

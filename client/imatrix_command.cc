@@ -22,6 +22,7 @@
 #include "core/gpu/gpu_devices.h"
 #include "core/gpu/gpu_forward.h"
 #include "core/calibration/imatrix_run.h"
+#include "core/model/runnable_model.h"
 #include "core/model/tokenizer.h"
 #include "core/io/mapped_file.h"
 
@@ -181,17 +182,11 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
   const std::string text = *std::move(text_or);
   absl::StatusOr<GgufModel> file = GgufModel::Open(model_path);
   if (!file.ok()) return Fail(std::string(file.status().message()));
-  absl::StatusOr<Vocab> vocab = Vocab::FromGguf(file->kv(), model_path);
-  if (!vocab.ok()) return Fail(std::string(vocab.status().message()));
-  auto shared_vocab = std::make_shared<const Vocab>(*std::move(vocab));
-  absl::StatusOr<Tokenizer> tokenizer = Tokenizer::Create(shared_vocab);
-  if (!tokenizer.ok()) return Fail(std::string(tokenizer.status().message()));
-  absl::StatusOr<LlamaModel> model = LlamaModel::Load(*file, model_path);
-  if (!model.ok()) return Fail(std::string(model.status().message()));
-  if (model->hparams().n_vocab != static_cast<int>(shared_vocab->size())) {
-    return Fail(absl::StrFormat("%s: token_embd.weight has %d rows but the vocabulary %d tokens", model_path,
-                                model->hparams().n_vocab, shared_vocab->size()));
-  }
+  absl::StatusOr<RunnableModel> runnable = MakeRunnable(*file, model_path);
+  if (!runnable.ok()) return Fail(std::string(runnable.status().message()));
+  const LlamaModel* model = &runnable->llama;
+  const std::shared_ptr<const Vocab>& shared_vocab = runnable->vocab;
+  const Tokenizer* tokenizer = &runnable->tokenizer;
   const int cores = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
   SetBlasThreads(cores);
   options.parallel_chunks = cores;

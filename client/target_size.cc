@@ -3,18 +3,17 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <thread>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "core/calibration/imatrix_run.h"
+#include "core/calibration/type_budget.h"
 #include "core/io/mapped_file.h"
 #include "core/model/forward_pass.h"
-#include "core/calibration/imatrix_run.h"
-#include "core/model/llama_model.h"
-#include "core/model/tokenizer.h"
-#include "core/calibration/type_budget.h"
+#include "core/model/runnable_model.h"
 
 namespace quantfleet {
 
@@ -56,15 +55,10 @@ absl::StatusOr<TargetChoice> ChooseTypesForSize(const GgufModel& model, const st
 
   absl::StatusOr<std::string> text = ReadRegularFile(target.calibration);
   if (!text.ok()) return text.status();
-  absl::StatusOr<LlamaModel> llama = LlamaModel::Load(model, path);
-  if (!llama.ok()) return llama.status();
-  absl::StatusOr<Vocab> vocab = Vocab::FromGguf(model.kv(), path);
-  if (!vocab.ok()) return vocab.status();
-  auto shared_vocab = std::make_shared<const Vocab>(*std::move(vocab));
-  absl::StatusOr<Tokenizer> tokenizer = Tokenizer::Create(shared_vocab);
-  if (!tokenizer.ok()) return tokenizer.status();
+  absl::StatusOr<RunnableModel> runnable = MakeRunnable(model, path);
+  if (!runnable.ok()) return runnable.status();
   absl::StatusOr<std::vector<std::vector<TokenId>>> chunks =
-      CutChunks(*shared_vocab, tokenizer->Tokenize(*text, true, false), target.ctx, target.chunks);
+      CutChunks(*runnable->vocab, runnable->tokenizer.Tokenize(*text, true, false), target.ctx, target.chunks);
   if (!chunks.ok()) return absl::InvalidArgumentError(absl::StrFormat("%s: %s", target.calibration, chunks.status().message()));
   SetBlasThreads(target.threads);
 
@@ -72,7 +66,7 @@ absl::StatusOr<TargetChoice> ChooseTypesForSize(const GgufModel& model, const st
   if (imatrix != nullptr) weights = imatrix->weights;
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   absl::StatusOr<std::vector<TensorCosts>> costs =
-      MeasureTypeCosts(*llama, *chunks, names, weights,
+      MeasureTypeCosts(runnable->llama, *chunks, names, weights,
                        target.threads > 0 ? target.threads : static_cast<int>(std::thread::hardware_concurrency()),
                        [&](int done, int total) {
         if (tty) absl::FPrintF(stderr, "\rmeasuring the types of %d/%d matrices ", done, total);
