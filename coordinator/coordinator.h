@@ -20,8 +20,16 @@
 // checksum).
 //
 // Thread-safety: all public methods may be called concurrently; one mutex
-// guards the state. Slow work (the final fsync, rename and SHA-256) runs
+// guards the state. Slow work (opening and planning a new job's input, the
+// checksum of a task's source, the final fsync, rename and SHA-256) runs
 // outside it.
+//
+// The class is implemented in parts, one concept per file:
+//   coordinator.cc      the job registry: submit, restore, list, cancel, status
+//   scheduler.cc        workers, leases and which task a worker gets next
+//   assembler.cc        source bytes out, results in, the artifact finished
+//   quantize_job.cc     the quantization job kind: plan and task cutting
+//   calibration_job.cc  the importance-matrix job kind: chunks, stages, statistics
 #ifndef QUANTFLEET_COORDINATOR_COORDINATOR_H_
 #define QUANTFLEET_COORDINATOR_COORDINATOR_H_
 
@@ -146,6 +154,27 @@ class Coordinator {
     uint64_t committed = 0;
     uint32_t crc = 0;  // CRC32C of the committed bytes, extended chunk by chunk
     int failures = 0;
+
+    // Forgets the bytes uploaded under the current lease.
+    void ResetUpload() {
+      committed = 0;
+      crc = 0;
+    }
+    // Back in the queue: the lease ended (expired, failed, or its worker left).
+    void Release() {
+      state = TaskState::kPending;
+      ResetUpload();
+    }
+  };
+  // A task source's CRC32C to compute after Acquire lets go of the lock.
+  struct SourceCrcRequest {
+    std::shared_ptr<GgufModel> model;  // keeps the mapping alive
+    std::string job_id;
+    size_t task = 0;
+    const uint8_t* data = nullptr;
+    uint64_t bytes = 0;
+    int split = 0;             // the model part holding the bytes
+    uint64_t file_offset = 0;  // of the bytes within that part
   };
   struct WorkerStats {
     uint64_t bytes = 0;
@@ -238,6 +267,21 @@ class Coordinator {
   // Adds the chunks' statistics in chunk order and writes the imatrix.
   absl::Status FinishCalibration(const ActiveJob& job, PartFile& part, double* perplexity);
   absl::StatusOr<int64_t> NextEpoch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Leases the next task `worker_id` may take; sets `crc` when the task's
+  // source checksum is still to be computed (outside the lock).
+  absl::StatusOr<quantfleet::v1::AcquireTaskResponse> AcquireLocked(const std::string& worker_id,
+                                                                    std::optional<SourceCrcRequest>* crc)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What a worker needs to run task `task` (the lease is filled in by
+  // AcquireLocked): a quantization task, or a calibration task of `stage`.
+  void DescribeQuantizeTask(const ActiveJob& job, size_t task, quantfleet::v1::TaskSpec* spec)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DescribeCalibrationTask(const ActiveJob& job, size_t task, size_t stage, quantfleet::v1::TaskSpec* spec)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static SourceCrcRequest SourceCrcRequestFor(const ActiveJob& job, size_t task);
+  // Adds a completed calibration task's perplexity sums to the job's
+  // running perplexity (progress only).
+  void AddChunkPerplexityLocked(ActiveJob& job, size_t task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The job and task a lease names, if the lease is the current one.
   absl::StatusOr<std::pair<ActiveJob*, size_t>> CheckLease(const quantfleet::v1::Lease& lease)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

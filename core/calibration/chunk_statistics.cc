@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_format.h"
 #include "core/model/forward_pass.h"
+#include "core/util/status_macros.h"
 
 namespace quantfleet {
 namespace {
@@ -50,7 +51,7 @@ ImatrixLayout ImatrixLayoutOf(const GgufModel& model, bool process_output) {
 }
 
 size_t EncodedChunkBytes(const ImatrixLayout& layout) {
-  size_t n = 2 * sizeof(double) + sizeof(int64_t);
+  size_t n = kChunkPerplexityBytes;
   for (const ImatrixEntryShape& e : layout) {
     n += static_cast<size_t>(e.columns * e.matrices) * sizeof(float) + static_cast<size_t>(e.matrices) * sizeof(int64_t);
   }
@@ -150,9 +151,23 @@ absl::StatusOr<ChunkStatistics> DecodeChunk(std::string_view bytes, const Imatri
     entries[shape.name] = std::move(e);
   }
   out.imatrix.Restore(std::move(entries));
-  out.nll = Get<double>(bytes, &at);
-  out.nll2 = Get<double>(bytes, &at);
-  out.predictions = Get<int64_t>(bytes, &at);
+  QF_ASSIGN_OR_RETURN(ChunkPerplexity sums, DecodeChunkPerplexity(bytes.substr(at)));
+  out.nll = sums.nll;
+  out.nll2 = sums.nll2;
+  out.predictions = sums.predictions;
+  return out;
+}
+
+absl::StatusOr<ChunkPerplexity> DecodeChunkPerplexity(std::string_view tail) {
+  if (tail.size() != kChunkPerplexityBytes) {
+    return absl::DataLossError(absl::StrFormat("chunk perplexity sums of %d bytes, expected %d", tail.size(),
+                                               kChunkPerplexityBytes));
+  }
+  size_t at = 0;
+  ChunkPerplexity out;
+  out.nll = Get<double>(tail, &at);
+  out.nll2 = Get<double>(tail, &at);
+  out.predictions = Get<int64_t>(tail, &at);
   return out;
 }
 

@@ -70,6 +70,17 @@ ImatrixLayout StageLayout(const ImatrixLayout& layout, int first_layer, int end_
 absl::StatusOr<std::string> EncodeChunk(const ChunkStatistics& chunk, const ImatrixLayout& layout);
 absl::StatusOr<ChunkStatistics> DecodeChunk(std::string_view bytes, const ImatrixLayout& layout, bool process_output);
 
+// The perplexity sums that close every encoded chunk: its last
+// kChunkPerplexityBytes bytes, readable without decoding the rest.
+struct ChunkPerplexity {
+  double nll = 0;
+  double nll2 = 0;
+  int64_t predictions = 0;
+};
+inline constexpr size_t kChunkPerplexityBytes = 2 * sizeof(double) + sizeof(int64_t);
+// DATA_LOSS unless `tail` is kChunkPerplexityBytes long.
+absl::StatusOr<ChunkPerplexity> DecodeChunkPerplexity(std::string_view tail);
+
 }  // namespace quantfleet
 
 #endif  // QUANTFLEET_CORE_CALIBRATION_CHUNK_STATISTICS_H_

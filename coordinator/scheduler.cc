@@ -1,0 +1,273 @@
+// The coordinator's scheduler: worker registration and liveness, leases
+// (epochs, heartbeats, expiry) and the choice of a worker's next task,
+// pipeline stages and preferred layers included. See coordinator.h.
+#include "coordinator/coordinator.h"
+
+#include <optional>
+#include <set>
+
+#include "absl/strings/str_format.h"
+#include "core/util/crc32c.h"
+#include "core/util/status_macros.h"
+
+namespace quantfleet {
+
+namespace {
+
+// Epochs are reserved in the store in blocks of this many.
+constexpr int64_t kEpochBlock = 1024;
+
+}  // namespace
+
+absl::StatusOr<int64_t> Coordinator::NextEpoch() {
+  if (next_epoch_ >= epoch_limit_) {
+    QF_ASSIGN_OR_RETURN(next_epoch_, store_->ReserveEpochs(kEpochBlock));
+    epoch_limit_ = next_epoch_ + kEpochBlock;
+  }
+  return next_epoch_++;
+}
+
+bool Coordinator::LiveLocked(const std::string& worker_id, absl::Time now) const {
+  auto w = workers_.find(worker_id);
+  return w != workers_.end() && !w->second.retired &&
+         now - w->second.last_seen < 3 * options_.heartbeat + options_.lease;
+}
+
+std::vector<bool> Coordinator::PreferredLayersLocked(const ActiveJob& job, const std::string& worker_name,
+                                                     absl::Time now) const {
+  std::set<std::string> live;  // names of the live workers
+  for (const auto& [id, w] : workers_) {
+    if (LiveLocked(id, now)) live.insert(w.info.name());
+  }
+  std::vector<bool> preferred;
+  for (const std::string& holder : job.job.layer_workers()) {
+    preferred.push_back(holder == worker_name || live.count(holder) == 0);
+  }
+  return preferred;
+}
+
+std::vector<v1::WorkerStatus> Coordinator::ListWorkers() {
+  absl::MutexLock l(&mu_);
+  const absl::Time now = clock_->Now();
+  std::vector<v1::WorkerStatus> out;
+  for (const auto& [id, w] : workers_) out.push_back(WorkerStatusLocked(id, w, now));
+  return out;
+}
+
+v1::WorkerStatus Coordinator::WorkerStatusLocked(const std::string& id, const WorkerEntry& w, absl::Time now) {
+  v1::WorkerStatus s;
+  s.set_worker_id(id);
+  *s.mutable_info() = w.info;
+  s.set_alive(LiveLocked(id, now));
+  s.set_last_seen_unix_ms(absl::ToUnixMillis(w.last_seen));
+  s.set_tasks_done(w.tasks_done);
+  s.set_bytes_done(static_cast<int64_t>(w.bytes_done));
+  const double secs = absl::ToDoubleSeconds(w.last_done - w.first_lease);
+  s.set_bytes_per_second(w.bytes_done > 0 && secs > 0 ? static_cast<double>(w.bytes_done) / secs : 0.0);
+  int64_t held = 0;
+  for (const auto& [jid, j] : jobs_) {
+    for (const TaskRuntime& rt : j->rt) held += (rt.state == TaskState::kLeased && rt.worker == id) ? 1 : 0;
+  }
+  s.set_tasks_held(held);
+  return s;
+}
+
+v1::RegisterResponse Coordinator::Register(const v1::WorkerInfo& info) {
+  absl::MutexLock l(&mu_);
+  const absl::Time now = clock_->Now();
+  // A new incarnation of a known worker name: the old process is gone, so
+  // its leases go back to the queue now rather than at their deadline.
+  for (auto& [id, w] : workers_) {
+    if (w.info.name() == info.name() && w.info.incarnation() != info.incarnation() && !w.retired) {
+      w.retired = true;
+      for (auto& [jid, j] : jobs_) {
+        for (TaskRuntime& rt : j->rt) {
+          if (rt.state == TaskState::kLeased && rt.worker == id) {
+            rt.Release();
+          }
+        }
+      }
+    }
+  }
+  const std::string id = absl::StrFormat("%s#%d", info.name(), ++worker_seq_);
+  WorkerEntry& w = workers_[id];
+  w.info = info;
+  w.last_seen = now;
+  v1::RegisterResponse r;
+  r.set_worker_id(id);
+  r.set_heartbeat_ms(absl::ToInt64Milliseconds(options_.heartbeat));
+  return r;
+}
+
+void Coordinator::ExpireLeases() {
+  absl::MutexLock l(&mu_);
+  ExpireLocked();
+}
+
+void Coordinator::ExpireLocked() {
+  const absl::Time now = clock_->Now();
+  for (auto& [id, j] : jobs_) {
+    for (TaskRuntime& rt : j->rt) {
+      if (rt.state == TaskState::kLeased && rt.deadline <= now) {
+        rt.Release();
+        ++counters_.lease_expiries;
+        RecordFailure(id, &rt - j->rt.data(), rt.worker, "lease expired: no heartbeat from the worker");
+      }
+    }
+  }
+}
+
+absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& worker_id) {
+  v1::AcquireTaskResponse response;
+  std::optional<SourceCrcRequest> crc;
+  {
+    absl::MutexLock l(&mu_);
+    QF_ASSIGN_OR_RETURN(response, AcquireLocked(worker_id, &crc));
+  }
+  if (!crc) return response;
+  // The checksum of a task's source (up to tens of MiB) is computed outside
+  // the lock: the model is mapped read-only and kept alive by the pointer.
+  const uint32_t value = Crc32c(crc->data, crc->bytes);
+  crc->model->part(crc->split).DropRange(crc->file_offset, crc->bytes);
+  response.mutable_task()->set_source_crc32c(value);
+  absl::MutexLock l(&mu_);
+  auto it = jobs_.find(crc->job_id);
+  if (it != jobs_.end() && crc->task < it->second->source_crc.size()) it->second->source_crc[crc->task] = value;
+  return response;
+}
+
+absl::StatusOr<v1::AcquireTaskResponse> Coordinator::AcquireLocked(const std::string& worker_id,
+                                                                  std::optional<SourceCrcRequest>* crc) {
+  auto w = workers_.find(worker_id);
+  if (w == workers_.end() || w->second.retired) {
+    return absl::NotFoundError(absl::StrFormat("unknown worker %s; register again", worker_id));
+  }
+  const absl::Time now = clock_->Now();
+  w->second.last_seen = now;
+  ExpireLocked();
+  v1::AcquireTaskResponse response;
+  for (const std::string& id : order_) {
+    ActiveJob& j = *jobs_[id];
+    if (j.job.state() != v1::JOB_RUNNING || j.finalizing) continue;
+    std::optional<size_t> stage;  // calibration: the stage this worker works on
+    if (j.calibration) {
+      if (!j.job.has_plan()) {
+        if (absl::Status s = PlanCalibrationLocked(j, now); !s.ok()) {
+          FailJobLocked(j, absl::StrFormat("planning the calibration failed: %s", s.message()));
+          continue;
+        }
+        if (!j.job.has_plan()) continue;
+      }
+      stage = StageFor(j, worker_id, now);
+      if (j.calibration->stages() > 1) UpdateStageWaitingLocked(j, now);
+      if (!stage) continue;
+    }
+    // After a pipelined calibration: a first pass over the layers this
+    // worker held (or whose holder is gone), then any task.
+    const bool prefer = !j.calibration && j.job.layer_workers_size() > 0;
+    const std::vector<bool> preferred = prefer ? PreferredLayersLocked(j, w->second.info.name(), now)
+                                               : std::vector<bool>();
+    for (int pass = prefer ? 0 : 1; pass < 2; ++pass) {
+      for (size_t t = 0; t < j.rt.size(); ++t) {
+        TaskRuntime& rt = j.rt[t];
+        if (rt.state != TaskState::kPending) continue;
+        if (pass == 0) {
+          const int layer = j.tensor_layer[j.tasks[t].tensor];
+          if (layer < 0 || layer >= static_cast<int>(preferred.size()) || !preferred[layer]) continue;
+        }
+        if (stage) {
+          // Its own stage only, once the previous stage of the chunk is done.
+          const size_t stages = j.calibration->stages();
+          if (t % stages != *stage) continue;
+          if (t % stages > 0 && j.rt[t - 1].state != TaskState::kCompleted && j.rt[t - 1].state != TaskState::kDone) {
+            continue;
+          }
+        }
+        QF_ASSIGN_OR_RETURN(int64_t epoch, NextEpoch());
+        if (rt.attempt > 0) ++counters_.task_retries;
+        if (w->second.first_lease == absl::InfinitePast()) w->second.first_lease = now;
+        rt.ResetUpload();
+        rt.state = TaskState::kLeased;
+        rt.attempt += 1;
+        rt.epoch = epoch;
+        rt.worker = worker_id;
+        rt.deadline = now + options_.lease;
+        response.set_assigned(true);
+        v1::TaskSpec* spec = response.mutable_task();
+        v1::Lease* lease = spec->mutable_lease();
+        lease->set_job_id(id);
+        lease->set_task_id(static_cast<int64_t>(t));
+        lease->set_attempt(rt.attempt);
+        lease->set_epoch(epoch);
+        spec->set_result_bytes(static_cast<int64_t>(j.tasks[t].result_bytes));
+        spec->set_lease_ms(absl::ToInt64Milliseconds(options_.lease));
+        if (j.calibration) {
+          DescribeCalibrationTask(j, t, *stage, spec);
+        } else {
+          DescribeQuantizeTask(j, t, spec);
+          // Only for workers that may read a local copy: computed once per
+          // task and kept; the worker trusts its copy only if this matches.
+          if (w->second.info.data_roots_size() > 0) {
+            if (j.source_crc[t]) {
+              spec->set_source_crc32c(*j.source_crc[t]);
+            } else {
+              *crc = SourceCrcRequestFor(j, t);
+            }
+          }
+        }
+        return response;
+      }
+    }
+  }
+  response.set_assigned(false);
+  response.set_retry_after_ms(500);
+  return response;
+}
+
+absl::StatusOr<std::pair<Coordinator::ActiveJob*, size_t>> Coordinator::CheckLease(const v1::Lease& lease) {
+  auto it = jobs_.find(lease.job_id());
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrFormat("no job %s", lease.job_id()));
+  ActiveJob& j = *it->second;
+  if (j.job.state() != v1::JOB_RUNNING) {
+    return absl::FailedPreconditionError(absl::StrFormat("job %s is no longer running; drop its task", lease.job_id()));
+  }
+  if (lease.task_id() < 0 || lease.task_id() >= static_cast<int64_t>(j.rt.size())) {
+    return absl::NotFoundError(absl::StrFormat("job %s has no task %d", lease.job_id(), lease.task_id()));
+  }
+  TaskRuntime& rt = j.rt[lease.task_id()];
+  if (rt.state != TaskState::kLeased || rt.epoch != lease.epoch() || rt.attempt != lease.attempt()) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("stale lease for job %s task %d (attempt %d, epoch %d): it was reassigned; drop it",
+                        lease.job_id(), lease.task_id(), lease.attempt(), lease.epoch()));
+  }
+  if (rt.deadline <= clock_->Now()) {
+    rt.Release();
+    ++counters_.lease_expiries;
+    RecordFailure(lease.job_id(), lease.task_id(), rt.worker, "lease expired: no heartbeat from the worker");
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "lease for job %s task %d expired; drop it", lease.job_id(), lease.task_id()));
+  }
+  return std::make_pair(&j, static_cast<size_t>(lease.task_id()));
+}
+
+absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatRequest& request) {
+  absl::MutexLock l(&mu_);
+  auto w = workers_.find(request.worker_id());
+  if (w == workers_.end() || w->second.retired) {
+    return absl::NotFoundError(absl::StrFormat("unknown worker %s; register again", request.worker_id()));
+  }
+  const absl::Time now = clock_->Now();
+  w->second.last_seen = now;
+  v1::HeartbeatResponse response;
+  for (const v1::Lease& lease : request.leases()) {
+    absl::StatusOr<std::pair<ActiveJob*, size_t>> held = CheckLease(lease);
+    if (!held.ok() || held->first->rt[held->second].worker != request.worker_id()) {
+      *response.add_drop() = lease;
+      continue;
+    }
+    held->first->rt[held->second].deadline = now + options_.lease;
+  }
+  return response;
+}
+
+}  // namespace quantfleet
