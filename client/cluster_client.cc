@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/strings/str_format.h"
+#include "proto/status_mapping.h"
 
 namespace quantfleet {
 
@@ -27,7 +28,7 @@ absl::Status FromGrpc(const grpc::Status& s, const std::string& address) {
                  "($QUANTFLEET_TLS_CERT, $QUANTFLEET_TLS_KEY)."
                : ""));
   }
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  return FromGrpcStatus(s);
 }
 
 }  // namespace

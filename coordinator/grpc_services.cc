@@ -5,13 +5,9 @@
 #include "coordinator/access_control.h"
 #include "coordinator/request_limits.h"
 #include "core/util/crc32c.h"
+#include "proto/status_mapping.h"
 
 namespace quantfleet {
-
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
-}
 
 namespace {
 
@@ -34,9 +30,9 @@ void KeepNewest(std::vector<Record> records, google::protobuf::RepeatedPtrField<
 
 grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext* ctx, const v1::SubmitJobRequest* req, v1::Job* resp) {
   if (grpc::Status a = RequireRole(ctx, kClientRole, roles_); !a.ok()) return a;
-  if (absl::Status s = CheckSubmitRequest(*req); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = CheckSubmitRequest(*req); !s.ok()) return ToGrpcStatus(s);
   absl::StatusOr<v1::Job> job = c_->Submit(*req);
-  if (!job.ok()) return ToGrpc(job.status());
+  if (!job.ok()) return ToGrpcStatus(job.status());
   *resp = *job;
   return grpc::Status::OK;
 }
@@ -44,7 +40,7 @@ grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext* ctx, const v1::Submi
 grpc::Status JobServiceImpl::GetJob(grpc::ServerContext* ctx, const v1::JobRequest* req, v1::Job* resp) {
   if (grpc::Status a = RequireRole(ctx, kClientRole, roles_); !a.ok()) return a;
   absl::StatusOr<v1::Job> job = c_->GetJob(req->job_id());
-  if (!job.ok()) return ToGrpc(job.status());
+  if (!job.ok()) return ToGrpcStatus(job.status());
   *resp = *job;
   return grpc::Status::OK;
 }
@@ -62,7 +58,7 @@ grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx, const v1::JobReq
   for (;;) {
     if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
     absl::StatusOr<v1::JobEvent> event = c_->Snapshot(req->job_id());
-    if (!event.ok()) return ToGrpc(event.status());
+    if (!event.ok()) return ToGrpcStatus(event.status());
     std::string now = event->SerializeAsString();
     if (now != last) {
       if (!writer->Write(*event)) return grpc::Status::CANCELLED;
@@ -79,7 +75,7 @@ grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx, const v1::JobReq
 grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext* ctx, const v1::JobRequest* req, v1::Job* resp) {
   if (grpc::Status a = RequireRole(ctx, kClientRole, roles_); !a.ok()) return a;
   absl::StatusOr<v1::Job> job = c_->Cancel(req->job_id());
-  if (!job.ok()) return ToGrpc(job.status());
+  if (!job.ok()) return ToGrpcStatus(job.status());
   *resp = *job;
   return grpc::Status::OK;
 }
@@ -94,7 +90,7 @@ grpc::Status JobServiceImpl::ListWorkers(grpc::ServerContext* ctx, const v1::Lis
 grpc::Status WorkerServiceImpl::Register(grpc::ServerContext* ctx, const v1::RegisterRequest* req,
                                          v1::RegisterResponse* resp) {
   if (grpc::Status a = RequireRole(ctx, kWorkerRole, roles_); !a.ok()) return a;
-  if (absl::Status s = CheckWorkerInfo(req->info()); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = CheckWorkerInfo(req->info()); !s.ok()) return ToGrpcStatus(s);
   *resp = c_->Register(req->info());
   return grpc::Status::OK;
 }
@@ -103,7 +99,7 @@ grpc::Status WorkerServiceImpl::AcquireTask(grpc::ServerContext* ctx, const v1::
                                             v1::AcquireTaskResponse* resp) {
   if (grpc::Status a = RequireRole(ctx, kWorkerRole, roles_); !a.ok()) return a;
   absl::StatusOr<v1::AcquireTaskResponse> r = c_->Acquire(req->worker_id());
-  if (!r.ok()) return ToGrpc(r.status());
+  if (!r.ok()) return ToGrpcStatus(r.status());
   *resp = std::move(*r);
   return grpc::Status::OK;
 }
@@ -112,7 +108,7 @@ grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* ctx, const v1::He
                                           v1::HeartbeatResponse* resp) {
   if (grpc::Status a = RequireRole(ctx, kWorkerRole, roles_); !a.ok()) return a;
   absl::StatusOr<v1::HeartbeatResponse> r = c_->Heartbeat(*req);
-  if (!r.ok()) return ToGrpc(r.status());
+  if (!r.ok()) return ToGrpcStatus(r.status());
   *resp = std::move(*r);
   return grpc::Status::OK;
 }
@@ -120,14 +116,14 @@ grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* ctx, const v1::He
 grpc::Status WorkerServiceImpl::ReadSource(grpc::ServerContext* ctx, const v1::ReadSourceRequest* req,
                                            grpc::ServerWriter<v1::DataChunk>* writer) {
   if (grpc::Status a = RequireRole(ctx, kWorkerRole, roles_); !a.ok()) return a;
-  if (absl::Status s = CheckByteRange(req->offset(), req->length()); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = CheckByteRange(req->offset(), req->length()); !s.ok()) return ToGrpcStatus(s);
   int64_t offset = req->offset();
   const int64_t end = req->offset() + req->length();
   while (offset < end) {
     if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
     absl::StatusOr<std::string> data =
         c_->ReadSource(req->lease(), offset, end - offset, req->activations(), req->part());
-    if (!data.ok()) return ToGrpc(data.status());
+    if (!data.ok()) return ToGrpcStatus(data.status());
     if (data->empty()) break;
     v1::DataChunk chunk;
     chunk.set_offset(offset);
@@ -146,7 +142,7 @@ grpc::Status WorkerServiceImpl::UploadResult(grpc::ServerContext* ctx, grpc::Ser
   int64_t committed = 0;
   while (reader->Read(&chunk)) {
     absl::StatusOr<int64_t> c = c_->Upload(chunk.lease(), chunk.offset(), chunk.data(), chunk.crc32c());
-    if (!c.ok()) return ToGrpc(c.status());
+    if (!c.ok()) return ToGrpcStatus(c.status());
     committed = *c;
   }
   resp->set_committed(committed);
@@ -156,19 +152,19 @@ grpc::Status WorkerServiceImpl::UploadResult(grpc::ServerContext* ctx, grpc::Ser
 grpc::Status WorkerServiceImpl::GetUploadOffset(grpc::ServerContext* ctx, const v1::Lease* req, v1::UploadResponse* resp) {
   if (grpc::Status a = RequireRole(ctx, kWorkerRole, roles_); !a.ok()) return a;
   absl::StatusOr<int64_t> c = c_->UploadOffset(*req);
-  if (!c.ok()) return ToGrpc(c.status());
+  if (!c.ok()) return ToGrpcStatus(c.status());
   resp->set_committed(*c);
   return grpc::Status::OK;
 }
 
 grpc::Status WorkerServiceImpl::CompleteTask(grpc::ServerContext* ctx, const v1::CompleteTaskRequest* req, v1::Empty*) {
   if (grpc::Status a = RequireRole(ctx, kWorkerRole, roles_); !a.ok()) return a;
-  return ToGrpc(c_->Complete(req->lease(), req->size(), req->crc32c()));
+  return ToGrpcStatus(c_->Complete(req->lease(), req->size(), req->crc32c()));
 }
 
 grpc::Status WorkerServiceImpl::FailTask(grpc::ServerContext* ctx, const v1::FailTaskRequest* req, v1::Empty*) {
   if (grpc::Status a = RequireRole(ctx, kWorkerRole, roles_); !a.ok()) return a;
-  return ToGrpc(c_->Fail(req->lease(), ClipReason(req->reason()), req->permanent()));
+  return ToGrpcStatus(c_->Fail(req->lease(), ClipReason(req->reason()), req->permanent()));
 }
 
 }  // namespace quantfleet

@@ -17,9 +17,6 @@
 
 namespace quantfleet {
 
-// absl::Status -> grpc::Status with the same code and message.
-grpc::Status ToGrpc(const absl::Status& s);
-
 class JobServiceImpl final : public quantfleet::v1::JobService::Service {
  public:
   // With `roles` (not owned; null: no tokens), every call needs the client

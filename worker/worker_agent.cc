@@ -27,11 +27,6 @@ namespace {
 
 constexpr size_t kChunk = 1 << 20;
 
-absl::Status FromGrpc(const grpc::Status& s, const char* what) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), absl::StrFormat("%s: %s", what, s.error_message()));
-}
-
 // Errors worth another try after a pause. CANCELLED too: the worker never
 // cancels its own calls, so it means the coordinator went away (a server
 // shutting down cancels the calls in flight) and will be back.
@@ -57,18 +52,11 @@ void ParallelRows(int threads, int64_t n, Fn fn) {
 
 }  // namespace
 
-WorkerAgent::WorkerAgent(WorkerOptions options, std::shared_ptr<grpc::Channel> channel)
-    : options_(std::move(options)), stub_(v1::WorkerService::NewStub(channel)),
+WorkerAgent::WorkerAgent(WorkerOptions options, std::unique_ptr<CoordinatorLink> link)
+    : options_(std::move(options)), link_(std::move(link)),
       chunks_(options_.data_roots, options_.cache_dir, options_.gpus.empty() ? -1 : options_.gpus[0]) {
   std::mt19937_64 gen(std::random_device{}());
   incarnation_ = absl::StrFormat("%d-%016x", getpid(), gen());
-}
-
-std::unique_ptr<grpc::ClientContext> WorkerAgent::Context() const {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.rpc_timeout)));
-  return ctx;
 }
 
 absl::Status WorkerAgent::RegisterWithBackoff(const std::atomic<bool>& stop) {
@@ -94,19 +82,18 @@ absl::Status WorkerAgent::RegisterWithBackoff(const std::atomic<bool>& stop) {
                           "q5_K", "q6_K", "iq4_nl", "iq4_xs"}) {
       info->add_types(t);
     }
-    v1::RegisterResponse resp;
-    absl::Status s = FromGrpc(stub_->Register(Context().get(), req, &resp), "register");
-    if (s.ok()) {
+    absl::StatusOr<v1::RegisterResponse> resp = link_->Register(req);
+    if (resp.ok()) {
       {
         absl::MutexLock l(&mu_);
-        worker_id_ = resp.worker_id();
-        heartbeat_ = absl::Milliseconds(std::max<int64_t>(100, resp.heartbeat_ms()));
+        worker_id_ = resp->worker_id();
+        heartbeat_ = absl::Milliseconds(std::max<int64_t>(100, resp->heartbeat_ms()));
       }
       ++counters_.registrations;
-      absl::FPrintF(stderr, "worker %s: registered as %s\n", options_.name, resp.worker_id());
+      absl::FPrintF(stderr, "worker %s: registered as %s\n", options_.name, resp->worker_id());
       return absl::OkStatus();
     }
-    if (!Retryable(s)) return s;
+    if (!Retryable(resp.status())) return resp.status();
     std::this_thread::sleep_for(std::chrono::milliseconds(absl::ToInt64Milliseconds(backoff.Next())));
   }
   return absl::CancelledError("stopped");
@@ -149,13 +136,12 @@ void WorkerAgent::HeartbeatLoop(const std::atomic<bool>& done) {
       req.set_worker_id(worker_id_);
       for (const v1::Lease& h : held_) *req.add_leases() = h;
     }
-    v1::HeartbeatResponse resp;
-    const grpc::Status s = stub_->Heartbeat(Context().get(), req, &resp);
+    const absl::StatusOr<v1::HeartbeatResponse> resp = link_->Heartbeat(req);
     absl::MutexLock l(&mu_);
-    if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+    if (absl::IsNotFound(resp.status())) {
       lost_ = held_;  // the coordinator forgot us: nothing we hold is ours any more
-    } else if (s.ok()) {
-      for (const v1::Lease& d : resp.drop()) lost_.push_back(d);
+    } else if (resp.ok()) {
+      for (const v1::Lease& d : resp->drop()) lost_.push_back(d);
     }
   }
 }
@@ -166,12 +152,11 @@ absl::StatusOr<std::optional<v1::TaskSpec>> WorkerAgent::AcquireOnce() {
     absl::MutexLock l(&mu_);
     req.set_worker_id(worker_id_);
   }
-  v1::AcquireTaskResponse resp;
-  absl::Status s = FromGrpc(stub_->AcquireTask(Context().get(), req, &resp), "acquire task");
-  if (!s.ok()) return s;
-  if (!resp.assigned()) return std::optional<v1::TaskSpec>();
-  Hold(resp.task().lease());
-  return std::optional<v1::TaskSpec>(resp.task());
+  absl::StatusOr<v1::AcquireTaskResponse> resp = link_->AcquireTask(req);
+  if (!resp.ok()) return resp.status();
+  if (!resp->assigned()) return std::optional<v1::TaskSpec>();
+  Hold(resp->task().lease());
+  return std::optional<v1::TaskSpec>(resp->task());
 }
 
 std::optional<WorkerAgent::Fetched> WorkerAgent::Prefetch(std::string buffer) {
@@ -189,8 +174,9 @@ void WorkerAgent::ReportFailure(const v1::Lease& lease, const std::string& reaso
   *req.mutable_lease() = lease;
   req.set_reason(reason);
   req.set_permanent(permanent);
-  v1::Empty empty;
-  stub_->FailTask(Context().get(), req, &empty);
+  // Best effort: a failure report that does not arrive ends as a lease
+  // expiry, with the same outcome.
+  (void)link_->FailTask(req);
 }
 
 void WorkerAgent::GiveBack(const v1::Lease& lease, const std::string& reason) {
@@ -298,25 +284,20 @@ absl::Status WorkerAgent::Stream(const v1::TaskSpec& task, const v1::ReadSourceR
     *req.mutable_lease() = task.lease();
     req.set_offset(*have);
     req.set_length(total - *have);
-    auto ctx = Context();
-    std::unique_ptr<grpc::ClientReader<v1::DataChunk>> reader = stub_->ReadSource(ctx.get(), req);
-    v1::DataChunk chunk;
     bool bad_chunk = false;
-    while (reader->Read(&chunk)) {
+    absl::Status sink_status;
+    absl::Status s = link_->ReadSource(req, [&](const v1::DataChunk& chunk) {
       if (chunk.offset() != *have || Crc32c(chunk.data().data(), chunk.data().size()) != chunk.crc32c()) {
         bad_chunk = true;  // resume from what was verified
-        break;
+        return false;
       }
-      if (absl::Status s = sink(chunk.data()); !s.ok()) {
-        ctx->TryCancel();
-        reader->Finish();
-        return s;
-      }
+      sink_status = sink(chunk.data());
+      if (!sink_status.ok()) return false;
       *have += static_cast<int64_t>(chunk.data().size());
       counters_.source_bytes_downloaded += static_cast<int64_t>(chunk.data().size());
-    }
-    if (bad_chunk) ctx->TryCancel();
-    absl::Status s = FromGrpc(reader->Finish(), "download source");
+      return true;
+    });
+    if (!sink_status.ok()) return sink_status;
     if (!s.ok() && !bad_chunk && !Retryable(s)) return s;
     stalled = *have > before ? 0 : stalled + 1;
   }
@@ -397,40 +378,23 @@ absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, std::string_view resu
   const uint32_t crc = Crc32c(result.data(), result.size());
   for (int attempt = 0; attempt < 8; ++attempt) {
     if (Lost(task.lease())) return absl::FailedPreconditionError("the lease was taken away");
-    v1::UploadResponse at;
-    absl::Status s = FromGrpc(stub_->GetUploadOffset(Context().get(), task.lease(), &at), "upload offset");
-    if (!s.ok()) {
-      if (Retryable(s)) continue;
-      return s;
+    absl::StatusOr<int64_t> committed = link_->UploadOffset(task.lease());
+    if (!committed.ok()) {
+      if (Retryable(committed.status())) continue;
+      return committed.status();
     }
-    int64_t offset = at.committed();
+    int64_t offset = *committed;
     if (offset < static_cast<int64_t>(result.size())) {
-      auto ctx = Context();
-      v1::UploadResponse resp;
-      std::unique_ptr<grpc::ClientWriter<v1::UploadChunk>> writer = stub_->UploadResult(ctx.get(), &resp);
-      bool cut = false;
-      while (offset < static_cast<int64_t>(result.size())) {
+      absl::Status f = link_->UploadResult([&](v1::UploadChunk* chunk) {
+        if (offset >= static_cast<int64_t>(result.size())) return false;
         const size_t n = std::min(kChunk, result.size() - static_cast<size_t>(offset));
-        v1::UploadChunk chunk;
-        *chunk.mutable_lease() = task.lease();
-        chunk.set_offset(offset);
-        chunk.set_data(result.data() + offset, n);
-        chunk.set_crc32c(Crc32c(chunk.data().data(), n));
-        if (options_.corrupt_first_chunk && !corrupted_once_) {
-          corrupted_once_ = true;
-          (*chunk.mutable_data())[n / 2] ^= 0x10;  // the checksum no longer matches
-        }
-        if (!writer->Write(chunk)) break;
+        *chunk->mutable_lease() = task.lease();
+        chunk->set_offset(offset);
+        chunk->set_data(result.data() + offset, n);
+        chunk->set_crc32c(Crc32c(chunk->data().data(), n));
         offset += static_cast<int64_t>(n);
-        if (options_.cut_first_upload && !cut_once_ && offset >= static_cast<int64_t>(result.size()) / 2) {
-          cut_once_ = true;
-          cut = true;
-          ctx->TryCancel();  // the connection drops mid-upload
-          break;
-        }
-      }
-      if (!cut) writer->WritesDone();
-      absl::Status f = FromGrpc(writer->Finish(), "upload result");
+        return true;
+      });
       if (!f.ok()) {
         if (absl::IsFailedPrecondition(f) && f.message().find("stale") != absl::string_view::npos) return f;
         continue;  // resume from the committed offset
@@ -440,8 +404,7 @@ absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, std::string_view resu
     *done.mutable_lease() = task.lease();
     done.set_size(static_cast<int64_t>(result.size()));
     done.set_crc32c(crc);
-    v1::Empty empty;
-    absl::Status c = FromGrpc(stub_->CompleteTask(Context().get(), done, &empty), "complete task");
+    absl::Status c = link_->CompleteTask(done);
     if (c.ok()) {
       counters_.result_bytes_uploaded += static_cast<int64_t>(result.size());
       return absl::OkStatus();
@@ -462,9 +425,6 @@ absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task, std::string_vie
     // and fails the job after its attempt limit, with this reason.
     ReportFailure(task.lease(), std::string(result.status().message()), /*permanent=*/false);
     return result.status();
-  }
-  if (options_.stall_before_upload > absl::ZeroDuration()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.stall_before_upload)));
   }
   return Upload(task, *result);
 }
@@ -528,9 +488,6 @@ absl::Status WorkerAgent::Process(const v1::TaskSpec& task, std::string_view sou
       return fail(absl::StrFormat("quantizing to %s gave a non-finite scale (%s)", task.target_type(), v.message()),
                   true);
     }
-  }
-  if (options_.stall_before_upload > absl::ZeroDuration()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.stall_before_upload)));
   }
   return Upload(task, result);
 }

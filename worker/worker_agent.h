@@ -25,15 +25,14 @@
 #include <string_view>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/io/mapped_file.h"
-#include "proto/quantfleet.grpc.pb.h"
+#include "proto/quantfleet.pb.h"
+#include "worker/coordinator_link.h"
 #include "worker/chunk_runner.h"
 
 namespace quantfleet {
@@ -41,15 +40,7 @@ namespace quantfleet {
 struct WorkerOptions {
   std::string name;
   int threads = 1;
-  absl::Duration rpc_timeout = absl::Seconds(60);
   absl::Duration max_backoff = absl::Seconds(5);
-  // Test hooks (used by the fault tests only): flip one bit of the first
-  // uploaded chunk; abandon the first upload stream halfway.
-  bool corrupt_first_chunk = false;
-  bool cut_first_upload = false;
-  // Test hook: pause this long after computing each result, before
-  // uploading it (time for a test to stop or kill the worker mid-task).
-  absl::Duration stall_before_upload = absl::ZeroDuration();
   // GPUs to quantize on (indices); empty: CPU only. A task whose type has
   // no GPU kernel runs on the CPU.
   std::vector<int> gpus;
@@ -82,7 +73,7 @@ struct WorkerCounters {
 
 class WorkerAgent {
  public:
-  WorkerAgent(WorkerOptions options, std::shared_ptr<grpc::Channel> channel);
+  WorkerAgent(WorkerOptions options, std::unique_ptr<CoordinatorLink> link);
 
   // Works until `stop` becomes true (then finishes the task in hand) or
   // max_tasks are done. Returns OK on a clean stop.
@@ -142,15 +133,12 @@ class WorkerAgent {
   bool Lost(const quantfleet::v1::Lease& lease);
   absl::Status Upload(const quantfleet::v1::TaskSpec& task, std::string_view result);
   void HeartbeatLoop(const std::atomic<bool>& done);
-  std::unique_ptr<grpc::ClientContext> Context() const;
 
   const WorkerOptions options_;
-  std::unique_ptr<quantfleet::v1::WorkerService::Stub> stub_;
+  const std::unique_ptr<CoordinatorLink> link_;
   std::string incarnation_;
   WorkerCounters counters_;
   ChunkRunner chunks_;
-  bool corrupted_once_ = false;
-  bool cut_once_ = false;
   // Kept from task to task so a warm worker allocates (and page-faults)
   // nothing per task. Used by the task loop's thread only (the prefetch
   // stage runs on another, with the buffer handed to it).

@@ -136,7 +136,7 @@ TEST_F(CalibrationCluster, SameBytesAsTheLocalRunWithOneOrThreeWorkers) {
 TEST_F(CalibrationCluster, AWorkerKilledMidChunkChangesNothing) {
   const std::vector<uint8_t> local = LocalImatrix();
   StartCoordinator();
-  ChildProcess* doomed = StartDataWorker("doomed", {"--test-stall-ms", "3000"});
+  ChildProcess* doomed = StartDataWorker("doomed", {"--fault-stall-ms", "3000"});
   std::thread killer([doomed] {
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // it holds a chunk, stalled
     doomed->Signal(SIGKILL);
@@ -152,8 +152,8 @@ TEST_F(CalibrationCluster, AWorkerKilledMidChunkChangesNothing) {
 TEST_F(CalibrationCluster, CoordinatorKilledAndRestartedKeepsFinishedChunksAndTheJobCarriesOn) {
   const std::vector<uint8_t> local = LocalImatrix();
   StartCoordinator();
-  StartDataWorker("w1", {"--test-stall-ms", "150"});
-  StartDataWorker("w2", {"--test-stall-ms", "150"});
+  StartDataWorker("w1", {"--fault-stall-ms", "150"});
+  StartDataWorker("w2", {"--fault-stall-ms", "150"});
   ProcessResult submitted = Cli({"submit", "--json", "--calibration", Text(), "--ctx", "64", "--chunks", "8",
                                  Calibrated(), Out("unused.gguf"), "Q8_0"},
                                 absl::Seconds(2));  // the client watches; cut it short
@@ -422,7 +422,7 @@ TEST_F(CalibrationCluster, APipelineSurvivesLosingAStageWorkerAndTheCoordinator)
   const std::vector<uint8_t> local = DeepLocalImatrix();
   StartCoordinator();
   std::vector<std::string> slow = Holding(0.6);
-  slow.insert(slow.end(), {"--test-stall-ms", "300"});
+  slow.insert(slow.end(), {"--fault-stall-ms", "300"});
   StartDataWorker("s1", Holding(0.6));
   ChildProcess* doomed = StartDataWorker("s2", slow);
   WaitForAliveWorkers(2);

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -83,12 +84,21 @@ class ClusterTest : public ::testing::Test {
     ASSERT_TRUE(WaitForLoopbackPort(port_, absl::Seconds(20))) << ReadText(dir_ + "/coordinator.log");
   }
 
+  // A worker process; with a --fault-* flag in `extra`, the test build of
+  // the worker whose link to the coordinator injects that fault.
   ChildProcess* StartWorker(const std::string& name, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {Bin("quantfleet-worker"), "--coordinator", address_, "--name", name,
-                                     "--threads", "1"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    workers_.push_back(std::make_unique<ChildProcess>(argv, dir_ + "/worker-" + name + ".log"));
+    workers_.push_back(std::make_unique<ChildProcess>(WorkerArgv(name, extra), dir_ + "/worker-" + name + ".log"));
     return workers_.back().get();
+  }
+
+  std::vector<std::string> WorkerArgv(const std::string& name, const std::vector<std::string>& extra) const {
+    const bool faulty = std::any_of(extra.begin(), extra.end(), [](const std::string& a) {
+      return a.rfind("--fault-", 0) == 0;
+    });
+    std::vector<std::string> argv = {Bin(faulty ? "quantfleet-faulty-worker" : "quantfleet-worker"), "--coordinator",
+                                     address_, "--name", name, "--threads", "1"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
   }
 
   ProcessResult Cli(std::vector<std::string> args, absl::Duration timeout = absl::Seconds(30)) {

@@ -57,7 +57,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ClusterSameBytes,
 
 TEST_F(ClusterTest, WorkerKilledMidTask_LeaseExpiresAndTheJobFinishesWithTheSameBytes) {
   StartCoordinator();
-  ChildProcess* slow = StartWorker("slow", {"--test-stall-ms", "3000"});
+  ChildProcess* slow = StartWorker("slow", {"--fault-stall-ms", "3000"});
   const std::string job = Submit("Q4_K_M", "out.gguf", true);
   std::this_thread::sleep_for(std::chrono::milliseconds(800));  // it holds a task, stalled
   slow->Signal(SIGKILL);
@@ -70,7 +70,7 @@ TEST_F(ClusterTest, WorkerKilledMidTask_LeaseExpiresAndTheJobFinishesWithTheSame
 
 TEST_F(ClusterTest, StoppedWorkerPastItsLease_ItsLateResultIsRejected) {
   StartCoordinator();
-  ChildProcess* frozen = StartWorker("frozen", {"--test-stall-ms", "1500"});
+  ChildProcess* frozen = StartWorker("frozen", {"--fault-stall-ms", "1500"});
   const std::string job = Submit("Q6_K", "out.gguf", false);
   std::this_thread::sleep_for(std::chrono::milliseconds(600));
   frozen->Signal(SIGSTOP);  // holds a lease and stops heartbeating
@@ -96,8 +96,8 @@ TEST_F(ClusterTest, StoppedWorkerPastItsLease_ItsLateResultIsRejected) {
 
 TEST_F(ClusterTest, CoordinatorKilledAndRestarted_JobResumesAndFinishesWithTheSameBytes) {
   StartCoordinator();
-  StartWorker("w1", {"--test-stall-ms", "100"});
-  StartWorker("w2", {"--test-stall-ms", "100"});
+  StartWorker("w1", {"--fault-stall-ms", "100"});
+  StartWorker("w2", {"--fault-stall-ms", "100"});
   const std::string job = Submit("Q4_K_M", "out.gguf", true);
   int64_t done = -1;
   for (int i = 0; i < 200 && done < 4; ++i) {
@@ -132,7 +132,7 @@ TEST_F(ClusterTest, WorkerWithADataRoot_ReadsSourcesLocallyAndWritesTheSameBytes
 
 TEST_F(ClusterTest, CorruptedChunkAndCutUpload_AreResentAndTheBytesAreTheSame) {
   StartCoordinator();
-  StartWorker("faulty", {"--test-corrupt-first-chunk", "--test-cut-first-upload"});
+  StartWorker("faulty", {"--fault-corrupt-first-chunk", "--fault-cut-first-upload"});
   const std::string job = Submit("Q5_K_M", "out.gguf", false);
   ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
   ASSERT_EQ(w.exit_code, 0) << w.output;
@@ -158,7 +158,7 @@ TEST_F(ClusterTest, BadInput_IsRefusedWithTheRightStatusAndNoFile) {
 
 TEST_F(ClusterTest, Cancel_StopsTheJobAndLeavesNoFile) {
   StartCoordinator();
-  StartWorker("w1", {"--test-stall-ms", "500"});
+  StartWorker("w1", {"--fault-stall-ms", "500"});
   const std::string job = Submit("Q4_K_M", "out.gguf", false);
   ProcessResult c = Cli({"cancel", job});
   EXPECT_EQ(c.exit_code, 0) << c.output;
@@ -214,7 +214,7 @@ TEST_F(ClusterTest, SeededRandomKills_TheJobStillEndsWithTheSameBytes) {
   StartCoordinator();
   std::vector<std::string> names = {"r1", "r2"};
   // Slow workers, so that two dozen kills land while the job runs.
-  for (const std::string& n : names) StartWorker(n, {"--test-stall-ms", "250"});
+  for (const std::string& n : names) StartWorker(n, {"--fault-stall-ms", "250"});
   const std::string job = Submit("Q4_K_M", "out.gguf", true);
   int kills = 0;
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
@@ -230,10 +230,8 @@ TEST_F(ClusterTest, SeededRandomKills_TheJobStillEndsWithTheSameBytes) {
     } else {
       workers_[victim]->Signal(SIGKILL);
       workers_[victim]->Wait(absl::Seconds(5));
-      workers_[victim] = std::make_unique<ChildProcess>(
-          std::vector<std::string>{Bin("quantfleet-worker"), "--coordinator", address_, "--name", names[victim],
-                                   "--threads", "1", "--test-stall-ms", "250"},
-          dir_ + "/worker-" + names[victim] + ".log");
+      workers_[victim] = std::make_unique<ChildProcess>(WorkerArgv(names[victim], {"--fault-stall-ms", "250"}),
+                                                         dir_ + "/worker-" + names[victim] + ".log");
     }
     ++kills;
   }
