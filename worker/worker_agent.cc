@@ -397,7 +397,9 @@ absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, std::string_view resu
       });
       if (!f.ok()) {
         if (absl::IsFailedPrecondition(f) && f.message().find("stale") != absl::string_view::npos) return f;
-        continue;  // resume from the committed offset
+        absl::FPrintF(stderr, "worker %s: upload of %s interrupted (%s); resuming from the committed offset\n",
+                      options_.name, task.tensor(), f.message());
+        continue;
       }
     }
     v1::CompleteTaskRequest done;

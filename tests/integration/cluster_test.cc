@@ -132,11 +132,17 @@ TEST_F(ClusterTest, WorkerWithADataRoot_ReadsSourcesLocallyAndWritesTheSameBytes
 
 TEST_F(ClusterTest, CorruptedChunkAndCutUpload_AreResentAndTheBytesAreTheSame) {
   StartCoordinator();
-  StartWorker("faulty", {"--fault-corrupt-first-chunk", "--fault-cut-first-upload"});
+  ChildProcess* faulty = StartWorker("faulty", {"--fault-corrupt-first-chunk", "--fault-cut-first-upload"});
   const std::string job = Submit("Q5_K_M", "out.gguf", false);
   ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
   ASSERT_EQ(w.exit_code, 0) << w.output;
   ExpectSameBytes("out.gguf", "Q5_K_M", false);
+  faulty->Signal(SIGTERM);
+  faulty->Wait(absl::Seconds(20));
+  // Both faults happened, and each was ridden out by resuming.
+  const std::string log = ReadText(dir_ + "/worker-faulty.log");
+  EXPECT_NE(log.find("the connection was cut (injected fault)); resuming"), std::string::npos) << log;
+  EXPECT_NE(log.find("failed its CRC32C; send it again); resuming"), std::string::npos) << log;
 }
 
 TEST_F(ClusterTest, BadInput_IsRefusedWithTheRightStatusAndNoFile) {
