@@ -145,7 +145,8 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Parse(const std::string& path, 
       }
       continue;
     }
-    auto bad_tensor = [&](const std::string& what) { return bad(absl::StrFormat("tensor '%s': %s", name, what)); };
+    const std::string tensor = name;  // a structured binding cannot be captured
+    auto bad_tensor = [&](const std::string& what) { return bad(absl::StrFormat("tensor '%s': %s", tensor, what)); };
     if (name.empty()) return bad("a tensor has an empty name");
     if (!entry.is_object()) return bad_tensor("its entry is not an object");
     for (const auto& [key, value] : entry.items()) {
