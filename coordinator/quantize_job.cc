@@ -7,37 +7,34 @@
 
 #include "absl/strings/str_format.h"
 #include "core/quant/file_type.h"
+#include "core/quant/row_ranges.h"
 #include "core/util/status_macros.h"
 
 namespace quantfleet {
 
 std::vector<TaskDef> CutTasks(const QuantizePlan& plan, uint64_t target_result_bytes) {
+  // About `target_result_bytes` of output per task; the source side is
+  // bounded too (four times that), so a worker's buffers stay small.
+  auto max_rows = [target_result_bytes](const PlannedTensor& t) {
+    const uint64_t rows = static_cast<uint64_t>(t.output.n_rows());
+    const uint64_t by_out = std::max<uint64_t>(1, target_result_bytes / (t.output.nbytes / rows));
+    const uint64_t by_src = std::max<uint64_t>(1, 4 * target_result_bytes / (t.source->info.nbytes / rows));
+    return static_cast<int64_t>(std::min(by_out, by_src));
+  };
   std::vector<TaskDef> tasks;
-  for (size_t i = 0; i < plan.tensors.size(); ++i) {
-    const PlannedTensor& t = plan.tensors[i];
-    const int64_t rows = t.output.n_rows();
-    if (rows == 0 || t.output.nbytes == 0) continue;
-    const uint64_t out_row = t.output.nbytes / static_cast<uint64_t>(rows);
-    const uint64_t src_row = t.source->info.nbytes / static_cast<uint64_t>(rows);
-    // Bound the source side too, so a worker's buffers stay small.
-    const uint64_t by_out = std::max<uint64_t>(1, target_result_bytes / out_row);
-    const uint64_t by_src = std::max<uint64_t>(1, 4 * target_result_bytes / src_row);
-    const int64_t step = static_cast<int64_t>(std::min(by_out, by_src));
-    const int64_t per_expert = t.output.ne[1];
-    for (int64_t r = 0; r < rows;) {
-      const int64_t expert_end = (r / per_expert + 1) * per_expert;
-      const int64_t n = std::min({step, rows - r, expert_end - r});
-      TaskDef d;
-      d.tensor = i;
-      d.first_row = r;
-      d.n_rows = n;
-      d.source_offset = static_cast<uint64_t>(r) * src_row;
-      d.source_bytes = static_cast<uint64_t>(n) * src_row;
-      d.result_offset = plan.meta.size() + t.output.offset + static_cast<uint64_t>(r) * out_row;
-      d.result_bytes = static_cast<uint64_t>(n) * out_row;
-      tasks.push_back(d);
-      r += n;
-    }
+  for (const RowRange& r : CutRowRanges(plan, max_rows)) {
+    const PlannedTensor& t = plan.tensors[r.tensor];
+    const uint64_t out_row = t.output.nbytes / static_cast<uint64_t>(t.output.n_rows());
+    const uint64_t src_row = t.source->info.nbytes / static_cast<uint64_t>(t.output.n_rows());
+    TaskDef d;
+    d.tensor = r.tensor;
+    d.first_row = r.first_row;
+    d.n_rows = r.n_rows;
+    d.source_offset = static_cast<uint64_t>(r.first_row) * src_row;
+    d.source_bytes = static_cast<uint64_t>(r.n_rows) * src_row;
+    d.result_offset = plan.meta.size() + t.output.offset + static_cast<uint64_t>(r.first_row) * out_row;
+    d.result_bytes = static_cast<uint64_t>(r.n_rows) * out_row;
+    tasks.push_back(d);
   }
   return tasks;
 }

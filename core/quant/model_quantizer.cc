@@ -10,40 +10,24 @@
 #include "core/io/atomic_file.h"
 #include "core/quant/quantize_rows.h"
 #include "core/quant/reference_kernels.h"
+#include "core/quant/row_ranges.h"
 #include "core/quant/row_validation.h"
 #include "core/util/status_macros.h"
 
 namespace quantfleet {
 namespace {
 
-// One unit of work: a run of rows of one tensor, never crossing an expert
-// boundary (each expert has its own importance weights).
-struct WorkItem {
-  size_t tensor = 0;
-  int64_t first_row = 0;  // global row index within the tensor
-  int64_t n_rows = 0;
-};
-
-std::vector<WorkItem> CutWork(const QuantizePlan& plan, size_t chunk_bytes, std::vector<int>* items_per_tensor) {
-  std::vector<WorkItem> work;
-  items_per_tensor->assign(plan.tensors.size(), 0);
-  for (size_t i = 0; i < plan.tensors.size(); ++i) {
-    const PlannedTensor& t = plan.tensors[i];
-    const int64_t n_per_row = t.output.ne[0];
+// A run of rows of `chunk_bytes` or so (counting the F32 copy of a row):
+// small enough to stay in cache, large enough to keep the threads busy.
+std::vector<RowRange> CutWork(const QuantizePlan& plan, size_t chunk_bytes, std::vector<int>* items_per_tensor) {
+  std::vector<RowRange> work = CutRowRanges(plan, [chunk_bytes](const PlannedTensor& t) {
     const int64_t rows = t.output.n_rows();
-    if (rows == 0 || n_per_row == 0 || t.output.nbytes == 0) continue;
-    const int64_t rows_per_expert = t.output.ne[1];
-    const int64_t row_bytes = std::max<int64_t>(static_cast<int64_t>(sizeof(float)) * n_per_row,
+    const int64_t row_bytes = std::max<int64_t>(static_cast<int64_t>(sizeof(float)) * t.output.ne[0],
                                                 static_cast<int64_t>(t.source->info.nbytes / rows));
-    const int64_t step = std::max<int64_t>(1, static_cast<int64_t>(chunk_bytes) / row_bytes);
-    for (int64_t r = 0; r < rows;) {
-      const int64_t expert_end = (r / rows_per_expert + 1) * rows_per_expert;
-      const int64_t n = std::min({step, rows - r, expert_end - r});
-      work.push_back({i, r, n});
-      ++(*items_per_tensor)[i];
-      r += n;
-    }
-  }
+    return static_cast<int64_t>(chunk_bytes) / row_bytes;
+  });
+  items_per_tensor->assign(plan.tensors.size(), 0);
+  for (const RowRange& w : work) ++(*items_per_tensor)[w.tensor];
   return work;
 }
 
@@ -80,7 +64,7 @@ class Executor {
     }
   }
 
-  absl::Status Process(const WorkItem& item, std::vector<float>& f32, std::vector<uint8_t>& dst) {
+  absl::Status Process(const RowRange& item, std::vector<float>& f32, std::vector<uint8_t>& dst) {
     const PlannedTensor& t = plan_.tensors[item.tensor];
     const GgufTensorInfo& in = t.source->info;
     const int64_t n_per_row = in.ne[0];
@@ -116,7 +100,7 @@ class Executor {
     return absl::OkStatus();
   }
 
-  void Finished(const WorkItem& item, size_t bytes) {
+  void Finished(const RowRange& item, size_t bytes) {
     absl::MutexLock lock(&mu_);
     progress_.source_bytes_done += bytes;
     if (--remaining_[item.tensor] == 0) {
@@ -130,7 +114,7 @@ class Executor {
   const QuantizePlan& plan_;
   AtomicFile& out_;
   const RunOptions& options_;
-  std::vector<WorkItem> work_;
+  std::vector<RowRange> work_;
   std::atomic<size_t> next_{0};
   std::atomic<bool> failed_{false};
 
