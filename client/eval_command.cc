@@ -6,6 +6,7 @@
 #include <memory>
 #include <thread>
 
+#include "client/command_line.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "core/calibration/evaluation.h"
@@ -118,39 +119,21 @@ int RunEvalCommand(const std::vector<std::string>& args) {
   EvalOptions options;
   int threads = 0;
   bool json = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= args.size()) return false;
-      *out = args[++i];
-      return true;
-    };
-    auto number = [&](int* out, int min) {
-      std::string v;
-      return value(&v) && absl::SimpleAtoi(v, out) && *out >= min;
-    };
-    if (a == "-h" || a == "--help") {
-      absl::PrintF("%s", kUsage);
-      return 0;
-    } else if (a == "--base") {
-      if (!value(&base_path)) return Fail("--base needs a file");
-    } else if (a == "--model" || a == "-m") {
-      if (!value(&model_path)) return Fail(a + " needs a file");
-    } else if (a == "-f" || a == "--file") {
-      if (!value(&text_path)) return Fail(a + " needs a file");
-    } else if (a == "-c" || a == "--ctx") {
-      if (!number(&options.ctx, 16)) return Fail(a + " needs a number of tokens, 16 or more");
-      if (absl::Status s = CheckChunkTokens(options.ctx); !s.ok()) return Fail(std::string(s.message()));
-    } else if (a == "--chunks") {
-      if (!number(&options.max_chunks, 1)) return Fail(a + " needs a positive number");
-    } else if (a == "-t" || a == "--threads") {
-      if (!number(&threads, 1)) return Fail(a + " needs a positive number");
-    } else if (a == "--json") {
-      json = true;
-    } else {
-      return Fail(absl::StrFormat("unknown option '%s' (see quantfleet eval --help)", a));
-    }
+  CommandLine line("quantfleet eval");
+  line.Text({"--base"}, &base_path, "a file")
+      .Text({"-m", "--model"}, &model_path, "a file")
+      .Text({"-f", "--file"}, &text_path, "a file")
+      .Int({"-c", "--ctx"}, &options.ctx, 16, "a number of tokens, 16 or more")
+      .Int({"--chunks"}, &options.max_chunks, 1, "a positive number")
+      .Int({"-t", "--threads"}, &threads, 1, "a positive number")
+      .Flag({"--json"}, &json);
+  absl::StatusOr<bool> run = line.Parse(args);
+  if (!run.ok()) return Fail(std::string(run.status().message()));
+  if (!*run) {
+    absl::PrintF("%s", kUsage);
+    return 0;
   }
+  if (absl::Status s = CheckChunkTokens(options.ctx); !s.ok()) return Fail(std::string(s.message()));
   if (base_path.empty() || model_path.empty() || text_path.empty()) {
     return Fail("give the base model (--base), the model to measure (--model) and the text (-f)");
   }

@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "client/command_line.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "client/terminal_progress.h"
@@ -56,36 +57,21 @@ int RunFitCommand(const std::vector<std::string>& args) {
   uint64_t vram = 0, overhead = uint64_t{768} << 20;
   int ctx = 8192;
   bool json = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= args.size()) return false;
-      *out = args[++i];
-      return true;
-    };
-    std::string v;
-    if (a == "-h" || a == "--help") {
-      absl::PrintF("%s", kUsage);
-      return 0;
-    } else if (a == "--vram" || a == "--overhead") {
-      if (!value(&v)) return Fail(a + " needs a size, e.g. 24GiB");
-      absl::StatusOr<uint64_t> bytes = ParseByteSize(v);
-      if (!bytes.ok()) return Fail(absl::StrFormat("%s: %s", a, bytes.status().message()));
-      (a == "--vram" ? vram : overhead) = *bytes;
-    } else if (a == "--ctx") {
-      if (!value(&v) || !absl::SimpleAtoi(v, &ctx) || ctx < 1) return Fail("--ctx needs a positive number of tokens");
-    } else if (a == "--kv-type") {
-      if (!value(&kv_type) || (kv_type != "f16" && kv_type != "q8_0")) return Fail("--kv-type is f16 or q8_0");
-    } else if (a == "--json") {
-      json = true;
-    } else if (!a.empty() && a[0] == '-') {
-      return Fail(absl::StrFormat("unknown option '%s' (see quantfleet fit --help)", a));
-    } else if (model_path.empty()) {
-      model_path = a;
-    } else {
-      return Fail(absl::StrFormat("unexpected argument '%s'", a));
-    }
+  std::vector<std::string> positional;
+  CommandLine line("quantfleet fit");
+  line.Size({"--vram"}, &vram)
+      .Size({"--overhead"}, &overhead)
+      .Int({"--ctx"}, &ctx, 1, "a positive number of tokens")
+      .Choice({"--kv-type"}, &kv_type, {"f16", "q8_0"})
+      .Flag({"--json"}, &json)
+      .Positional(&positional, 1);
+  absl::StatusOr<bool> run = line.Parse(args);
+  if (!run.ok()) return Fail(std::string(run.status().message()));
+  if (!*run) {
+    absl::PrintF("%s", kUsage);
+    return 0;
   }
+  if (!positional.empty()) model_path = positional[0];
   if (model_path.empty() || vram == 0) return Fail("give the GPU's memory (--vram SIZE) and the model");
   absl::StatusOr<GgufModel> model = GgufModel::Open(model_path);
   if (!model.ok()) return Fail(std::string(model.status().message()));

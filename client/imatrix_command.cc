@@ -11,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include "client/command_line.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
@@ -127,53 +128,28 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
   for (const std::string& a : args) {
     if (a == "--coordinator") return RunClusterImatrix(args);  // the workers compute it
   }
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= args.size()) return false;
-      *out = args[++i];
-      return true;
-    };
-    auto number = [&](int* out, int min) {
-      std::string v;
-      return value(&v) && absl::SimpleAtoi(v, out) && *out >= min;
-    };
-    if (a == "-h" || a == "--help") {
-      absl::PrintF("%s", kUsage);
-      return 0;
-    } else if (a == "-m" || a == "--model") {
-      if (!value(&model_path)) return Fail(a + " needs a file");
-    } else if (a == "-f" || a == "--file") {
-      if (!value(&text_path)) return Fail(a + " needs a file");
-    } else if (a == "-o" || a == "--output") {
-      if (!value(&out_path)) return Fail(a + " needs a file");
-    } else if (a == "-c" || a == "--ctx") {
-      if (!number(&options.ctx, 16)) return Fail(a + " needs a number of tokens, 16 or more");
-      if (absl::Status s = CheckChunkTokens(options.ctx); !s.ok()) return Fail(std::string(s.message()));
-    } else if (a == "--chunks") {
-      if (!number(&options.max_chunks, 1)) return Fail(a + " needs a positive number");
-    } else if (a == "-t" || a == "--threads") {
-      if (!number(&threads, 1)) return Fail(a + " needs a positive number");
-    } else if (a == "--output-format") {
-      if (!value(&format) || (format != "gguf" && format != "dat")) return Fail("--output-format is gguf or dat");
-    } else if (a == "--process-output") {
-      process_output = true;
-    } else if (a == "--parse-special") {
-      parse_special = true;
-    } else if (a == "--no-ppl") {
-      options.perplexity = false;
-    } else if (a == "--checkpoint-seconds") {
-      if (!number(&checkpoint_seconds, 0)) return Fail(a + " needs a number of seconds, 0 or more");
-    } else if (a == "--gpu") {
-      if (!value(&gpu)) return Fail("--gpu needs a GPU index or auto");
-    } else if (a == "--no-checkpoint") {
-      checkpoints = false;
-    } else if (a == "--json") {
-      json = true;
-    } else {
-      return Fail(absl::StrFormat("unknown option '%s' (see quantfleet imatrix --help)", a));
-    }
+  CommandLine line("quantfleet imatrix");
+  line.Text({"-m", "--model"}, &model_path, "a file")
+      .Text({"-f", "--file"}, &text_path, "a file")
+      .Text({"-o", "--output"}, &out_path, "a file")
+      .Int({"-c", "--ctx"}, &options.ctx, 16, "a number of tokens, 16 or more")
+      .Int({"--chunks"}, &options.max_chunks, 1, "a positive number")
+      .Int({"-t", "--threads"}, &threads, 1, "a positive number")
+      .Choice({"--output-format"}, &format, {"gguf", "dat"})
+      .Flag({"--process-output"}, &process_output)
+      .Flag({"--parse-special"}, &parse_special)
+      .Flag({"--no-ppl"}, &options.perplexity, false)
+      .Int({"--checkpoint-seconds"}, &checkpoint_seconds, 0, "a number of seconds, 0 or more")
+      .Text({"--gpu"}, &gpu, "a GPU index or auto")
+      .Flag({"--no-checkpoint"}, &checkpoints, false)
+      .Flag({"--json"}, &json);
+  absl::StatusOr<bool> run = line.Parse(args);
+  if (!run.ok()) return Fail(std::string(run.status().message()));
+  if (!*run) {
+    absl::PrintF("%s", kUsage);
+    return 0;
   }
+  if (absl::Status s = CheckChunkTokens(options.ctx); !s.ok()) return Fail(std::string(s.message()));
   if (model_path.empty() || text_path.empty()) return Fail("give the model (-m) and the calibration text (-f)");
   if (format.empty()) format = absl::EndsWith(out_path, ".dat") ? "dat" : "gguf";
 

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "client/command_line.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/gguf/gguf_model.h"
@@ -38,38 +39,25 @@ int Fail(const std::string& message) {
 
 int RunTokenizeCommand(const std::vector<std::string>& args) {
   std::string model_path, text, file;
-  bool have_text = false, ids = false, bos = true, parse_special = true, json = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= args.size()) return false;
-      *out = args[++i];
-      return true;
-    };
-    if (a == "-h" || a == "--help") {
-      absl::PrintF("%s", kUsage);
-      return 0;
-    } else if (a == "-m" || a == "--model") {
-      if (!value(&model_path)) return Fail(a + " needs a file");
-    } else if (a == "-p" || a == "--prompt") {
-      if (!value(&text)) return Fail(a + " needs a text");
-      have_text = true;
-    } else if (a == "-f" || a == "--file") {
-      if (!value(&file)) return Fail(a + " needs a file");
-    } else if (a == "--ids") {
-      ids = true;
-    } else if (a == "--no-bos") {
-      bos = false;
-    } else if (a == "--no-parse-special") {
-      parse_special = false;
-    } else if (a == "--json") {
-      json = true;
-    } else {
-      return Fail(absl::StrFormat("unknown option '%s' (see quantfleet tokenize --help)", a));
-    }
+  std::optional<std::string> prompt;
+  bool ids = false, bos = true, parse_special = true, json = false;
+  CommandLine line("quantfleet tokenize");
+  line.Text({"-m", "--model"}, &model_path, "a file")
+      .Text({"-p", "--prompt"}, &prompt, "a text")
+      .Text({"-f", "--file"}, &file, "a file")
+      .Flag({"--ids"}, &ids)
+      .Flag({"--no-bos"}, &bos, false)
+      .Flag({"--no-parse-special"}, &parse_special, false)
+      .Flag({"--json"}, &json);
+  absl::StatusOr<bool> run = line.Parse(args);
+  if (!run.ok()) return Fail(std::string(run.status().message()));
+  if (!*run) {
+    absl::PrintF("%s", kUsage);
+    return 0;
   }
   if (model_path.empty()) return Fail("give the model with -m MODEL.gguf");
-  if (have_text == !file.empty()) return Fail("give the text with either -p TEXT or -f FILE");
+  if (prompt.has_value() == !file.empty()) return Fail("give the text with either -p TEXT or -f FILE");
+  if (prompt) text = *prompt;
   if (!file.empty()) {
     absl::StatusOr<std::string> read = ReadRegularFile(file);
     if (!read.ok()) return Fail(std::string(read.status().message()));
