@@ -17,9 +17,11 @@
 #include "absl/time/clock.h"
 #include "proto/channel_factory.h"
 #include "client/cluster_client.h"
+#include "client/command_line.h"
 #include "client/quantize_command.h"
 #include "client/terminal_progress.h"
 #include "core/util/local_process.h"
+#include "core/util/status_macros.h"
 
 namespace quantfleet {
 namespace fs = std::filesystem;
@@ -73,59 +75,31 @@ struct CommonFlags {
 
 absl::StatusOr<CommonFlags> ParseCommon(const std::vector<std::string>& args) {
   CommonFlags f;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto number = [&](int* out) -> absl::Status {
-      if (i + 1 >= args.size() || !absl::SimpleAtoi(args[i + 1], out) || *out < 1) {
-        return absl::InvalidArgumentError(absl::StrFormat("%s needs a positive number", a));
-      }
-      ++i;
-      return absl::OkStatus();
-    };
-    auto text = [&](std::string* out) -> absl::Status {
-      if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrFormat("%s needs a value", a));
-      *out = args[++i];
-      return absl::OkStatus();
-    };
-    if (a == "--coordinator") {
-      if (absl::Status s = text(&f.coordinator); !s.ok()) return s;
-    } else if (a == "--token-file") {
-      if (absl::Status s = text(&f.security.token_file); !s.ok()) return s;
-    } else if (a == "--tls-ca") {
-      if (absl::Status s = text(&f.security.tls_ca); !s.ok()) return s;
-    } else if (a == "--tls-cert") {
-      if (absl::Status s = text(&f.security.tls_cert); !s.ok()) return s;
-    } else if (a == "--tls-key") {
-      if (absl::Status s = text(&f.security.tls_key); !s.ok()) return s;
-    } else if (a == "--json") {
-      f.json = true;
-      f.rest.push_back(a);
-    } else if (a == "--force") {
-      f.force = true;
-    } else if (a == "--watch") {
-      f.watch = true;
-    } else if (a == "--workers") {
-      if (absl::Status s = number(&f.workers); !s.ok()) return s;
-    } else if (a == "--threads-per-worker") {
-      if (absl::Status s = number(&f.threads_per_worker); !s.ok()) return s;
-    } else if (a == "--calibration") {
-      if (absl::Status s = text(&f.calibration); !s.ok()) return s;
-    } else if (a == "--chunks") {
-      if (absl::Status s = number(&f.chunks); !s.ok()) return s;
-    } else if (a == "--gpu") {
-      std::string which;
-      if (absl::Status s = text(&which); !s.ok()) return s;
-      if (which != "auto") {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "--gpu %s: on the cluster, give --gpu auto (each GPU worker uses its own --gpu)", which));
-      }
-      f.gpu = true;
-    } else if (a == "--ctx") {
-      if (absl::Status s = number(&f.ctx); !s.ok()) return s;
-    } else {
-      f.rest.push_back(a);
-    }
+  std::string gpu;
+  CommandLine line("quantfleet");
+  line.Text({"--coordinator"}, &f.coordinator, "HOST:PORT")
+      .Text({"--token-file"}, &f.security.token_file, "a file")
+      .Text({"--tls-ca"}, &f.security.tls_ca, "a file")
+      .Text({"--tls-cert"}, &f.security.tls_cert, "a file")
+      .Text({"--tls-key"}, &f.security.tls_key, "a file")
+      .Flag({"--json"}, &f.json)
+      .Flag({"--force"}, &f.force)
+      .Flag({"--watch"}, &f.watch)
+      .Int({"--workers"}, &f.workers, 1, "a positive number")
+      .Int({"--threads-per-worker"}, &f.threads_per_worker, 1, "a positive number")
+      .Text({"--calibration"}, &f.calibration, "a text file")
+      .Int({"--chunks"}, &f.chunks, 1, "a positive number")
+      .Text({"--gpu"}, &gpu, "auto")
+      .Int({"--ctx"}, &f.ctx, 1, "a positive number")
+      .Rest(&f.rest);
+  QF_RETURN_IF_ERROR(line.Parse(args).status());
+  if (!gpu.empty() && gpu != "auto") {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--gpu %s: on the cluster, give --gpu auto (each GPU worker uses its own --gpu)", gpu));
   }
+  f.gpu = gpu == "auto";
+  // The subcommands' own parsers see --json too.
+  if (f.json) f.rest.push_back("--json");
   // Environment defaults, so a home lab sets them once.
   if (f.security.token_file.empty()) {
     if (const char* v = std::getenv("QUANTFLEET_TOKEN_FILE")) f.security.token_file = v;

@@ -76,6 +76,11 @@ CommandLine& CommandLine::Positional(std::vector<std::string>* out, size_t max) 
   return *this;
 }
 
+CommandLine& CommandLine::Rest(std::vector<std::string>* out) {
+  rest_ = out;
+  return *this;
+}
+
 absl::StatusOr<bool> CommandLine::Parse(const std::vector<std::string>& args) const {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -90,6 +95,8 @@ absl::StatusOr<bool> CommandLine::Parse(const std::vector<std::string>& args) co
       }
       absl::Status s = option->apply(a, takes_value ? args[++i] : "");
       if (!s.ok()) return s;
+    } else if (rest_ != nullptr) {
+      rest_->push_back(a);
     } else if (!a.empty() && a[0] == '-' && a != "-") {
       return absl::InvalidArgumentError(absl::StrFormat("unknown option '%s' (see %s --help)", a, command_));
     } else if (positional_ != nullptr && positional_->size() < max_positional_) {

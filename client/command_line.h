@@ -37,6 +37,9 @@ class CommandLine {
   CommandLine& Size(std::vector<std::string> names, uint64_t* out);
   // Arguments that are not options, at most `max` of them.
   CommandLine& Positional(std::vector<std::string>* out, size_t max);
+  // Everything not declared (options, their values, positionals), in
+  // order, for a second parser: nothing is refused then.
+  CommandLine& Rest(std::vector<std::string>* out);
 
   // Parses `args`; false when help was asked for (what follows it is not
   // checked). Errors: INVALID_ARGUMENT with the message to print.
@@ -55,6 +58,7 @@ class CommandLine {
   std::string command_;
   std::vector<Option> options_;
   std::vector<std::string>* positional_ = nullptr;
+  std::vector<std::string>* rest_ = nullptr;
   size_t max_positional_ = 0;
 };
 

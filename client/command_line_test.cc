@@ -80,5 +80,16 @@ TEST(CommandLine, Refusals_NameTheOptionAndWhatItNeeds) {
   EXPECT_EQ(Error({"a", "b"}), "unexpected argument 'b' (see quantfleet test --help)");
 }
 
+TEST(CommandLine, Rest_KeepsWhatIsNotDeclaredInOrder) {
+  std::string coordinator;
+  std::vector<std::string> rest;
+  CommandLine line("quantfleet submit");
+  line.Text({"--coordinator"}, &coordinator, "HOST:PORT").Rest(&rest);
+  absl::StatusOr<bool> r = line.Parse({"in.gguf", "--coordinator", "h:1", "--imatrix", "i.gguf", "out.gguf", "Q4_K_M"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(coordinator, "h:1");
+  EXPECT_EQ(rest, (std::vector<std::string>{"in.gguf", "--imatrix", "i.gguf", "out.gguf", "Q4_K_M"}));
+}
+
 }  // namespace
 }  // namespace quantfleet
