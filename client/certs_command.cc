@@ -11,6 +11,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "client/certificate_authority.h"
+#include "client/command_line.h"
+#include "core/util/status_macros.h"
 #include "core/io/atomic_file.h"
 #include "nlohmann/json.hpp"
 
@@ -65,45 +67,19 @@ struct Request {
 
 absl::StatusOr<Request> Parse(const std::vector<std::string>& args) {
   Request r;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> absl::StatusOr<std::string> {
-      if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrFormat("%s needs a value", a));
-      return args[++i];
-    };
-    auto number = [&](int* out) -> absl::Status {
-      absl::StatusOr<std::string> v = value();
-      if (!v.ok()) return v.status();
-      if (!absl::SimpleAtoi(*v, out) || *out < 1) {
-        return absl::InvalidArgumentError(absl::StrFormat("%s: '%s' is not a positive number", a, *v));
-      }
-      return absl::OkStatus();
-    };
-    absl::Status s;
-    if (a == "--coordinator-host" || a == "--worker" || a == "--client" || a == "--install-dir") {
-      absl::StatusOr<std::string> v = value();
-      if (!v.ok()) return v.status();
-      if (a == "--coordinator-host") r.hosts.push_back(*v);
-      if (a == "--worker") r.workers.push_back(*v);
-      if (a == "--client") r.client = *v;
-      if (a == "--install-dir") r.install_dir = *v;
-    } else if (a == "--port") {
-      s = number(&r.port);
-    } else if (a == "--days") {
-      s = number(&r.days);
-    } else if (a == "--force") {
-      r.force = true;
-    } else if (a == "--json") {
-      r.json = true;
-    } else if (!a.empty() && a[0] == '-') {
-      return absl::InvalidArgumentError(absl::StrFormat("unknown option %s (see quantfleet certs --help)", a));
-    } else if (r.dir.empty()) {
-      r.dir = a;
-    } else {
-      return absl::InvalidArgumentError(absl::StrFormat("unexpected argument '%s': only one DIR", a));
-    }
-    if (!s.ok()) return s;
-  }
+  std::vector<std::string> dir;
+  CommandLine line("quantfleet certs init");
+  line.List({"--coordinator-host"}, &r.hosts, "a host name or address")
+      .List({"--worker"}, &r.workers, "a worker name")
+      .Text({"--client"}, &r.client, "a client name")
+      .Text({"--install-dir"}, &r.install_dir, "a directory")
+      .Int({"--port"}, &r.port, 1, "a positive number")
+      .Int({"--days"}, &r.days, 1, "a positive number")
+      .Flag({"--force"}, &r.force)
+      .Flag({"--json"}, &r.json)
+      .Positional(&dir, 1);
+  QF_RETURN_IF_ERROR(line.Parse(args).status());
+  if (!dir.empty()) r.dir = dir[0];
   if (r.dir.empty()) return absl::InvalidArgumentError("give the directory to create the files in (DIR)");
   if (r.hosts.empty()) {
     return absl::InvalidArgumentError(

@@ -39,6 +39,13 @@ CommandLine& CommandLine::Text(std::vector<std::string> names, std::optional<std
   });
 }
 
+CommandLine& CommandLine::List(std::vector<std::string> names, std::vector<std::string>* out, std::string needs) {
+  return Add(std::move(names), std::move(needs), [out](const std::string&, const std::string& v) {
+    out->push_back(v);
+    return absl::OkStatus();
+  });
+}
+
 CommandLine& CommandLine::Choice(std::vector<std::string> names, std::string* out, std::vector<std::string> choices) {
   const std::string allowed = absl::StrJoin(choices, " or ");
   return Add(std::move(names), allowed, [out, choices, allowed](const std::string& name, const std::string& v) {

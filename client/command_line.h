@@ -29,6 +29,8 @@ class CommandLine {
   // was given (an empty text is a text).
   CommandLine& Text(std::vector<std::string> names, std::string* out, std::string needs);
   CommandLine& Text(std::vector<std::string> names, std::optional<std::string>* out, std::string needs);
+  // A value that may be given more than once; each is appended.
+  CommandLine& List(std::vector<std::string> names, std::vector<std::string>* out, std::string needs);
   // One of `choices`.
   CommandLine& Choice(std::vector<std::string> names, std::string* out, std::vector<std::string> choices);
   // An integer of at least `min`, e.g. needs = "a number of tokens, 16 or more".
