@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "coordinator/request_limits.h"
 #include "core/util/crc32c.h"
+#include "tests/tools/faulty_file_ops.h"
 #include "tests/tools/test_model.h"
 
 namespace quantfleet {

@@ -91,7 +91,7 @@ absl::Status PartFile::Finalize() {
   if (ops_->RenameAt(dir_.fd(), part_name_.c_str(), name_.c_str()) != 0) {
     return Errno(dir_.path() + "/" + name_, "rename into place failed");
   }
-  if (::fsync(dir_.fd()) != 0) return Errno(dir_.path(), "directory fsync failed");
+  if (ops_->FSync(dir_.fd()) != 0) return Errno(dir_.path(), "directory fsync failed");
   return absl::OkStatus();
 }
 

@@ -19,7 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "coordinator/file_ops.h"
+#include "core/io/file_ops.h"
 #include "core/io/directory.h"
 
 namespace quantfleet {

@@ -360,15 +360,16 @@ absl::Status WorkerAgent::DownloadModel(const v1::TaskSpec& task, const std::str
   absl::Status s = Stream(task, what, total, &have, [&](const std::string& data) -> absl::Status {
     size_t done = 0;
     while (done < data.size()) {
-      const ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(have + done));
+      const ssize_t n = options_.file_ops->PWrite(fd, data.data() + done, data.size() - done,
+                                                     static_cast<off_t>(have + done));
       if (n <= 0) return absl::UnavailableError(absl::StrFormat("%s: %s", partial, std::strerror(errno)));
       done += static_cast<size_t>(n);
     }
     return absl::OkStatus();
   });
-  if (s.ok() && ::fsync(fd) != 0) s = absl::UnavailableError(absl::StrFormat("%s: fsync: %s", partial, std::strerror(errno)));
+  if (s.ok() && options_.file_ops->FSync(fd) != 0) s = absl::UnavailableError(absl::StrFormat("%s: fsync: %s", partial, std::strerror(errno)));
   ::close(fd);
-  if (s.ok() && ::rename(partial.c_str(), destination.c_str()) != 0) {
+  if (s.ok() && options_.file_ops->RenameAt(AT_FDCWD, partial.c_str(), destination.c_str()) != 0) {
     s = absl::UnavailableError(absl::StrFormat("%s: rename: %s", destination, std::strerror(errno)));
   }
   return s;

@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "core/io/file_ops.h"
 #include "core/io/mapped_file.h"
 #include "proto/quantfleet.pb.h"
 #include "worker/coordinator_link.h"
@@ -52,6 +53,8 @@ struct WorkerOptions {
   std::vector<std::string> data_roots;
   // Where models streamed for calibration are kept (reused across jobs).
   std::string cache_dir;
+  // The model cache's writes (tests inject faults).
+  FileOps* file_ops = FileOps::Posix();
   // Model bytes this worker may hold while calibrating (0: no limit): a
   // larger model is cut into pipeline stages across workers.
   uint64_t memory_bytes = 0;

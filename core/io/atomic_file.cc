@@ -24,7 +24,7 @@ absl::Status ErrnoError(const std::string& path, const char* what, int err) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& destination, bool overwrite,
-                                                             mode_t mode) {
+                                                             mode_t mode, FileOps* ops) {
   struct stat st;
   if (!overwrite && ::stat(destination.c_str(), &st) == 0) {
     return absl::AlreadyExistsError(
@@ -34,11 +34,11 @@ absl::StatusOr<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string
   const int fd = ::mkstemp(temp.data());
   if (fd < 0) return ErrnoError(destination, "cannot create a temporary file beside it", errno);
   ::fchmod(fd, mode);
-  return std::unique_ptr<AtomicFile>(new AtomicFile(destination, temp, fd));
+  return std::unique_ptr<AtomicFile>(new AtomicFile(destination, temp, fd, ops));
 }
 
-AtomicFile::AtomicFile(std::string destination, std::string temp_path, int fd)
-    : destination_(std::move(destination)), temp_path_(std::move(temp_path)), fd_(fd) {}
+AtomicFile::AtomicFile(std::string destination, std::string temp_path, int fd, FileOps* ops)
+    : destination_(std::move(destination)), temp_path_(std::move(temp_path)), fd_(fd), ops_(ops) {}
 
 AtomicFile::~AtomicFile() {
   if (fd_ >= 0) ::close(fd_);
@@ -48,7 +48,7 @@ AtomicFile::~AtomicFile() {
 absl::Status AtomicFile::PWrite(const void* data, size_t size, uint64_t offset) {
   const auto* p = static_cast<const uint8_t*>(data);
   while (size > 0) {
-    const ssize_t n = ::pwrite(fd_, p, size, static_cast<off_t>(offset));
+    const ssize_t n = ops_->PWrite(fd_, p, size, static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoError(destination_, "write failed", errno);
@@ -67,13 +67,13 @@ absl::Status AtomicFile::Truncate(uint64_t size) {
 }
 
 absl::Status AtomicFile::Commit() {
-  if (::fsync(fd_) != 0) return ErrnoError(destination_, "fsync failed", errno);
+  if (ops_->FSync(fd_) != 0) return ErrnoError(destination_, "fsync failed", errno);
   if (::close(fd_) != 0) {
     fd_ = -1;
     return ErrnoError(destination_, "close failed", errno);
   }
   fd_ = -1;
-  if (::rename(temp_path_.c_str(), destination_.c_str()) != 0) {
+  if (ops_->RenameAt(AT_FDCWD, temp_path_.c_str(), destination_.c_str()) != 0) {
     return ErrnoError(destination_, "rename into place failed", errno);
   }
   committed_ = true;
@@ -81,7 +81,7 @@ absl::Status AtomicFile::Commit() {
   if (dir.empty()) dir = ".";
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
-    const int rc = ::fsync(dfd);
+    const int rc = ops_->FSync(dfd);
     const int err = errno;
     ::close(dfd);
     if (rc != 0) return ErrnoError(dir, "directory fsync failed", err);

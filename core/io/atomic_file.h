@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/io/file_ops.h"
 
 namespace quantfleet {
 
@@ -29,7 +30,7 @@ class AtomicFile {
   // (0600 for secrets). Fails with ALREADY_EXISTS when the destination
   // exists and `overwrite` is false.
   static absl::StatusOr<std::unique_ptr<AtomicFile>> Create(const std::string& destination, bool overwrite,
-                                                            mode_t mode = 0644);
+                                                            mode_t mode = 0644, FileOps* ops = FileOps::Posix());
 
   ~AtomicFile();
   AtomicFile(const AtomicFile&) = delete;
@@ -49,10 +50,11 @@ class AtomicFile {
   const std::string& temp_path() const { return temp_path_; }
 
  private:
-  AtomicFile(std::string destination, std::string temp_path, int fd);
+  AtomicFile(std::string destination, std::string temp_path, int fd, FileOps* ops);
   std::string destination_;
   std::string temp_path_;
   int fd_;
+  FileOps* const ops_;
   bool committed_ = false;
 };
 
