@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
+#include "core/calibration/chunk_run.h"
 
 namespace quantfleet {
 

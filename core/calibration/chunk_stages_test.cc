@@ -10,7 +10,7 @@
 
 #include "core/gguf/gguf_model.h"
 #include "tests/tools/test_model.h"
-#include "core/calibration/chunk_statistics.h"
+#include "core/calibration/chunk_run.h"
 #include "core/model/llama_model.h"
 
 namespace quantfleet {

@@ -17,7 +17,7 @@
 #include "absl/types/span.h"
 #include "core/gguf/gguf_model.h"
 #include "core/calibration/imatrix_collector.h"
-#include "core/model/llama_model.h"
+#include "core/model/vocab.h"
 
 namespace quantfleet {
 
@@ -45,18 +45,6 @@ struct ChunkStatistics {
   // Adds `chunk` (the next in chunk order) to this total.
   void Add(const ChunkStatistics& chunk);
 };
-
-// Runs `tokens` (one chunk, BOS in place) through `model`.
-absl::StatusOr<ChunkStatistics> RunChunk(const LlamaModel& model, absl::Span<const TokenId> tokens,
-                                         bool process_output, bool perplexity);
-
-// One stage of a pipelined chunk: layers [first_layer, end_layer) on the
-// activations in `hidden` (see RunForwardLayers), which then hold the
-// stage's output. The statistics cover the stage's entries; the last stage
-// adds the perplexity sums (and output.weight when asked).
-absl::StatusOr<ChunkStatistics> RunChunkLayers(const LlamaModel& model, absl::Span<const TokenId> tokens,
-                                               int first_layer, int end_layer, std::vector<float>* hidden,
-                                               bool process_output, bool perplexity);
 
 // The block index of an entry ("blk.12.ffn_up.weight": 12), or -1 for
 // entries outside the blocks (output.weight).

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "core/calibration/calibration_chunks.h"
 #include "core/calibration/chunk_statistics.h"
 #include "core/calibration/imatrix_collector.h"
 #include "core/model/llama_model.h"
@@ -59,22 +60,6 @@ absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab
                                             const std::vector<TokenId>& tokens, const ImatrixRunOptions& options,
                                             ImatrixCollector* collector,
                                             const std::function<void(const ChunkDone&)>& on_chunk);
-
-// The most tokens one chunk may hold (llama.cpp's largest trained contexts).
-inline constexpr int kMaxChunkTokens = 1 << 20;
-
-// INVALID_ARGUMENT unless 16 <= ctx <= kMaxChunkTokens.
-absl::Status CheckChunkTokens(int ctx);
-
-// The chunks of `tokens`: whole runs of `ctx`, at most `max_chunks` (<= 0:
-// all), each with BOS first where the vocabulary adds one.
-// INVALID_ARGUMENT for ctx outside [16, kMaxChunkTokens];
-// FAILED_PRECONDITION when the text has fewer than 2 * ctx tokens.
-absl::StatusOr<std::vector<std::vector<TokenId>>> CutChunks(const Vocab& vocab, const std::vector<TokenId>& tokens,
-                                                             int ctx, int max_chunks);
-
-// The perplexity and llama-imatrix's "+/-" from summed chunk statistics.
-void Perplexity(const ChunkStatistics& total, double* perplexity, double* error);
 
 }  // namespace quantfleet
 

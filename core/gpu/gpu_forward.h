@@ -42,7 +42,7 @@ class GpuForward {
                                                             int end_layer);
   ~GpuForward();
 
-  // RunChunkLayers (chunk_statistics.h) on the GPU: `hidden` holds the
+  // RunChunkLayers (chunk_run.h) on the GPU: `hidden` holds the
   // stage's input unless it is the first, and its output unless it is the
   // last.
   absl::StatusOr<ChunkStatistics> RunChunk(absl::Span<const TokenId> tokens, std::vector<float>* hidden,

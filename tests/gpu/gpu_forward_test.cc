@@ -17,7 +17,7 @@
 #include "core/quant/imatrix_file.h"
 #include "tests/tools/subprocess.h"
 #include "tests/tools/test_model.h"
-#include "core/calibration/chunk_statistics.h"
+#include "core/calibration/chunk_run.h"
 #include "core/model/llama_model.h"
 #include "core/gpu/gpu_devices.h"
 #include "core/gpu/gpu_forward.h"
