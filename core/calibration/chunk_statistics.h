@@ -1,6 +1,7 @@
-// One calibration chunk: running it (forward pass, importance statistics
-// and the perplexity sums of its second half), the fixed binary layout in
-// which a worker sends it to the coordinator, and adding it to a total.
+// One calibration chunk's statistics (importance sums and counts, the
+// perplexity sums of its second half): the entries a model yields, the
+// fixed binary layout in which a worker sends them to the coordinator, and
+// adding them to a total. Running a chunk is chunk_run.h.
 // Totals are always built by adding chunks in chunk order, so the result
 // is the same bits whichever machines ran which chunks.
 //
