@@ -103,10 +103,9 @@ absl::StatusOr<Owned<X509>> NewCertificate(EVP_PKEY* key, const std::string& com
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(days) * 86400);
   X509_set_pubkey(cert.get(), key);
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("quantfleet"), -1, -1,
-                             0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(common_name.c_str()),
-                             -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("quantfleet"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
+                             -1, 0);
   return cert;
 }
 
@@ -153,8 +152,7 @@ absl::StatusOr<PemPair> IssueCertificate(const PemPair& ca, const std::string& c
     } else if (IsDnsName(host)) {
       alt_names.push_back("DNS:" + host);
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("host '%s' is neither a DNS name nor an IP address", host));
+      return absl::InvalidArgumentError(absl::StrFormat("host '%s' is neither a DNS name nor an IP address", host));
     }
   }
   if (role == CertificateRole::kServer && alt_names.empty()) {
@@ -195,8 +193,8 @@ absl::Status VerifyCertificate(const std::string& ca_certificate, const std::str
   Owned<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
   X509_STORE_CTX_init(ctx.get(), store.get(), cert->get(), nullptr);
   if (X509_verify_cert(ctx.get()) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the certificate does not chain to the CA: ", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()))));
+    return absl::InvalidArgumentError(absl::StrCat("the certificate does not chain to the CA: ",
+                                                   X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()))));
   }
   if (!host.empty()) {
     const int match = IsIpAddress(host) ? X509_check_ip_asc(cert->get(), host.c_str(), 0)

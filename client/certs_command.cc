@@ -12,8 +12,8 @@
 #include "absl/strings/str_join.h"
 #include "client/certificate_authority.h"
 #include "client/command_line.h"
-#include "core/util/status_macros.h"
 #include "core/io/atomic_file.h"
+#include "core/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace quantfleet {
@@ -155,10 +155,9 @@ int RunInit(const Request& r) {
                              {"tls-cert", at + "worker-" + name + ".pem"},
                              {"tls-key", at + "worker-" + name + ".key"},
                              {"token-file", at + "worker.token"}};
-    files.emplace_back("worker-" + name + ".toml",
-                       "# quantfleet-worker --config " + at + "worker-" + name + ".toml\n" +
-                           Toml(worker_settings[name]),
-                       0644);
+    files.emplace_back(
+        "worker-" + name + ".toml",
+        "# quantfleet-worker --config " + at + "worker-" + name + ".toml\n" + Toml(worker_settings[name]), 0644);
   }
   absl::StatusOr<PemPair> client = IssueCertificate(*ca, r.client, CertificateRole::kClient, {}, r.days);
   if (!client.ok()) return Fail(client.status());
@@ -172,9 +171,9 @@ int RunInit(const Request& r) {
   if (!r.force) {
     for (const auto& [name, content, mode] : files) {
       if (fs::exists(fs::path(r.dir) / name)) {
-        return Fail(absl::AlreadyExistsError(absl::StrFormat(
-            "%s already exists; choose an empty directory or pass --force to replace every file",
-            (fs::path(r.dir) / name).string())));
+        return Fail(absl::AlreadyExistsError(
+            absl::StrFormat("%s already exists; choose an empty directory or pass --force to replace every file",
+                            (fs::path(r.dir) / name).string())));
       }
     }
   }
@@ -207,19 +206,22 @@ int RunInit(const Request& r) {
     return 0;
   }
   absl::PrintF("Created in %s: %d files (keys and tokens with mode 0600).\n\n", local, files.size());
-  absl::PrintF("On the coordinator, copy ca.pem coordinator.pem coordinator.key client.token worker.token\n"
-               "coordinator.toml to %s, add state-dir and allow-root to coordinator.toml, and run\n"
-               "  quantfleet-coordinator --config %scoordinator.toml\n  which holds:\n%s\n",
-               r.install_dir, at, Toml(coordinator_settings, "    "));
+  absl::PrintF(
+      "On the coordinator, copy ca.pem coordinator.pem coordinator.key client.token worker.token\n"
+      "coordinator.toml to %s, add state-dir and allow-root to coordinator.toml, and run\n"
+      "  quantfleet-coordinator --config %scoordinator.toml\n  which holds:\n%s\n",
+      r.install_dir, at, Toml(coordinator_settings, "    "));
   for (const auto& [name, settings] : worker_settings) {
-    absl::PrintF("On worker %s, copy ca.pem worker-%s.pem worker-%s.key worker.token worker-%s.toml to %s, and run\n"
-                 "  quantfleet-worker --config %sworker-%s.toml\n  which holds:\n%s\n",
-                 name, name, name, name, r.install_dir, at, name, Toml(settings, "    "));
+    absl::PrintF(
+        "On worker %s, copy ca.pem worker-%s.pem worker-%s.key worker.token worker-%s.toml to %s, and run\n"
+        "  quantfleet-worker --config %sworker-%s.toml\n  which holds:\n%s\n",
+        name, name, name, name, r.install_dir, at, name, Toml(settings, "    "));
   }
   absl::PrintF("For the quantfleet command on this machine:\n");
   for (const auto& [k, v] : client_env) absl::PrintF("  export %s=%s\n", k, v);
-  absl::PrintF("\nMake the key files readable by the user each daemon runs as (chown quantfleet), and keep\n"
-               "ca.key off the network: it can sign certificates the cluster trusts.\n");
+  absl::PrintF(
+      "\nMake the key files readable by the user each daemon runs as (chown quantfleet), and keep\n"
+      "ca.key off the network: it can sign certificates the cluster trusts.\n");
   return 0;
 }
 

@@ -1,13 +1,12 @@
 #include "client/cluster_client.h"
 
-#include "proto/channel_factory.h"
-
 #include <grpcpp/grpcpp.h>
 
 #include <cstdlib>
 #include <thread>
 
 #include "absl/strings/str_format.h"
+#include "proto/channel_factory.h"
 #include "proto/status_mapping.h"
 
 namespace quantfleet {
@@ -21,12 +20,12 @@ absl::Status FromGrpc(const grpc::Status& s, const std::string& address) {
     // A TLS server that wants a client certificate closes the connection
     // during the handshake, which gRPC reports only as a closed socket.
     const bool closed = s.error_message().find("Socket closed") != std::string::npos;
-    return absl::UnavailableError(absl::StrFormat(
-        "cannot reach the coordinator at %s (%s); is quantfleet-coordinator running there?%s", address,
-        s.error_message(),
-        closed ? " If it requires client certificates (mTLS), pass --tls-cert and --tls-key "
-                 "($QUANTFLEET_TLS_CERT, $QUANTFLEET_TLS_KEY)."
-               : ""));
+    return absl::UnavailableError(
+        absl::StrFormat("cannot reach the coordinator at %s (%s); is quantfleet-coordinator running there?%s", address,
+                        s.error_message(),
+                        closed ? " If it requires client certificates (mTLS), pass --tls-cert and --tls-key "
+                                 "($QUANTFLEET_TLS_CERT, $QUANTFLEET_TLS_KEY)."
+                               : ""));
   }
   return FromGrpcStatus(s);
 }
@@ -35,25 +34,29 @@ absl::Status FromGrpc(const grpc::Status& s, const std::string& address) {
 
 std::string JobStateName(v1::JobState state) {
   switch (state) {
-    case v1::JOB_QUEUED: return "QUEUED";
-    case v1::JOB_RUNNING: return "RUNNING";
-    case v1::JOB_SUCCEEDED: return "SUCCEEDED";
-    case v1::JOB_FAILED: return "FAILED";
-    case v1::JOB_CANCELLED: return "CANCELLED";
-    default: return "UNKNOWN";
+    case v1::JOB_QUEUED:
+      return "QUEUED";
+    case v1::JOB_RUNNING:
+      return "RUNNING";
+    case v1::JOB_SUCCEEDED:
+      return "SUCCEEDED";
+    case v1::JOB_FAILED:
+      return "FAILED";
+    case v1::JOB_CANCELLED:
+      return "CANCELLED";
+    default:
+      return "UNKNOWN";
   }
 }
 
 std::string ClusterClient::DefaultAddress(const std::string& flag) { return DefaultCoordinatorAddress(flag); }
 
-ClusterClient::ClusterClient(const std::string& address, std::shared_ptr<grpc::Channel> channel,
-                             absl::Duration timeout)
+ClusterClient::ClusterClient(const std::string& address, std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
     : address_(address), timeout_(timeout), stub_(v1::JobService::NewStub(channel)) {}
 
 std::unique_ptr<grpc::ClientContext> ClusterClient::Context() const {
   auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout_)));
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout_)));
   return ctx;
 }
 

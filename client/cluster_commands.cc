@@ -15,13 +15,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "proto/channel_factory.h"
 #include "client/cluster_client.h"
 #include "client/command_line.h"
 #include "client/quantize_command.h"
 #include "client/terminal_progress.h"
 #include "core/util/local_process.h"
 #include "core/util/status_macros.h"
+#include "proto/channel_factory.h"
 
 namespace quantfleet {
 namespace fs = std::filesystem;
@@ -215,7 +215,8 @@ int WatchJob(ClusterClient& client, const std::string& job_id, bool json) {
       std::fflush(stdout);
       return;
     }
-    const double frac = j.bytes_total() ? static_cast<double>(j.bytes_done()) / static_cast<double>(j.bytes_total()) : 0;
+    const double frac =
+        j.bytes_total() ? static_cast<double>(j.bytes_done()) / static_cast<double>(j.bytes_total()) : 0;
     const double secs = absl::ToDoubleSeconds(absl::Now() - start);
     const double eta = frac > 0.001 ? secs * (1 - frac) / frac : 0;
     std::vector<std::string> rates;
@@ -226,8 +227,8 @@ int WatchJob(ClusterClient& client, const std::string& job_id, bool json) {
         !j.waiting().empty() ? absl::StrFormat("%s  %s", JobStateName(j.state()), j.waiting())
         : j.has_calibration()
             ? absl::StrFormat("%s %3.0f%%  calibration chunks %d/%d  perplexity %.4f  %.0f tokens/s  ETA %.0fs  %s",
-                              JobStateName(j.state()), frac * 100, j.tensors_done(), j.tensors_total(),
-                              j.perplexity(), CalibrationTokensPerSecond(j), eta, CalibrationPlanText(j))
+                              JobStateName(j.state()), frac * 100, j.tensors_done(), j.tensors_total(), j.perplexity(),
+                              CalibrationTokensPerSecond(j), eta, CalibrationPlanText(j))
             : absl::StrFormat("%s %3.0f%%  tensors %d/%d  %s/%s  ETA %.0fs  %s", JobStateName(j.state()), frac * 100,
                               j.tensors_done(), j.tensors_total(), HumanBytes(j.bytes_done()),
                               HumanBytes(j.bytes_total()), eta, absl::StrJoin(rates, ", "));
@@ -247,7 +248,8 @@ int WatchJob(ClusterClient& client, const std::string& job_id, bool json) {
     if (!json) {
       absl::FPrintF(stderr, "job %s succeeded: %s (sha256 %s) in %.1f s\n", job_id, end->output(), end->sha256(),
                     (end->finished_unix_ms() - end->created_unix_ms()) / 1000.0);
-      if (end->has_calibration()) absl::FPrintF(stderr, "perplexity of the calibration text: %.4f\n", end->perplexity());
+      if (end->has_calibration())
+        absl::FPrintF(stderr, "perplexity of the calibration text: %.4f\n", end->perplexity());
     }
     return 0;
   }
@@ -302,7 +304,8 @@ int SubmitCalibrated(ClusterClient& client, v1::SubmitJobRequest request, const 
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  return Fail(absl::DeadlineExceededError(absl::StrFormat("job %s finished but its quantization did not start", job->id())));
+  return Fail(
+      absl::DeadlineExceededError(absl::StrFormat("job %s finished but its quantization did not start", job->id())));
 }
 
 int Submit(const CommonFlags& flags) {
@@ -338,8 +341,8 @@ int PrintJob(const v1::Job& j, bool json) {
     absl::PrintF("%s\n", ToJson(j));
     return 0;
   }
-  absl::PrintF("job       %s\nstate     %s\ninput     %s\noutput    %s\ntype      %s\n", j.id(), JobStateName(j.state()),
-               j.input(), j.output(), j.options().file_type());
+  absl::PrintF("job       %s\nstate     %s\ninput     %s\noutput    %s\ntype      %s\n", j.id(),
+               JobStateName(j.state()), j.input(), j.output(), j.options().file_type());
   absl::PrintF("tasks     %d/%d\ntensors   %d/%d\nbytes     %s/%s\n", j.tasks_done(), j.tasks_total(), j.tensors_done(),
                j.tensors_total(), HumanBytes(j.bytes_done()), HumanBytes(j.bytes_total()));
   if (!j.sha256().empty()) absl::PrintF("sha256    %s\n", j.sha256());
@@ -357,7 +360,8 @@ void StopAll(const std::vector<pid_t>& pids) {
   for (pid_t p : pids) ::kill(p, SIGTERM);
   for (pid_t p : pids) {
     int status;
-    for (int i = 0; i < 100 && ::waitpid(p, &status, WNOHANG) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < 100 && ::waitpid(p, &status, WNOHANG) == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (::waitpid(p, &status, WNOHANG) == 0) {
       ::kill(p, SIGKILL);
       ::waitpid(p, &status, 0);
@@ -373,8 +377,8 @@ int LocalCluster(const CommonFlags& flags) {
   const std::string coordinator_bin = (bin / "quantfleet-coordinator").string();
   const std::string worker_bin = (bin / "quantfleet-worker").string();
   if (!fs::exists(coordinator_bin) || !fs::exists(worker_bin)) {
-    return Fail(absl::NotFoundError(absl::StrFormat(
-        "quantfleet-coordinator and quantfleet-worker must be installed beside %s", bin.string())));
+    return Fail(absl::NotFoundError(
+        absl::StrFormat("quantfleet-coordinator and quantfleet-worker must be installed beside %s", bin.string())));
   }
   char state_tmpl[] = "/tmp/quantfleet-cluster-XXXXXX";
   if (::mkdtemp(state_tmpl) == nullptr) return Fail(absl::InternalError("cannot create a state directory in /tmp"));
@@ -387,9 +391,10 @@ int LocalCluster(const CommonFlags& flags) {
   const bool calibrated = !flags.calibration.empty();
   if (calibrated) roots.push_back(fs::path(Absolute(flags.calibration)).parent_path().string());
   std::vector<pid_t> pids;
-  const pid_t coordinator = SpawnWithLog({coordinator_bin, "--listen", address, "--state-dir", state, "--allow-root",
-                                   absl::StrJoin(roots, ","), "--lease-seconds", "30", "--heartbeat-seconds", "2", "--drain-seconds", "0"},
-                                  state + "/coordinator.log");
+  const pid_t coordinator = SpawnWithLog(
+      {coordinator_bin, "--listen", address, "--state-dir", state, "--allow-root", absl::StrJoin(roots, ","),
+       "--lease-seconds", "30", "--heartbeat-seconds", "2", "--drain-seconds", "0"},
+      state + "/coordinator.log");
   if (coordinator < 0) return Fail(absl::InternalError("cannot start quantfleet-coordinator"));
   pids.push_back(coordinator);
   // Connect only once the port is open: a gRPC channel that fails its
@@ -399,13 +404,15 @@ int LocalCluster(const CommonFlags& flags) {
       address, grpc::CreateChannel(address, grpc::InsecureChannelCredentials()), absl::Seconds(30));
   if (!up) {
     StopAll(pids);
-    return Fail(absl::UnavailableError(absl::StrFormat("the local coordinator did not start; see %s/coordinator.log", state)));
+    return Fail(
+        absl::UnavailableError(absl::StrFormat("the local coordinator did not start; see %s/coordinator.log", state)));
   }
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
   const int threads = flags.threads_per_worker > 0 ? flags.threads_per_worker : std::max(1, cores / flags.workers);
   for (int i = 0; i < flags.workers; ++i) {
-    std::vector<std::string> argv = {worker_bin, "--coordinator", address, "--name",
-                                     absl::StrFormat("local-%d", i + 1), "--threads", absl::StrCat(threads)};
+    std::vector<std::string> argv = {
+        worker_bin,  "--coordinator",      address, "--name", absl::StrFormat("local-%d", i + 1),
+        "--threads", absl::StrCat(threads)};
     // Calibrating workers read the model where it is, rather than stream
     // a copy into a cache.
     if (calibrated) argv.insert(argv.end(), {"--data-root", fs::path(req->input()).parent_path().string()});
@@ -470,8 +477,8 @@ int RunClusterImatrix(const std::vector<std::string>& args) {
     } else if (a == "--json") {
       continue;
     } else {
-      return Fail(absl::InvalidArgumentError(absl::StrFormat(
-          "%s is not available with --coordinator (the cluster writes GGUF, with perplexity)", a)));
+      return Fail(absl::InvalidArgumentError(
+          absl::StrFormat("%s is not available with --coordinator (the cluster writes GGUF, with perplexity)", a)));
     }
   }
   if (request.input().empty() || o->text().empty()) {
@@ -509,7 +516,8 @@ int RunClusterCommand(const std::string& command, const std::vector<std::string>
   ClusterClient& client = **connected;
   const bool needs_job = command == "status" || command == "watch" || command == "cancel";
   if (needs_job && positional.size() != 1) {
-    return Fail(absl::InvalidArgumentError(absl::StrFormat("usage: quantfleet %s [--coordinator HOST:PORT] JOB", command)));
+    return Fail(
+        absl::InvalidArgumentError(absl::StrFormat("usage: quantfleet %s [--coordinator HOST:PORT] JOB", command)));
   }
   if (command == "status" || command == "cancel") {
     absl::StatusOr<v1::Job> j = command == "status" ? client.GetJob(positional[0]) : client.Cancel(positional[0]);

@@ -39,9 +39,8 @@ std::string Error(const std::vector<std::string>& args) {
 
 TEST(CommandLine, OptionsSwitchesAndPositionals_AreApplied) {
   Parsed p;
-  absl::StatusOr<bool> r =
-      Parse(&p, {"-f", "t.txt", "--ctx", "64", "--json", "--no-bos", "--vram", "24GiB", "--kv-type", "q8_0", "m.gguf",
-                 "-p", ""});
+  absl::StatusOr<bool> r = Parse(&p, {"-f", "t.txt", "--ctx", "64", "--json", "--no-bos", "--vram", "24GiB",
+                                      "--kv-type", "q8_0", "m.gguf", "-p", ""});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(*r);
   EXPECT_EQ(p.file, "t.txt");

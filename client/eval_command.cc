@@ -6,9 +6,9 @@
 #include <memory>
 #include <thread>
 
-#include "client/command_line.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "client/command_line.h"
 #include "core/calibration/evaluation.h"
 #include "core/calibration/imatrix_run.h"
 #include "core/gguf/gguf_model.h"

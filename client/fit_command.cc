@@ -2,9 +2,9 @@
 
 #include <optional>
 
-#include "client/command_line.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "client/command_line.h"
 #include "client/terminal_progress.h"
 #include "core/gguf/gguf_model.h"
 #include "core/quant/file_type.h"
@@ -47,8 +47,8 @@ std::optional<uint32_t> U32(const GgufModel& model, const std::string& key) {
 }
 
 // The file types people pick for GPUs, smallest first.
-constexpr const char* kTypes[] = {"Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "IQ4_XS", "Q4_0", "Q4_K_S",
-                                  "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K",   "Q8_0",  "F16"};
+constexpr const char* kTypes[] = {"Q2_K",   "Q3_K_S", "Q3_K_M", "Q3_K_L", "IQ4_XS", "Q4_0", "Q4_K_S",
+                                  "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K",   "Q8_0",   "F16"};
 
 }  // namespace
 
@@ -82,16 +82,16 @@ int RunFitCommand(const std::vector<std::string>& args) {
   const std::optional<uint32_t> n_head = U32(*model, *arch + ".attention.head_count");
   const std::optional<uint32_t> n_embd = U32(*model, *arch + ".embedding_length");
   if (!n_layer || !n_head || !n_embd || *n_head == 0) {
-    return Fail(absl::StrFormat("%s: %s.block_count, attention.head_count or embedding_length is missing", model_path,
-                                *arch));
+    return Fail(
+        absl::StrFormat("%s: %s.block_count, attention.head_count or embedding_length is missing", model_path, *arch));
   }
   const uint32_t n_head_kv = U32(*model, *arch + ".attention.head_count_kv").value_or(*n_head);
   const uint32_t k_dim = U32(*model, *arch + ".attention.key_length").value_or(*n_embd / *n_head);
   const uint32_t v_dim = U32(*model, *arch + ".attention.value_length").value_or(*n_embd / *n_head);
   // K and V per layer and token; q8_0 stores 32 values in 34 bytes.
   const double per_value = kv_type == "f16" ? 2.0 : 34.0 / 32.0;
-  const uint64_t kv_bytes = static_cast<uint64_t>(static_cast<double>(*n_layer) * ctx * n_head_kv *
-                                                  (k_dim + v_dim) * per_value);
+  const uint64_t kv_bytes =
+      static_cast<uint64_t>(static_cast<double>(*n_layer) * ctx * n_head_kv * (k_dim + v_dim) * per_value);
 
   struct Row {
     std::string type;

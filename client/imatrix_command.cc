@@ -11,21 +11,21 @@
 #include <optional>
 #include <thread>
 
-#include "client/command_line.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "client/cluster_commands.h"
-#include "core/gguf/gguf_model.h"
-#include "nlohmann/json.hpp"
-#include "core/model/forward_pass.h"
+#include "client/command_line.h"
 #include "core/calibration/imatrix_checkpoint.h"
+#include "core/calibration/imatrix_run.h"
+#include "core/gguf/gguf_model.h"
 #include "core/gpu/gpu_devices.h"
 #include "core/gpu/gpu_forward.h"
-#include "core/calibration/imatrix_run.h"
+#include "core/io/mapped_file.h"
+#include "core/model/forward_pass.h"
 #include "core/model/runnable_model.h"
 #include "core/model/tokenizer.h"
-#include "core/io/mapped_file.h"
+#include "nlohmann/json.hpp"
 
 namespace quantfleet {
 namespace {
@@ -87,8 +87,8 @@ absl::StatusOr<std::unique_ptr<GpuForward>> OpenGpu(const LlamaModel& model, con
   if (gpus.empty()) return absl::FailedPreconditionError(NoGpuReason());
   int index = 0;
   if (which != "auto" && (!absl::SimpleAtoi(which, &index) || index < 0 || index >= static_cast<int>(gpus.size()))) {
-    return absl::InvalidArgumentError(absl::StrFormat("not a GPU here (%d visible: 0 to %d)", gpus.size(),
-                                                      gpus.size() - 1));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("not a GPU here (%d visible: 0 to %d)", gpus.size(), gpus.size() - 1));
   }
   absl::StatusOr<std::unique_ptr<GpuForward>> g = GpuForward::Create(model, index, 0, model.hparams().n_layer);
   if (g.ok()) {
@@ -247,9 +247,14 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
   std::filesystem::remove(checkpoint_path, ec);  // the run is complete
   const double tps = result->seconds > 0 ? result->tokens / result->seconds : 0;
   if (json) {
-    nlohmann::json j = {{"output", out_path},     {"format", format},          {"chunks", result->chunks},
-                        {"ctx", options.ctx},     {"tokens", result->tokens},  {"seconds", result->seconds},
-                        {"tokens_per_second", tps}, {"entries", collector.entries().size()},
+    nlohmann::json j = {{"output", out_path},
+                        {"format", format},
+                        {"chunks", result->chunks},
+                        {"ctx", options.ctx},
+                        {"tokens", result->tokens},
+                        {"seconds", result->seconds},
+                        {"tokens_per_second", tps},
+                        {"entries", collector.entries().size()},
                         {"resumed_chunks", options.resume_chunks}};
     if (options.perplexity) j["perplexity"] = result->perplexity;
     absl::PrintF("%s\n", j.dump(2));

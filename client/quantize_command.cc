@@ -5,9 +5,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <thread>
-
 #include <regex>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -49,7 +48,8 @@ absl::Status AddTensorType(const std::string& spec, QuantizeCommandArgs& out) {
 
 absl::Status AddTensorTypeFile(const std::string& path, QuantizeCommandArgs& out) {
   absl::StatusOr<std::string> text = ReadRegularFile(path, 1 << 20);
-  if (!text.ok()) return absl::Status(text.status().code(), absl::StrCat("--tensor-type-file ", text.status().message()));
+  if (!text.ok())
+    return absl::Status(text.status().code(), absl::StrCat("--tensor-type-file ", text.status().message()));
   for (absl::string_view token : absl::StrSplit(*text, absl::ByAnyChar(" \t\r\n"), absl::SkipEmpty())) {
     QF_RETURN_IF_ERROR(AddTensorType(std::string(token), out));
   }
@@ -168,7 +168,8 @@ absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::str
     } else if (a == "--target-size") {
       QF_ASSIGN_OR_RETURN(std::string v, value("--target-size"));
       absl::StatusOr<uint64_t> bytes = ParseByteSize(v);
-      if (!bytes.ok() || *bytes == 0) return UsageError(absl::StrFormat("--target-size '%s': expected a size such as 14200000, 14.2MB or 20GiB", v));
+      if (!bytes.ok() || *bytes == 0)
+        return UsageError(absl::StrFormat("--target-size '%s': expected a size such as 14200000, 14.2MB or 20GiB", v));
       out.target.file_bytes = *bytes;
     } else if (a == "--target-bpw") {
       QF_ASSIGN_OR_RETURN(std::string v, value("--target-bpw"));
@@ -180,7 +181,8 @@ absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::str
     } else if (a == "--chunks" || a == "--ctx") {
       QF_ASSIGN_OR_RETURN(std::string v, value(a.c_str()));
       int* n = a == "--chunks" ? &out.target.chunks : &out.target.ctx;
-      if (!absl::SimpleAtoi(v, n) || *n < 1) return UsageError(absl::StrFormat("%s '%s': expected a positive number", a, v));
+      if (!absl::SimpleAtoi(v, n) || *n < 1)
+        return UsageError(absl::StrFormat("%s '%s': expected a positive number", a, v));
     } else if (a == "--include-weights") {
       QF_ASSIGN_OR_RETURN(std::string v, value("--include-weights"));
       out.options.include_weights.push_back(v);
@@ -274,8 +276,7 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
   if (!args.dry_run) {
     std::error_code ec;
     if (std::filesystem::equivalent(args.input, args.output, ec)) {
-      return fail(absl::InvalidArgumentError(
-          absl::StrFormat("input and output are the same file: %s", args.output)));
+      return fail(absl::InvalidArgumentError(absl::StrFormat("input and output are the same file: %s", args.output)));
     }
   }
   const absl::Time start = absl::Now();

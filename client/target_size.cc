@@ -59,7 +59,8 @@ absl::StatusOr<TargetChoice> ChooseTypesForSize(const GgufModel& model, const st
   if (!runnable.ok()) return runnable.status();
   absl::StatusOr<std::vector<std::vector<TokenId>>> chunks =
       CutChunks(*runnable->vocab, runnable->tokenizer.Tokenize(*text, true, false), target.ctx, target.chunks);
-  if (!chunks.ok()) return absl::InvalidArgumentError(absl::StrFormat("%s: %s", target.calibration, chunks.status().message()));
+  if (!chunks.ok())
+    return absl::InvalidArgumentError(absl::StrFormat("%s: %s", target.calibration, chunks.status().message()));
   SetBlasThreads(target.threads);
 
   std::map<std::string, std::vector<float>> weights;
@@ -69,8 +70,8 @@ absl::StatusOr<TargetChoice> ChooseTypesForSize(const GgufModel& model, const st
       MeasureTypeCosts(runnable->llama, *chunks, names, weights,
                        target.threads > 0 ? target.threads : static_cast<int>(std::thread::hardware_concurrency()),
                        [&](int done, int total) {
-        if (tty) absl::FPrintF(stderr, "\rmeasuring the types of %d/%d matrices ", done, total);
-      });
+                         if (tty) absl::FPrintF(stderr, "\rmeasuring the types of %d/%d matrices ", done, total);
+                       });
   if (tty) absl::FPrintF(stderr, "\n");
   if (!costs.ok()) return costs.status();
   TargetChoice out;

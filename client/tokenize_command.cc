@@ -3,13 +3,13 @@
 #include <fstream>
 #include <iterator>
 
-#include "client/command_line.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "client/command_line.h"
 #include "core/gguf/gguf_model.h"
-#include "nlohmann/json.hpp"
-#include "core/model/tokenizer.h"
 #include "core/io/mapped_file.h"
+#include "core/model/tokenizer.h"
+#include "nlohmann/json.hpp"
 
 namespace quantfleet {
 namespace {

@@ -2,11 +2,10 @@
 // chunks verified (CRC32C) and written at their offsets, completed results
 // made durable in groups, task failures, and the finished artifact. See
 // coordinator.h.
-#include "coordinator/coordinator.h"
-
 #include <algorithm>
 
 #include "absl/strings/str_format.h"
+#include "coordinator/coordinator.h"
 #include "coordinator/request_limits.h"
 #include "core/util/crc32c.h"
 #include "core/util/status_macros.h"
@@ -34,13 +33,13 @@ absl::StatusOr<std::string> Coordinator::ReadSource(const v1::Lease& lease, int6
       // The previous stage's result of the same chunk starts with them; it
       // is complete (the task was leased only then) and no longer written.
       if (!job.calibration || def.first_row == 0) {
-        return absl::InvalidArgumentError(absl::StrFormat("task %d of job %s reads no activations", lease.task_id(),
-                                                          lease.job_id()));
+        return absl::InvalidArgumentError(
+            absl::StrFormat("task %d of job %s reads no activations", lease.task_id(), lease.job_id()));
       }
       const uint64_t size = job.calibration->activation_bytes(def.tensor);
       if (offset < 0 || length <= 0 || static_cast<uint64_t>(offset) >= size) {
-        return absl::OutOfRangeError(absl::StrFormat("activation range [%d, +%d) is outside the task's %d bytes",
-                                                     offset, length, size));
+        return absl::OutOfRangeError(
+            absl::StrFormat("activation range [%d, +%d) is outside the task's %d bytes", offset, length, size));
       }
       std::string out(std::min<uint64_t>({static_cast<uint64_t>(length), size - offset, kMaxChunk}), '\0');
       const uint64_t from = job.tasks[held.second - 1].result_offset + static_cast<uint64_t>(offset);
@@ -49,13 +48,12 @@ absl::StatusOr<std::string> Coordinator::ReadSource(const v1::Lease& lease, int6
       return out;
     }
     if (job.calibration && (part < 0 || part >= job.model->n_parts())) {
-      return absl::OutOfRangeError(absl::StrFormat("the model has no part %d (it has %d)", part,
-                                                   job.model->n_parts()));
+      return absl::OutOfRangeError(absl::StrFormat("the model has no part %d (it has %d)", part, job.model->n_parts()));
     }
     const uint64_t size = job.calibration ? job.model->part(part).size() : def.source_bytes;
     if (offset < 0 || length <= 0 || static_cast<uint64_t>(offset) >= size) {
-      return absl::OutOfRangeError(absl::StrFormat("source range [%d, +%d) is outside the task's %d bytes", offset,
-                                                   length, size));
+      return absl::OutOfRangeError(
+          absl::StrFormat("source range [%d, +%d) is outside the task's %d bytes", offset, length, size));
     }
     n = std::min<uint64_t>({static_cast<uint64_t>(length), size - offset, kMaxChunk});
     at = static_cast<uint64_t>(offset);
@@ -88,9 +86,8 @@ absl::StatusOr<int64_t> Coordinator::Upload(const v1::Lease& lease, int64_t offs
                                                offset, lease.job_id(), lease.task_id()));
   }
   if (offset != static_cast<int64_t>(rt.committed)) {
-    return absl::FailedPreconditionError(
-        absl::StrFormat("upload offset %d but %d bytes are committed; resume from %d", offset, rt.committed,
-                        rt.committed));
+    return absl::FailedPreconditionError(absl::StrFormat("upload offset %d but %d bytes are committed; resume from %d",
+                                                         offset, rt.committed, rt.committed));
   }
   if (rt.committed + data.size() > def.result_bytes) {
     return absl::OutOfRangeError(absl::StrFormat("upload runs past the task's %d result bytes", def.result_bytes));
@@ -122,9 +119,9 @@ absl::Status Coordinator::Complete(const v1::Lease& lease, int64_t size, uint32_
     TaskRuntime& rt = j.rt[held.second];
     const TaskDef& def = j.tasks[held.second];
     if (size != static_cast<int64_t>(def.result_bytes) || rt.committed != def.result_bytes) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "task %d of job %s: result is %d bytes, %d committed, %d expected", lease.task_id(), lease.job_id(), size,
-          rt.committed, def.result_bytes));
+      return absl::FailedPreconditionError(
+          absl::StrFormat("task %d of job %s: result is %d bytes, %d committed, %d expected", lease.task_id(),
+                          lease.job_id(), size, rt.committed, def.result_bytes));
     }
     // Every chunk was checked on arrival; the whole must match too.
     if (rt.crc != crc32c) {
@@ -132,8 +129,7 @@ absl::Status Coordinator::Complete(const v1::Lease& lease, int64_t size, uint32_
       ++counters_.checksum_rejections;
       RecordFailure(lease.job_id(), lease.task_id(), rt.worker, "the whole result failed its CRC32C (sent again)");
       return absl::DataLossError(absl::StrFormat(
-          "task %d of job %s: the result does not match its CRC32C; upload it again", lease.task_id(),
-          lease.job_id()));
+          "task %d of job %s: the result does not match its CRC32C; upload it again", lease.task_id(), lease.job_id()));
     }
     rt.state = TaskState::kCompleted;
     ++counters_.tasks_completed;

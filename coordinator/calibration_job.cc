@@ -2,17 +2,17 @@
 // plan of stages over the live workers' memory, one task per chunk and
 // stage, the running perplexity, and the statistics summed in chunk order
 // into the imatrix. See coordinator.h.
-#include "coordinator/coordinator.h"
-
 #include <sys/stat.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "core/io/mapped_file.h"
+#include "coordinator/coordinator.h"
 #include "core/calibration/imatrix_run.h"
+#include "core/io/mapped_file.h"
 #include "core/model/tokenizer.h"
 #include "core/util/status_macros.h"
 
@@ -53,9 +53,9 @@ absl::Status Coordinator::PrepareCalibration(ActiveJob& job, const std::string& 
   for (int p = 0; p < job.model->n_parts(); ++p) {
     struct stat st;
     if (::stat(job.model->part(p).path().c_str(), &st) != 0) continue;
-    cal.model_id += absl::StrFormat("%s%x-%x", p == 0 ? "" : "-", static_cast<uint64_t>(st.st_size),
-                                    static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
-                                        static_cast<uint64_t>(st.st_mtim.tv_nsec));
+    cal.model_id += absl::StrFormat(
+        "%s%x-%x", p == 0 ? "" : "-", static_cast<uint64_t>(st.st_size),
+        static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull + static_cast<uint64_t>(st.st_mtim.tv_nsec));
   }
   cal.layout = ImatrixLayoutOf(*job.model, o.process_output());
   cal.chunks = *std::move(chunks);
@@ -162,8 +162,8 @@ void Coordinator::UpdateStageWaitingLocked(ActiveJob& job, absl::Time now) {
       taker = taker || (LiveLocked(id, now) && !owns && budget && (*budget == 0 || bytes <= *budget));
     }
     if (!taker) {
-      job.job.set_waiting(absl::StrFormat("stage %d (layers %d-%d, %d MiB) waits for a worker that can hold it",
-                                          s + 1, cal.first_layer(s), cal.stage_end[s] - 1, bytes >> 20));
+      job.job.set_waiting(absl::StrFormat("stage %d (layers %d-%d, %d MiB) waits for a worker that can hold it", s + 1,
+                                          cal.first_layer(s), cal.stage_end[s] - 1, bytes >> 20));
       return;
     }
   }
@@ -214,17 +214,17 @@ absl::Status Coordinator::FinishCalibration(const ActiveJob& job, PartFile& part
   Perplexity(total, perplexity, &error);
   // The partial file becomes the imatrix: its content is replaced and it
   // is renamed into place like any artifact.
-  const std::vector<uint8_t> imatrix = total.imatrix.SerializeGguf({o.text()}, static_cast<int>(cal.chunks.size()),
-                                                                   o.ctx() > 0 ? o.ctx() : 512);
+  const std::vector<uint8_t> imatrix =
+      total.imatrix.SerializeGguf({o.text()}, static_cast<int>(cal.chunks.size()), o.ctx() > 0 ? o.ctx() : 512);
   return part.FinalizeWith(imatrix);
 }
 
 void Coordinator::DescribeCalibrationTask(const ActiveJob& job, size_t task, size_t stage, v1::TaskSpec* spec) {
   const ActiveJob::Calibration& cal = *job.calibration;
   const size_t c = job.tasks[task].tensor, s = stage;
-  spec->set_tensor(cal.stages() == 1 ? absl::StrFormat("chunk %d", c + 1)
-                                     : absl::StrFormat("chunk %d, layers %d-%d", c + 1, cal.first_layer(s),
-                                                       cal.stage_end[s] - 1));
+  spec->set_tensor(cal.stages() == 1
+                       ? absl::StrFormat("chunk %d", c + 1)
+                       : absl::StrFormat("chunk %d, layers %d-%d", c + 1, cal.first_layer(s), cal.stage_end[s] - 1));
   spec->set_source_path(job.model->part(0).path());
   v1::CalibrationChunk* chunk = spec->mutable_calibration();
   chunk->set_chunk(static_cast<int32_t>(c));

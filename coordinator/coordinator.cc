@@ -16,9 +16,7 @@ namespace quantfleet {
 
 namespace {
 
-bool Terminal(v1::JobState s) {
-  return s == v1::JOB_SUCCEEDED || s == v1::JOB_FAILED || s == v1::JOB_CANCELLED;
-}
+bool Terminal(v1::JobState s) { return s == v1::JOB_SUCCEEDED || s == v1::JOB_FAILED || s == v1::JOB_CANCELLED; }
 
 }  // namespace
 
@@ -47,7 +45,10 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOption
 
 Coordinator::Coordinator(CoordinatorOptions options, const Clock* clock, PathPolicy paths,
                          std::unique_ptr<StateDirLock> lock, std::unique_ptr<JobStore> store)
-    : options_(std::move(options)), clock_(clock), paths_(std::move(paths)), lock_(std::move(lock)),
+    : options_(std::move(options)),
+      clock_(clock),
+      paths_(std::move(paths)),
+      lock_(std::move(lock)),
       store_(std::move(store)) {}
 
 Coordinator::~Coordinator() { FlushCompletedTasks(); }
@@ -170,7 +171,8 @@ absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& given) {
   }
   QF_ASSIGN_OR_RETURN(std::string input, paths_.ResolveInput(request.input()));
   QF_ASSIGN_OR_RETURN(std::string output, paths_.ResolveOutput(request.output(), request.force()));
-  if (input == output) return absl::InvalidArgumentError(absl::StrFormat("input and output are the same file: %s", output));
+  if (input == output)
+    return absl::InvalidArgumentError(absl::StrFormat("input and output are the same file: %s", output));
   auto job = std::make_unique<ActiveJob>();
   job->job.set_id(NewJobId());
   job->job.set_state(v1::JOB_RUNNING);
@@ -264,7 +266,8 @@ absl::StatusOr<v1::Job> Coordinator::Cancel(const std::string& job_id) {
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrFormat("no job %s", job_id));
   ActiveJob& j = *it->second;
   if (Terminal(j.job.state())) return j.job;
-  if (j.finalizing) return absl::FailedPreconditionError(absl::StrFormat("job %s is finishing; too late to cancel", job_id));
+  if (j.finalizing)
+    return absl::FailedPreconditionError(absl::StrFormat("job %s is finishing; too late to cancel", job_id));
   j.job.set_state(v1::JOB_CANCELLED);
   j.job.set_finished_unix_ms(absl::ToUnixMillis(clock_->Now()));
   if (j.part) j.part->Remove();
@@ -347,8 +350,8 @@ void Coordinator::StartFollowUps() {
     if (next.ok()) {
       job.set_next_job_id(next->id());
     } else {
-      job.set_error(absl::StrFormat("the quantization with the new imatrix could not start: %s",
-                                    next.status().message()));
+      job.set_error(
+          absl::StrFormat("the quantization with the new imatrix could not start: %s", next.status().message()));
     }
     Persist(job);
   }

@@ -49,10 +49,10 @@
 #include "coordinator/job_store.h"
 #include "coordinator/part_file.h"
 #include "coordinator/path_policy.h"
+#include "core/calibration/chunk_statistics.h"
 #include "core/gguf/gguf_model.h"
 #include "core/quant/quantize_plan.h"
 #include "core/util/clock.h"
-#include "core/calibration/chunk_statistics.h"
 #include "proto/quantfleet.pb.h"
 
 namespace quantfleet {
@@ -62,7 +62,7 @@ struct CoordinatorOptions {
   std::vector<std::string> allowed_roots;
   absl::Duration lease = absl::Seconds(30);
   absl::Duration heartbeat = absl::Seconds(5);
-  int max_attempts = 4;             // a task failing this often fails its job
+  int max_attempts = 4;  // a task failing this often fails its job
   size_t max_active_jobs = 64;
   uint64_t task_result_bytes = 16u << 20;  // target output bytes per task
   FileOps* file_ops = FileOps::Posix();    // artifacts' I/O (tests inject faults)
@@ -70,23 +70,23 @@ struct CoordinatorOptions {
 
 // One task: a run of rows of one tensor.
 struct TaskDef {
-  size_t tensor = 0;          // index into plan.tensors
+  size_t tensor = 0;  // index into plan.tensors
   int64_t first_row = 0;
   int64_t n_rows = 0;
-  uint64_t source_offset = 0; // within the tensor's source bytes
+  uint64_t source_offset = 0;  // within the tensor's source bytes
   uint64_t source_bytes = 0;
-  uint64_t result_offset = 0; // absolute, within the artifact
+  uint64_t result_offset = 0;  // absolute, within the artifact
   uint64_t result_bytes = 0;
 };
 
 // Service-wide counters since the coordinator started (for /metrics).
 struct CoordinatorCounters {
-  int64_t source_bytes_served = 0;     // source rows sent to workers
-  int64_t result_bytes_received = 0;   // result bytes accepted from workers
-  int64_t tasks_completed = 0;         // results verified (size and CRC32C)
-  int64_t task_retries = 0;            // leases of a task that was leased before
-  int64_t task_failures = 0;           // failures reported by workers
-  int64_t checksum_rejections = 0;     // chunks or results that failed their CRC32C
+  int64_t source_bytes_served = 0;    // source rows sent to workers
+  int64_t result_bytes_received = 0;  // result bytes accepted from workers
+  int64_t tasks_completed = 0;        // results verified (size and CRC32C)
+  int64_t task_retries = 0;           // leases of a task that was leased before
+  int64_t task_failures = 0;          // failures reported by workers
+  int64_t checksum_rejections = 0;    // chunks or results that failed their CRC32C
   int64_t lease_expiries = 0;
 };
 
@@ -207,9 +207,9 @@ class Coordinator {
       ModelFootprint footprint;
       int n_layer = 0;
       int n_embd = 0;
-      std::vector<int> stage_end;             // from the job's plan; empty until planned
+      std::vector<int> stage_end;  // from the job's plan; empty until planned
       std::vector<ImatrixLayout> stage_layouts;
-      std::vector<std::string> stage_owner;   // the worker holding each stage of a pipeline
+      std::vector<std::string> stage_owner;  // the worker holding each stage of a pipeline
       // Perplexity sums of the chunks completed so far (in arrival order,
       // for progress only; the final value is summed in chunk order).
       double running_nll = 0;
@@ -227,7 +227,7 @@ class Coordinator {
     absl::Time last_seen;
     int64_t tasks_done = 0;
     uint64_t bytes_done = 0;
-    bool retired = false;  // replaced by a newer incarnation
+    bool retired = false;                           // replaced by a newer incarnation
     absl::Time first_lease = absl::InfinitePast();  // for its throughput
     absl::Time last_done = absl::InfinitePast();
   };

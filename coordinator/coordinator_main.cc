@@ -51,7 +51,8 @@ void OnSignal(int) { g_stop = true; }
 }  // namespace
 
 int main(int argc, char** argv) {
-  quantfleet::ParseDaemonFlags(argc, argv,
+  quantfleet::ParseDaemonFlags(
+      argc, argv,
       "quantfleet-coordinator --state-dir DIR --allow-root DIR [--listen 127.0.0.1:7070]\n\n"
       "Takes quantization jobs over gRPC (JobService), leases their tasks to quantfleet-worker processes\n"
       "(WorkerService) and assembles each artifact, byte-identical to `quantfleet quantize`. Job state\n"
@@ -83,7 +84,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (tokens && (absl::GetFlag(FLAGS_token_file).empty() || absl::GetFlag(FLAGS_worker_token_file).empty())) {
-    absl::FPrintF(stderr, "quantfleet-coordinator: give both --token-file (clients) and --worker-token-file (workers)\n");
+    absl::FPrintF(stderr,
+                  "quantfleet-coordinator: give both --token-file (clients) and --worker-token-file (workers)\n");
     return 1;
   }
   if (!quantfleet::IsLoopbackAddress(listen) && !(tls && tokens)) {
@@ -146,24 +148,31 @@ int main(int argc, char** argv) {
     return 1;
   }
   server->GetHealthCheckService()->SetServingStatus(true);
-  absl::FPrintF(stderr, "quantfleet-coordinator: listening on %s (port %d), state in %s\n",
-                absl::GetFlag(FLAGS_listen), port, options.state_dir);
+  absl::FPrintF(stderr, "quantfleet-coordinator: listening on %s (port %d), state in %s\n", absl::GetFlag(FLAGS_listen),
+                port, options.state_dir);
   std::unique_ptr<quantfleet::HttpEndpoint> metrics;
   if (const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen); !metrics_listen.empty()) {
     quantfleet::Coordinator* c = coordinator->get();
     absl::StatusOr<std::unique_ptr<quantfleet::HttpEndpoint>> endpoint = quantfleet::HttpEndpoint::Start(
         metrics_listen,
         {{"/metrics",
-          [c] { return quantfleet::HttpReply{quantfleet::PrometheusText::kContentType, CoordinatorMetricsText(*c)}; }},
-         {"/api/status", [c] { return quantfleet::HttpReply{"application/json", StatusJson(*c)}; }},
-         {"/", [] { return quantfleet::HttpReply{"text/html; charset=utf-8", quantfleet::StatusPageHtml()}; }}});
+          [c] {
+            return quantfleet::HttpReply{quantfleet::PrometheusText::kContentType, CoordinatorMetricsText(*c)};
+          }},
+         {"/api/status",
+          [c] {
+            return quantfleet::HttpReply{"application/json", StatusJson(*c)};
+          }},
+         {"/", [] {
+            return quantfleet::HttpReply{"text/html; charset=utf-8", quantfleet::StatusPageHtml()};
+          }}});
     if (!endpoint.ok()) {
       absl::FPrintF(stderr, "quantfleet-coordinator: --metrics-listen: %s\n", endpoint.status().message());
       return 1;
     }
     metrics = *std::move(endpoint);
-    absl::FPrintF(stderr, "quantfleet-coordinator: status page and /metrics on http://%s/ (port %d)\n",
-                  metrics_listen, metrics->port());
+    absl::FPrintF(stderr, "quantfleet-coordinator: status page and /metrics on http://%s/ (port %d)\n", metrics_listen,
+                  metrics->port());
   }
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);

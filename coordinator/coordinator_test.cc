@@ -23,8 +23,9 @@ namespace v1 = quantfleet::v1;
 class CoordinatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            absl::StrFormat("qf-coord-%d-%s", getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    root_ =
+        fs::temp_directory_path() /
+        absl::StrFormat("qf-coord-%d-%s", getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     fs::create_directories(root_ / "models");
     fs::create_directories(root_ / "state");
@@ -107,13 +108,14 @@ TEST_F(CoordinatorTest, PathsOutsideTheRoots_AreRefused) {
   };
   const std::string models = (root_ / "models").string();
   fs::create_symlink("/etc", root_ / "models" / "escape");
-  for (const Case& c : {Case{"/etc/passwd", Out(), "outside the allowed roots", absl::StatusCode::kInvalidArgument},
-                        Case{models + "/../state/x.gguf", Out(), "'..' is not allowed", absl::StatusCode::kInvalidArgument},
-                        Case{models + "/escape/hostname", Out(), "outside the allowed roots", absl::StatusCode::kInvalidArgument},
-                        Case{"m.gguf", Out(), "must be absolute", absl::StatusCode::kInvalidArgument},
-                        Case{Model(), "/tmp/elsewhere.gguf", "outside the allowed roots", absl::StatusCode::kInvalidArgument},
-                        Case{Model() + std::string(1, '\0'), Out(), "NUL byte", absl::StatusCode::kInvalidArgument},
-                        Case{"/" + std::string(2000, 'a'), Out(), "bytes long", absl::StatusCode::kInvalidArgument}}) {
+  for (const Case& c :
+       {Case{"/etc/passwd", Out(), "outside the allowed roots", absl::StatusCode::kInvalidArgument},
+        Case{models + "/../state/x.gguf", Out(), "'..' is not allowed", absl::StatusCode::kInvalidArgument},
+        Case{models + "/escape/hostname", Out(), "outside the allowed roots", absl::StatusCode::kInvalidArgument},
+        Case{"m.gguf", Out(), "must be absolute", absl::StatusCode::kInvalidArgument},
+        Case{Model(), "/tmp/elsewhere.gguf", "outside the allowed roots", absl::StatusCode::kInvalidArgument},
+        Case{Model() + std::string(1, '\0'), Out(), "NUL byte", absl::StatusCode::kInvalidArgument},
+        Case{"/" + std::string(2000, 'a'), Out(), "bytes long", absl::StatusCode::kInvalidArgument}}) {
     v1::SubmitJobRequest r = Request();
     r.set_input(c.input);
     r.set_output(c.output);
@@ -162,7 +164,8 @@ TEST_F(CoordinatorTest, ExpiredLease_GoesBackToTheQueueAndTheLateResultIsRejecte
   EXPECT_EQ(again->task().lease().attempt(), 2);
   // The first worker wakes up and reports: rejected as stale.
   const std::string bytes(first->task().result_bytes(), 'x');
-  absl::StatusOr<int64_t> late = coordinator_->Upload(first->task().lease(), 0, bytes, Crc32c(bytes.data(), bytes.size()));
+  absl::StatusOr<int64_t> late =
+      coordinator_->Upload(first->task().lease(), 0, bytes, Crc32c(bytes.data(), bytes.size()));
   ASSERT_FALSE(late.ok());
   EXPECT_EQ(late.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(std::string(late.status().message()).find("stale lease"), std::string::npos);

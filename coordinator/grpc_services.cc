@@ -45,7 +45,8 @@ grpc::Status JobServiceImpl::GetJob(grpc::ServerContext* ctx, const v1::JobReque
   return grpc::Status::OK;
 }
 
-grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest*, v1::ListJobsResponse* resp) {
+grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest*,
+                                      v1::ListJobsResponse* resp) {
   if (grpc::Status a = RequireRole(ctx, kClientRole, roles_); !a.ok()) return a;
   KeepNewest(c_->ListJobs(), resp->mutable_jobs(), resp);
   return grpc::Status::OK;
@@ -149,7 +150,8 @@ grpc::Status WorkerServiceImpl::UploadResult(grpc::ServerContext* ctx, grpc::Ser
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::GetUploadOffset(grpc::ServerContext* ctx, const v1::Lease* req, v1::UploadResponse* resp) {
+grpc::Status WorkerServiceImpl::GetUploadOffset(grpc::ServerContext* ctx, const v1::Lease* req,
+                                                v1::UploadResponse* resp) {
   if (grpc::Status a = RequireRole(ctx, kWorkerRole, roles_); !a.ok()) return a;
   absl::StatusOr<int64_t> c = c_->UploadOffset(*req);
   if (!c.ok()) return ToGrpcStatus(c.status());

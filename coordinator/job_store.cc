@@ -21,7 +21,9 @@ class Statement {
   ~Statement() { sqlite3_finalize(stmt_); }
   bool ok() const { return rc_ == SQLITE_OK; }
   sqlite3_stmt* get() { return stmt_; }
-  void Bind(int i, const std::string& s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
+  void Bind(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+  }
   void BindBlob(int i, const std::string& s) {
     sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
   }
@@ -109,7 +111,8 @@ absl::StatusOr<std::optional<std::string>> JobStore::FindByRequestId(const std::
   if (!s.ok()) return SqlError(db_, path_, "prepare");
   s.Bind(1, request_id);
   const int rc = sqlite3_step(s.get());
-  if (rc == SQLITE_ROW) return std::optional<std::string>(reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0)));
+  if (rc == SQLITE_ROW)
+    return std::optional<std::string>(reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0)));
   if (rc == SQLITE_DONE) return std::optional<std::string>();
   return SqlError(db_, path_, "find request");
 }

@@ -19,8 +19,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "core/io/file_ops.h"
 #include "core/io/directory.h"
+#include "core/io/file_ops.h"
 
 namespace quantfleet {
 
@@ -61,8 +61,12 @@ class PartFile {
 
  private:
   PartFile(Directory dir, std::string name, std::string part_name, int fd, FileOps* ops)
-      : dir_(std::move(dir)), name_(std::move(name)), part_name_(std::move(part_name)),
-        path_(dir_.path() + "/" + part_name_), fd_(fd), ops_(ops) {}
+      : dir_(std::move(dir)),
+        name_(std::move(name)),
+        part_name_(std::move(part_name)),
+        path_(dir_.path() + "/" + part_name_),
+        fd_(fd),
+        ops_(ops) {}
   Directory dir_;          // the destination's directory, held open
   std::string name_;       // the destination's file name in it
   std::string part_name_;  // the partial file's name in it

@@ -39,8 +39,8 @@ absl::Status PathPolicy::CheckSyntax(const std::string& path) const {
   if (path.empty()) return absl::InvalidArgumentError("the path is empty");
   if (path.find('\0') != std::string::npos) return absl::InvalidArgumentError("the path contains a NUL byte");
   if (path.size() > kMaxPathBytes) {
-    return absl::InvalidArgumentError(absl::StrFormat("the path is %d bytes long; the limit is %d", path.size(),
-                                                      kMaxPathBytes));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("the path is %d bytes long; the limit is %d", path.size(), kMaxPathBytes));
   }
   if (path[0] != '/') {
     return absl::InvalidArgumentError(absl::StrFormat("%s: paths must be absolute paths on the coordinator", path));
@@ -69,8 +69,8 @@ absl::StatusOr<std::string> PathPolicy::ResolveInput(const std::string& path) co
   absl::StatusOr<std::string> real = RealPath(path);
   if (!real.ok()) return real.status();
   if (!Inside(*real)) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s resolves to %s, outside the allowed roots (%s)", path, *real,
-                                                      absl::StrJoin(roots_, ", ")));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s resolves to %s, outside the allowed roots (%s)", path, *real, absl::StrJoin(roots_, ", ")));
   }
   return *real;
 }
@@ -81,8 +81,8 @@ absl::StatusOr<std::string> PathPolicy::ResolveOutput(const std::string& path, b
   absl::StatusOr<std::string> dir = RealPath(p.parent_path().string());
   if (!dir.ok()) return absl::NotFoundError(absl::StrFormat("%s: its directory does not exist", path));
   if (!Inside(*dir)) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s: its directory resolves to %s, outside the allowed roots (%s)",
-                                                      path, *dir, absl::StrJoin(roots_, ", ")));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: its directory resolves to %s, outside the allowed roots (%s)", path, *dir, absl::StrJoin(roots_, ", ")));
   }
   const std::string resolved = *dir + "/" + p.filename().string();
   struct stat st;

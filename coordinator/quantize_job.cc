@@ -1,11 +1,10 @@
 // The quantization job kind: wire options to the planner's, the plan of a
 // job (types, layout, the partial file with its header), its cutting into
 // row-range tasks, and what a worker is told about one. See coordinator.h.
-#include "coordinator/coordinator.h"
-
 #include <algorithm>
 
 #include "absl/strings/str_format.h"
+#include "coordinator/coordinator.h"
 #include "core/quant/file_type.h"
 #include "core/quant/row_ranges.h"
 #include "core/util/status_macros.h"

@@ -19,11 +19,11 @@
 
 namespace quantfleet {
 
-inline constexpr size_t kMaxNameBytes = 128;      // worker names, host names, ids, GPU names, type names
-inline constexpr size_t kMaxWirePathBytes = 4096;     // paths (the path policy refuses past 1024 with its reason)
-inline constexpr size_t kMaxOptionBytes = 1024;   // one option: NAME=TYPE, KEY=TYPE:VALUE
-inline constexpr size_t kMaxRepeated = 4096;      // entries of one repeated field (layers, types, roots)
-inline constexpr size_t kMaxReasonBytes = 4096;   // a failure reason kept; longer ones are cut
+inline constexpr size_t kMaxNameBytes = 128;       // worker names, host names, ids, GPU names, type names
+inline constexpr size_t kMaxWirePathBytes = 4096;  // paths (the path policy refuses past 1024 with its reason)
+inline constexpr size_t kMaxOptionBytes = 1024;    // one option: NAME=TYPE, KEY=TYPE:VALUE
+inline constexpr size_t kMaxRepeated = 4096;       // entries of one repeated field (layers, types, roots)
+inline constexpr size_t kMaxReasonBytes = 4096;    // a failure reason kept; longer ones are cut
 
 // INVALID_ARGUMENT naming the field and its limit.
 absl::Status CheckSubmitRequest(const quantfleet::v1::SubmitJobRequest& request);

@@ -16,8 +16,13 @@ TEST(RequestLimits, ByteRangesThatOverflowOrAreEmpty_AreOutOfRange) {
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
   EXPECT_TRUE(CheckByteRange(0, 1).ok());
   EXPECT_TRUE(CheckByteRange(kMax - 100, 100).ok());
-  for (auto [offset, length] : std::vector<std::pair<int64_t, int64_t>>{
-           {kMax - 5, 100}, {0, -1}, {0, 0}, {-1, 10}, {kMax, 1}, {1, kMax}, {std::numeric_limits<int64_t>::min(), 5}}) {
+  for (auto [offset, length] : std::vector<std::pair<int64_t, int64_t>>{{kMax - 5, 100},
+                                                                        {0, -1},
+                                                                        {0, 0},
+                                                                        {-1, 10},
+                                                                        {kMax, 1},
+                                                                        {1, kMax},
+                                                                        {std::numeric_limits<int64_t>::min(), 5}}) {
     absl::Status s = CheckByteRange(offset, length);
     EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange) << offset << " +" << length;
   }

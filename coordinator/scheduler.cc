@@ -1,12 +1,11 @@
 // The coordinator's scheduler: worker registration and liveness, leases
 // (epochs, heartbeats, expiry) and the choice of a worker's next task,
 // pipeline stages and preferred layers included. See coordinator.h.
-#include "coordinator/coordinator.h"
-
 #include <optional>
 #include <set>
 
 #include "absl/strings/str_format.h"
+#include "coordinator/coordinator.h"
 #include "core/util/crc32c.h"
 #include "core/util/status_macros.h"
 
@@ -137,7 +136,7 @@ absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& 
 }
 
 absl::StatusOr<v1::AcquireTaskResponse> Coordinator::AcquireLocked(const std::string& worker_id,
-                                                                  std::optional<SourceCrcRequest>* crc) {
+                                                                   std::optional<SourceCrcRequest>* crc) {
   auto w = workers_.find(worker_id);
   if (w == workers_.end() || w->second.retired) {
     return absl::NotFoundError(absl::StrFormat("unknown worker %s; register again", worker_id));
@@ -165,8 +164,8 @@ absl::StatusOr<v1::AcquireTaskResponse> Coordinator::AcquireLocked(const std::st
     // After a pipelined calibration: a first pass over the layers this
     // worker held (or whose holder is gone), then any task.
     const bool prefer = !j.calibration && j.job.layer_workers_size() > 0;
-    const std::vector<bool> preferred = prefer ? PreferredLayersLocked(j, w->second.info.name(), now)
-                                               : std::vector<bool>();
+    const std::vector<bool> preferred =
+        prefer ? PreferredLayersLocked(j, w->second.info.name(), now) : std::vector<bool>();
     for (int pass = prefer ? 0 : 1; pass < 2; ++pass) {
       for (size_t t = 0; t < j.rt.size(); ++t) {
         TaskRuntime& rt = j.rt[t];
@@ -244,8 +243,8 @@ absl::StatusOr<std::pair<Coordinator::ActiveJob*, size_t>> Coordinator::CheckLea
     rt.Release();
     ++counters_.lease_expiries;
     RecordFailure(lease.job_id(), lease.task_id(), rt.worker, "lease expired: no heartbeat from the worker");
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "lease for job %s task %d expired; drop it", lease.job_id(), lease.task_id()));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("lease for job %s task %d expired; drop it", lease.job_id(), lease.task_id()));
   }
   return std::make_pair(&j, static_cast<size_t>(lease.task_id()));
 }

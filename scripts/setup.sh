@@ -16,9 +16,10 @@ fi
 packages=(
   build-essential cmake ninja-build ccache git time
   clang libclang-rt-dev            # libFuzzer and sanitizers
+  clang-format                     # the format check (tests/layout/format.sh)
   libabsl-dev                      # Status/StatusOr, strings, synchronization, time
   libgtest-dev libgmock-dev        # tests
-  nlohmann-json3-dev               # --json output
+  nlohmann-json3-dev               # --json output, safetensors headers
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler  # the cluster's RPC
   libsqlite3-dev                   # the coordinator's job store
   libssl-dev                       # SHA-256 of artifacts, `quantfleet certs init`

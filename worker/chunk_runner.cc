@@ -32,8 +32,7 @@ absl::StatusOr<GpuForward*> ChunkRunner::OnGpu(int first, int end) {
     gpu_forward_.reset();  // its device memory first
     absl::StatusOr<std::unique_ptr<GpuForward>> created = GpuForward::Create(*model_, gpu_, first, end);
     if (!created.ok()) {
-      return absl::Status(created.status().code(),
-                          absl::StrFormat("GPU %d: %s", gpu_, created.status().message()));
+      return absl::Status(created.status().code(), absl::StrFormat("GPU %d: %s", gpu_, created.status().message()));
     }
     gpu_forward_ = *std::move(created);
     gpu_range_ = {first, end};
@@ -51,8 +50,8 @@ absl::StatusOr<std::string> ChunkRunner::FetchIntoCache(const std::string& model
   const std::string& id = chunk.model_id();
   if (id.empty() || id.size() > 256 ||
       !std::all_of(id.begin(), id.end(), [](char ch) { return absl::ascii_isxdigit(ch) || ch == '-'; })) {
-    return absl::InvalidArgumentError(absl::StrFormat("the coordinator sent a model id '%s' that is not a file name",
-                                                      id.substr(0, 64)));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("the coordinator sent a model id '%s' that is not a file name", id.substr(0, 64)));
   }
   const std::string base =
       absl::StrFormat("%s/%s.%s", cache_dir_, std::filesystem::path(model_path).stem().string(), chunk.model_id());
@@ -93,8 +92,7 @@ absl::StatusOr<std::string> ChunkRunner::Run(const std::string& model_path,
   }
   if (!local) {
     return absl::NotFoundError(absl::StrFormat(
-        "%s is not under this worker's --data-root, and it has no --cache-dir to stream it into",
-        model_path));
+        "%s is not under this worker's --data-root, and it has no --cache-dir to stream it into", model_path));
   }
   if (*local != loaded_path_) {
     gpu_forward_.reset();
@@ -117,8 +115,8 @@ absl::StatusOr<std::string> ChunkRunner::Run(const std::string& model_path,
   bool same = static_cast<int>(layout.size()) == chunk.entries_size();
   for (size_t i = 0; same && i < layout.size(); ++i) same = layout[i].name == chunk.entries(static_cast<int>(i));
   if (!same) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "%s here has other weight matrices than the coordinator's copy; is it the same file?", *local));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s here has other weight matrices than the coordinator's copy; is it the same file?", *local));
   }
   std::vector<TokenId> tokens(chunk.tokens().begin(), chunk.tokens().end());
   std::vector<float> hidden;

@@ -16,11 +16,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "core/gguf/gguf_model.h"
-#include "proto/quantfleet.pb.h"
 #include "core/calibration/chunk_statistics.h"
-#include "core/model/llama_model.h"
+#include "core/gguf/gguf_model.h"
 #include "core/gpu/gpu_forward.h"
+#include "core/model/llama_model.h"
+#include "proto/quantfleet.pb.h"
 
 namespace quantfleet {
 

@@ -8,11 +8,11 @@
 #ifndef QUANTFLEET_WORKER_COORDINATOR_LINK_H_
 #define QUANTFLEET_WORKER_COORDINATOR_LINK_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

@@ -36,13 +36,14 @@ const Nvml& LoadNvml() {
     void* lib = ::dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
     if (lib == nullptr) return;  // no NVIDIA driver here
     nvml.init = reinterpret_cast<int (*)()>(::dlsym(lib, "nvmlInit_v2"));
-    nvml.by_bus_id = reinterpret_cast<int (*)(const char*, NvmlDevice*)>(::dlsym(lib, "nvmlDeviceGetHandleByPciBusId_v2"));
+    nvml.by_bus_id =
+        reinterpret_cast<int (*)(const char*, NvmlDevice*)>(::dlsym(lib, "nvmlDeviceGetHandleByPciBusId_v2"));
     nvml.by_index = reinterpret_cast<int (*)(unsigned int, NvmlDevice*)>(::dlsym(lib, "nvmlDeviceGetHandleByIndex_v2"));
     nvml.utilization =
         reinterpret_cast<int (*)(NvmlDevice, NvmlUtilization*)>(::dlsym(lib, "nvmlDeviceGetUtilizationRates"));
     nvml.memory = reinterpret_cast<int (*)(NvmlDevice, NvmlMemory*)>(::dlsym(lib, "nvmlDeviceGetMemoryInfo"));
-    nvml.ready = nvml.init && nvml.by_bus_id && nvml.by_index && nvml.utilization && nvml.memory &&
-                 nvml.init() == kNvmlSuccess;
+    nvml.ready =
+        nvml.init && nvml.by_bus_id && nvml.by_index && nvml.utilization && nvml.memory && nvml.init() == kNvmlSuccess;
   });
   return nvml;
 }
@@ -60,9 +61,9 @@ std::vector<GpuSample> SampleGpus(const std::vector<GpuDevice>& gpus) {
     s.memory_total_bytes = g.memory_bytes;
     NvmlDevice device = nullptr;
     // CUDA and NVML may number GPUs differently; the PCI bus id is shared.
-    const bool found = nvml.ready && (g.pci_bus_id.empty()
-                                          ? nvml.by_index(static_cast<unsigned>(g.index), &device) == kNvmlSuccess
-                                          : nvml.by_bus_id(g.pci_bus_id.c_str(), &device) == kNvmlSuccess);
+    const bool found =
+        nvml.ready && (g.pci_bus_id.empty() ? nvml.by_index(static_cast<unsigned>(g.index), &device) == kNvmlSuccess
+                                            : nvml.by_bus_id(g.pci_bus_id.c_str(), &device) == kNvmlSuccess);
     if (found) {
       NvmlMemory memory{};
       if (nvml.memory(device, &memory) == kNvmlSuccess) {

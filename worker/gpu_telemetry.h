@@ -16,7 +16,7 @@
 namespace quantfleet {
 
 struct GpuSample {
-  int index = 0;                 // the CUDA index the worker uses
+  int index = 0;  // the CUDA index the worker uses
   std::string name;
   int64_t memory_total_bytes = 0;
   int64_t memory_used_bytes = -1;  // -1: unknown

@@ -13,13 +13,13 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "core/gpu/gpu_devices.h"
 #include "core/quant/ggml_type.h"
 #include "core/quant/quantize_rows.h"
 #include "core/quant/reference_kernels.h"
 #include "core/quant/row_validation.h"
 #include "core/util/backoff.h"
 #include "core/util/crc32c.h"
-#include "core/gpu/gpu_devices.h"
 
 namespace quantfleet {
 
@@ -53,7 +53,8 @@ void ParallelRows(int threads, int64_t n, Fn fn) {
 }  // namespace
 
 WorkerAgent::WorkerAgent(WorkerOptions options, std::unique_ptr<CoordinatorLink> link)
-    : options_(std::move(options)), link_(std::move(link)),
+    : options_(std::move(options)),
+      link_(std::move(link)),
       chunks_(options_.data_roots, options_.cache_dir, options_.gpus.empty() ? -1 : options_.gpus[0]) {
   std::mt19937_64 gen(std::random_device{}());
   incarnation_ = absl::StrFormat("%d-%016x", getpid(), gen());
@@ -78,8 +79,8 @@ absl::Status WorkerAgent::RegisterWithBackoff(const std::atomic<bool>& stop) {
       g->set_name(absl::StrFormat("%s (gpu %d)", gpu.name, gpu.index));
       g->set_memory_bytes(gpu.memory_bytes);
     }
-    for (const char* t : {"f32", "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_K", "q3_K", "q4_K",
-                          "q5_K", "q6_K", "iq4_nl", "iq4_xs"}) {
+    for (const char* t : {"f32", "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_K", "q3_K", "q4_K", "q5_K",
+                          "q6_K", "iq4_nl", "iq4_xs"}) {
       info->add_types(t);
     }
     absl::StatusOr<v1::RegisterResponse> resp = link_->Register(req);
@@ -224,9 +225,9 @@ absl::Status WorkerAgent::Run(const std::atomic<bool>& stop) {
     }
     // Download the next task while this one is computed and uploaded.
     std::thread prefetch;
-    if (want_more(1)) prefetch = std::thread([this, &next, buffer = std::move(spare_)]() mutable {
-      next = Prefetch(std::move(buffer));
-    });
+    if (want_more(1))
+      prefetch =
+          std::thread([this, &next, buffer = std::move(spare_)]() mutable { next = Prefetch(std::move(buffer)); });
     absl::Status p = current.status.ok() ? Process(current.task, current.source()) : current.status;
     Release(current.task.lease());
     if (prefetch.joinable()) prefetch.join();
@@ -341,7 +342,8 @@ absl::Status WorkerAgent::DownloadModel(const v1::TaskSpec& task, const std::str
   const std::string partial = destination + ".partial";
   const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
-    return absl::UnavailableError(absl::StrFormat("%s: cannot write the model cache: %s", partial, std::strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrFormat("%s: cannot write the model cache: %s", partial, std::strerror(errno)));
   }
   // Workers sharing a cache take turns; the second finds the file done.
   ::flock(fd, LOCK_EX);
@@ -360,14 +362,15 @@ absl::Status WorkerAgent::DownloadModel(const v1::TaskSpec& task, const std::str
   absl::Status s = Stream(task, what, total, &have, [&](const std::string& data) -> absl::Status {
     size_t done = 0;
     while (done < data.size()) {
-      const ssize_t n = options_.file_ops->PWrite(fd, data.data() + done, data.size() - done,
-                                                     static_cast<off_t>(have + done));
+      const ssize_t n =
+          options_.file_ops->PWrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(have + done));
       if (n <= 0) return absl::UnavailableError(absl::StrFormat("%s: %s", partial, std::strerror(errno)));
       done += static_cast<size_t>(n);
     }
     return absl::OkStatus();
   });
-  if (s.ok() && options_.file_ops->FSync(fd) != 0) s = absl::UnavailableError(absl::StrFormat("%s: fsync: %s", partial, std::strerror(errno)));
+  if (s.ok() && options_.file_ops->FSync(fd) != 0)
+    s = absl::UnavailableError(absl::StrFormat("%s: fsync: %s", partial, std::strerror(errno)));
   ::close(fd);
   if (s.ok() && options_.file_ops->RenameAt(AT_FDCWD, partial.c_str(), destination.c_str()) != 0) {
     s = absl::UnavailableError(absl::StrFormat("%s: rename: %s", destination, std::strerror(errno)));
@@ -418,11 +421,11 @@ absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, std::string_view resu
 }
 
 absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task, std::string_view activations) {
-  absl::StatusOr<std::string> result = chunks_.Run(
-      task.source_path(), task.calibration(), activations,
-      [this, &task](const std::string& destination, int part, int64_t bytes) {
-        return DownloadModel(task, destination, part, bytes);
-      });
+  absl::StatusOr<std::string> result =
+      chunks_.Run(task.source_path(), task.calibration(), activations,
+                  [this, &task](const std::string& destination, int part, int64_t bytes) {
+                    return DownloadModel(task, destination, part, bytes);
+                  });
   if (!result.ok()) {
     // Another worker may have the model: the coordinator retries elsewhere
     // and fails the job after its attempt limit, with this reason.

@@ -33,8 +33,8 @@
 #include "core/io/file_ops.h"
 #include "core/io/mapped_file.h"
 #include "proto/quantfleet.pb.h"
-#include "worker/coordinator_link.h"
 #include "worker/chunk_runner.h"
+#include "worker/coordinator_link.h"
 
 namespace quantfleet {
 
@@ -67,11 +67,11 @@ struct WorkerOptions {
 struct WorkerCounters {
   std::atomic<int64_t> tasks_done{0};
   std::atomic<int64_t> tasks_failed{0};
-  std::atomic<int64_t> gpu_tasks{0};                 // quantized on a GPU
-  std::atomic<int64_t> local_reads{0};               // sources read from a data root
+  std::atomic<int64_t> gpu_tasks{0};    // quantized on a GPU
+  std::atomic<int64_t> local_reads{0};  // sources read from a data root
   std::atomic<int64_t> source_bytes_downloaded{0};
   std::atomic<int64_t> result_bytes_uploaded{0};
-  std::atomic<int64_t> registrations{0};             // 1, plus one per coordinator restart
+  std::atomic<int64_t> registrations{0};  // 1, plus one per coordinator restart
 };
 
 class WorkerAgent {
@@ -145,9 +145,9 @@ class WorkerAgent {
   // Kept from task to task so a warm worker allocates (and page-faults)
   // nothing per task. Used by the task loop's thread only (the prefetch
   // stage runs on another, with the buffer handed to it).
-  std::string result_;                      // a quantized task's result
+  std::string result_;                       // a quantized task's result
   std::vector<std::vector<float>> scratch_;  // one per quantizing thread
-  std::string spare_;                       // the next download's buffer
+  std::string spare_;                        // the next download's buffer
   // The data-root file mapped last: tasks of one model read the same file.
   // Touched only by the stage that downloads (one at a time).
   std::shared_ptr<const MappedFile> mapped_;

@@ -22,7 +22,8 @@
 #include "worker/worker_agent.h"
 #include "worker/worker_metrics.h"
 
-ABSL_FLAG(std::string, coordinator, "", "HOST:PORT of the coordinator (default: $QUANTFLEET_COORDINATOR or 127.0.0.1:7070)");
+ABSL_FLAG(std::string, coordinator, "",
+          "HOST:PORT of the coordinator (default: $QUANTFLEET_COORDINATOR or 127.0.0.1:7070)");
 ABSL_FLAG(std::string, name, "", "this worker's name (default: the host name)");
 ABSL_FLAG(int, threads, 0, "threads for quantizing (default: all cores)");
 ABSL_FLAG(std::vector<std::string>, data_root, {},
@@ -56,7 +57,8 @@ void OnSignal(int) { g_stop = true; }
 namespace quantfleet {
 
 int RunWorkerDaemon(int argc, char** argv, const LinkDecorator& decorate) {
-  quantfleet::ParseDaemonFlags(argc, argv,
+  quantfleet::ParseDaemonFlags(
+      argc, argv,
       "quantfleet-worker [--coordinator HOST:PORT] [--name NAME] [--threads N]\n\n"
       "Pulls tasks from a quantfleet coordinator, quantizes them with the same kernels as\n"
       "`quantfleet quantize`, and uploads the results. SIGTERM finishes the task in hand, then exits.");
@@ -78,7 +80,7 @@ int RunWorkerDaemon(int argc, char** argv, const LinkDecorator& decorate) {
     options.name = host;
   }
   options.threads = absl::GetFlag(FLAGS_threads) > 0 ? absl::GetFlag(FLAGS_threads)
-                                                      : static_cast<int>(std::thread::hardware_concurrency());
+                                                     : static_cast<int>(std::thread::hardware_concurrency());
   options.max_tasks = absl::GetFlag(FLAGS_max_tasks);
   quantfleet::SetBlasThreads(options.threads);  // calibration chunks
   options.data_roots = absl::GetFlag(FLAGS_data_root);
@@ -98,8 +100,8 @@ int RunWorkerDaemon(int argc, char** argv, const LinkDecorator& decorate) {
     for (absl::string_view part : absl::StrSplit(gpu_flag, ',')) {
       int index;
       if (!absl::SimpleAtoi(part, &index) || index < 0 || index >= static_cast<int>(visible.size())) {
-        absl::FPrintF(stderr, "quantfleet-worker: --gpu %s: '%s' is not a visible GPU (%d visible%s)\n", gpu_flag,
-                      part, visible.size(), visible.empty() ? ": " + quantfleet::NoGpuReason() : "");
+        absl::FPrintF(stderr, "quantfleet-worker: --gpu %s: '%s' is not a visible GPU (%d visible%s)\n", gpu_flag, part,
+                      visible.size(), visible.empty() ? ": " + quantfleet::NoGpuReason() : "");
         return 1;
       }
       options.gpus.push_back(index);
@@ -118,7 +120,8 @@ int RunWorkerDaemon(int argc, char** argv, const LinkDecorator& decorate) {
   };
   if (absl::GetFlag(FLAGS_memory).empty()) {  // default: 80% of RAM
     const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
-    options.memory_bytes = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 5 * 4 : 0;
+    options.memory_bytes =
+        pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 5 * 4 : 0;
   }
   if (!size_flag("memory", absl::GetFlag(FLAGS_memory), &options.memory_bytes) ||
       !size_flag("gpu-memory", absl::GetFlag(FLAGS_gpu_memory), &options.gpu_memory_bytes)) {
@@ -127,14 +130,13 @@ int RunWorkerDaemon(int argc, char** argv, const LinkDecorator& decorate) {
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
   quantfleet::ChannelSecurity security{absl::GetFlag(FLAGS_token_file), absl::GetFlag(FLAGS_tls_ca),
-                                      absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key)};
+                                       absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key)};
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = quantfleet::MakeChannel(address, security);
   if (!channel.ok()) {
     absl::FPrintF(stderr, "quantfleet-worker: %s\n", channel.status().message());
     return 1;
   }
-  std::unique_ptr<quantfleet::CoordinatorLink> link =
-      quantfleet::NewGrpcCoordinatorLink(*channel, absl::Seconds(60));
+  std::unique_ptr<quantfleet::CoordinatorLink> link = quantfleet::NewGrpcCoordinatorLink(*channel, absl::Seconds(60));
   if (decorate) link = decorate(std::move(link));
   quantfleet::WorkerAgent agent(options, std::move(link));
   std::unique_ptr<quantfleet::HttpEndpoint> metrics;
@@ -154,10 +156,11 @@ int RunWorkerDaemon(int argc, char** argv, const LinkDecorator& decorate) {
     absl::FPrintF(stderr, "quantfleet-worker %s: /metrics on http://%s/metrics (port %d)\n", options.name,
                   metrics_listen, metrics->port());
   }
-  absl::FPrintF(stderr, "quantfleet-worker %s: coordinator %s, %d threads, %d GPUs, %s for calibration\n",
-                options.name, address, options.threads, options.gpus.size(),
-                options.memory_bytes == 0 ? std::string("no memory limit")
-                                          : absl::StrFormat("%.1f MiB", static_cast<double>(options.memory_bytes) / 1048576.0));
+  absl::FPrintF(stderr, "quantfleet-worker %s: coordinator %s, %d threads, %d GPUs, %s for calibration\n", options.name,
+                address, options.threads, options.gpus.size(),
+                options.memory_bytes == 0
+                    ? std::string("no memory limit")
+                    : absl::StrFormat("%.1f MiB", static_cast<double>(options.memory_bytes) / 1048576.0));
   absl::Status s = agent.Run(g_stop);
   if (!s.ok()) {
     absl::FPrintF(stderr, "quantfleet-worker %s: %s\n", options.name, s.message());

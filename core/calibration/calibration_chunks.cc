@@ -16,7 +16,7 @@ absl::Status CheckChunkTokens(int ctx) {
 }
 
 absl::StatusOr<std::vector<std::vector<TokenId>>> CutChunks(const Vocab& vocab, const std::vector<TokenId>& tokens,
-                                                             int ctx, int max_chunks) {
+                                                            int ctx, int max_chunks) {
   QF_RETURN_IF_ERROR(CheckChunkTokens(ctx));
   if (static_cast<int64_t>(tokens.size()) < 2 * static_cast<int64_t>(ctx)) {
     return absl::FailedPreconditionError(absl::StrFormat(

@@ -27,7 +27,7 @@ absl::Status CheckChunkTokens(int ctx);
 // INVALID_ARGUMENT for ctx outside [16, kMaxChunkTokens];
 // FAILED_PRECONDITION when the text has fewer than 2 * ctx tokens.
 absl::StatusOr<std::vector<std::vector<TokenId>>> CutChunks(const Vocab& vocab, const std::vector<TokenId>& tokens,
-                                                             int ctx, int max_chunks);
+                                                            int ctx, int max_chunks);
 
 // The perplexity and llama-imatrix's "+/-" from summed chunk statistics.
 void Perplexity(const ChunkStatistics& total, double* perplexity, double* error);

@@ -18,8 +18,8 @@ double NegativeLogProb(const float* logits, int n_vocab, TokenId token) {
 
 }  // namespace
 
-absl::StatusOr<ChunkStatistics> RunChunk(const LlamaModel& model, absl::Span<const TokenId> tokens,
-                                         bool process_output, bool perplexity) {
+absl::StatusOr<ChunkStatistics> RunChunk(const LlamaModel& model, absl::Span<const TokenId> tokens, bool process_output,
+                                         bool perplexity) {
   std::vector<float> hidden;
   return RunChunkLayers(model, tokens, 0, model.hparams().n_layer, &hidden, process_output, perplexity);
 }
@@ -30,8 +30,8 @@ absl::StatusOr<ChunkStatistics> RunChunkLayers(const LlamaModel& model, absl::Sp
   ChunkStatistics out(process_output);
   perplexity = perplexity && end_layer == model.hparams().n_layer;
   std::vector<float> logits;
-  if (absl::Status s = RunForwardLayers(model, tokens, first_layer, end_layer, hidden, &out.imatrix,
-                                        perplexity ? &logits : nullptr);
+  if (absl::Status s =
+          RunForwardLayers(model, tokens, first_layer, end_layer, hidden, &out.imatrix, perplexity ? &logits : nullptr);
       !s.ok()) {
     return s;
   }

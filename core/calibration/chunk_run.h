@@ -16,8 +16,8 @@
 namespace quantfleet {
 
 // Runs `tokens` (one chunk, BOS in place) through `model`.
-absl::StatusOr<ChunkStatistics> RunChunk(const LlamaModel& model, absl::Span<const TokenId> tokens,
-                                         bool process_output, bool perplexity);
+absl::StatusOr<ChunkStatistics> RunChunk(const LlamaModel& model, absl::Span<const TokenId> tokens, bool process_output,
+                                         bool perplexity);
 
 // One stage of a pipelined chunk: layers [first_layer, end_layer) on the
 // activations in `hidden` (see RunForwardLayers), which then hold the

@@ -3,15 +3,14 @@
 // run whole: the statistics, the perplexity sums, the entries each stage
 // owns. This is what lets a pipelined cluster write the local file.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
 
-#include "core/gguf/gguf_model.h"
-#include "tests/tools/test_model.h"
 #include "core/calibration/chunk_run.h"
+#include "core/gguf/gguf_model.h"
 #include "core/model/llama_model.h"
+#include "tests/tools/test_model.h"
 
 namespace quantfleet {
 namespace {

@@ -43,7 +43,8 @@ ImatrixLayout ImatrixLayoutOf(const GgufModel& model, bool process_output) {
 size_t EncodedChunkBytes(const ImatrixLayout& layout) {
   size_t n = kChunkPerplexityBytes;
   for (const ImatrixEntryShape& e : layout) {
-    n += static_cast<size_t>(e.columns * e.matrices) * sizeof(float) + static_cast<size_t>(e.matrices) * sizeof(int64_t);
+    n +=
+        static_cast<size_t>(e.columns * e.matrices) * sizeof(float) + static_cast<size_t>(e.matrices) * sizeof(int64_t);
   }
   return n;
 }
@@ -73,8 +74,8 @@ ImatrixLayout StageLayout(const ImatrixLayout& layout, int first_layer, int end_
 absl::StatusOr<std::string> EncodeChunk(const ChunkStatistics& chunk, const ImatrixLayout& layout) {
   const auto& entries = chunk.imatrix.entries();
   if (entries.size() != layout.size()) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "the model gave %d importance entries where %d were expected", entries.size(), layout.size()));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("the model gave %d importance entries where %d were expected", entries.size(), layout.size()));
   }
   std::string out;
   out.reserve(EncodedChunkBytes(layout));
@@ -82,8 +83,8 @@ absl::StatusOr<std::string> EncodeChunk(const ChunkStatistics& chunk, const Imat
     auto it = entries.find(shape.name);
     if (it == entries.end() || static_cast<int64_t>(it->second.sums.size()) != shape.columns * shape.matrices ||
         static_cast<int64_t>(it->second.counts.size()) != shape.matrices) {
-      return absl::FailedPreconditionError(absl::StrFormat("no importance entry %s of %d x %d", shape.name,
-                                                           shape.columns, shape.matrices));
+      return absl::FailedPreconditionError(
+          absl::StrFormat("no importance entry %s of %d x %d", shape.name, shape.columns, shape.matrices));
     }
     out.append(reinterpret_cast<const char*>(it->second.sums.data()), it->second.sums.size() * sizeof(float));
     for (int64_t c : it->second.counts) Put<int64_t>(&out, c);
@@ -96,8 +97,8 @@ absl::StatusOr<std::string> EncodeChunk(const ChunkStatistics& chunk, const Imat
 
 absl::StatusOr<ChunkStatistics> DecodeChunk(std::string_view bytes, const ImatrixLayout& layout, bool process_output) {
   if (bytes.size() != EncodedChunkBytes(layout)) {
-    return absl::DataLossError(absl::StrFormat("chunk statistics of %d bytes, expected %d", bytes.size(),
-                                               EncodedChunkBytes(layout)));
+    return absl::DataLossError(
+        absl::StrFormat("chunk statistics of %d bytes, expected %d", bytes.size(), EncodedChunkBytes(layout)));
   }
   ChunkStatistics out(process_output);
   std::map<std::string, ImatrixCollector::Entry> entries;
@@ -120,8 +121,8 @@ absl::StatusOr<ChunkStatistics> DecodeChunk(std::string_view bytes, const Imatri
 
 absl::StatusOr<ChunkPerplexity> DecodeChunkPerplexity(std::string_view tail) {
   if (tail.size() != kChunkPerplexityBytes) {
-    return absl::DataLossError(absl::StrFormat("chunk perplexity sums of %d bytes, expected %d", tail.size(),
-                                               kChunkPerplexityBytes));
+    return absl::DataLossError(
+        absl::StrFormat("chunk perplexity sums of %d bytes, expected %d", tail.size(), kChunkPerplexityBytes));
   }
   size_t at = 0;
   ChunkPerplexity out;

@@ -16,8 +16,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "core/gguf/gguf_model.h"
 #include "core/calibration/imatrix_collector.h"
+#include "core/gguf/gguf_model.h"
 #include "core/model/vocab.h"
 
 namespace quantfleet {

@@ -4,8 +4,8 @@
 #include <cmath>
 
 #include "absl/strings/str_format.h"
-#include "core/model/forward_pass.h"
 #include "core/calibration/imatrix_run.h"
+#include "core/model/forward_pass.h"
 
 namespace quantfleet {
 namespace {
@@ -128,8 +128,8 @@ absl::StatusOr<EvalReport> RunEval(const LlamaModel& base, const LlamaModel& mod
   const int n_vocab = base.hparams().n_vocab;
   if (model.hparams().n_vocab != n_vocab) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "the models have different vocabularies (%d and %d tokens): compare a model with its own quantization",
-        n_vocab, model.hparams().n_vocab));
+        "the models have different vocabularies (%d and %d tokens): compare a model with its own quantization", n_vocab,
+        model.hparams().n_vocab));
   }
   absl::StatusOr<std::vector<std::vector<TokenId>>> chunks = CutChunks(vocab, tokens, options.ctx, options.max_chunks);
   if (!chunks.ok()) return chunks.status();

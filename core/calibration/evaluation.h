@@ -34,16 +34,16 @@ struct Estimate {
 
 struct EvalReport {
   int chunks = 0;
-  int64_t positions = 0;     // scored tokens
-  Estimate ppl;              // of the quantized model
+  int64_t positions = 0;  // scored tokens
+  Estimate ppl;           // of the quantized model
   Estimate ppl_base;
   double ln_ppl_correlation = 0;
-  Estimate ln_ppl_ratio;     // ln(PPL(Q) / PPL(base))
-  Estimate ppl_ratio;        // PPL(Q) / PPL(base)
-  Estimate kld;              // mean KL divergence, nats
+  Estimate ln_ppl_ratio;  // ln(PPL(Q) / PPL(base))
+  Estimate ppl_ratio;     // PPL(Q) / PPL(base)
+  Estimate kld;           // mean KL divergence, nats
   double kld_median = 0, kld_p90 = 0, kld_p95 = 0, kld_p99 = 0, kld_p999 = 0, kld_max = 0;
-  Estimate same_top;         // fraction of positions with the same most likely token
-  Estimate delta_p;          // mean change of the true token's probability
+  Estimate same_top;  // fraction of positions with the same most likely token
+  Estimate delta_p;   // mean change of the true token's probability
   Estimate delta_p_rms;
 };
 
@@ -62,8 +62,8 @@ class EvalAccumulator {
 };
 
 struct EvalOptions {
-  int ctx = 512;        // tokens per chunk
-  int max_chunks = 0;   // <= 0: every whole chunk of the text
+  int ctx = 512;       // tokens per chunk
+  int max_chunks = 0;  // <= 0: every whole chunk of the text
   // Called after each chunk with the running report.
   std::function<void(const EvalReport&)> on_chunk;
 };

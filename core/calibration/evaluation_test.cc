@@ -32,8 +32,8 @@ TEST(EvalAccumulator, TwoTokens_MatchTheClosedForm) {
   const double kld = 0.25 * std::log(0.25 / 0.5) + 0.75 * std::log(0.75 / 0.5);
   EXPECT_NEAR(r.kld.value, kld, 1e-6);
   EXPECT_NEAR(r.kld_max, kld, 1e-6);
-  EXPECT_NEAR(r.ppl.value, 2.0, 1e-6);              // exp(-ln(1/2))
-  EXPECT_NEAR(r.ppl_base.value, 4.0 / 3.0, 1e-6);   // exp(-ln(3/4))
+  EXPECT_NEAR(r.ppl.value, 2.0, 1e-6);             // exp(-ln(1/2))
+  EXPECT_NEAR(r.ppl_base.value, 4.0 / 3.0, 1e-6);  // exp(-ln(3/4))
   EXPECT_NEAR(r.delta_p.value, 0.5 - 0.75, 1e-6);
   // argmax of (0, 0) is the first token; of the base, the second.
   EXPECT_DOUBLE_EQ(r.same_top.value, 0.0);

@@ -53,9 +53,7 @@ absl::StatusOr<std::optional<ImatrixCheckpoint>> ReadImatrixCheckpoint(const std
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::optional<ImatrixCheckpoint>();
   const std::string bytes((std::istreambuf_iterator<char>(in)), {});
-  auto damaged = [&](const char* what) {
-    return absl::DataLossError(absl::StrFormat("%s: %s", path, what));
-  };
+  auto damaged = [&](const char* what) { return absl::DataLossError(absl::StrFormat("%s: %s", path, what)); };
   uint32_t crc;
   if (bytes.size() < 8 + 4 + 4 + 8 + 4 || bytes.compare(0, 8, kMagic, 8) != 0) return damaged("not a checkpoint");
   std::memcpy(&crc, bytes.data() + bytes.size() - 4, 4);
@@ -71,8 +69,8 @@ absl::StatusOr<std::optional<ImatrixCheckpoint>> ReadImatrixCheckpoint(const std
     return damaged("truncated");
   }
   if (stored != identity) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "%s belongs to another run (%s), not this one (%s)", path, stored, identity));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s belongs to another run (%s), not this one (%s)", path, stored, identity));
   }
   absl::StatusOr<ChunkStatistics> total = DecodeChunk(std::string_view(body).substr(at), layout, process_output);
   if (!total.ok()) return damaged("its statistics do not fit this model");

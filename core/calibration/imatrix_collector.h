@@ -28,8 +28,7 @@ class ImatrixCollector : public ActivationSink {
   explicit ImatrixCollector(bool process_output) : process_output_(process_output) {}
 
   void OnMatMulInput(const Linear& weight, const float* x, int64_t n_tokens) override;
-  void OnExpertInput(const Linear& weight, int slot, const int32_t* experts, const float* x,
-                     int64_t n_tokens) override;
+  void OnExpertInput(const Linear& weight, int slot, const int32_t* experts, const float* x, int64_t n_tokens) override;
   bool WantsOutput() const override { return process_output_; }
 
   // Adds `other`'s sums and counts (entry by entry, in name order).
@@ -48,8 +47,7 @@ class ImatrixCollector : public ActivationSink {
   // The bytes WriteGguf writes.
   std::vector<uint8_t> SerializeGguf(const std::vector<std::string>& datasets, int chunk_count, int chunk_size) const;
   // Writes the legacy .dat format (sums / count * calls).
-  absl::Status WriteLegacy(const std::string& path, const std::string& dataset, int chunk_count,
-                           int chunk_size) const;
+  absl::Status WriteLegacy(const std::string& path, const std::string& dataset, int chunk_count, int chunk_size) const;
 
  private:
   bool process_output_;

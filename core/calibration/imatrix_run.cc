@@ -7,9 +7,9 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
-#include "core/util/status_macros.h"
 #include "core/calibration/chunk_run.h"
 #include "core/model/forward_pass.h"
+#include "core/util/status_macros.h"
 
 namespace quantfleet {
 absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab& vocab,
@@ -22,8 +22,8 @@ absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab
   const bool process_output = collector->process_output();
   const size_t first = options.resume != nullptr ? static_cast<size_t>(options.resume_chunks) : 0;
   if (first > n) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "the checkpoint covers %d chunks but the text has only %d", first, n));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("the checkpoint covers %d chunks but the text has only %d", first, n));
   }
 
   // Chunks run on `parallel` threads, in any order; their statistics are
@@ -36,9 +36,8 @@ absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab
   absl::Mutex mu;
   size_t next = first;
   // At most 8 at once: each holds a chunk's logits (ctx x vocabulary).
-  const int parallel = options.run_chunk
-                           ? 1
-                           : std::max(1, std::min<int>({options.parallel_chunks, static_cast<int>(n - first), 8}));
+  const int parallel =
+      options.run_chunk ? 1 : std::max(1, std::min<int>({options.parallel_chunks, static_cast<int>(n - first), 8}));
   if (parallel > 1) SetBlasThreads(1);
   auto run = [&](size_t c) {
     const auto start = std::chrono::steady_clock::now();
@@ -76,7 +75,8 @@ absl::StatusOr<ImatrixRunResult> RunImatrix(const LlamaModel& model, const Vocab
     if (parallel == 1) run(c);  // one at a time, on all the BLAS threads
     {
       absl::MutexLock l(&mu);
-      mu.Await(absl::Condition(+[](Slot* s) { return s->result.has_value(); }, &slots[c]));
+      mu.Await(absl::Condition(
+          +[](Slot* s) { return s->result.has_value(); }, &slots[c]));
       chunk = std::move(*slots[c].result);
       seconds = slots[c].seconds;
     }

@@ -39,19 +39,19 @@ struct ImatrixRunOptions {
 };
 
 struct ChunkDone {
-  int chunk = 0;           // 1-based
+  int chunk = 0;  // 1-based
   int chunks = 0;
-  double perplexity = 0;   // running, over the chunks so far
-  double seconds = 0;      // for this chunk
+  double perplexity = 0;                   // running, over the chunks so far
+  double seconds = 0;                      // for this chunk
   const ChunkStatistics* total = nullptr;  // chunks 1..chunk, added in order (for checkpoints)
 };
 
 struct ImatrixRunResult {
-  int chunks = 0;          // in the result, resumed ones included
+  int chunks = 0;  // in the result, resumed ones included
   double perplexity = 0;
   double perplexity_error = 0;  // llama-imatrix's "+/-"
   double seconds = 0;
-  int64_t tokens = 0;      // computed by this run
+  int64_t tokens = 0;  // computed by this run
 };
 
 // FAILED_PRECONDITION when the text has fewer than 2 * ctx tokens (as

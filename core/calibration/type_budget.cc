@@ -7,9 +7,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
-#include "core/quant/quantize_rows.h"
 #include "core/calibration/evaluation.h"
 #include "core/model/forward_pass.h"
+#include "core/quant/quantize_rows.h"
 
 namespace quantfleet {
 namespace {
@@ -47,10 +47,12 @@ std::vector<GgmlType> CandidateTypes(int64_t n_per_row) {
   return {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0};
 }
 
-absl::StatusOr<std::vector<TensorCosts>> MeasureTypeCosts(
-    const LlamaModel& model, const std::vector<std::vector<TokenId>>& chunks, const std::vector<std::string>& names,
-    const std::map<std::string, std::vector<float>>& imatrix, int threads,
-    const std::function<void(int done, int total)>& on_tensor) {
+absl::StatusOr<std::vector<TensorCosts>> MeasureTypeCosts(const LlamaModel& model,
+                                                          const std::vector<std::vector<TokenId>>& chunks,
+                                                          const std::vector<std::string>& names,
+                                                          const std::map<std::string, std::vector<float>>& imatrix,
+                                                          int threads,
+                                                          const std::function<void(int done, int total)>& on_tensor) {
   const LlamaHparams& hp = model.hparams();
   if (chunks.empty()) return absl::InvalidArgumentError("no calibration chunk to measure with");
   const int ctx = static_cast<int>(chunks.front().size());
@@ -160,9 +162,9 @@ absl::StatusOr<std::vector<size_t>> AllocateTypes(const std::vector<TensorCosts>
     smallest += t.options.front().bytes;
   }
   if (smallest > budget) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "the quantized matrices need at least %d bytes in the smallest types, %d over the budget", smallest,
-        smallest - budget));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("the quantized matrices need at least %d bytes in the smallest types, %d over the budget",
+                        smallest, smallest - budget));
   }
   // Exact multiple-choice knapsack over the budget cut into at most
   // kUnits units, each option's bytes rounded up to whole units (so the

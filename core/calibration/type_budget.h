@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "core/quant/ggml_type.h"
 #include "core/model/llama_model.h"
 #include "core/model/vocab.h"
+#include "core/quant/ggml_type.h"
 
 namespace quantfleet {
 
@@ -51,10 +51,12 @@ std::vector<GgmlType> CandidateTypes(int64_t n_per_row);
 // threads (matrices in parallel; BLAS then runs single-threaded).
 // `on_tensor` reports progress (called under a lock, from any of them).
 // INVALID_ARGUMENT for a name that is no dense matrix of the model.
-absl::StatusOr<std::vector<TensorCosts>> MeasureTypeCosts(
-    const LlamaModel& model, const std::vector<std::vector<TokenId>>& chunks, const std::vector<std::string>& names,
-    const std::map<std::string, std::vector<float>>& imatrix, int threads,
-    const std::function<void(int done, int total)>& on_tensor);
+absl::StatusOr<std::vector<TensorCosts>> MeasureTypeCosts(const LlamaModel& model,
+                                                          const std::vector<std::vector<TokenId>>& chunks,
+                                                          const std::vector<std::string>& names,
+                                                          const std::map<std::string, std::vector<float>>& imatrix,
+                                                          int threads,
+                                                          const std::function<void(int done, int total)>& on_tensor);
 
 // One option per tensor (index into options) with total bytes at most
 // `budget` and the least total KLD found. FAILED_PRECONDITION, with the

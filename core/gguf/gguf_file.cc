@@ -27,8 +27,7 @@ namespace {
 // file and the offset where the bad field starts.
 class Cursor {
  public:
-  Cursor(const uint8_t* data, size_t size, std::string_view file)
-      : data_(data), size_(size), file_(file) {}
+  Cursor(const uint8_t* data, size_t size, std::string_view file) : data_(data), size_(size), file_(file) {}
 
   size_t offset() const { return pos_; }
   size_t remaining() const { return size_ - pos_; }
@@ -40,8 +39,8 @@ class Cursor {
   template <typename T>
   absl::StatusOr<T> Read(std::string_view what) {
     if (remaining() < sizeof(T)) {
-      return Error(pos_, absl::StrFormat("file ends inside %s (needs %d bytes, %d left)", what, sizeof(T),
-                                         remaining()));
+      return Error(pos_,
+                   absl::StrFormat("file ends inside %s (needs %d bytes, %d left)", what, sizeof(T), remaining()));
     }
     T v;
     std::memcpy(&v, data_ + pos_, sizeof(T));
@@ -56,8 +55,8 @@ class Cursor {
       return Error(at, absl::StrFormat("%s length %d exceeds the limit of %d bytes", what, len, max_len));
     }
     if (len > remaining()) {
-      return Error(at, absl::StrFormat("%s length %d runs past the end of the file (%d bytes left)", what,
-                                       len, remaining()));
+      return Error(
+          at, absl::StrFormat("%s length %d runs past the end of the file (%d bytes left)", what, len, remaining()));
     }
     std::string s(reinterpret_cast<const char*>(data_ + pos_), len);
     pos_ += len;
@@ -99,8 +98,8 @@ absl::Status ReadKv(Cursor& in, const GgufParseLimits& limits, int64_t index, Gg
     const size_t n_at = in.offset();
     QF_ASSIGN_OR_RETURN(n, in.Read<uint64_t>("array length"));
     if (n > limits.max_array_elements) {
-      return in.Error(n_at, absl::StrFormat("key '%s': array of %d elements exceeds the limit of %d", kv->key,
-                                            n, limits.max_array_elements));
+      return in.Error(n_at, absl::StrFormat("key '%s': array of %d elements exceeds the limit of %d", kv->key, n,
+                                            limits.max_array_elements));
     }
   }
   if (!IsGgufElementType(type_id)) {
@@ -111,21 +110,21 @@ absl::Status ReadKv(Cursor& in, const GgufParseLimits& limits, int64_t index, Gg
     // Each string costs at least its 8-byte length: refuse counts that
     // cannot fit before allocating anything.
     if (n > in.remaining() / 8) {
-      return in.Error(in.offset(), absl::StrFormat("key '%s': %d strings cannot fit in the %d bytes left",
-                                                   kv->key, n, in.remaining()));
+      return in.Error(in.offset(), absl::StrFormat("key '%s': %d strings cannot fit in the %d bytes left", kv->key, n,
+                                                   in.remaining()));
     }
     kv->strings.reserve(n);
     for (uint64_t i = 0; i < n; ++i) {
-      QF_ASSIGN_OR_RETURN(std::string s, in.ReadString(absl::StrFormat("string value of '%s'", kv->key),
-                                                       limits.max_string_bytes));
+      QF_ASSIGN_OR_RETURN(std::string s,
+                          in.ReadString(absl::StrFormat("string value of '%s'", kv->key), limits.max_string_bytes));
       kv->strings.push_back(std::move(s));
     }
     return absl::OkStatus();
   }
   const size_t elem = GgufValueTypeSize(kv->type);
   if (n > in.remaining() / elem) {
-    return in.Error(in.offset(), absl::StrFormat("key '%s': %d values of %d bytes run past the end of the file",
-                                                 kv->key, n, elem));
+    return in.Error(in.offset(),
+                    absl::StrFormat("key '%s': %d values of %d bytes run past the end of the file", kv->key, n, elem));
   }
   QF_RETURN_IF_ERROR(in.ReadBytes(n * elem, &kv->raw, absl::StrFormat("value of '%s'", kv->key)));
   if (kv->type == GgufValueType::kBool) {
@@ -138,14 +137,14 @@ absl::Status ReadTensorInfo(Cursor& in, const GgufParseLimits& limits, int64_t i
   const size_t name_at = in.offset();
   QF_ASSIGN_OR_RETURN(t->name, in.ReadString(absl::StrFormat("tensor %d name", index), limits.max_string_bytes));
   if (t->name.size() > kGgufMaxNameBytes) {
-    return in.Error(name_at, absl::StrFormat("tensor %d name is %d bytes long; the limit is %d", index,
-                                             t->name.size(), kGgufMaxNameBytes));
+    return in.Error(name_at, absl::StrFormat("tensor %d name is %d bytes long; the limit is %d", index, t->name.size(),
+                                             kGgufMaxNameBytes));
   }
   const size_t dims_at = in.offset();
   QF_ASSIGN_OR_RETURN(uint32_t n_dims, in.Read<uint32_t>("tensor dimension count"));
   if (n_dims > kGgufMaxDims) {
-    return in.Error(dims_at, absl::StrFormat("tensor '%s' has %d dimensions; at most %d are allowed", t->name,
-                                             n_dims, kGgufMaxDims));
+    return in.Error(dims_at, absl::StrFormat("tensor '%s' has %d dimensions; at most %d are allowed", t->name, n_dims,
+                                             kGgufMaxDims));
   }
   for (uint32_t j = 0; j < n_dims; ++j) {
     const size_t at = in.offset();
@@ -158,8 +157,8 @@ absl::Status ReadTensorInfo(Cursor& in, const GgufParseLimits& limits, int64_t i
   const int64_t kMax = std::numeric_limits<int64_t>::max();
   const bool empty = ne[0] == 0 || ne[1] == 0 || ne[2] == 0 || ne[3] == 0;
   if (!empty && (kMax / ne[1] <= ne[0] || kMax / ne[2] <= ne[0] * ne[1] || kMax / ne[3] <= ne[0] * ne[1] * ne[2])) {
-    return in.Error(dims_at, absl::StrFormat("tensor '%s' shape (%d, %d, %d, %d) has too many elements", t->name,
-                                             ne[0], ne[1], ne[2], ne[3]));
+    return in.Error(dims_at, absl::StrFormat("tensor '%s' shape (%d, %d, %d, %d) has too many elements", t->name, ne[0],
+                                             ne[1], ne[2], ne[3]));
   }
   const size_t type_at = in.offset();
   QF_ASSIGN_OR_RETURN(uint32_t type_id, in.Read<uint32_t>("tensor type"));
@@ -202,8 +201,8 @@ absl::StatusOr<GgufFile> GgufFile::Parse(const uint8_t* data, size_t size, std::
     return in.Error(4, absl::StrFormat("GGUF version %d looks byte-swapped (a big-endian file?)", file.version_));
   }
   if (file.version_ > kGgufVersion) {
-    return in.Error(4, absl::StrFormat("GGUF version %d is newer than the supported version %d", file.version_,
-                                       kGgufVersion));
+    return in.Error(
+        4, absl::StrFormat("GGUF version %d is newer than the supported version %d", file.version_, kGgufVersion));
   }
   QF_ASSIGN_OR_RETURN(int64_t n_tensors, in.Read<int64_t>("tensor count"));
   QF_ASSIGN_OR_RETURN(int64_t n_kv, in.Read<int64_t>("key-value count"));
@@ -227,9 +226,9 @@ absl::StatusOr<GgufFile> GgufFile::Parse(const uint8_t* data, size_t size, std::
   if (const GgufKv* align = FindKv(file.kv_, kGgufAlignmentKey)) {
     std::optional<uint32_t> a = align->GetU32();
     if (!a) {
-      return in.Error(in.offset(), absl::StrFormat("key '%s' must be a u32 but is %s%s", kGgufAlignmentKey,
-                                                   align->is_array ? "an array of " : "",
-                                                   GgufValueTypeName(align->type)));
+      return in.Error(in.offset(),
+                      absl::StrFormat("key '%s' must be a u32 but is %s%s", kGgufAlignmentKey,
+                                      align->is_array ? "an array of " : "", GgufValueTypeName(align->type)));
     }
     if (*a == 0 || (*a & (*a - 1)) != 0) {
       return in.Error(in.offset(), absl::StrFormat("alignment %d is not a power of two", *a));
@@ -254,9 +253,9 @@ absl::StatusOr<GgufFile> GgufFile::Parse(const uint8_t* data, size_t size, std::
   uint64_t expected = 0;
   for (const GgufTensorInfo& t : file.tensors_) {
     if (t.offset != expected) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: tensor '%s' has data offset %d, expected %d (gap, overlap or misalignment)", file_name, t.name,
-          t.offset, expected));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: tensor '%s' has data offset %d, expected %d (gap, overlap or misalignment)", file_name,
+                          t.name, t.offset, expected));
     }
     const uint64_t avail = size - file.data_offset_;
     if (t.nbytes > avail || t.offset > avail - t.nbytes) {

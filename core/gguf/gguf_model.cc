@@ -11,8 +11,8 @@ absl::StatusOr<std::string> SplitPartPath(const std::string& first_path, int ind
   const std::string suffix = absl::StrFormat("-%05d-of-%05d.gguf", 1, count);
   if (first_path.size() <= suffix.size() ||
       first_path.compare(first_path.size() - suffix.size(), suffix.size(), suffix) != 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: split model (%d parts) but the name does not end in '%s'", first_path, count, suffix));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: split model (%d parts) but the name does not end in '%s'", first_path, count, suffix));
   }
   const std::string prefix = first_path.substr(0, first_path.size() - suffix.size());
   return absl::StrFormat("%s-%05d-of-%05d.gguf", prefix, index + 1, count);
@@ -33,9 +33,8 @@ absl::StatusOr<GgufModel> GgufModel::Open(const std::string& path) {
   if (n_split > 1) {
     const GgufKv* no = FindKv(model.headers_[0].kv(), kSplitNoKey);
     if (!no || !no->GetU16() || *no->GetU16() != 0) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s: this is not the first part of a split model; open the -00001-of-%05d file", path,
-                          n_split));
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: this is not the first part of a split model; open the -00001-of-%05d file", path, n_split));
     }
     for (int i = 1; i < n_split; ++i) {
       QF_ASSIGN_OR_RETURN(std::string part_path, SplitPartPath(path, i, n_split));

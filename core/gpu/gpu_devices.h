@@ -46,8 +46,8 @@ bool GpuSupports(GgmlType type, bool with_imatrix = false);
 // n_per_row weights. Calls for one device take turns.
 // Errors: UNIMPLEMENTED for unsupported types, RESOURCE_EXHAUSTED when not
 // even one row fits, INTERNAL for other CUDA errors (with CUDA's message).
-absl::Status QuantizeRowsOnGpu(int device, GgmlType type, const float* src, void* dst, int64_t nrows,
-                               int64_t n_per_row, const float* imatrix = nullptr, uint64_t memory_budget = 0);
+absl::Status QuantizeRowsOnGpu(int device, GgmlType type, const float* src, void* dst, int64_t nrows, int64_t n_per_row,
+                               const float* imatrix = nullptr, uint64_t memory_budget = 0);
 
 }  // namespace quantfleet
 

@@ -124,11 +124,11 @@ bool GpuSupports(GgmlType type, bool with_imatrix) {
   return HasQuantizeKernel(static_cast<uint32_t>(type), with_imatrix);
 }
 
-absl::Status QuantizeRowsOnGpu(int device, GgmlType type, const float* src, void* dst, int64_t nrows,
-                               int64_t n_per_row, const float* imatrix, uint64_t memory_budget) {
+absl::Status QuantizeRowsOnGpu(int device, GgmlType type, const float* src, void* dst, int64_t nrows, int64_t n_per_row,
+                               const float* imatrix, uint64_t memory_budget) {
   if (!GpuSupports(type, imatrix != nullptr)) {
-    return absl::UnimplementedError(absl::StrFormat("no GPU kernel for type %s%s yet", TypeName(type),
-                                                    imatrix ? " with importance weights" : ""));
+    return absl::UnimplementedError(
+        absl::StrFormat("no GPU kernel for type %s%s yet", TypeName(type), imatrix ? " with importance weights" : ""));
   }
   if (n_per_row <= 0 || n_per_row % BlockSize(type) != 0) {
     return absl::InvalidArgumentError(absl::StrFormat("rows of %d are not whole %s blocks", n_per_row, TypeName(type)));

@@ -11,10 +11,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
-#include "core/util/status_macros.h"
-#include "core/model/forward_pass.h"
 #include "core/gpu/gpu_forward.h"
 #include "core/gpu/quantize_kernels.cuh"
+#include "core/model/forward_pass.h"
+#include "core/util/status_macros.h"
 
 namespace quantfleet {
 namespace {
@@ -67,8 +67,8 @@ absl::Status FromCublas(cublasStatus_t s, const char* what) {
   return absl::InternalError(absl::StrFormat("cuBLAS %s failed with status %d", what, static_cast<int>(s)));
 }
 
-#define QF_CUDA(expr, what)                                              \
-  do {                                                                   \
+#define QF_CUDA(expr, what)                                            \
+  do {                                                                 \
     if (absl::Status _s = FromCuda((expr), what); !_s.ok()) return _s; \
   } while (0)
 
@@ -174,8 +174,8 @@ __global__ void RopeKernel(float* x, int64_t n, int n_heads, int head_dim, int n
 // Causal attention for one (query token, head) per block: scaled scores
 // against keys 0..i, softmax (sum in double), probabilities through F16,
 // then their weighted sum of values. Scores live in shared memory.
-__global__ void AttentionKernel(const float* q, const float* k, const float* v, float* out, int n_head, int n_kv,
-                                int d, float scale) {
+__global__ void AttentionKernel(const float* q, const float* k, const float* v, float* out, int n_head, int n_kv, int d,
+                                float scale) {
   extern __shared__ float scores[];
   __shared__ double dscratch[kThreads];
   __shared__ float fscratch[kThreads];
@@ -300,8 +300,8 @@ struct GpuForward::Impl {
       return absl::UnimplementedError(absl::StrFormat("%s: mixtures of experts run on the CPU", l.name));
     }
     if (l.source_type != GgmlType::kF32 && l.source_type != GgmlType::kF16 && l.source_type != GgmlType::kBF16) {
-      return absl::UnimplementedError(absl::StrFormat("%s is %s; the GPU path takes F32, F16 or BF16 weights",
-                                                      l.name, TypeName(l.source_type)));
+      return absl::UnimplementedError(
+          absl::StrFormat("%s is %s; the GPU path takes F32, F16 or BF16 weights", l.name, TypeName(l.source_type)));
     }
     m->name = l.name;
     m->n_in = l.n_in;
@@ -458,9 +458,9 @@ absl::StatusOr<std::unique_ptr<GpuForward>> GpuForward::Create(const LlamaModel&
     QF_RETURN_IF_ERROR(impl->Upload(src.ffn_norm, &l.ffn_norm));
     QF_RETURN_IF_ERROR(impl->Upload(src.q_norm, &l.q_norm));
     QF_RETURN_IF_ERROR(impl->Upload(src.k_norm, &l.k_norm));
-    for (auto [from, to] : {std::pair{&src.wq, &l.wq}, std::pair{&src.wk, &l.wk}, std::pair{&src.wv, &l.wv},
-                            std::pair{&src.wo, &l.wo}, std::pair{&src.gate, &l.gate}, std::pair{&src.up, &l.up},
-                            std::pair{&src.down, &l.down}}) {
+    for (auto [from, to] :
+         {std::pair{&src.wq, &l.wq}, std::pair{&src.wk, &l.wk}, std::pair{&src.wv, &l.wv}, std::pair{&src.wo, &l.wo},
+          std::pair{&src.gate, &l.gate}, std::pair{&src.up, &l.up}, std::pair{&src.down, &l.down}}) {
       QF_RETURN_IF_ERROR(impl->UploadMatrix(*from, to));
     }
     impl->layers.push_back(l);
@@ -496,8 +496,8 @@ absl::StatusOr<ChunkStatistics> GpuForward::RunChunk(absl::Span<const TokenId> t
     RmsNormKernel<<<static_cast<unsigned>(n), kThreads, 0, m.stream>>>(m.x, hp.n_embd, m.output_norm, hp.rms_eps);
     QF_RETURN_IF_ERROR(m.Product(m.output, m.x, n, m.logits, true));
     if (perplexity && n >= 2) {
-      QF_CUDA(cudaMemcpyAsync(m.tokens, tokens.data(), static_cast<size_t>(n) * sizeof(int32_t),
-                              cudaMemcpyHostToDevice, m.stream),
+      QF_CUDA(cudaMemcpyAsync(m.tokens, tokens.data(), static_cast<size_t>(n) * sizeof(int32_t), cudaMemcpyHostToDevice,
+                              m.stream),
               "copy tokens");
       const int64_t first = n / 2, count = n - 1 - first;
       if (count > 0) {

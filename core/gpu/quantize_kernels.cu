@@ -1,5 +1,4 @@
 #include "core/gpu/quantize_kernels.cuh"
-
 #include "core/quant/blocks.h"
 #include "core/quant/half.h"
 #include "core/quant/kquant_blocks.h"
@@ -83,8 +82,8 @@ cudaError_t LaunchWeighted(const float* src, void* dst, int64_t n, int64_t n_per
   // Super-block recipes keep kilobytes of locals: smaller thread blocks.
   constexpr int kSuperThreads = 64;
   const unsigned int grid = static_cast<unsigned int>((nblocks + kSuperThreads - 1) / kSuperThreads);
-  QuantizeWeightedBlocksKernel<Block, kWeights, Recipe><<<grid, kSuperThreads, 0, stream>>>(
-      src, static_cast<Block*>(dst), nblocks, n_per_row / kWeights, imatrix);
+  QuantizeWeightedBlocksKernel<Block, kWeights, Recipe>
+      <<<grid, kSuperThreads, 0, stream>>>(src, static_cast<Block*>(dst), nblocks, n_per_row / kWeights, imatrix);
   return cudaGetLastError();
 }
 
@@ -97,17 +96,24 @@ bool HasQuantizeKernel(uint32_t t, bool with_imatrix) {
   return with_imatrix ? super || t == 0 || t == 1 || t == 30 || t == 8 : plain || super;
 }
 
-cudaError_t LaunchQuantize(uint32_t t, const float* src, void* dst, int64_t n, int64_t n_per_row,
-                           const float* imatrix, cudaStream_t stream) {
+cudaError_t LaunchQuantize(uint32_t t, const float* src, void* dst, int64_t n, int64_t n_per_row, const float* imatrix,
+                           cudaStream_t stream) {
   if (!HasQuantizeKernel(t, imatrix != nullptr)) return cudaErrorInvalidValue;
   switch (t) {
-    case 10: return LaunchWeighted<BlockQ2_K, kQK_K, Q2K>(src, dst, n, n_per_row, imatrix, stream);
-    case 11: return LaunchWeighted<BlockQ3_K, kQK_K, Q3K>(src, dst, n, n_per_row, imatrix, stream);
-    case 12: return LaunchWeighted<BlockQ4_K, kQK_K, Q4K>(src, dst, n, n_per_row, imatrix, stream);
-    case 13: return LaunchWeighted<BlockQ5_K, kQK_K, Q5K>(src, dst, n, n_per_row, imatrix, stream);
-    case 14: return LaunchWeighted<BlockQ6_K, kQK_K, Q6K>(src, dst, n, n_per_row, imatrix, stream);
-    case 20: return LaunchWeighted<BlockIQ4_NL, kQK4_NL, IQ4NL>(src, dst, n, n_per_row, imatrix, stream);
-    case 23: return LaunchWeighted<BlockIQ4_XS, kQK_K, IQ4XS>(src, dst, n, n_per_row, imatrix, stream);
+    case 10:
+      return LaunchWeighted<BlockQ2_K, kQK_K, Q2K>(src, dst, n, n_per_row, imatrix, stream);
+    case 11:
+      return LaunchWeighted<BlockQ3_K, kQK_K, Q3K>(src, dst, n, n_per_row, imatrix, stream);
+    case 12:
+      return LaunchWeighted<BlockQ4_K, kQK_K, Q4K>(src, dst, n, n_per_row, imatrix, stream);
+    case 13:
+      return LaunchWeighted<BlockQ5_K, kQK_K, Q5K>(src, dst, n, n_per_row, imatrix, stream);
+    case 14:
+      return LaunchWeighted<BlockQ6_K, kQK_K, Q6K>(src, dst, n, n_per_row, imatrix, stream);
+    case 20:
+      return LaunchWeighted<BlockIQ4_NL, kQK4_NL, IQ4NL>(src, dst, n, n_per_row, imatrix, stream);
+    case 23:
+      return LaunchWeighted<BlockIQ4_XS, kQK_K, IQ4XS>(src, dst, n, n_per_row, imatrix, stream);
     case 0:  // F32
       return cudaMemcpyAsync(dst, src, static_cast<size_t>(n) * sizeof(float), cudaMemcpyDeviceToDevice, stream);
     case 1:  // F16
@@ -118,12 +124,18 @@ cudaError_t LaunchQuantize(uint32_t t, const float* src, void* dst, int64_t n, i
       if (n == 0) return cudaSuccess;
       ToBFloat16Kernel<<<Grid(n), kThreads, 0, stream>>>(src, static_cast<uint16_t*>(dst), n);
       return cudaGetLastError();
-    case 2: return LaunchBlocks<BlockQ4_0, QuantizeBlockQ4_0>(src, dst, n, stream);
-    case 3: return LaunchBlocks<BlockQ4_1, QuantizeBlockQ4_1>(src, dst, n, stream);
-    case 6: return LaunchBlocks<BlockQ5_0, QuantizeBlockQ5_0>(src, dst, n, stream);
-    case 7: return LaunchBlocks<BlockQ5_1, QuantizeBlockQ5_1>(src, dst, n, stream);
-    case 8: return LaunchBlocks<BlockQ8_0, QuantizeBlockQ8_0>(src, dst, n, stream);
-    default: return cudaErrorInvalidValue;
+    case 2:
+      return LaunchBlocks<BlockQ4_0, QuantizeBlockQ4_0>(src, dst, n, stream);
+    case 3:
+      return LaunchBlocks<BlockQ4_1, QuantizeBlockQ4_1>(src, dst, n, stream);
+    case 6:
+      return LaunchBlocks<BlockQ5_0, QuantizeBlockQ5_0>(src, dst, n, stream);
+    case 7:
+      return LaunchBlocks<BlockQ5_1, QuantizeBlockQ5_1>(src, dst, n, stream);
+    case 8:
+      return LaunchBlocks<BlockQ8_0, QuantizeBlockQ8_0>(src, dst, n, stream);
+    default:
+      return cudaErrorInvalidValue;
   }
 }
 

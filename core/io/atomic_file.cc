@@ -24,7 +24,7 @@ absl::Status ErrnoError(const std::string& path, const char* what, int err) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& destination, bool overwrite,
-                                                             mode_t mode, FileOps* ops) {
+                                                               mode_t mode, FileOps* ops) {
   struct stat st;
   if (!overwrite && ::stat(destination.c_str(), &st) == 0) {
     return absl::AlreadyExistsError(

@@ -9,9 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/model/activation_rounding.h"
 #include "core/quant/half.h"
 #include "core/util/status_macros.h"
-#include "core/model/activation_rounding.h"
 
 namespace quantfleet {
 namespace {
@@ -198,8 +198,8 @@ void Attention(const std::vector<float>& q, const std::vector<float>& k, const s
     const float* qh = q.data() + static_cast<size_t>(h) * d;
     const float* kh = k.data() + static_cast<size_t>(kv) * d;
     const float* vh = v.data() + static_cast<size_t>(kv) * d;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, ni, d, 1.0f, qh, hp.n_head * d, kh, hp.n_head_kv * d,
-                0.0f, scores.data(), ni);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, ni, d, 1.0f, qh, hp.n_head * d, kh, hp.n_head_kv * d, 0.0f,
+                scores.data(), ni);
     for (int64_t i = 0; i < n; ++i) {
       float* row = scores.data() + i * n;
       float max = -std::numeric_limits<float>::infinity();
@@ -244,22 +244,21 @@ absl::Status PrepareStageInput(const LlamaModel& model, absl::Span<const TokenId
     for (int64_t t = 0; t < n; ++t) {
       const TokenId id = tokens[static_cast<size_t>(t)];
       if (id < 0 || id >= hp.n_vocab) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "token %d at position %d is outside the vocabulary of %d", id, t, hp.n_vocab));
+        return absl::InvalidArgumentError(
+            absl::StrFormat("token %d at position %d is outside the vocabulary of %d", id, t, hp.n_vocab));
       }
       model.token_embd().RowsToFloat(id, 1, x.data() + t * e);
     }
   } else if (x.size() != static_cast<size_t>(n * e)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "the activations entering layer %d hold %d values; %d tokens of %d need %d", first_layer, x.size(), n, e,
-        n * e));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("the activations entering layer %d hold %d values; %d tokens of %d need %d", first_layer,
+                        x.size(), n, e, n * e));
   }
   return absl::OkStatus();
 }
 
-absl::Status RunForwardLayers(const LlamaModel& model, absl::Span<const TokenId> tokens, int first_layer,
-                              int end_layer, std::vector<float>* hidden, ActivationSink* sink,
-                              std::vector<float>* logits) {
+absl::Status RunForwardLayers(const LlamaModel& model, absl::Span<const TokenId> tokens, int first_layer, int end_layer,
+                              std::vector<float>* hidden, ActivationSink* sink, std::vector<float>* logits) {
   const LlamaHparams& hp = model.hparams();
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int e = hp.n_embd;

@@ -58,9 +58,8 @@ absl::Status RunForward(const LlamaModel& model, absl::Span<const TokenId> token
 // head runs as in RunForward (and `hidden` is left normalized).
 // INVALID_ARGUMENT for a bad range, a bad token or activations of the
 // wrong size.
-absl::Status RunForwardLayers(const LlamaModel& model, absl::Span<const TokenId> tokens, int first_layer,
-                              int end_layer, std::vector<float>* hidden, ActivationSink* sink,
-                              std::vector<float>* logits);
+absl::Status RunForwardLayers(const LlamaModel& model, absl::Span<const TokenId> tokens, int first_layer, int end_layer,
+                              std::vector<float>* hidden, ActivationSink* sink, std::vector<float>* logits);
 
 // The input of layers [first_layer, end_layer) for `tokens`: with
 // first_layer 0, `hidden` is filled from the token embeddings; otherwise it

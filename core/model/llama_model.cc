@@ -25,7 +25,8 @@ class Reader {
   absl::StatusOr<uint32_t> U32(const std::string& key, std::optional<uint32_t> fallback = std::nullopt) const {
     const GgufKv* kv = FindKv(model_.kv(), key);
     if (kv != nullptr) {
-      if (std::optional<int64_t> v = kv->GetIntElement(0); v && !kv->is_array && *v >= 0) return static_cast<uint32_t>(*v);
+      if (std::optional<int64_t> v = kv->GetIntElement(0); v && !kv->is_array && *v >= 0)
+        return static_cast<uint32_t>(*v);
       return absl::InvalidArgumentError(absl::StrFormat("%s: %s must be an unsigned integer", path_, key));
     }
     if (fallback) return *fallback;
@@ -135,11 +136,11 @@ absl::StatusOr<LlamaModel> LlamaModel::Load(const GgufModel& model, const std::s
     if (!v.ok()) return v.status();
     return static_cast<int>(*v);
   };
-#define QF_GET(field, ...)                                          \
-  do {                                                              \
-    absl::StatusOr<int> v = get(__VA_ARGS__);                       \
-    if (!v.ok()) return v.status();                                 \
-    hp.field = *v;                                                  \
+#define QF_GET(field, ...)                    \
+  do {                                        \
+    absl::StatusOr<int> v = get(__VA_ARGS__); \
+    if (!v.ok()) return v.status();           \
+    hp.field = *v;                            \
   } while (0)
   QF_GET(n_layer, "block_count");
   QF_GET(n_embd, "embedding_length");
@@ -147,8 +148,8 @@ absl::StatusOr<LlamaModel> LlamaModel::Load(const GgufModel& model, const std::s
   QF_GET(n_head, "attention.head_count");
   QF_GET(n_head_kv, "attention.head_count_kv", static_cast<uint32_t>(hp.n_head));
   if (hp.n_head <= 0 || hp.n_head_kv <= 0 || hp.n_head % hp.n_head_kv != 0) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s: %d heads cannot share %d key/value heads", path, hp.n_head,
-                                                      hp.n_head_kv));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: %d heads cannot share %d key/value heads", path, hp.n_head, hp.n_head_kv));
   }
   QF_GET(head_dim, "attention.key_length", static_cast<uint32_t>(hp.n_embd / hp.n_head));
   QF_GET(n_rot, "rope.dimension_count", static_cast<uint32_t>(hp.head_dim));
@@ -186,7 +187,8 @@ absl::StatusOr<LlamaModel> LlamaModel::Load(const GgufModel& model, const std::s
   }
 
   const ModelTensor* embd = r.Find("token_embd.weight");
-  if (embd == nullptr) return absl::InvalidArgumentError(absl::StrFormat("%s: tensor token_embd.weight is missing", path));
+  if (embd == nullptr)
+    return absl::InvalidArgumentError(absl::StrFormat("%s: tensor token_embd.weight is missing", path));
   hp.n_vocab = static_cast<int>(embd->info.ne[1]);
   absl::StatusOr<Linear> e = r.Matrix("token_embd", hp.n_embd, hp.n_vocab);
   if (!e.ok()) return e.status();
@@ -221,21 +223,19 @@ absl::StatusOr<LlamaModel> LlamaModel::Load(const GgufModel& model, const std::s
       if (v.ok()) *out = *std::move(v);
       return v.status();
     };
-    for (absl::Status s : {floats("attn_norm.weight", hp.n_embd, &l.attn_norm),
-                           floats("ffn_norm.weight", hp.n_embd, &l.ffn_norm),
-                           floats("attn_q_norm.weight", hp.head_dim, &l.q_norm, !qk_norm),
-                           floats("attn_k_norm.weight", hp.head_dim, &l.k_norm, !qk_norm),
-                           matrix("attn_q", hp.n_embd, q_dim, &l.wq, qkv_bias),
-                           matrix("attn_k", hp.n_embd, kv_dim, &l.wk, qkv_bias),
-                           matrix("attn_v", hp.n_embd, kv_dim, &l.wv, qkv_bias),
-                           matrix("attn_output", q_dim, hp.n_embd, &l.wo)}) {
+    for (absl::Status s :
+         {floats("attn_norm.weight", hp.n_embd, &l.attn_norm), floats("ffn_norm.weight", hp.n_embd, &l.ffn_norm),
+          floats("attn_q_norm.weight", hp.head_dim, &l.q_norm, !qk_norm),
+          floats("attn_k_norm.weight", hp.head_dim, &l.k_norm, !qk_norm),
+          matrix("attn_q", hp.n_embd, q_dim, &l.wq, qkv_bias), matrix("attn_k", hp.n_embd, kv_dim, &l.wk, qkv_bias),
+          matrix("attn_v", hp.n_embd, kv_dim, &l.wv, qkv_bias), matrix("attn_output", q_dim, hp.n_embd, &l.wo)}) {
       if (!s.ok()) return s;
     }
     const std::string e = hp.n_expert > 0 ? "_exps" : "";
     const int n_mat = hp.n_expert > 0 ? hp.n_expert : 1;
-    for (auto [name, n_in, n_out, out] : {std::tuple{"ffn_gate", hp.n_embd, hp.n_ff, &l.gate},
-                                          std::tuple{"ffn_up", hp.n_embd, hp.n_ff, &l.up},
-                                          std::tuple{"ffn_down", hp.n_ff, hp.n_embd, &l.down}}) {
+    for (auto [name, n_in, n_out, out] :
+         {std::tuple{"ffn_gate", hp.n_embd, hp.n_ff, &l.gate}, std::tuple{"ffn_up", hp.n_embd, hp.n_ff, &l.up},
+          std::tuple{"ffn_down", hp.n_ff, hp.n_embd, &l.down}}) {
       absl::StatusOr<Linear> v = r.Matrix(p + name + e, n_in, n_out, false, n_mat);
       if (!v.ok()) return v.status();
       *out = *std::move(v);

@@ -27,14 +27,14 @@ struct LlamaHparams {
   int n_ff = 0;
   int n_head = 0;
   int n_head_kv = 0;
-  int head_dim = 0;     // per head (key_length), n_embd / n_head unless given
-  int n_rot = 0;        // rotated dimensions per head
+  int head_dim = 0;  // per head (key_length), n_embd / n_head unless given
+  int n_rot = 0;     // rotated dimensions per head
   int n_vocab = 0;
   float rms_eps = 1e-5f;
   float rope_base = 10000.0f;
   float rope_freq_scale = 1.0f;  // 1 / linear scaling factor
-  int n_expert = 0;        // > 0: a mixture of experts in every feed-forward block
-  int n_expert_used = 0;   // experts each token is routed to
+  int n_expert = 0;              // > 0: a mixture of experts in every feed-forward block
+  int n_expert_used = 0;         // experts each token is routed to
 };
 
 // y = W x (+ b) for one weight matrix of n_out rows of n_in (or n_mat such
@@ -55,7 +55,7 @@ struct Linear {
 
 struct LlamaLayer {
   std::vector<float> attn_norm, ffn_norm;
-  std::vector<float> q_norm, k_norm;  // qwen3: per-head RMSNorm of Q and K
+  std::vector<float> q_norm, k_norm;      // qwen3: per-head RMSNorm of Q and K
   Linear wq, wk, wv, wo, gate, up, down;  // gate/up/down: n_expert matrices in a mixture
   Linear router;                          // ffn_gate_inp: expert scores (mixtures only)
 };
@@ -70,7 +70,7 @@ class LlamaModel {
   const LlamaHparams& hparams() const { return hp_; }
   const Linear& token_embd() const { return token_embd_; }  // n_vocab rows of n_embd
   const std::vector<float>& output_norm() const { return output_norm_; }
-  const Linear& output() const { return output_; }  // token_embd when tied
+  const Linear& output() const { return output_; }                      // token_embd when tied
   const std::vector<float>& rope_freqs() const { return rope_freqs_; }  // empty or n_rot / 2
   const std::vector<LlamaLayer>& layers() const { return layers_; }
 

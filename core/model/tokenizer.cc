@@ -3,9 +3,9 @@
 #include <array>
 #include <cctype>
 #include <cstdio>
-#include <map>
 #include <functional>
 #include <list>
+#include <map>
 #include <optional>
 #include <queue>
 
@@ -40,9 +40,8 @@ const std::array<std::string, 256>& ByteEncoding() {
 // with the lowest `cost` (nullopt: the pair does not merge), the leftmost
 // on ties, until no pair merges. A heap of candidate pairs keeps this
 // O(n log n); a candidate is stale once either side has grown.
-std::vector<std::string> MergePairs(const std::string& text,
-                                    const std::function<std::optional<double>(const std::string&,
-                                                                              const std::string&)>& cost) {
+std::vector<std::string> MergePairs(
+    const std::string& text, const std::function<std::optional<double>(const std::string&, const std::string&)>& cost) {
   struct Symbol {
     size_t offset, length;
     int prev, next;
@@ -50,7 +49,7 @@ std::vector<std::string> MergePairs(const std::string& text,
   struct Candidate {
     double cost;
     int left, right;
-    size_t length;  // left + right when queued
+    size_t length;                              // left + right when queued
     bool operator<(const Candidate& o) const {  // std::priority_queue pops the largest
       return cost > o.cost || (cost == o.cost && left > o.left);
     }
@@ -203,11 +202,10 @@ void Tokenizer::BytePairs(std::string_view text, std::vector<TokenId>* out) cons
       }
     }
     // Merge the adjacent pair of lowest rank first.
-    const std::vector<std::string> symbols =
-        MergePairs(encoded, [&v](const std::string& l, const std::string& r) {
-          const int rank = v.MergeRank(l, r);
-          return rank < 0 ? std::optional<double>() : std::optional<double>(rank);
-        });
+    const std::vector<std::string> symbols = MergePairs(encoded, [&v](const std::string& l, const std::string& r) {
+      const int rank = v.MergeRank(l, r);
+      return rank < 0 ? std::optional<double>() : std::optional<double>(rank);
+    });
     for (const std::string& s : symbols) {
       const TokenId id = v.Find(s);
       if (id != kNoToken) {

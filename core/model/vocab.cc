@@ -24,37 +24,61 @@ std::optional<TokenId> GetId(const std::vector<GgufKv>& kv, std::string_view key
 
 uint32_t AttributesOf(TokenType type) {
   switch (type) {
-    case TokenType::kUnknown: return kAttrUnknown;
-    case TokenType::kNormal: return kAttrNormal;
-    case TokenType::kControl: return kAttrControl;
-    case TokenType::kUserDefined: return kAttrUserDefined;
-    case TokenType::kUnused: return kAttrUnused;
-    case TokenType::kByte: return kAttrByte;
-    case TokenType::kUndefined: return 0;
+    case TokenType::kUnknown:
+      return kAttrUnknown;
+    case TokenType::kNormal:
+      return kAttrNormal;
+    case TokenType::kControl:
+      return kAttrControl;
+    case TokenType::kUserDefined:
+      return kAttrUserDefined;
+    case TokenType::kUnused:
+      return kAttrUnused;
+    case TokenType::kByte:
+      return kAttrByte;
+    case TokenType::kUndefined:
+      return 0;
   }
   return 0;
 }
 
 // Texts llama.cpp treats as control tokens whatever their type says (end of
 // turn or generation, fill-in-the-middle), so the tokenizer does too.
-constexpr const char* kEndOfGeneration[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
-    "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
-    "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>",
-    "[e~["};
+constexpr const char* kEndOfGeneration[] = {"<|eot_id|>",
+                                            "<|im_end|>",
+                                            "<|end|>",
+                                            "<|return|>",
+                                            "<|call|>",
+                                            "<|flush|>",
+                                            "<|calls|>",
+                                            "<end_of_turn>",
+                                            "<|endoftext|>",
+                                            "</s>",
+                                            "<|eom_id|>",
+                                            "<EOT>",
+                                            "_<EOT>",
+                                            "[EOT]",
+                                            "[EOS]",
+                                            "<|end_of_text|>",
+                                            "<end_of_utterance>",
+                                            "<eos>",
+                                            "<turn|>",
+                                            "<|tool_response>",
+                                            "<｜end▁of▁sentence｜>",
+                                            "[e~["};
 // Fill-in-the-middle texts by the metadata key that, when present, names
 // the token instead.
 const std::vector<std::pair<const char*, std::vector<const char*>>>& FillInTheMiddle() {
   static const auto* table = new std::vector<std::pair<const char*, std::vector<const char*>>>{
       {"tokenizer.ggml.fim_pre_token_id",
-       {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>",
-        "▁<PRE>", "<|code_prefix|>", "<|prefix|>"}},
+       {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>",
+        "<|prefix|>"}},
       {"tokenizer.ggml.fim_suf_token_id",
-       {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>",
-        "▁<SUF>", "<|code_suffix|>", "<|suffix|>"}},
+       {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>",
+        "<|suffix|>"}},
       {"tokenizer.ggml.fim_mid_token_id",
-       {"<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>",
-        "▁<MID>", "<|code_middle|>", "<|middle|>"}},
+       {"<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>",
+        "<|middle|>"}},
       {"tokenizer.ggml.fim_pad_token_id", {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"}},
       {"tokenizer.ggml.fim_rep_token_id", {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"}},
       {"tokenizer.ggml.fim_sep_token_id", {"<|file_sep|>"}},
@@ -78,9 +102,9 @@ void Vocab::AdjustAttributes(const std::vector<GgufKv>& kv) {
     if (TokenId id = Find(text); id != kNoToken) attrs_[static_cast<size_t>(id)] = kAttrUserDefined;
   }
   // Where "<|end|>" only ends a message (gpt-oss, solar-open), it is text.
-  const bool ends_message = Find("<|end|>") != kNoToken &&
-                            ((Find("<|return|>") != kNoToken && Find("<|call|>") != kNoToken) ||
-                             (Find("<|calls|>") != kNoToken && Find("<|flush|>") != kNoToken));
+  const bool ends_message =
+      Find("<|end|>") != kNoToken && ((Find("<|return|>") != kNoToken && Find("<|call|>") != kNoToken) ||
+                                      (Find("<|calls|>") != kNoToken && Find("<|flush|>") != kNoToken));
   if (ends_message) attrs_[static_cast<size_t>(Find("<|end|>"))] = kAttrUserDefined;
 }
 
@@ -103,7 +127,8 @@ absl::StatusOr<Vocab> Vocab::FromGguf(const std::vector<GgufKv>& kv, std::string
   };
   Vocab v;
   const GgufKv* model = FindKv(kv, "tokenizer.ggml.model");
-  if (model == nullptr || !model->GetString()) return bad("tokenizer.ggml.model", "is missing (no tokenizer in this file)");
+  if (model == nullptr || !model->GetString())
+    return bad("tokenizer.ggml.model", "is missing (no tokenizer in this file)");
   const std::string model_name = *model->GetString();
   const GgufKv* pre = FindKv(kv, "tokenizer.ggml.pre");
   const std::string pre_name = pre != nullptr && pre->GetString() ? *pre->GetString() : "";
@@ -168,8 +193,8 @@ absl::StatusOr<Vocab> Vocab::FromGguf(const std::vector<GgufKv>& kv, std::string
       v.merge_ranks_.emplace(std::move(pair), static_cast<int>(i));  // the first one wins
     }
   } else {
-    return absl::UnimplementedError(absl::StrFormat(
-        "%s: tokenizer model '%s' is not supported yet (supported: llama, gpt2)", file, model_name));
+    return absl::UnimplementedError(
+        absl::StrFormat("%s: tokenizer model '%s' is not supported yet (supported: llama, gpt2)", file, model_name));
   }
 
   if (std::optional<TokenId> id = GetId(kv, "tokenizer.ggml.bos_token_id")) v.bos_ = *id;
@@ -191,9 +216,8 @@ absl::StatusOr<Vocab> Vocab::FromGguf(const std::vector<GgufKv>& kv, std::string
   for (size_t i = 0; i < n; ++i) {
     if (v.attrs_[i] & (kAttrControl | kAttrUserDefined | kAttrUnknown)) v.special_.push_back(static_cast<TokenId>(i));
   }
-  std::stable_sort(v.special_.begin(), v.special_.end(), [&v](TokenId a, TokenId b) {
-    return v.text(a).size() > v.text(b).size();
-  });
+  std::stable_sort(v.special_.begin(), v.special_.end(),
+                   [&v](TokenId a, TokenId b) { return v.text(a).size() > v.text(b).size(); });
   v.AdjustStripping(kv);
   return v;
 }

@@ -1,5 +1,6 @@
 #include "core/ops/daemon_flags.h"
 
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -7,8 +8,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
-
-#include <toml++/toml.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -38,8 +37,8 @@ std::string FlagKey(std::string name) {
 absl::Status SetFlag(const std::string& name, const std::string& value, const std::string& where) {
   absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
   if (flag == nullptr || name == "config") {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: '%s' is not a flag of this program (see --help)", where, absl::StrReplaceAll(name, {{"_", "-"}})));
+    return absl::InvalidArgumentError(absl::StrFormat("%s: '%s' is not a flag of this program (see --help)", where,
+                                                      absl::StrReplaceAll(name, {{"_", "-"}})));
   }
   std::string why;
   if (!flag->ParseFrom(value, &why)) {
@@ -82,13 +81,14 @@ void PrintHelp(const std::string& usage) {
   }
   std::sort(flags.begin(), flags.end(),
             [](const absl::CommandLineFlag* a, const absl::CommandLineFlag* b) { return a->Name() < b->Name(); });
-  std::string text = usage + "\n\nFlags (each also QUANTFLEET_<FLAG> in the environment or `flag-name = value` in --config):\n";
+  std::string text =
+      usage + "\n\nFlags (each also QUANTFLEET_<FLAG> in the environment or `flag-name = value` in --config):\n";
   for (const absl::CommandLineFlag* flag : flags) {
     const std::string dashed = absl::StrReplaceAll(flag->Name(), {{"_", "-"}});
     const std::string value = flag->DefaultValue();
     absl::StrAppendFormat(&text, "  --%s%s\n      %s\n      default: %s; env: QUANTFLEET_%s\n", dashed,
-                          flag->IsOfType<bool>() ? "" : " VALUE", flag->Help(),
-                          value.empty() ? "(none)" : value, absl::AsciiStrToUpper(flag->Name()));
+                          flag->IsOfType<bool>() ? "" : " VALUE", flag->Help(), value.empty() ? "(none)" : value,
+                          absl::AsciiStrToUpper(flag->Name()));
   }
   std::fputs(text.c_str(), stdout);
 }
@@ -132,8 +132,8 @@ absl::Status ApplyConfigFile(const std::string& path) {
                                                       std::string(e.description())));
   }
   for (auto&& [key, node] : table) {
-    const std::string where = absl::StrFormat("config file %s: line %d: %s", path, key.source().begin.line,
-                                              std::string(key.str()));
+    const std::string where =
+        absl::StrFormat("config file %s: line %d: %s", path, key.source().begin.line, std::string(key.str()));
     std::string value;
     if (!TomlValueText(node, &value)) {
       return absl::InvalidArgumentError(

@@ -31,8 +31,9 @@ class DaemonFlagsTest : public ::testing::Test {
 };
 
 TEST_F(DaemonFlagsTest, ConfigFileSetsEveryKindOfValue) {
-  Write("# a comment\nstate-dir = \"/var/lib/quantfleet\"\nlease_seconds = 45\nverbose = true\n"
-        "allow-root = [\"/models\", \"/scratch\"]\nratio = 0.25\n");
+  Write(
+      "# a comment\nstate-dir = \"/var/lib/quantfleet\"\nlease_seconds = 45\nverbose = true\n"
+      "allow-root = [\"/models\", \"/scratch\"]\nratio = 0.25\n");
   ASSERT_TRUE(ApplyConfigFile(path_).ok());
   EXPECT_EQ(absl::GetFlag(FLAGS_state_dir), "/var/lib/quantfleet");
   EXPECT_EQ(absl::GetFlag(FLAGS_lease_seconds), 45);

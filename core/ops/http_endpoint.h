@@ -35,7 +35,7 @@ class HttpEndpoint {
   // 405. INVALID_ARGUMENT for a malformed address, UNAVAILABLE when the
   // address cannot be bound.
   static absl::StatusOr<std::unique_ptr<HttpEndpoint>> Start(const std::string& host_port,
-                                                              std::map<std::string, Handler> routes);
+                                                             std::map<std::string, Handler> routes);
   ~HttpEndpoint();  // stops serving and joins the thread
   HttpEndpoint(const HttpEndpoint&) = delete;
   HttpEndpoint& operator=(const HttpEndpoint&) = delete;

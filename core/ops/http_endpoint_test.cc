@@ -10,12 +10,15 @@ namespace {
 
 TEST(HttpEndpointTest, ServesRoutesOnLoopback) {
   std::atomic<int> calls{0};
-  absl::StatusOr<std::unique_ptr<HttpEndpoint>> endpoint = HttpEndpoint::Start(
-      "127.0.0.1:0", {{"/metrics", [&] {
-                         ++calls;
-                         return HttpReply{"text/plain", "m 1\n"};
-                       }},
-                      {"/", [] { return HttpReply{"text/html", "<p>hi</p>"}; }}});
+  absl::StatusOr<std::unique_ptr<HttpEndpoint>> endpoint =
+      HttpEndpoint::Start("127.0.0.1:0", {{"/metrics",
+                                           [&] {
+                                             ++calls;
+                                             return HttpReply{"text/plain", "m 1\n"};
+                                           }},
+                                          {"/", [] {
+                                             return HttpReply{"text/html", "<p>hi</p>"};
+                                           }}});
   ASSERT_TRUE(endpoint.ok()) << endpoint.status();
   ASSERT_GT((*endpoint)->port(), 0);
   httplib::Client client("127.0.0.1", (*endpoint)->port());

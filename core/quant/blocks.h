@@ -16,8 +16,8 @@ inline constexpr int kQK5_0 = 32;
 inline constexpr int kQK5_1 = 32;
 inline constexpr int kQK8_0 = 32;
 inline constexpr int kQK4_NL = 32;
-inline constexpr int kQK_K = 256;          // super-block of the K-quants
-inline constexpr int kKScaleSize = 12;     // packed 6-bit scales of Q4_K/Q5_K
+inline constexpr int kQK_K = 256;       // super-block of the K-quants
+inline constexpr int kKScaleSize = 12;  // packed 6-bit scales of Q4_K/Q5_K
 
 using half_bits = uint16_t;
 

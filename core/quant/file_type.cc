@@ -70,42 +70,72 @@ std::optional<FileTypeOption> ParseFileType(std::string_view text) {
 
 GgmlType DefaultTensorType(FileType type) {
   switch (type) {
-    case FileType::kQ4_0: return GgmlType::kQ4_0;
-    case FileType::kQ4_1: return GgmlType::kQ4_1;
-    case FileType::kQ5_0: return GgmlType::kQ5_0;
-    case FileType::kQ5_1: return GgmlType::kQ5_1;
-    case FileType::kQ8_0: return GgmlType::kQ8_0;
-    case FileType::kF16: return GgmlType::kF16;
-    case FileType::kBF16: return GgmlType::kBF16;
-    case FileType::kAllF32: return GgmlType::kF32;
-    case FileType::kQ1_0: return GgmlType::kQ1_0;
-    case FileType::kQ2_0: return GgmlType::kQ2_0;
-    case FileType::kMXFP4_MOE: return GgmlType::kMXFP4;
+    case FileType::kQ4_0:
+      return GgmlType::kQ4_0;
+    case FileType::kQ4_1:
+      return GgmlType::kQ4_1;
+    case FileType::kQ5_0:
+      return GgmlType::kQ5_0;
+    case FileType::kQ5_1:
+      return GgmlType::kQ5_1;
+    case FileType::kQ8_0:
+      return GgmlType::kQ8_0;
+    case FileType::kF16:
+      return GgmlType::kF16;
+    case FileType::kBF16:
+      return GgmlType::kBF16;
+    case FileType::kAllF32:
+      return GgmlType::kF32;
+    case FileType::kQ1_0:
+      return GgmlType::kQ1_0;
+    case FileType::kQ2_0:
+      return GgmlType::kQ2_0;
+    case FileType::kMXFP4_MOE:
+      return GgmlType::kMXFP4;
     case FileType::kQ2_K_S:
-    case FileType::kQ2_K: return GgmlType::kQ2_K;
-    case FileType::kIQ3_XS: return GgmlType::kIQ3_S;
+    case FileType::kQ2_K:
+      return GgmlType::kQ2_K;
+    case FileType::kIQ3_XS:
+      return GgmlType::kIQ3_S;
     case FileType::kQ3_K_S:
     case FileType::kQ3_K_M:
-    case FileType::kQ3_K_L: return GgmlType::kQ3_K;
+    case FileType::kQ3_K_L:
+      return GgmlType::kQ3_K;
     case FileType::kQ4_K_S:
-    case FileType::kQ4_K_M: return GgmlType::kQ4_K;
+    case FileType::kQ4_K_M:
+      return GgmlType::kQ4_K;
     case FileType::kQ5_K_S:
-    case FileType::kQ5_K_M: return GgmlType::kQ5_K;
-    case FileType::kQ6_K: return GgmlType::kQ6_K;
-    case FileType::kTQ1_0: return GgmlType::kTQ1_0;
-    case FileType::kTQ2_0: return GgmlType::kTQ2_0;
-    case FileType::kIQ2_XXS: return GgmlType::kIQ2_XXS;
-    case FileType::kIQ2_XS: return GgmlType::kIQ2_XS;
-    case FileType::kIQ2_S: return GgmlType::kIQ2_XS;
-    case FileType::kIQ2_M: return GgmlType::kIQ2_S;
-    case FileType::kIQ3_XXS: return GgmlType::kIQ3_XXS;
-    case FileType::kIQ1_S: return GgmlType::kIQ1_S;
-    case FileType::kIQ1_M: return GgmlType::kIQ1_M;
-    case FileType::kIQ4_NL: return GgmlType::kIQ4_NL;
-    case FileType::kIQ4_XS: return GgmlType::kIQ4_XS;
+    case FileType::kQ5_K_M:
+      return GgmlType::kQ5_K;
+    case FileType::kQ6_K:
+      return GgmlType::kQ6_K;
+    case FileType::kTQ1_0:
+      return GgmlType::kTQ1_0;
+    case FileType::kTQ2_0:
+      return GgmlType::kTQ2_0;
+    case FileType::kIQ2_XXS:
+      return GgmlType::kIQ2_XXS;
+    case FileType::kIQ2_XS:
+      return GgmlType::kIQ2_XS;
+    case FileType::kIQ2_S:
+      return GgmlType::kIQ2_XS;
+    case FileType::kIQ2_M:
+      return GgmlType::kIQ2_S;
+    case FileType::kIQ3_XXS:
+      return GgmlType::kIQ3_XXS;
+    case FileType::kIQ1_S:
+      return GgmlType::kIQ1_S;
+    case FileType::kIQ1_M:
+      return GgmlType::kIQ1_M;
+    case FileType::kIQ4_NL:
+      return GgmlType::kIQ4_NL;
+    case FileType::kIQ4_XS:
+      return GgmlType::kIQ4_XS;
     case FileType::kIQ3_S:
-    case FileType::kIQ3_M: return GgmlType::kIQ3_S;
-    case FileType::kNVFP4: return GgmlType::kNVFP4;
+    case FileType::kIQ3_M:
+      return GgmlType::kIQ3_S;
+    case FileType::kNVFP4:
+      return GgmlType::kNVFP4;
   }
   return GgmlType::kF32;
 }

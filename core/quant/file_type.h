@@ -61,8 +61,8 @@ struct FileTypeOption {
   std::string_view name;  // as the user types it, e.g. "Q4_K_M"
   FileType type;
   std::string_view description;
-  bool supported;         // this project can produce it
-  bool copy_only;         // COPY: tensors copied unchanged
+  bool supported;  // this project can produce it
+  bool copy_only;  // COPY: tensors copied unchanged
 };
 
 // Every option in llama-quantize's order (the order matters for parsing by

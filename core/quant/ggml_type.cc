@@ -1,7 +1,6 @@
 #include "core/quant/ggml_type.h"
 
 #include <array>
-
 #include <cctype>
 
 namespace quantfleet {
@@ -12,27 +11,48 @@ constexpr GgmlTypeInfo kRemoved{"", 0, 0, false};
 // Indexed by type id. Sizes are the block structs of ggml; the quantized
 // blocks this project implements are static_asserted in blocks.h.
 constexpr std::array<GgmlTypeInfo, kGgmlTypeCount> kTypes = {{
-    {"f32", 1, 4, false},       {"f16", 1, 2, false},
-    {"q4_0", 32, 18, true},     {"q4_1", 32, 20, true},
-    kRemoved,                   kRemoved,
-    {"q5_0", 32, 22, true},     {"q5_1", 32, 24, true},
-    {"q8_0", 32, 34, true},     {"q8_1", 32, 36, true},
-    {"q2_K", 256, 84, true},    {"q3_K", 256, 110, true},
-    {"q4_K", 256, 144, true},   {"q5_K", 256, 176, true},
-    {"q6_K", 256, 210, true},   {"q8_K", 256, 292, true},
-    {"iq2_xxs", 256, 66, true}, {"iq2_xs", 256, 74, true},
-    {"iq3_xxs", 256, 98, true}, {"iq1_s", 256, 50, true},
-    {"iq4_nl", 32, 18, true},   {"iq3_s", 256, 110, true},
-    {"iq2_s", 256, 82, true},   {"iq4_xs", 256, 136, true},
-    {"i8", 1, 1, false},        {"i16", 1, 2, false},
-    {"i32", 1, 4, false},       {"i64", 1, 8, false},
-    {"f64", 1, 8, false},       {"iq1_m", 256, 56, true},
-    {"bf16", 1, 2, false},      kRemoved,
-    kRemoved,                   kRemoved,
-    {"tq1_0", 256, 54, true},   {"tq2_0", 256, 66, true},
-    kRemoved,                   kRemoved,
-    kRemoved,                   {"mxfp4", 32, 17, true},
-    {"nvfp4", 64, 36, true},    {"q1_0", 128, 18, true},
+    {"f32", 1, 4, false},
+    {"f16", 1, 2, false},
+    {"q4_0", 32, 18, true},
+    {"q4_1", 32, 20, true},
+    kRemoved,
+    kRemoved,
+    {"q5_0", 32, 22, true},
+    {"q5_1", 32, 24, true},
+    {"q8_0", 32, 34, true},
+    {"q8_1", 32, 36, true},
+    {"q2_K", 256, 84, true},
+    {"q3_K", 256, 110, true},
+    {"q4_K", 256, 144, true},
+    {"q5_K", 256, 176, true},
+    {"q6_K", 256, 210, true},
+    {"q8_K", 256, 292, true},
+    {"iq2_xxs", 256, 66, true},
+    {"iq2_xs", 256, 74, true},
+    {"iq3_xxs", 256, 98, true},
+    {"iq1_s", 256, 50, true},
+    {"iq4_nl", 32, 18, true},
+    {"iq3_s", 256, 110, true},
+    {"iq2_s", 256, 82, true},
+    {"iq4_xs", 256, 136, true},
+    {"i8", 1, 1, false},
+    {"i16", 1, 2, false},
+    {"i32", 1, 4, false},
+    {"i64", 1, 8, false},
+    {"f64", 1, 8, false},
+    {"iq1_m", 256, 56, true},
+    {"bf16", 1, 2, false},
+    kRemoved,
+    kRemoved,
+    kRemoved,
+    {"tq1_0", 256, 54, true},
+    {"tq2_0", 256, 66, true},
+    kRemoved,
+    kRemoved,
+    kRemoved,
+    {"mxfp4", 32, 17, true},
+    {"nvfp4", 64, 36, true},
+    {"q1_0", 128, 18, true},
     {"q2_0", 64, 18, true},
 }};
 
@@ -43,9 +63,7 @@ std::optional<GgmlTypeInfo> LookupGgmlType(uint32_t id) {
   return kTypes[id];
 }
 
-const GgmlTypeInfo& TypeInfo(GgmlType type) {
-  return kTypes[static_cast<uint32_t>(type)];
-}
+const GgmlTypeInfo& TypeInfo(GgmlType type) { return kTypes[static_cast<uint32_t>(type)]; }
 
 std::string_view TypeName(GgmlType type) { return TypeInfo(type).name; }
 bool IsQuantized(GgmlType type) { return TypeInfo(type).is_quantized; }

@@ -56,9 +56,9 @@ enum class GgmlType : uint32_t {
 inline constexpr uint32_t kGgmlTypeCount = 43;
 
 struct GgmlTypeInfo {
-  std::string_view name;   // ggml's spelling, e.g. "q4_K"
-  int64_t block_size;      // elements per block; 0 for removed ids
-  size_t type_size;        // bytes per block
+  std::string_view name;  // ggml's spelling, e.g. "q4_K"
+  int64_t block_size;     // elements per block; 0 for removed ids
+  size_t type_size;       // bytes per block
   bool is_quantized;
 };
 

@@ -35,8 +35,7 @@ QF_HD inline float HalfToFloat(uint16_t h) {
   const uint32_t magic_mask = 126u << 23;
   const float denormalized = BitsToFloat((two_w >> 17) | magic_mask) - 0.5f;
   const uint32_t denormalized_cutoff = 1u << 27;
-  const uint32_t result =
-      sign | (two_w < denormalized_cutoff ? FloatToBits(denormalized) : FloatToBits(normalized));
+  const uint32_t result = sign | (two_w < denormalized_cutoff ? FloatToBits(denormalized) : FloatToBits(normalized));
   return BitsToFloat(result);
 }
 

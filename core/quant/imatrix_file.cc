@@ -4,8 +4,8 @@
 #include <cstring>
 
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "core/gguf/gguf_file.h"
 #include "core/io/mapped_file.h"
 #include "core/util/status_macros.h"
@@ -38,7 +38,8 @@ absl::StatusOr<Imatrix> ParseLegacy(const uint8_t* p, size_t size, const std::st
   for (int32_t i = 0; i < n_entries; ++i) {
     QF_ASSIGN_OR_RETURN(int32_t len, read_i32("a name length"));
     if (len < 0 || static_cast<size_t>(len) > size - pos) {
-      return Malformed(path, absl::StrFormat("entry %d name length %d is impossible at offset %d", i + 1, len, pos - 4));
+      return Malformed(path,
+                       absl::StrFormat("entry %d name length %d is impossible at offset %d", i + 1, len, pos - 4));
     }
     // The name ends at its first NUL, as the reference reads it.
     std::string name(reinterpret_cast<const char*>(p + pos), strnlen(reinterpret_cast<const char*>(p + pos), len));
@@ -98,7 +99,8 @@ absl::StatusOr<Imatrix> ParseGguf(const uint8_t* data, size_t size, const std::s
     return v;
   };
   for (const auto& [name, sc] : sums_counts) {
-    if (!sc.first || !sc.second) return Malformed(path, absl::StrFormat("entry '%s' has sums without counts or counts without sums", name));
+    if (!sc.first || !sc.second)
+      return Malformed(path, absl::StrFormat("entry '%s' has sums without counts or counts without sums", name));
     if (sc.first->type != GgmlType::kF32 || sc.second->type != GgmlType::kF32) {
       return Malformed(path, absl::StrFormat("entry '%s': sums and counts must be F32", name));
     }
@@ -132,8 +134,8 @@ absl::StatusOr<Imatrix> LoadImatrix(const std::string& path) {
 }
 
 absl::StatusOr<Imatrix> ParseImatrix(const uint8_t* data, size_t size, const std::string& path) {
-  absl::StatusOr<Imatrix> out = (size >= 4 && std::memcmp(data, "GGUF", 4) == 0) ? ParseGguf(data, size, path)
-                                                                                 : ParseLegacy(data, size, path);
+  absl::StatusOr<Imatrix> out =
+      (size >= 4 && std::memcmp(data, "GGUF", 4) == 0) ? ParseGguf(data, size, path) : ParseLegacy(data, size, path);
   if (!out.ok()) return out.status();
   for (const auto& [name, w] : out->weights) {
     for (size_t i = 0; i < w.size(); ++i) {

@@ -34,8 +34,7 @@ absl::StatusOr<Imatrix> ParseImatrix(const uint8_t* data, size_t size, const std
 
 // Keeps only entries whose name contains one of `include` (when not
 // empty), then drops entries whose name contains one of `exclude`.
-void FilterImatrix(Imatrix& imatrix, const std::vector<std::string>& include,
-                   const std::vector<std::string>& exclude);
+void FilterImatrix(Imatrix& imatrix, const std::vector<std::string>& include, const std::vector<std::string>& exclude);
 
 }  // namespace quantfleet
 

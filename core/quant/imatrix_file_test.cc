@@ -87,7 +87,8 @@ std::vector<uint8_t> GgufImatrix(const std::vector<GgufTensor>& tensors, bool wi
     GgufTensorInfo info;
     info.name = t.name;
     info.type = t.type;
-    info.ne[0] = t.type == GgmlType::kF16 ? static_cast<int64_t>(t.values.size()) * 2 : static_cast<int64_t>(t.values.size());
+    info.ne[0] =
+        t.type == GgmlType::kF16 ? static_cast<int64_t>(t.values.size()) * 2 : static_cast<int64_t>(t.values.size());
     info.nbytes = TensorBytes(info.type, info.ne);
     infos.push_back(info);
   }
@@ -118,8 +119,8 @@ TEST(ImatrixFile, TestFilesInBothFormats_AreReadAlike) {
 }
 
 TEST(ImatrixFile, GgufWeights_AreSumsOverCounts) {
-  absl::StatusOr<Imatrix> m = Parse(GgufImatrix({{"blk.0.ffn_down.weight.in_sum2", {8, 6, 4, 2}},
-                                                 {"blk.0.ffn_down.weight.counts", {4, 0}}}));
+  absl::StatusOr<Imatrix> m =
+      Parse(GgufImatrix({{"blk.0.ffn_down.weight.in_sum2", {8, 6, 4, 2}}, {"blk.0.ffn_down.weight.counts", {4, 0}}}));
   ASSERT_TRUE(m.ok()) << m.status();
   // Two experts of two columns; the second expert saw no token: weight 1.
   EXPECT_EQ(m->weights.at("blk.0.ffn_down.weight"), (std::vector<float>{2, 1.5f, 1, 1}));
@@ -149,7 +150,8 @@ TEST(ImatrixFile, GgufTruncated_IsRefused) {
   absl::StatusOr<GgufFile> gguf = GgufFile::Parse(whole.data(), whole.size(), "whole");
   ASSERT_TRUE(gguf.ok());
   size_t data_end = 0;  // past the last tensor's last byte (padding may follow)
-  for (const GgufTensorInfo& t : gguf->tensors()) data_end = std::max(data_end, gguf->data_offset() + t.offset + t.nbytes);
+  for (const GgufTensorInfo& t : gguf->tensors())
+    data_end = std::max(data_end, gguf->data_offset() + t.offset + t.nbytes);
   for (size_t cut : {size_t{4}, size_t{24}, gguf->data_offset() - 1, data_end - 1}) {
     std::vector<uint8_t> head(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(cut));
     absl::StatusOr<Imatrix> got = Parse(head);
@@ -201,11 +203,9 @@ TEST(ImatrixFile, NonFiniteValues_AreRefused) {
     w.I32(1);
     w.Entry("blk.0.attn_q.weight", 1, {1, bad});
     ExpectRefused(Parse(w.bytes), "entry 'blk.0.attn_q.weight' value 1");
-    ExpectRefused(Parse(GgufImatrix({{"blk.0.attn_q.weight.in_sum2", {bad, 1}},
-                                     {"blk.0.attn_q.weight.counts", {1}}})),
+    ExpectRefused(Parse(GgufImatrix({{"blk.0.attn_q.weight.in_sum2", {bad, 1}}, {"blk.0.attn_q.weight.counts", {1}}})),
                   "entry 'blk.0.attn_q.weight' value 0");
-    ExpectRefused(Parse(GgufImatrix({{"blk.0.attn_q.weight.in_sum2", {1, 1}},
-                                     {"blk.0.attn_q.weight.counts", {bad}}})),
+    ExpectRefused(Parse(GgufImatrix({{"blk.0.attn_q.weight.in_sum2", {1, 1}}, {"blk.0.attn_q.weight.counts", {bad}}})),
                   "entry 'blk.0.attn_q.weight' has a count of");
   }
   ExpectRefused(Parse(GgufImatrix({{"blk.0.attn_q.weight.in_sum2", {1, 1}}, {"blk.0.attn_q.weight.counts", {-3}}})),

@@ -42,8 +42,7 @@ QF_HD inline void QuantizeQ2_KRef(const float* x, BlockQ2_K* y, int64_t k) {
     float max_min = 0;
     for (int j = 0; j < kQK_K / 16; ++j) {
       for (int l = 0; l < 16; ++l) weights[l] = fabsf(x[16 * j + l]);
-      scales[j] = MakeQkxQuants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f,
-                                15, true, false);
+      scales[j] = MakeQkxQuants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, true, false);
       float scale = scales[j];
       if (scale > max_scale) max_scale = scale;
       float min = mins[j];
@@ -103,8 +102,7 @@ QF_HD inline void QuantizeQ2_KWeighted(const float* x, BlockQ2_K* y, int64_t n_p
       const float* qw = quant_weights + kQK_K * i + 16 * j;
       for (int l = 0; l < 16; ++l) weight[l] = qw[l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
       for (int l = 0; l < kQK_K / 16; ++l) sw[j] += weight[l];
-      scales[j] = MakeQkxQuants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux, -0.9f, 0.05f,
-                                36, false, true);
+      scales[j] = MakeQkxQuants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux, -0.9f, 0.05f, 36, false, true);
     }
     float dm = MakeQpQuants(kQK_K / 16, 15, scales, Ls, sw);
     float mm = MakeQpQuants(kQK_K / 16, 15, mins, Lm, sw);
@@ -264,8 +262,8 @@ QF_HD inline void QuantizeScaleMinsRef(const float* x, Block& y, int nmax, float
     for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
     float av_x = sqrtf(sum_x2 / 32);
     for (int l = 0; l < 32; ++l) weights[l] = av_x + fabsf(x[32 * j + l]);
-    scales[j] = MakeQkxQuants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f,
-                              nstep, false, false);
+    scales[j] =
+        MakeQkxQuants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep, false, false);
     float scale = scales[j];
     if (scale > max_scale) max_scale = scale;
     float min = mins[j];
@@ -304,8 +302,7 @@ QF_HD inline void QuantizeScaleMinsWeighted(const float* x, Block& y, int nmax, 
     float sumw = 0;
     for (int l = 0; l < 32; ++l) sumw += weights[l];
     sw[j] = sumw;
-    scales[j] = MakeQkxQuants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.9f, 0.05f,
-                              36, false, true);
+    scales[j] = MakeQkxQuants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.9f, 0.05f, 36, false, true);
   }
   float d_block = MakeQpQuants(kQK_K / 32, 63, scales, Ls, sw);
   float m_block = MakeQpQuants(kQK_K / 32, 63, mins, Lm, sw);
@@ -391,8 +388,8 @@ QF_HD inline void QuantizeQ6_K(const float* x, BlockQ6_K* y, int64_t n, const fl
         const uint8_t q4 = L[j + l + 96] & 0xF;
         ql[l + 0] = static_cast<uint8_t>(q1 | (q3 << 4));
         ql[l + 32] = static_cast<uint8_t>(q2 | (q4 << 4));
-        qh[l] = static_cast<uint8_t>((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
-                                     ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
+        qh[l] = static_cast<uint8_t>((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) |
+                                     ((L[j + l + 96] >> 4) << 6));
       }
       ql += 64;
       qh += 32;
@@ -409,7 +406,10 @@ QF_HD inline int BestIndexInt8(int n, const int8_t* val, float x) {
   int ml = 0, mu = n - 1;
   while (mu - ml > 1) {
     int mav = (ml + mu) / 2;
-    if (x < val[mav]) mu = mav; else ml = mav;
+    if (x < val[mav])
+      mu = mav;
+    else
+      ml = mav;
   }
   return x - val[mu - 1] < val[mu] - x ? mu - 1 : mu;
 }
@@ -417,8 +417,8 @@ QF_HD inline int BestIndexInt8(int n, const int8_t* val, float x) {
 // One IQ4 super-block of `super_block_size` weights in 32-weight groups.
 // With one group (IQ4_NL) the scale is stored directly; with eight (IQ4_XS)
 // the group scales are 6-bit multiples of one half-precision scale.
-QF_HD inline void QuantizeIQ4Block(int super_block_size, const float* x, half_bits* dh, uint8_t* q4,
-                      uint16_t* scales_h, uint8_t* scales_l, const float* quant_weights, int ntry) {
+QF_HD inline void QuantizeIQ4Block(int super_block_size, const float* x, half_bits* dh, uint8_t* q4, uint16_t* scales_h,
+                                   uint8_t* scales_l, const float* quant_weights, int ntry) {
   constexpr int kBlock = 32;
   const int8_t values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
   float scales[kQK_K / 32];
@@ -517,7 +517,6 @@ QF_HD inline void QuantizeIQ4Block(int super_block_size, const float* x, half_bi
     for (int j = 0; j < 16; ++j) q4[16 * i + j] = static_cast<uint8_t>(L[32 * i + j] | (L[32 * i + 16 + j] << 4));
   }
 }
-
 
 }  // namespace ref
 }  // namespace quantfleet

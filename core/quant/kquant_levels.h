@@ -35,10 +35,13 @@ QF_HD inline int NearestInt(float fval) {
 }
 
 template <typename T>
-QF_HD inline T Max(T a, T b) { return a > b ? a : b; }
+QF_HD inline T Max(T a, T b) {
+  return a > b ? a : b;
+}
 template <typename T>
-QF_HD inline T Min(T a, T b) { return a < b ? a : b; }
-
+QF_HD inline T Min(T a, T b) {
+  return a < b ? a : b;
+}
 
 // Least-squares scale for symmetric levels in [-nmax, nmax-1]; L gets
 // level + nmax. rmse_type selects the weighting when qw is null.
@@ -63,11 +66,11 @@ QF_HD inline float MakeQxQuants(int n, int nmax, const float* x, int8_t* L, int 
     return_early = true;
   }
   auto weight = [&](int i) -> float {
-    return qw ? qw[i]
-              : rmse_type == 1 ? x[i] * x[i]
-              : rmse_type == 2 ? 1
-              : rmse_type == 3 ? fabsf(x[i])
-                               : sqrtf(fabsf(x[i]));
+    return qw               ? qw[i]
+           : rmse_type == 1 ? x[i] * x[i]
+           : rmse_type == 2 ? 1
+           : rmse_type == 3 ? fabsf(x[i])
+                            : sqrtf(fabsf(x[i]));
   };
   float sumlx = 0;
   float suml2 = 0;
@@ -162,9 +165,8 @@ QF_HD inline float MakeQ3Quants(int n, int nmax, const float* x, int8_t* L, bool
 // Affine levels in [0, nmax] with a searched scale and min. `weights` may be
 // null (then x^2 weights are used, as make_qkx3_quants does);
 // `null_weights_allowed` distinguishes the qkx2 (always weighted) recipe.
-QF_HD inline float MakeQkxQuants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                    float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
-                    bool use_mad, bool qkx3) {
+QF_HD inline float MakeQkxQuants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
+                                 uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad, bool qkx3) {
   auto weight = [&](int i) -> float { return weights ? weights[i] : x[i] * x[i]; };
   float min = x[0];
   float max = x[0];
@@ -332,8 +334,8 @@ QF_HD inline void PackScaleMinK4(int j, uint8_t ls, uint8_t lm, uint8_t* scales)
 QF_HD inline void Pack2Bit(const uint8_t* L, uint8_t* qs) {
   for (int j = 0; j < kQK_K; j += 128) {
     for (int l = 0; l < 32; ++l) {
-      qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) |
-                                            (L[j + l + 96] << 6));
+      qs[j / 4 + l] =
+          static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
     }
   }
 }

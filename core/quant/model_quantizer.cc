@@ -73,9 +73,8 @@ class Executor {
     const size_t src_len = static_cast<size_t>(item.n_rows) * src_row;
     if (absl::Status s = ValidateRowData(in.type, src, src_len); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrFormat("%s: tensor '%s' has invalid data in rows %d..%d: %s",
-                                                        model_.part(t.source->split).path(), in.name,
-                                                        item.first_row, item.first_row + item.n_rows - 1,
-                                                        s.message()));
+                                                        model_.part(t.source->split).path(), in.name, item.first_row,
+                                                        item.first_row + item.n_rows - 1, s.message()));
     }
     const uint64_t out_offset =
         plan_.meta.size() + t.output.offset + static_cast<uint64_t>(item.first_row) * RowSize(t.output.type, n_per_row);

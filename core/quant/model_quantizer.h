@@ -23,14 +23,14 @@
 namespace quantfleet {
 
 struct QuantizeProgress {
-  size_t tensor_index = 0;       // index into plan.tensors of a finished tensor
+  size_t tensor_index = 0;  // index into plan.tensors of a finished tensor
   size_t tensors_done = 0;
   uint64_t source_bytes_done = 0;
 };
 
 struct RunOptions {
-  int threads = 0;            // <= 0: all hardware threads
-  bool overwrite = true;      // replace an existing destination
+  int threads = 0;                // <= 0: all hardware threads
+  bool overwrite = true;          // replace an existing destination
   size_t chunk_bytes = 4u << 20;  // f32 bytes per work item
   std::function<void(const QuantizeProgress&)> on_tensor_done;
 };

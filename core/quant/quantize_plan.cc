@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <regex>
 #include <cstdlib>
 #include <map>
+#include <regex>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
@@ -44,33 +44,86 @@ uint32_t GuessFileType(const std::vector<const ModelTensor*>& sorted) {
   }
   FileType ft = FileType::kAllF32;
   switch (best) {
-    case GgmlType::kF16: ft = FileType::kF16; break;
-    case GgmlType::kBF16: ft = FileType::kBF16; break;
-    case GgmlType::kQ4_0: ft = FileType::kQ4_0; break;
-    case GgmlType::kQ4_1: ft = FileType::kQ4_1; break;
-    case GgmlType::kQ5_0: ft = FileType::kQ5_0; break;
-    case GgmlType::kQ5_1: ft = FileType::kQ5_1; break;
-    case GgmlType::kQ8_0: ft = FileType::kQ8_0; break;
-    case GgmlType::kQ2_K: ft = FileType::kQ2_K; break;
-    case GgmlType::kQ3_K: ft = FileType::kQ3_K_M; break;
-    case GgmlType::kQ4_K: ft = FileType::kQ4_K_M; break;
-    case GgmlType::kQ5_K: ft = FileType::kQ5_K_M; break;
-    case GgmlType::kQ6_K: ft = FileType::kQ6_K; break;
-    case GgmlType::kTQ1_0: ft = FileType::kTQ1_0; break;
-    case GgmlType::kTQ2_0: ft = FileType::kTQ2_0; break;
-    case GgmlType::kIQ2_XXS: ft = FileType::kIQ2_XXS; break;
-    case GgmlType::kIQ2_XS: ft = FileType::kIQ2_XS; break;
-    case GgmlType::kIQ2_S: ft = FileType::kIQ2_S; break;
-    case GgmlType::kIQ3_XXS: ft = FileType::kIQ3_XXS; break;
-    case GgmlType::kIQ1_S: ft = FileType::kIQ1_S; break;
-    case GgmlType::kIQ1_M: ft = FileType::kIQ1_M; break;
-    case GgmlType::kIQ4_NL: ft = FileType::kIQ4_NL; break;
-    case GgmlType::kIQ4_XS: ft = FileType::kIQ4_XS; break;
-    case GgmlType::kIQ3_S: ft = FileType::kIQ3_S; break;
-    case GgmlType::kNVFP4: ft = FileType::kNVFP4; break;
-    case GgmlType::kQ1_0: ft = FileType::kQ1_0; break;
-    case GgmlType::kQ2_0: ft = FileType::kQ2_0; break;
-    default: break;
+    case GgmlType::kF16:
+      ft = FileType::kF16;
+      break;
+    case GgmlType::kBF16:
+      ft = FileType::kBF16;
+      break;
+    case GgmlType::kQ4_0:
+      ft = FileType::kQ4_0;
+      break;
+    case GgmlType::kQ4_1:
+      ft = FileType::kQ4_1;
+      break;
+    case GgmlType::kQ5_0:
+      ft = FileType::kQ5_0;
+      break;
+    case GgmlType::kQ5_1:
+      ft = FileType::kQ5_1;
+      break;
+    case GgmlType::kQ8_0:
+      ft = FileType::kQ8_0;
+      break;
+    case GgmlType::kQ2_K:
+      ft = FileType::kQ2_K;
+      break;
+    case GgmlType::kQ3_K:
+      ft = FileType::kQ3_K_M;
+      break;
+    case GgmlType::kQ4_K:
+      ft = FileType::kQ4_K_M;
+      break;
+    case GgmlType::kQ5_K:
+      ft = FileType::kQ5_K_M;
+      break;
+    case GgmlType::kQ6_K:
+      ft = FileType::kQ6_K;
+      break;
+    case GgmlType::kTQ1_0:
+      ft = FileType::kTQ1_0;
+      break;
+    case GgmlType::kTQ2_0:
+      ft = FileType::kTQ2_0;
+      break;
+    case GgmlType::kIQ2_XXS:
+      ft = FileType::kIQ2_XXS;
+      break;
+    case GgmlType::kIQ2_XS:
+      ft = FileType::kIQ2_XS;
+      break;
+    case GgmlType::kIQ2_S:
+      ft = FileType::kIQ2_S;
+      break;
+    case GgmlType::kIQ3_XXS:
+      ft = FileType::kIQ3_XXS;
+      break;
+    case GgmlType::kIQ1_S:
+      ft = FileType::kIQ1_S;
+      break;
+    case GgmlType::kIQ1_M:
+      ft = FileType::kIQ1_M;
+      break;
+    case GgmlType::kIQ4_NL:
+      ft = FileType::kIQ4_NL;
+      break;
+    case GgmlType::kIQ4_XS:
+      ft = FileType::kIQ4_XS;
+      break;
+    case GgmlType::kIQ3_S:
+      ft = FileType::kIQ3_S;
+      break;
+    case GgmlType::kNVFP4:
+      ft = FileType::kNVFP4;
+      break;
+    case GgmlType::kQ1_0:
+      ft = FileType::kQ1_0;
+      break;
+    case GgmlType::kQ2_0:
+      ft = FileType::kQ2_0;
+      break;
+    default:
+      break;
   }
   return static_cast<uint32_t>(ft) | kFileTypeGuessed;
 }
@@ -91,14 +144,16 @@ absl::StatusOr<GgufKv> ParseKvOverride(const std::string& text) {
   if (rest.rfind("int:", 0) == 0) {
     int64_t v;
     if (!absl::SimpleAtoi(value_after("int:"), &v)) {
-      return absl::InvalidArgumentError(absl::StrFormat("--override-kv '%s': '%s' is not an integer", text, value_after("int:")));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--override-kv '%s': '%s' is not an integer", text, value_after("int:")));
     }
     return GgufKv::U32(key, static_cast<uint32_t>(std::llabs(v)));
   }
   if (rest.rfind("float:", 0) == 0) {
     double v;
     if (!absl::SimpleAtod(value_after("float:"), &v)) {
-      return absl::InvalidArgumentError(absl::StrFormat("--override-kv '%s': '%s' is not a number", text, value_after("float:")));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--override-kv '%s': '%s' is not a number", text, value_after("float:")));
     }
     return GgufKv::F32(key, static_cast<float>(v));
   }
@@ -116,14 +171,14 @@ absl::StatusOr<GgufKv> ParseKvOverride(const std::string& text) {
     }
     return GgufKv::Str(key, v);
   }
-  return absl::InvalidArgumentError(
-      absl::StrFormat("--override-kv '%s': TYPE must be int, float, bool or str", text));
+  return absl::InvalidArgumentError(absl::StrFormat("--override-kv '%s': TYPE must be int, float, bool or str", text));
 }
 
 absl::StatusOr<TensorTypeOverride> ParseTensorTypeOverride(const std::string& spec) {
   const size_t eq = spec.find('=');
   if (eq == std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrFormat("--tensor-type '%s': expected NAME=TYPE, e.g. attn_v=q8_0", spec));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--tensor-type '%s': expected NAME=TYPE, e.g. attn_v=q8_0", spec));
   }
   if (eq == 0) return absl::InvalidArgumentError(absl::StrFormat("--tensor-type '%s': the tensor name is empty", spec));
   if (eq + 1 == spec.size()) {
@@ -231,9 +286,9 @@ absl::StatusOr<QuantizePlan> BuildQuantizePlan(const GgufModel& model, const Qua
     const std::string& name = src.info.name;
     if (d.allows_quantization && d.requires_imatrix && !has_imatrix) {
       if (!dry_run) {
-        return absl::FailedPreconditionError(absl::StrFormat(
-            "file type %s needs an importance matrix for tensor '%s' (type %s); pass --imatrix FILE", ft.name, name,
-            TypeName(d.type)));
+        return absl::FailedPreconditionError(
+            absl::StrFormat("file type %s needs an importance matrix for tensor '%s' (type %s); pass --imatrix FILE",
+                            ft.name, name, TypeName(d.type)));
       }
       plan.missing_imatrix = true;
     }
@@ -267,9 +322,9 @@ absl::StatusOr<QuantizePlan> BuildQuantizePlan(const GgufModel& model, const Qua
         }
       }
       if (!p.imatrix && d.requires_imatrix && !dry_run) {
-        return absl::FailedPreconditionError(absl::StrFormat(
-            "tensor '%s' needs importance weights for type %s but %s has no entry for it", name, TypeName(d.type),
-            options.imatrix_path));
+        return absl::FailedPreconditionError(
+            absl::StrFormat("tensor '%s' needs importance weights for type %s but %s has no entry for it", name,
+                            TypeName(d.type), options.imatrix_path));
       }
     }
     plan.tensors.push_back(std::move(p));
@@ -277,9 +332,9 @@ absl::StatusOr<QuantizePlan> BuildQuantizePlan(const GgufModel& model, const Qua
   if (has_imatrix) {
     for (const ModelTensor* t : sorted) matched_imatrix += imatrix->weights.count(t->info.name);
     if (matched_imatrix == 0) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: none of its %d entries names a tensor of %s; was it computed for another model?",
-          options.imatrix_path, imatrix->weights.size(), model.part(0).path()));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: none of its %d entries names a tensor of %s; was it computed for another model?",
+                          options.imatrix_path, imatrix->weights.size(), model.part(0).path()));
     }
   }
 

@@ -42,24 +42,24 @@ struct QuantizeOptions {
 
 struct PlannedTensor {
   const ModelTensor* source = nullptr;
-  GgufTensorInfo output;            // name, shape, target type, offset, size
-  bool convert = false;             // false: bytes copied unchanged
+  GgufTensorInfo output;                        // name, shape, target type, offset, size
+  bool convert = false;                         // false: bytes copied unchanged
   const std::vector<float>* imatrix = nullptr;  // ne0 * ne2 weights, or null
   bool fell_back = false;
   bool requires_imatrix = false;
 };
 
 struct QuantizePlan {
-  std::vector<GgufKv> kv;             // output metadata, in output order
-  std::vector<PlannedTensor> tensors; // output order
-  std::vector<uint8_t> meta;          // serialised header incl. padding
-  uint64_t data_size = 0;             // data section bytes incl. padding
+  std::vector<GgufKv> kv;              // output metadata, in output order
+  std::vector<PlannedTensor> tensors;  // output order
+  std::vector<uint8_t> meta;           // serialised header incl. padding
+  uint64_t data_size = 0;              // data section bytes incl. padding
   uint64_t file_size() const { return meta.size() + data_size; }
-  uint64_t source_bytes = 0;          // sum of input tensor sizes
-  uint64_t output_bytes = 0;          // sum of output tensor sizes
+  uint64_t source_bytes = 0;  // sum of input tensor sizes
+  uint64_t output_bytes = 0;  // sum of output tensor sizes
   int64_t n_elements = 0;
   int n_fallbacks = 0;
-  bool missing_imatrix = false;       // some tensor needs one and none was given
+  bool missing_imatrix = false;  // some tensor needs one and none was given
   std::vector<std::string> warnings;
 };
 

@@ -31,8 +31,8 @@ size_t ForRows(const float* src, void* dst, int64_t nrows, int64_t n_per_row, co
 
 bool HasFastPath(GgmlType type) {
   if (ReferenceForced() || !simd::HaveAvx2()) return false;
-  return type == GgmlType::kQ4_K || type == GgmlType::kQ5_K || type == GgmlType::kQ6_K ||
-         type == GgmlType::kIQ4_XS || type == GgmlType::kIQ4_NL;
+  return type == GgmlType::kQ4_K || type == GgmlType::kQ5_K || type == GgmlType::kQ6_K || type == GgmlType::kIQ4_XS ||
+         type == GgmlType::kIQ4_NL;
 }
 
 size_t QuantizeRowsFast(GgmlType type, const float* src, void* dst, int64_t nrows, int64_t n_per_row,
@@ -70,8 +70,8 @@ size_t QuantizeRowsFast(GgmlType type, const float* src, void* dst, int64_t nrow
   return QuantizeRows(type, src, dst, nrows, n_per_row, imatrix);
 }
 
-size_t ConvertRows(GgmlType src_type, const void* src, GgmlType dst_type, void* dst, int64_t nrows,
-                   int64_t n_per_row, const float* imatrix, std::vector<float>* scratch) {
+size_t ConvertRows(GgmlType src_type, const void* src, GgmlType dst_type, void* dst, int64_t nrows, int64_t n_per_row,
+                   const float* imatrix, std::vector<float>* scratch) {
   constexpr int64_t kSliceFloats = 64 << 10;
   const size_t src_row = RowSize(src_type, n_per_row);
   const size_t dst_row = RowSize(dst_type, n_per_row);

@@ -30,8 +30,8 @@ bool HasFastPath(GgmlType type);
 // `scratch`, which the caller keeps between calls: a warm loop allocates
 // nothing and touches only cache-sized buffers. Rows are independent, so
 // the bytes are those of one whole-range call. Returns the bytes written.
-size_t ConvertRows(GgmlType src_type, const void* src, GgmlType dst_type, void* dst, int64_t nrows,
-                   int64_t n_per_row, const float* imatrix, std::vector<float>* scratch);
+size_t ConvertRows(GgmlType src_type, const void* src, GgmlType dst_type, void* dst, int64_t nrows, int64_t n_per_row,
+                   const float* imatrix, std::vector<float>* scratch);
 
 }  // namespace quantfleet
 

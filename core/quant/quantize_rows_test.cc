@@ -23,15 +23,32 @@ std::vector<float> Mixed(int64_t n, uint32_t seed) {
     for (int64_t i = g; i < g + 16 && i < n; ++i) {
       float x = normal(gen);
       switch (k) {
-        case 0: x = 0.0f; break;
-        case 1: x = 0.5f; break;
-        case 2: x = (i == g + 3) ? 40.0f : 0.0f; break;
-        case 3: x *= 1e-30f; break;
-        case 4: x *= 1000.0f; break;
-        case 5: x = -std::fabs(x); break;
-        case 6: x = std::fabs(x) + 2.0f; break;
-        case 7: x = std::round(x * 4.0f) / 4.0f; break;
-        default: break;
+        case 0:
+          x = 0.0f;
+          break;
+        case 1:
+          x = 0.5f;
+          break;
+        case 2:
+          x = (i == g + 3) ? 40.0f : 0.0f;
+          break;
+        case 3:
+          x *= 1e-30f;
+          break;
+        case 4:
+          x *= 1000.0f;
+          break;
+        case 5:
+          x = -std::fabs(x);
+          break;
+        case 6:
+          x = std::fabs(x) + 2.0f;
+          break;
+        case 7:
+          x = std::round(x * 4.0f) / 4.0f;
+          break;
+        default:
+          break;
       }
       v[i] = x;
     }

@@ -474,18 +474,42 @@ void DequantizeToFloat(GgmlType type, const void* src, float* dst, int64_t n) {
       for (int64_t i = 0; i < n; ++i) dst[i] = BFloat16ToFloat(in[i]);
       break;
     }
-    case GgmlType::kQ4_0: DequantizeQ4_0(static_cast<const BlockQ4_0*>(src), dst, n); break;
-    case GgmlType::kQ4_1: DequantizeQ4_1(static_cast<const BlockQ4_1*>(src), dst, n); break;
-    case GgmlType::kQ5_0: Dequantize5Bit<BlockQ5_0, false>(static_cast<const BlockQ5_0*>(src), dst, n); break;
-    case GgmlType::kQ5_1: Dequantize5Bit<BlockQ5_1, true>(static_cast<const BlockQ5_1*>(src), dst, n); break;
-    case GgmlType::kQ8_0: DequantizeQ8_0(static_cast<const BlockQ8_0*>(src), dst, n); break;
-    case GgmlType::kQ2_K: DequantizeQ2_K(static_cast<const BlockQ2_K*>(src), dst, n); break;
-    case GgmlType::kQ3_K: DequantizeQ3_K(static_cast<const BlockQ3_K*>(src), dst, n); break;
-    case GgmlType::kQ4_K: DequantizeQ4_K(static_cast<const BlockQ4_K*>(src), dst, n); break;
-    case GgmlType::kQ5_K: DequantizeQ5_K(static_cast<const BlockQ5_K*>(src), dst, n); break;
-    case GgmlType::kQ6_K: DequantizeQ6_K(static_cast<const BlockQ6_K*>(src), dst, n); break;
-    case GgmlType::kIQ4_NL: DequantizeIQ4_NL(static_cast<const BlockIQ4_NL*>(src), dst, n); break;
-    case GgmlType::kIQ4_XS: DequantizeIQ4_XS(static_cast<const BlockIQ4_XS*>(src), dst, n); break;
+    case GgmlType::kQ4_0:
+      DequantizeQ4_0(static_cast<const BlockQ4_0*>(src), dst, n);
+      break;
+    case GgmlType::kQ4_1:
+      DequantizeQ4_1(static_cast<const BlockQ4_1*>(src), dst, n);
+      break;
+    case GgmlType::kQ5_0:
+      Dequantize5Bit<BlockQ5_0, false>(static_cast<const BlockQ5_0*>(src), dst, n);
+      break;
+    case GgmlType::kQ5_1:
+      Dequantize5Bit<BlockQ5_1, true>(static_cast<const BlockQ5_1*>(src), dst, n);
+      break;
+    case GgmlType::kQ8_0:
+      DequantizeQ8_0(static_cast<const BlockQ8_0*>(src), dst, n);
+      break;
+    case GgmlType::kQ2_K:
+      DequantizeQ2_K(static_cast<const BlockQ2_K*>(src), dst, n);
+      break;
+    case GgmlType::kQ3_K:
+      DequantizeQ3_K(static_cast<const BlockQ3_K*>(src), dst, n);
+      break;
+    case GgmlType::kQ4_K:
+      DequantizeQ4_K(static_cast<const BlockQ4_K*>(src), dst, n);
+      break;
+    case GgmlType::kQ5_K:
+      DequantizeQ5_K(static_cast<const BlockQ5_K*>(src), dst, n);
+      break;
+    case GgmlType::kQ6_K:
+      DequantizeQ6_K(static_cast<const BlockQ6_K*>(src), dst, n);
+      break;
+    case GgmlType::kIQ4_NL:
+      DequantizeIQ4_NL(static_cast<const BlockIQ4_NL*>(src), dst, n);
+      break;
+    case GgmlType::kIQ4_XS:
+      DequantizeIQ4_XS(static_cast<const BlockIQ4_XS*>(src), dst, n);
+      break;
     default:
       break;
   }

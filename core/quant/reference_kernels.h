@@ -24,8 +24,7 @@ namespace quantfleet {
 // used by every type that takes them (Q8_0, F16, BF16 and F32 ignore them).
 // Preconditions: IsSupportedTargetType(type) and n_per_row a multiple of the
 // type's block size. Returns the bytes written: nrows * RowSize(type, n_per_row).
-size_t QuantizeRows(GgmlType type, const float* src, void* dst, int64_t nrows,
-                    int64_t n_per_row, const float* imatrix);
+size_t QuantizeRows(GgmlType type, const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix);
 
 // True when DequantizeToFloat can read `type`.
 bool CanDequantize(GgmlType type);

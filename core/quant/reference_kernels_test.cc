@@ -13,10 +13,9 @@
 namespace quantfleet {
 namespace {
 
-const GgmlType kAllTypes[] = {GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ4_0,
-                              GgmlType::kQ4_1, GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ8_0,
-                              GgmlType::kQ2_K, GgmlType::kQ3_K, GgmlType::kQ4_K, GgmlType::kQ5_K,
-                              GgmlType::kQ6_K, GgmlType::kIQ4_NL, GgmlType::kIQ4_XS};
+const GgmlType kAllTypes[] = {GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ4_0,   GgmlType::kQ4_1,
+                              GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ8_0, GgmlType::kQ2_K,   GgmlType::kQ3_K,
+                              GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kIQ4_NL, GgmlType::kIQ4_XS};
 
 std::vector<float> RandomRows(int64_t n, uint32_t seed) {
   std::mt19937 gen(seed);
@@ -49,17 +48,32 @@ double RelativeRmse(const std::vector<float>& a, const std::vector<float>& b) {
 // ceiling of its known quality on Gaussian data.
 double ErrorCeiling(GgmlType type) {
   switch (type) {
-    case GgmlType::kF32: return 0.0;
-    case GgmlType::kF16: return 1e-3;
-    case GgmlType::kBF16: return 5e-3;
-    case GgmlType::kQ8_0: return 0.01;
-    case GgmlType::kQ6_K: return 0.03;
-    case GgmlType::kQ5_0: case GgmlType::kQ5_1: case GgmlType::kQ5_K: return 0.06;
-    case GgmlType::kQ4_0: case GgmlType::kQ4_1: case GgmlType::kQ4_K:
-    case GgmlType::kIQ4_NL: case GgmlType::kIQ4_XS: return 0.12;
-    case GgmlType::kQ3_K: return 0.25;
-    case GgmlType::kQ2_K: return 0.45;
-    default: return 0.0;
+    case GgmlType::kF32:
+      return 0.0;
+    case GgmlType::kF16:
+      return 1e-3;
+    case GgmlType::kBF16:
+      return 5e-3;
+    case GgmlType::kQ8_0:
+      return 0.01;
+    case GgmlType::kQ6_K:
+      return 0.03;
+    case GgmlType::kQ5_0:
+    case GgmlType::kQ5_1:
+    case GgmlType::kQ5_K:
+      return 0.06;
+    case GgmlType::kQ4_0:
+    case GgmlType::kQ4_1:
+    case GgmlType::kQ4_K:
+    case GgmlType::kIQ4_NL:
+    case GgmlType::kIQ4_XS:
+      return 0.12;
+    case GgmlType::kQ3_K:
+      return 0.25;
+    case GgmlType::kQ2_K:
+      return 0.45;
+    default:
+      return 0.0;
   }
 }
 
@@ -135,8 +149,9 @@ uint16_t IndependentHalf(float f) {
   int e2;
   std::frexp(a, &e2);
   int e = e2 - 1;  // a in [2^e, 2^(e+1))
-  if (e < -14) return sign | static_cast<uint16_t>(std::nearbyint(a * 16777216.0));  // subnormal (or rounds up to 0x400)
-  double q = std::nearbyint(std::ldexp(a, 10 - e));                                   // in [1024, 2048]
+  if (e < -14)
+    return sign | static_cast<uint16_t>(std::nearbyint(a * 16777216.0));  // subnormal (or rounds up to 0x400)
+  double q = std::nearbyint(std::ldexp(a, 10 - e));                       // in [1024, 2048]
   if (q == 2048.0) {
     q = 1024.0;
     ++e;

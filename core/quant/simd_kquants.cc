@@ -58,9 +58,7 @@ QF_AVX2 bool Any(M8 m) { return _mm256_movemask_ps(m.v) != 0; }
 
 QF_AVX2 I8 SplatI(int i) { return {_mm256_set1_epi32(i)}; }
 QF_AVX2 I8 operator+(I8 a, I8 b) { return {_mm256_add_epi32(a.v, b.v)}; }
-QF_AVX2 I8 Clamp(I8 a, int lo, int hi) {
-  return {_mm256_max_epi32(SplatI(lo).v, _mm256_min_epi32(SplatI(hi).v, a.v))};
-}
+QF_AVX2 I8 Clamp(I8 a, int lo, int hi) { return {_mm256_max_epi32(SplatI(lo).v, _mm256_min_epi32(SplatI(hi).v, a.v))}; }
 QF_AVX2 F8 ToF(I8 a) { return {_mm256_cvtepi32_ps(a.v)}; }
 // NearestInt: round half to even through the float adder.
 QF_AVX2 I8 Nearest(F8 f) {
@@ -343,7 +341,7 @@ QF_AVX2_FN void QuantizeQ6KBlock(const float* x, BlockQ6_K& y, const float* qw) 
 // levels[mu-1] <= x < levels[mu], which counting comparisons finds too.
 QF_AVX2 I8 BestIndexIQ4(F8 x) {
   alignas(32) static const float kLevels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                                 1,    13,   25,  38,  53,  69,  89,  113};
+                                                1,    13,   25,  38,  53,  69,  89,  113};
   I8 mu = SplatI(1);
   for (int k = 1; k < 15; ++k) {
     const M8 at_or_above = {_mm256_cmp_ps(x.v, _mm256_set1_ps(kLevels[k]), _CMP_NLT_UQ)};  // !(x < v)
@@ -360,7 +358,7 @@ QF_AVX2 I8 BestIndexIQ4(F8 x) {
 
 QF_AVX2 F8 LevelValue(I8 idx) {
   alignas(32) static const float kLevels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                                 1,    13,   25,  38,  53,  69,  89,  113};
+                                                1,    13,   25,  38,  53,  69,  89,  113};
   return {_mm256_i32gather_ps(kLevels, idx.v, 4)};
 }
 
@@ -492,7 +490,8 @@ QF_AVX2_FN void QuantizeIQ4NLBlocks(const float* x, BlockIQ4_NL* y, const float*
 }  // namespace
 
 QF_AVX2_FN void QuantizeRowIQ4_XS(const float* x, BlockIQ4_XS* y, int64_t n_per_row, const float* qw) {
-  for (int64_t i = 0; i < n_per_row / kQK_K; ++i) QuantizeIQ4XSBlock(x + kQK_K * i, y[i], qw ? qw + kQK_K * i : nullptr);
+  for (int64_t i = 0; i < n_per_row / kQK_K; ++i)
+    QuantizeIQ4XSBlock(x + kQK_K * i, y[i], qw ? qw + kQK_K * i : nullptr);
 }
 
 // Rows whose block count is not a multiple of eight finish on the

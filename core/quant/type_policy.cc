@@ -4,8 +4,8 @@
 #include <cctype>
 #include <cstring>
 
-#include "absl/strings/str_format.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
 
 namespace quantfleet {
 namespace {
@@ -137,8 +137,7 @@ absl::StatusOr<ModelFacts> ReadModelFacts(const std::vector<GgufKv>& kv, const s
   if (const GgufKv* experts = find(prefix + "expert_count")) {
     facts.n_expert = experts->GetU32().value_or(0);
   }
-  facts.is_70b = facts.arch == "llama" && facts.n_expert != 8 && facts.n_layer == 80 &&
-                 facts.n_head != facts.n_head_kv;
+  facts.is_70b = facts.arch == "llama" && facts.n_expert != 8 && facts.n_layer == 80 && facts.n_head != facts.n_head_kv;
   return facts;
 }
 
@@ -149,14 +148,40 @@ bool TensorAllowsQuantization(const std::string& name, int n_dims, const TypePol
   bool quantize = name.rfind("weight") == name.size() - 6;
   quantize &= !has("_norm.weight");
   quantize &= options.quantize_output_tensor || name != "output.weight";
-  for (const char* s : {"ffn_gate_inp.weight", "ffn_gate_tid2eid.weight", "altup", "laurel", "per_layer_model_proj",
-                        "ssm_conv1d", "shortconv.conv.weight", "indexer.k_proj.weight", "indexer.q_proj.weight",
-                        "time_mix_first.weight", "time_mix_w0.weight", "time_mix_w1.weight", "time_mix_w2.weight",
-                        "time_mix_v0.weight", "time_mix_v1.weight", "time_mix_v2.weight", "time_mix_a0.weight",
-                        "time_mix_a1.weight", "time_mix_a2.weight", "time_mix_g1.weight", "time_mix_g2.weight",
-                        "time_mix_decay_w1.weight", "time_mix_decay_w2.weight", "time_mix_lerp_fused.weight",
-                        "attn_rel_b.weight", ".position_embd", "sam.pos_embd", "sam.neck.", "sam.net_", ".rel_pos",
-                        ".patch_embd", ".patch_merger", "a.rvq.codebook", "mm.a.code_embd"}) {
+  for (const char* s : {"ffn_gate_inp.weight",
+                        "ffn_gate_tid2eid.weight",
+                        "altup",
+                        "laurel",
+                        "per_layer_model_proj",
+                        "ssm_conv1d",
+                        "shortconv.conv.weight",
+                        "indexer.k_proj.weight",
+                        "indexer.q_proj.weight",
+                        "time_mix_first.weight",
+                        "time_mix_w0.weight",
+                        "time_mix_w1.weight",
+                        "time_mix_w2.weight",
+                        "time_mix_v0.weight",
+                        "time_mix_v1.weight",
+                        "time_mix_v2.weight",
+                        "time_mix_a0.weight",
+                        "time_mix_a1.weight",
+                        "time_mix_a2.weight",
+                        "time_mix_g1.weight",
+                        "time_mix_g2.weight",
+                        "time_mix_decay_w1.weight",
+                        "time_mix_decay_w2.weight",
+                        "time_mix_lerp_fused.weight",
+                        "attn_rel_b.weight",
+                        ".position_embd",
+                        "sam.pos_embd",
+                        "sam.neck.",
+                        "sam.net_",
+                        ".rel_pos",
+                        ".patch_embd",
+                        ".patch_merger",
+                        "a.rvq.codebook",
+                        "mm.a.code_embd"}) {
     quantize &= !has(s);
   }
   quantize &= name != "position_embd.weight";
@@ -222,8 +247,8 @@ absl::StatusOr<std::vector<TensorDecision>> TypePolicy::Decide(const std::vector
           new_type = GT::kQ8_0;
         } else if (falcon || nx % qk_k != 0) {
           new_type = GT::kQ8_0;
-        } else if (IsFt(ftype, {FT::kIQ2_XXS, FT::kIQ2_XS, FT::kIQ3_XXS, FT::kIQ1_S, FT::kIQ2_S, FT::kIQ2_M,
-                                FT::kIQ1_M})) {
+        } else if (IsFt(ftype,
+                        {FT::kIQ2_XXS, FT::kIQ2_XS, FT::kIQ3_XXS, FT::kIQ1_S, FT::kIQ2_S, FT::kIQ2_M, FT::kIQ1_M})) {
           new_type = GT::kQ5_K;
         } else if (new_type != GT::kQ8_0) {
           new_type = GT::kQ6_K;
@@ -244,8 +269,10 @@ absl::StatusOr<std::vector<TensorDecision>> TypePolicy::Decide(const std::vector
     } else if (IsFt(ftype, {FT::kIQ2_XXS, FT::kIQ2_XS, FT::kIQ1_S, FT::kIQ2_S, FT::kIQ2_M, FT::kIQ1_M})) {
       const bool iq2sm = IsFt(ftype, {FT::kIQ2_S, FT::kIQ2_M});
       if (IsAttnVLike(category)) {
-        if (hp.n_gqa() >= 4 || hp.n_expert >= 4) new_type = GT::kQ4_K;
-        else new_type = iq2sm ? GT::kIQ3_S : GT::kQ2_K;
+        if (hp.n_gqa() >= 4 || hp.n_expert >= 4)
+          new_type = GT::kQ4_K;
+        else
+          new_type = iq2sm ? GT::kIQ3_S : GT::kQ2_K;
         ++qs.i_attention_wv;
       } else if (hp.n_expert == 8 && category == Category::kAttentionK) {
         new_type = GT::kQ4_K;
@@ -311,9 +338,9 @@ absl::StatusOr<std::vector<TensorDecision>> TypePolicy::Decide(const std::vector
       } else if (ftype == FT::kIQ3_XXS && !options_.has_imatrix) {
         new_type = i_layer < n_layer / 8 ? GT::kQ4_K : GT::kQ3_K;
       } else if (ftype == FT::kQ3_K_M) {
-        new_type = i_layer < n_layer / 16                          ? GT::kQ5_K
+        new_type = i_layer < n_layer / 16                     ? GT::kQ5_K
                    : !falcon || UseMoreBits(i_layer, n_layer) ? GT::kQ4_K
-                                                                   : GT::kQ3_K;
+                                                              : GT::kQ3_K;
       } else if (ftype == FT::kIQ3_M &&
                  (i_layer < n_layer / 8 || (hp.n_expert == 8 && UseMoreBits(i_layer, n_layer)))) {
         new_type = GT::kQ4_K;
@@ -343,19 +370,27 @@ absl::StatusOr<std::vector<TensorDecision>> TypePolicy::Decide(const std::vector
             new_type = GT::kQ5_K;
           }
         } else {
-          if (ftype == FT::kQ2_K) new_type = GT::kQ3_K;
-          else if (ftype == FT::kIQ3_XXS) new_type = GT::kIQ3_S;
-          else if (ftype == FT::kQ3_K_M) new_type = GT::kQ4_K;
-          else if (ftype == FT::kQ3_K_L) new_type = GT::kQ5_K;
-          else if (ftype == FT::kIQ3_M) new_type = GT::kQ4_K;
+          if (ftype == FT::kQ2_K)
+            new_type = GT::kQ3_K;
+          else if (ftype == FT::kIQ3_XXS)
+            new_type = GT::kIQ3_S;
+          else if (ftype == FT::kQ3_K_M)
+            new_type = GT::kQ4_K;
+          else if (ftype == FT::kQ3_K_L)
+            new_type = GT::kQ5_K;
+          else if (ftype == FT::kIQ3_M)
+            new_type = GT::kQ4_K;
         }
       } else if (ftype == FT::kQ3_K_L) {
         new_type = GT::kQ4_K;
       }
     } else if (category == Category::kAttentionQkv) {
-      if (IsFt(ftype, {FT::kQ3_K_M, FT::kQ3_K_L, FT::kIQ3_M})) new_type = GT::kQ4_K;
-      else if (ftype == FT::kQ4_K_M) new_type = GT::kQ5_K;
-      else if (ftype == FT::kQ5_K_M) new_type = GT::kQ6_K;
+      if (IsFt(ftype, {FT::kQ3_K_M, FT::kQ3_K_L, FT::kIQ3_M}))
+        new_type = GT::kQ4_K;
+      else if (ftype == FT::kQ4_K_M)
+        new_type = GT::kQ5_K;
+      else if (ftype == FT::kQ5_K_M)
+        new_type = GT::kQ6_K;
     } else if (category == Category::kFfnGate || category == Category::kFfnUp) {
       int& i_ffn = category == Category::kFfnGate ? qs.i_ffn_gate : qs.i_ffn_up;
       const int n_ffn = category == Category::kFfnGate ? qs.n_ffn_gate : qs.n_ffn_up;
@@ -382,19 +417,29 @@ absl::StatusOr<std::vector<TensorDecision>> TypePolicy::Decide(const std::vector
       case GT::kIQ2_S:
       case GT::kIQ3_XXS:
       case GT::kIQ3_S:
-      case GT::kIQ4_XS: ret = GT::kIQ4_NL; break;
+      case GT::kIQ4_XS:
+        ret = GT::kIQ4_NL;
+        break;
       case GT::kQ2_0:
       case GT::kQ2_K:
       case GT::kQ3_K:
       case GT::kTQ1_0:
-      case GT::kTQ2_0: ret = GT::kQ4_0; break;
-      case GT::kQ4_K: ret = GT::kQ5_0; break;
-      case GT::kQ5_K: ret = GT::kQ5_1; break;
-      case GT::kQ6_K: ret = GT::kQ8_0; break;
+      case GT::kTQ2_0:
+        ret = GT::kQ4_0;
+        break;
+      case GT::kQ4_K:
+        ret = GT::kQ5_0;
+        break;
+      case GT::kQ5_K:
+        ret = GT::kQ5_1;
+        break;
+      case GT::kQ6_K:
+        ret = GT::kQ8_0;
+        break;
       default:
         if (qk > 32) {
-          return absl::InvalidArgumentError(
-              absl::StrFormat("no tensor type fallback is defined for type %s (tensor '%s')", TypeName(target), t.name));
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "no tensor type fallback is defined for type %s (tensor '%s')", TypeName(target), t.name));
         }
         break;
     }

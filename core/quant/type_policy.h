@@ -27,12 +27,12 @@ namespace quantfleet {
 
 // The model hyper-parameters the rules look at.
 struct ModelFacts {
-  std::string arch;         // general.architecture
-  uint32_t n_layer = 0;     // <arch>.block_count
-  uint32_t n_head = 0;      // layer 0
-  uint32_t n_head_kv = 0;   // layer 0; defaults to n_head
+  std::string arch;        // general.architecture
+  uint32_t n_layer = 0;    // <arch>.block_count
+  uint32_t n_head = 0;     // layer 0
+  uint32_t n_head_kv = 0;  // layer 0; defaults to n_head
   uint32_t n_expert = 0;
-  bool is_70b = false;      // llama with 80 layers and grouped-query attention
+  bool is_70b = false;  // llama with 80 layers and grouped-query attention
 
   uint32_t n_gqa() const { return n_head_kv == 0 ? 0 : n_head / n_head_kv; }
 };
@@ -60,8 +60,8 @@ struct TypePolicyOptions {
 struct PolicyTensor {
   std::string name;
   int n_dims = 1;
-  int64_t ne0 = 0;   // elements per row
-  int64_t ne2 = 1;   // experts
+  int64_t ne0 = 0;  // elements per row
+  int64_t ne2 = 1;  // experts
   GgmlType type = GgmlType::kF32;
 };
 

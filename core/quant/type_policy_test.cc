@@ -24,16 +24,15 @@ std::vector<PolicyTensor> LlamaTensors(int layers, int64_t ne0, bool tied) {
   if (!tied) t.push_back({"output.weight", 2, ne0, 1, GgmlType::kF16});
   t.push_back({"token_embd.weight", 2, ne0, 1, GgmlType::kF16});
   for (int l = 0; l < layers; ++l) {
-    for (const char* n : {"attn_k", "attn_norm", "attn_output", "attn_q", "attn_v", "ffn_down", "ffn_gate",
-                          "ffn_norm", "ffn_up"}) {
+    for (const char* n :
+         {"attn_k", "attn_norm", "attn_output", "attn_q", "attn_v", "ffn_down", "ffn_gate", "ffn_norm", "ffn_up"}) {
       const bool norm = std::string(n).find("norm") != std::string::npos;
-      t.push_back({absl::StrFormat("blk.%d.%s.weight", l, n), norm ? 1 : 2, ne0, 1,
-                   norm ? GgmlType::kF32 : GgmlType::kF16});
+      t.push_back(
+          {absl::StrFormat("blk.%d.%s.weight", l, n), norm ? 1 : 2, ne0, 1, norm ? GgmlType::kF32 : GgmlType::kF16});
     }
   }
-  std::sort(t.begin(), t.end(), [](const PolicyTensor& a, const PolicyTensor& b) {
-    return LlamaTensorOrderLess(a.name, b.name);
-  });
+  std::sort(t.begin(), t.end(),
+            [](const PolicyTensor& a, const PolicyTensor& b) { return LlamaTensorOrderLess(a.name, b.name); });
   return t;
 }
 
@@ -137,8 +136,8 @@ TEST(TypePolicy, Q2KS_NeedsAnImatrixForItsQ2KTensors) {
 
 TEST(TypePolicy, NeverQuantized_NormsRoutersAndOneDimensional) {
   TypePolicyOptions o;
-  for (const char* name : {"blk.0.attn_norm.weight", "blk.0.ffn_gate_inp.weight", "position_embd.weight",
-                           "blk.0.attn_q.bias"}) {
+  for (const char* name :
+       {"blk.0.attn_norm.weight", "blk.0.ffn_gate_inp.weight", "position_embd.weight", "blk.0.attn_q.bias"}) {
     EXPECT_FALSE(TensorAllowsQuantization(name, 2, o)) << name;
   }
   EXPECT_FALSE(TensorAllowsQuantization("blk.0.attn_q.weight", 1, o));

@@ -57,9 +57,9 @@ absl::StatusOr<SafetensorsCheckpoint> SafetensorsCheckpoint::Open(const std::str
     std::set<std::string> names;
     for (const auto& [tensor, shard] : index["weight_map"].items()) {
       if (!shard.is_string() || !PlainFileName(shard.get<std::string>())) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "%s: tensor '%s' is placed in %s, which is not a file name in the folder", index_path, tensor,
-            shard.dump()));
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%s: tensor '%s' is placed in %s, which is not a file name in the folder", index_path,
+                            tensor, shard.dump()));
       }
       placed[tensor] = shard.get<std::string>();
       names.insert(shard.get<std::string>());
@@ -69,8 +69,8 @@ absl::StatusOr<SafetensorsCheckpoint> SafetensorsCheckpoint::Open(const std::str
   } else if (IsRegularFile(dir + "/" + kSingleFile)) {
     shard_names.push_back(kSingleFile);
   } else {
-    return absl::NotFoundError(absl::StrFormat("%s: no %s and no %s: not a safetensors checkpoint", dir, kSingleFile,
-                                               kIndexFile));
+    return absl::NotFoundError(
+        absl::StrFormat("%s: no %s and no %s: not a safetensors checkpoint", dir, kSingleFile, kIndexFile));
   }
   for (const std::string& name : shard_names) {
     const std::string path = dir + "/" + name;
@@ -94,8 +94,8 @@ absl::StatusOr<SafetensorsCheckpoint> SafetensorsCheckpoint::Open(const std::str
   for (const auto& [tensor, shard] : placed) {
     auto it = out.by_name_.find(tensor);
     if (it == out.by_name_.end() || shard_names[it->second.first] != shard) {
-      return absl::InvalidArgumentError(absl::StrFormat("%s: tensor '%s' is placed in %s, which does not hold it",
-                                                        index_path, tensor, shard));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: tensor '%s' is placed in %s, which does not hold it", index_path, tensor, shard));
     }
   }
   return out;

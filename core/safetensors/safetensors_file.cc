@@ -123,8 +123,7 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Parse(const std::string& path, 
                                kMaxSafetensorsHeaderBytes));
   }
   if (header_bytes > bytes.size() - 8) {
-    return bad(absl::StrFormat("the header is %d bytes but only %d follow the length", header_bytes,
-                               bytes.size() - 8));
+    return bad(absl::StrFormat("the header is %d bytes but only %d follow the length", header_bytes, bytes.size() - 8));
   }
   const std::string_view header = bytes.substr(8, header_bytes);
   if (header.empty() || header[0] != '{') return bad("the header does not start with '{'");
@@ -160,8 +159,8 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Parse(const std::string& path, 
     SafetensorsTensor t;
     t.name = name;
     const Json& dtype = entry["dtype"];
-    std::optional<SafetensorsDtype> parsed = dtype.is_string() ? ParseSafetensorsDtype(dtype.get<std::string>())
-                                                               : std::nullopt;
+    std::optional<SafetensorsDtype> parsed =
+        dtype.is_string() ? ParseSafetensorsDtype(dtype.get<std::string>()) : std::nullopt;
     if (!parsed) return bad_tensor(absl::StrFormat("unknown dtype %s", dtype.dump()));
     t.dtype = *parsed;
     const Json& shape = entry["shape"];

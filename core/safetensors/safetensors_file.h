@@ -30,7 +30,21 @@
 namespace quantfleet {
 
 enum class SafetensorsDtype {
-  kBool, kU8, kI8, kF8_E4M3, kF8_E5M2, kI16, kU16, kF16, kBF16, kI32, kU32, kF32, kI64, kU64, kF64,
+  kBool,
+  kU8,
+  kI8,
+  kF8_E4M3,
+  kF8_E5M2,
+  kI16,
+  kU16,
+  kF16,
+  kBF16,
+  kI32,
+  kU32,
+  kF32,
+  kI64,
+  kU64,
+  kF64,
 };
 
 // The dtype a header names ("BF16"), or nullopt.

@@ -34,11 +34,10 @@ std::string ErrorOf(const std::string& bytes) {
 #define EXPECT_REFUSED(bytes, words) EXPECT_NE(ErrorOf(bytes).find(words), std::string::npos) << ErrorOf(bytes)
 
 TEST(SafetensorsFile, ValidFile_GivesEveryTensorInByteOrderWithItsData) {
-  const std::string header =
-      R"({"b":{"dtype":"BF16","shape":[2,3],"data_offsets":[8,20]},)"
-      R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-      R"("__metadata__":{"format":"pt"}})"
-      "    ";  // padding spaces are allowed
+  const std::string header = R"({"b":{"dtype":"BF16","shape":[2,3],"data_offsets":[8,20]},)"
+                             R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                             R"("__metadata__":{"format":"pt"}})"
+                             "    ";  // padding spaces are allowed
   std::string data(20, '\0');
   const float a[2] = {1.5f, -2.0f};
   std::memcpy(data.data(), a, sizeof(a));
@@ -66,9 +65,17 @@ TEST(SafetensorsFile, ValidFile_GivesEveryTensorInByteOrderWithItsData) {
 }
 
 TEST(SafetensorsFile, EveryDtype_IncludingFloat8_IsKnownWithItsSize) {
-  for (auto [name, bytes] : std::vector<std::pair<std::string, size_t>>{
-           {"F8_E4M3", 1}, {"F8_E5M2", 1}, {"BF16", 2}, {"F16", 2}, {"F32", 4}, {"F64", 8}, {"I64", 8}, {"U8", 1},
-           {"BOOL", 1}, {"I32", 4}, {"U16", 2}}) {
+  for (auto [name, bytes] : std::vector<std::pair<std::string, size_t>>{{"F8_E4M3", 1},
+                                                                        {"F8_E5M2", 1},
+                                                                        {"BF16", 2},
+                                                                        {"F16", 2},
+                                                                        {"F32", 4},
+                                                                        {"F64", 8},
+                                                                        {"I64", 8},
+                                                                        {"U8", 1},
+                                                                        {"BOOL", 1},
+                                                                        {"I32", 4},
+                                                                        {"U16", 2}}) {
     std::optional<SafetensorsDtype> d = ParseSafetensorsDtype(name);
     ASSERT_TRUE(d.has_value()) << name;
     EXPECT_EQ(SafetensorsDtypeBytes(*d), bytes) << name;
@@ -79,7 +86,8 @@ TEST(SafetensorsFile, EveryDtype_IncludingFloat8_IsKnownWithItsSize) {
 
 TEST(SafetensorsFile, EmptyTensorsAndNoTensors_AreValid) {
   EXPECT_TRUE(SafetensorsFile::Parse("x", File("{}", "")).ok());
-  EXPECT_TRUE(SafetensorsFile::Parse("x", File(R"({"e":{"dtype":"F16","shape":[0,4],"data_offsets":[0,0]}})", "")).ok());
+  EXPECT_TRUE(
+      SafetensorsFile::Parse("x", File(R"({"e":{"dtype":"F16","shape":[0,4],"data_offsets":[0,0]}})", "")).ok());
 }
 
 TEST(SafetensorsFile, TruncatedOrOversizedHeaders_AreRefused) {
@@ -95,17 +103,24 @@ TEST(SafetensorsFile, TruncatedOrOversizedHeaders_AreRefused) {
 
 TEST(SafetensorsFile, MalformedEntries_AreRefusedNamingTheTensor) {
   const std::string d8(8, '\0');
-  EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", d8),
-                 "names 'a' twice");
+  EXPECT_REFUSED(
+      File(
+          R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+          d8),
+      "names 'a' twice");
   EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"extra":1}})", d8),
                  "tensor 'a': unknown field 'extra'");
-  EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[2]}})", d8), "tensor 'a': it needs dtype, shape and data_offsets");
-  EXPECT_REFUSED(File(R"({"a":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})", d8), "tensor 'a': unknown dtype \"Q4\"");
+  EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[2]}})", d8),
+                 "tensor 'a': it needs dtype, shape and data_offsets");
+  EXPECT_REFUSED(File(R"({"a":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})", d8),
+                 "tensor 'a': unknown dtype \"Q4\"");
   EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", d8), "not a non-negative integer");
   EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", d8), "not a non-negative integer");
-  EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", d8), "overflows");
+  EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", d8),
+                 "overflows");
   EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", d8), "run backwards");
-  EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", d8), "hold 8 bytes, but F32 of shape [3] is 12");
+  EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", d8),
+                 "hold 8 bytes, but F32 of shape [3] is 12");
   EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", d8), "run past the 8 bytes");
   EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", d8), "not [begin, end]");
   EXPECT_REFUSED(File(R"({"a":[1,2]})", d8), "tensor 'a': its entry is not an object");
@@ -116,10 +131,16 @@ TEST(SafetensorsFile, MalformedEntries_AreRefusedNamingTheTensor) {
 
 TEST(SafetensorsFile, OverlapsHolesAndTrailingBytes_AreRefused) {
   const std::string d16(16, '\0');
-  EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", d16),
-                 "overlaps");
-  EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}})", d16),
-                 "bytes 8-12 of the data belong to no tensor");
+  EXPECT_REFUSED(
+      File(
+          R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+          d16),
+      "overlaps");
+  EXPECT_REFUSED(
+      File(
+          R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}})",
+          d16),
+      "bytes 8-12 of the data belong to no tensor");
   EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", d16), "the last 8 bytes");
   EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", d16), "bytes 0-8 of the data");
 }
@@ -158,8 +179,9 @@ TEST_F(SafetensorsCheckpointTest, SingleFile_IsRead) {
 TEST_F(SafetensorsCheckpointTest, ShardsOfAnIndex_AreReadInNameOrder) {
   Write("model-00002-of-00002.safetensors", Tensor("b"));
   Write("model-00001-of-00002.safetensors", Tensor("a"));
-  Write("model.safetensors.index.json",
-        R"({"metadata":{"total_size":16},"weight_map":{"b":"model-00002-of-00002.safetensors","a":"model-00001-of-00002.safetensors"}})");
+  Write(
+      "model.safetensors.index.json",
+      R"({"metadata":{"total_size":16},"weight_map":{"b":"model-00002-of-00002.safetensors","a":"model-00001-of-00002.safetensors"}})");
   absl::StatusOr<SafetensorsCheckpoint> c = SafetensorsCheckpoint::Open(dir_.string());
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ(c->tensors().size(), 2u);

@@ -7,9 +7,9 @@
 #define QUANTFLEET_CORE_UTIL_BYTE_SIZE_H_
 
 #include <cstdint>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace quantfleet {
 

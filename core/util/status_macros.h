@@ -13,16 +13,15 @@
 
 // Evaluates `expr` (an absl::Status) and returns it from the enclosing
 // function when it is not OK.
-#define QF_RETURN_IF_ERROR(expr)                         \
-  do {                                                   \
-    ::absl::Status qf_status_ = (expr);                  \
-    if (!qf_status_.ok()) return qf_status_;             \
+#define QF_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::absl::Status qf_status_ = (expr);      \
+    if (!qf_status_.ok()) return qf_status_; \
   } while (0)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); on error returns its status,
 // otherwise moves the value into `lhs` (which may be a declaration).
-#define QF_ASSIGN_OR_RETURN(lhs, rexpr) \
-  QF_ASSIGN_OR_RETURN_IMPL_(QF_CONCAT_(qf_statusor_, __LINE__), lhs, rexpr)
+#define QF_ASSIGN_OR_RETURN(lhs, rexpr) QF_ASSIGN_OR_RETURN_IMPL_(QF_CONCAT_(qf_statusor_, __LINE__), lhs, rexpr)
 
 #define QF_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
   auto statusor = (rexpr);                              \

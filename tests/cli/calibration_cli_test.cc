@@ -54,8 +54,8 @@ class CalibrationCli : public ::testing::Test {
 };
 
 TEST_F(CalibrationCli, ImatrixWritesWhatQuantizeTakes) {
-  ProcessResult r = Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "-o", Path("im.gguf"), "-c",
-                         "64", "--chunks", "3", "--json"});
+  ProcessResult r = Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "-o", Path("im.gguf"), "-c", "64",
+                         "--chunks", "3", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const size_t brace = r.output.find("{\n");
   ASSERT_NE(brace, std::string::npos) << r.output;
@@ -82,8 +82,8 @@ TEST_F(CalibrationCli, ChunksInParallelGiveTheSameBytes) {
 }
 
 TEST_F(CalibrationCli, BadInputIsRefusedWithTheReasonAndNoFile) {
-  ProcessResult short_text = Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "-o", Path("a.gguf"),
-                                  "-c", "4096"});
+  ProcessResult short_text =
+      Run({"imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "-o", Path("a.gguf"), "-c", "4096"});
   EXPECT_EQ(short_text.exit_code, 1);
   EXPECT_NE(short_text.output.find("needs at least 8192"), std::string::npos) << short_text.output;
   ProcessResult no_tokenizer =
@@ -156,8 +156,8 @@ TEST_F(CalibrationCli, EvalOfAModelAgainstItself_ReportsNoDivergence) {
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.output.find("give the base model (--base), the model to measure (--model)"), std::string::npos)
       << missing.output;
-  ProcessResult no_file = Run({"eval", "--base", Path("model.gguf"), "--model", Path("nope.gguf"), "-f",
-                               Path("text.txt")});
+  ProcessResult no_file =
+      Run({"eval", "--base", Path("model.gguf"), "--model", Path("nope.gguf"), "-f", Path("text.txt")});
   EXPECT_EQ(no_file.exit_code, 1);
   EXPECT_NE(no_file.output.find("nope.gguf"), std::string::npos) << no_file.output;
   ProcessResult help = Run({"eval", "--help"});
@@ -167,8 +167,9 @@ TEST_F(CalibrationCli, EvalOfAModelAgainstItself_ReportsNoDivergence) {
 
 TEST_F(CalibrationCli, AnInterruptedImatrixResumesToTheSameBytes) {
   auto imatrix = [&](const std::string& out, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "-o", out, "-c",
-                                     "64", "--chunks", "6", "-t", "2", "--checkpoint-seconds", "0"};
+    std::vector<std::string> args = {
+        "imatrix", "-m", Path("model.gguf"),     "-f", Path("text.txt"), "-o", out, "-c", "64", "--chunks", "6",
+        "-t",      "2",  "--checkpoint-seconds", "0"};
     args.insert(args.end(), extra.begin(), extra.end());
     return Run(args);
   };
@@ -176,11 +177,11 @@ TEST_F(CalibrationCli, AnInterruptedImatrixResumesToTheSameBytes) {
   ASSERT_EQ(whole.exit_code, 0) << whole.output;
   EXPECT_FALSE(fs::exists(Path("whole.gguf.checkpoint"))) << "a finished run leaves no checkpoint";
 
-  ProcessResult cut = RunProcess({"/usr/bin/env", "QUANTFLEET_TEST_EXIT_AFTER_CHUNK=3",
-                                  std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "imatrix", "-m",
-                                  Path("model.gguf"), "-f", Path("text.txt"), "-o", Path("resumed.gguf"), "-c", "64",
-                                  "--chunks", "6", "-t", "2", "--checkpoint-seconds", "0"},
-                                 absl::Minutes(2));
+  ProcessResult cut = RunProcess(
+      {"/usr/bin/env", "QUANTFLEET_TEST_EXIT_AFTER_CHUNK=3", std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet",
+       "imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "-o", Path("resumed.gguf"), "-c", "64", "--chunks",
+       "6", "-t", "2", "--checkpoint-seconds", "0"},
+      absl::Minutes(2));
   ASSERT_EQ(cut.exit_code, 3) << cut.output;
   EXPECT_FALSE(fs::exists(Path("resumed.gguf")));
   ASSERT_TRUE(fs::exists(Path("resumed.gguf.checkpoint")));
@@ -198,11 +199,11 @@ TEST_F(CalibrationCli, AnInterruptedImatrixResumesToTheSameBytes) {
   EXPECT_FALSE(fs::exists(Path("resumed.gguf.checkpoint")));
 
   // Progress from another run (here: another context) is not used.
-  ProcessResult cut_again = RunProcess({"/usr/bin/env", "QUANTFLEET_TEST_EXIT_AFTER_CHUNK=2",
-                                        std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "imatrix", "-m",
-                                        Path("model.gguf"), "-f", Path("text.txt"), "-o", Path("other.gguf"), "-c",
-                                        "32", "--chunks", "6", "--checkpoint-seconds", "0"},
-                                       absl::Minutes(2));
+  ProcessResult cut_again =
+      RunProcess({"/usr/bin/env", "QUANTFLEET_TEST_EXIT_AFTER_CHUNK=2",
+                  std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "imatrix", "-m", Path("model.gguf"), "-f",
+                  Path("text.txt"), "-o", Path("other.gguf"), "-c", "32", "--chunks", "6", "--checkpoint-seconds", "0"},
+                 absl::Minutes(2));
   ASSERT_EQ(cut_again.exit_code, 3) << cut_again.output;
   ProcessResult other = imatrix(Path("other.gguf"));
   ASSERT_EQ(other.exit_code, 0) << other.output;

@@ -47,8 +47,8 @@ class QuantizeCli : public ::testing::Test {
   }
 
   void Write(const std::string& name, const std::vector<uint8_t>& bytes) {
-    std::ofstream(Path(name), std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                                      static_cast<std::streamsize>(bytes.size()));
+    std::ofstream(Path(name), std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   }
 
   // Expects a failure whose message contains `needle`, and no output file.
@@ -122,7 +122,8 @@ TEST_F(QuantizeCli, UnsupportedFileType_SaysSo) {
 }
 
 TEST_F(QuantizeCli, UnknownOption_IsNamed) {
-  ExpectFails(Quantize({"--frobnicate", Path("model.gguf"), Path("out.gguf"), "Q8_0"}), "unknown option '--frobnicate'");
+  ExpectFails(Quantize({"--frobnicate", Path("model.gguf"), Path("out.gguf"), "Q8_0"}),
+              "unknown option '--frobnicate'");
 }
 
 TEST_F(QuantizeCli, BadTensorTypeSpec_IsNamed) {
@@ -153,8 +154,7 @@ TEST_F(QuantizeCli, ImatrixWithNan_IsRefused) {
   const float nan = std::nanf("");
   std::memcpy(bytes.data() + f->data_offset() + f->tensors()[0].offset, &nan, 4);
   Write("im.gguf", bytes);
-  ExpectFails(Quantize({"--imatrix", Path("im.gguf"), Path("model.gguf"), Path("out.gguf"), "Q4_K_M"}),
-              "not finite");
+  ExpectFails(Quantize({"--imatrix", Path("im.gguf"), Path("model.gguf"), Path("out.gguf"), "Q4_K_M"}), "not finite");
 }
 
 TEST_F(QuantizeCli, ImatrixForAnotherModel_IsRefused) {
@@ -212,19 +212,19 @@ TEST_F(QuantizeCli, TargetSizeRefusals_SayWhatIsMissing) {
   EXPECT_EQ(bpw.exit_code, 1);
   EXPECT_NE(bpw.output.find("--target-bpw '-2'"), std::string::npos) << bpw.output;
   // Not on the cluster yet: said, not ignored.
-  ProcessResult submit = RunProcess({std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "submit",
-                                     "--coordinator", "127.0.0.1:1", "--target-size", "1GiB", Path("model.gguf"),
-                                     Path("t.gguf"), "Q4_K_M"},
-                                    absl::Seconds(30));
+  ProcessResult submit =
+      RunProcess({std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "submit", "--coordinator", "127.0.0.1:1",
+                  "--target-size", "1GiB", Path("model.gguf"), Path("t.gguf"), "Q4_K_M"},
+                 absl::Seconds(30));
   EXPECT_EQ(submit.exit_code, 1);
   EXPECT_NE(submit.output.find("run on one machine for now"), std::string::npos) << submit.output;
   EXPECT_FALSE(fs::exists(Path("t.gguf")));
 }
 
 TEST_F(QuantizeCli, Fit_PlansTheSizesQuantizeWritesAndTheKvCache) {
-  ProcessResult fit = RunProcess({std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "fit", "--json", "--vram",
-                                  "1GiB", Path("model.gguf")},
-                                 absl::Minutes(1));
+  ProcessResult fit = RunProcess(
+      {std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "fit", "--json", "--vram", "1GiB", Path("model.gguf")},
+      absl::Minutes(1));
   ASSERT_EQ(fit.exit_code, 0) << fit.output;
   const nlohmann::json j = nlohmann::json::parse(fit.output, nullptr, false);
   ASSERT_TRUE(j.is_object()) << fit.output;
@@ -239,13 +239,13 @@ TEST_F(QuantizeCli, Fit_PlansTheSizesQuantizeWritesAndTheKvCache) {
     EXPECT_TRUE(t["fits"].get<bool>());
   }
   EXPECT_TRUE(seen);
-  ProcessResult small = RunProcess({std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "fit", "--vram", "1MiB",
-                                    Path("model.gguf")},
-                                   absl::Minutes(1));
+  ProcessResult small =
+      RunProcess({std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "fit", "--vram", "1MiB", Path("model.gguf")},
+                 absl::Minutes(1));
   EXPECT_EQ(small.exit_code, 0);
   EXPECT_NE(small.output.find("no file type fits"), std::string::npos) << small.output;
-  ProcessResult no_vram =
-      RunProcess({std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "fit", Path("model.gguf")}, absl::Minutes(1));
+  ProcessResult no_vram = RunProcess(
+      {std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "fit", Path("model.gguf")}, absl::Minutes(1));
   EXPECT_EQ(no_vram.exit_code, 1);
   EXPECT_NE(no_vram.output.find("--vram SIZE"), std::string::npos) << no_vram.output;
 }

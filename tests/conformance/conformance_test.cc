@@ -195,17 +195,17 @@ TEST_P(Conformance, SameBytesAsLlamaQuantize) {
   const auto [ia, ib] = std::mismatch(a.begin(), a.end(), b.begin(), b.end());
   if (ia != a.end() || ib != b.end()) {
     const size_t off = static_cast<size_t>(ia - a.begin());
-    FAIL() << absl::StrFormat("outputs differ: sizes %d vs %d, first difference at byte %d %s", a.size(), b.size(),
-                              off, DescribeOffset(a, off));
+    FAIL() << absl::StrFormat("outputs differ: sizes %d vs %d, first difference at byte %d %s", a.size(), b.size(), off,
+                              DescribeOffset(a, off));
   }
   fs::remove_all(out_dir);
 }
 
 std::vector<Case> AllCases() {
   std::vector<Case> cases;
-  const std::vector<std::string> all_types = {"Q4_0",   "Q4_1",   "Q5_0",   "Q5_1",   "Q8_0",   "Q2_K",  "Q2_K_S",
+  const std::vector<std::string> all_types = {"Q4_0",   "Q4_1",   "Q5_0",   "Q5_1",   "Q8_0",   "Q2_K",   "Q2_K_S",
                                               "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M",
-                                              "Q6_K",   "IQ4_NL", "IQ4_XS", "F16",    "BF16",   "F32",   "COPY"};
+                                              "Q6_K",   "IQ4_NL", "IQ4_XS", "F16",    "BF16",   "F32",    "COPY"};
   auto id = [](std::string s) {
     for (char& ch : s) {
       if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
@@ -223,8 +223,8 @@ std::vector<Case> AllCases() {
     cases.push_back({"b_" + id(t), "b", t, {}});
     cases.push_back({"b_dat_imatrix_" + id(t), "b", t, {"--imatrix", "@imatrix"}});
   }
-  for (const char* t : {"Q4_0", "Q4_1", "Q2_K", "Q3_K_S", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q6_K", "IQ4_NL",
-                               "IQ4_XS", "Q8_0", "BF16"}) {
+  for (const char* t :
+       {"Q4_0", "Q4_1", "Q2_K", "Q3_K_S", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q6_K", "IQ4_NL", "IQ4_XS", "Q8_0", "BF16"}) {
     cases.push_back({"c_fallback_" + id(t), "c", t, {}});
   }
   cases.push_back({"c_fallback_imatrix_Q4_K_M", "c", "Q4_K_M", {"--imatrix", "@imatrix"}});
@@ -236,18 +236,27 @@ std::vector<Case> AllCases() {
     cases.push_back({"f_moe_imatrix_" + id(t), "f", t, {"--imatrix", "@imatrix"}});
   }
   // 80 layers with grouped-query attention: the 70B rule for attention V.
-  for (const char* t : {"Q2_K", "Q3_K_S", "Q3_K_M", "Q4_K_S", "Q4_K_M"}) cases.push_back({"g_70b_" + id(t), "g", t, {}});
+  for (const char* t : {"Q2_K", "Q3_K_S", "Q3_K_M", "Q4_K_S", "Q4_K_M"})
+    cases.push_back({"g_70b_" + id(t), "g", t, {}});
   // Options of llama-quantize.
   cases.push_back({"opt_pure", "b", "Q4_K_M", {"--pure"}});
   cases.push_back({"opt_leave_output", "a", "Q4_K_M", {"--leave-output-tensor"}});
-  cases.push_back({"opt_output_and_embedding_types", "a", "Q5_K_M",
+  cases.push_back({"opt_output_and_embedding_types",
+                   "a",
+                   "Q5_K_M",
                    {"--output-tensor-type", "q8_0", "--token-embedding-type", "Q4_K"}});
-  cases.push_back({"opt_tensor_type", "b", "Q4_K_S",
+  cases.push_back({"opt_tensor_type",
+                   "b",
+                   "Q4_K_S",
                    {"--tensor-type", "attn_v=q8_0", "--tensor-type", "blk\\.[0-3]\\.ffn_down=Q6_K"}});
-  cases.push_back({"opt_override_kv", "a", "Q6_K",
-                   {"--override-kv", "general.name=str:renamed", "--override-kv", "test.count=int:-42",
-                    "--override-kv", "test.ratio=float:1.5", "--override-kv", "test.flag=bool:false"}});
-  cases.push_back({"opt_include_weights", "b", "Q4_K_M",
+  cases.push_back({"opt_override_kv",
+                   "a",
+                   "Q6_K",
+                   {"--override-kv", "general.name=str:renamed", "--override-kv", "test.count=int:-42", "--override-kv",
+                    "test.ratio=float:1.5", "--override-kv", "test.flag=bool:false"}});
+  cases.push_back({"opt_include_weights",
+                   "b",
+                   "Q4_K_M",
                    {"--imatrix", "@imatrix", "--include-weights", "ffn_down", "--include-weights", "attn_v"}});
   cases.push_back({"opt_exclude_weights", "a", "IQ4_XS", {"--imatrix", "@imatrix", "--exclude-weights", "blk.1."}});
   cases.push_back({"opt_q2ks_with_imatrix", "b", "Q2_K_S", {"--imatrix", "@imatrix"}});

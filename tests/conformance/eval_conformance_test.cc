@@ -27,8 +27,8 @@ std::string SharedModels() { return EnvOr("QUANTFLEET_SHARED_MODELS", QUANTFLEET
 
 struct Case {
   std::string name;
-  std::string type;    // the quantization measured
-  bool trained;        // pystdlib-tiny; otherwise a generated llama
+  std::string type;  // the quantization measured
+  bool trained;      // pystdlib-tiny; otherwise a generated llama
   int ctx;
   int chunks;
 };
@@ -73,20 +73,32 @@ TEST_P(EvalConformance, SameNumbersAsLlamaPerplexity) {
   ProcessResult q = RunProcess({Bin("quantfleet"), "quantize", base, quantized, c.type}, absl::Minutes(2));
   ASSERT_EQ(q.exit_code, 0) << q.output;
 
-  const std::vector<std::string> shape = {"-c", absl::StrCat(c.ctx), "-b", absl::StrCat(c.ctx), "-fa", "off", "-t", "2"};
-  std::vector<std::string> base_run = {OracleDir() + "/llama-perplexity", "-m", base, "-f", text, "--chunks",
-                                       absl::StrCat(c.chunks), "--kl-divergence-base", dir + "/base.logits"};
+  const std::vector<std::string> shape = {"-c", absl::StrCat(c.ctx), "-b", absl::StrCat(c.ctx), "-fa", "off", "-t",
+                                          "2"};
+  std::vector<std::string> base_run = {OracleDir() + "/llama-perplexity",
+                                       "-m",
+                                       base,
+                                       "-f",
+                                       text,
+                                       "--chunks",
+                                       absl::StrCat(c.chunks),
+                                       "--kl-divergence-base",
+                                       dir + "/base.logits"};
   base_run.insert(base_run.end(), shape.begin(), shape.end());
   ProcessResult ref_base = RunProcess(base_run, absl::Minutes(3));
   ASSERT_EQ(ref_base.exit_code, 0) << ref_base.output;
-  std::vector<std::string> kld_run = {OracleDir() + "/llama-perplexity", "-m", quantized, "--kl-divergence-base",
-                                      dir + "/base.logits", "--kl-divergence"};
+  std::vector<std::string> kld_run = {OracleDir() + "/llama-perplexity",
+                                      "-m",
+                                      quantized,
+                                      "--kl-divergence-base",
+                                      dir + "/base.logits",
+                                      "--kl-divergence"};
   kld_run.insert(kld_run.end(), shape.begin(), shape.end());
   ProcessResult ref = RunProcess(kld_run, absl::Minutes(3));
   ASSERT_EQ(ref.exit_code, 0) << ref.output;
 
-  ProcessResult ours = RunProcess({Bin("quantfleet"), "eval", "--json", "--base", base, "--model", quantized, "-f", text,
-                                   "-c", absl::StrCat(c.ctx), "--chunks", absl::StrCat(c.chunks)},
+  ProcessResult ours = RunProcess({Bin("quantfleet"), "eval", "--json", "--base", base, "--model", quantized, "-f",
+                                   text, "-c", absl::StrCat(c.ctx), "--chunks", absl::StrCat(c.chunks)},
                                   absl::Minutes(3));
   ASSERT_EQ(ours.exit_code, 0) << ours.output;
   const nlohmann::json got = nlohmann::json::parse(ours.output.substr(ours.output.find('{')), nullptr, false);
@@ -100,9 +112,10 @@ TEST_P(EvalConformance, SameNumbersAsLlamaPerplexity) {
       << ref_base.output << ref.output;
   const double got_ppl = got["ppl"]["value"], got_base = got["ppl_base"]["value"], got_kld = got["kld"]["value"];
   const double got_top = got["same_top"]["value"];
-  std::printf("oracle %s: PPL(Q) %.6f vs %.6f, PPL(base) %.4f vs %.4f, KLD %.6f vs %.6f (%.2f%%), same top %.4f vs %.4f\n",
-              OracleCpuVariant(ref.output).c_str(), got_ppl, ppl, got_base, ppl_base, got_kld, kld,
-              100 * std::fabs(got_kld / kld - 1), got_top, same_top);
+  std::printf(
+      "oracle %s: PPL(Q) %.6f vs %.6f, PPL(base) %.4f vs %.4f, KLD %.6f vs %.6f (%.2f%%), same top %.4f vs %.4f\n",
+      OracleCpuVariant(ref.output).c_str(), got_ppl, ppl, got_base, ppl_base, got_kld, kld,
+      100 * std::fabs(got_kld / kld - 1), got_top, same_top);
   EXPECT_NEAR(got_ppl / ppl, 1.0, 1e-3);
   EXPECT_NEAR(got_base / ppl_base, 1.0, 1e-3);
   EXPECT_NEAR(got_kld / kld, 1.0, 0.02);
@@ -145,13 +158,24 @@ TEST(TargetSize, BeatsTheRecipeAtItsSizeAsLlamaPerplexityMeasuresIt) {
   EXPECT_LE(std::filesystem::file_size(mix), size);
 
   const std::vector<std::string> shape = {"-c", "256", "-b", "256", "-fa", "off", "-t", "2"};
-  std::vector<std::string> base_run = {OracleDir() + "/llama-perplexity", "-m", base, "-f", text, "--chunks", "40",
-                                       "--kl-divergence-base", dir + "/base.logits"};
+  std::vector<std::string> base_run = {OracleDir() + "/llama-perplexity",
+                                       "-m",
+                                       base,
+                                       "-f",
+                                       text,
+                                       "--chunks",
+                                       "40",
+                                       "--kl-divergence-base",
+                                       dir + "/base.logits"};
   base_run.insert(base_run.end(), shape.begin(), shape.end());
   ASSERT_TRUE(ok(RunProcess(base_run, absl::Minutes(3))));
   auto llama_kld = [&](const std::string& model) {
-    std::vector<std::string> run = {OracleDir() + "/llama-perplexity", "-m", model, "--kl-divergence-base",
-                                    dir + "/base.logits", "--kl-divergence"};
+    std::vector<std::string> run = {OracleDir() + "/llama-perplexity",
+                                    "-m",
+                                    model,
+                                    "--kl-divergence-base",
+                                    dir + "/base.logits",
+                                    "--kl-divergence"};
     run.insert(run.end(), shape.begin(), shape.end());
     ProcessResult r = RunProcess(run, absl::Minutes(3));
     EXPECT_EQ(r.exit_code, 0) << r.output;

@@ -11,11 +11,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/gguf/gguf_model.h"
+#include "core/model/forward_pass.h"
+#include "core/model/tokenizer.h"
 #include "tests/conformance/oracle.h"
 #include "tests/tools/subprocess.h"
 #include "tests/tools/test_model.h"
-#include "core/model/forward_pass.h"
-#include "core/model/tokenizer.h"
 
 namespace quantfleet {
 namespace {
@@ -69,7 +69,8 @@ TEST_P(ForwardConformance, LogitsAgreeWithLlamaDecode) {
   ASSERT_TRUE(WriteTestModel(spec, model_path).ok());
   if (!c.quantize_to.empty()) {
     const std::string quantized = dir + "/model-" + c.quantize_to + ".gguf";
-    ProcessResult q = RunProcess({Bin("quantfleet"), "quantize", model_path, quantized, c.quantize_to}, absl::Minutes(2));
+    ProcessResult q =
+        RunProcess({Bin("quantfleet"), "quantize", model_path, quantized, c.quantize_to}, absl::Minutes(2));
     ASSERT_EQ(q.exit_code, 0) << q.output;
     model_path = quantized;
   }
@@ -89,8 +90,8 @@ TEST_P(ForwardConformance, LogitsAgreeWithLlamaDecode) {
     std::ofstream out(dir + "/tokens.txt");
     for (TokenId t : tokens) out << t << " ";
   }
-  ProcessResult oracle =
-      RunProcess({OracleDir() + "/oracle-logits", model_path, dir + "/tokens.txt", dir + "/logits.bin"}, absl::Minutes(2));
+  ProcessResult oracle = RunProcess(
+      {OracleDir() + "/oracle-logits", model_path, dir + "/tokens.txt", dir + "/logits.bin"}, absl::Minutes(2));
   ASSERT_EQ(oracle.exit_code, 0) << oracle.output;
 
   absl::StatusOr<LlamaModel> model = LlamaModel::Load(*file, model_path);
@@ -135,10 +136,10 @@ INSTANTIATE_TEST_SUITE_P(Models, ForwardConformance,
                                            Case{"llama", "llama-bpe", GgmlType::kF16, 2e-2, 0, "Q4_K_M"},
                                            Case{"qwen2", "qwen2", GgmlType::kF16, 2e-2, 0, "Q4_0"}),
                          [](const ::testing::TestParamInfo<Case>& info) {
-                           std::string n = absl::StrCat(info.param.arch, info.param.n_expert > 1 && info.param.arch == "llama" ? "_moe_" : "_",
-                                                        info.param.vocab, "_",
-                                                        std::string(TypeName(info.param.type)),
-                                                        info.param.quantize_to.empty() ? "" : "_as_" + info.param.quantize_to);
+                           std::string n = absl::StrCat(
+                               info.param.arch, info.param.n_expert > 1 && info.param.arch == "llama" ? "_moe_" : "_",
+                               info.param.vocab, "_", std::string(TypeName(info.param.type)),
+                               info.param.quantize_to.empty() ? "" : "_as_" + info.param.quantize_to);
                            for (char& ch : n) ch = ch == '-' ? '_' : ch;
                            return n;
                          });

@@ -107,8 +107,8 @@ TEST_P(ImatrixConformance, SameEntriesCountsAndValuesAsLlamaImatrix) {
 
   std::vector<std::string> common = {"-m", model, "-f", text, "-c", "128", "--chunks", "6"};
   if (c.process_output) common.push_back("--process-output");
-  std::vector<std::string> ref_args = {OracleDir() + "/llama-imatrix", "-o", dir + "/ref.gguf", "-b", "128", "-ub",
-                                       "128", "-fa", "off", "-t", "2"};
+  std::vector<std::string> ref_args = {
+      OracleDir() + "/llama-imatrix", "-o", dir + "/ref.gguf", "-b", "128", "-ub", "128", "-fa", "off", "-t", "2"};
   ref_args.insert(ref_args.end(), common.begin(), common.end());
   ProcessResult ref = RunProcess(ref_args, absl::Minutes(3));
   ASSERT_EQ(ref.exit_code, 0) << ref.output;
@@ -209,10 +209,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"qwen2", GgmlType::kF16, 256, 2, false, false, 1e-2, "qwen2", 0, "Q4_0"},
                       Case{"llama-spm", GgmlType::kF16, 256, 2, false, false, 1e-2, "llama", 0, "IQ4_XS"}),
     [](const ::testing::TestParamInfo<Case>& info) {
-      std::string n = absl::StrCat(info.param.arch, info.param.n_expert > 1 && info.param.arch == "llama" ? "_moe_" : "_",
-                                   info.param.vocab, "_", std::string(TypeName(info.param.type)),
-                                   info.param.process_output ? "_output" : "", info.param.tied ? "_tied" : "",
-                                   info.param.quantize_to.empty() ? "" : "_as_" + info.param.quantize_to);
+      std::string n = absl::StrCat(
+          info.param.arch, info.param.n_expert > 1 && info.param.arch == "llama" ? "_moe_" : "_", info.param.vocab, "_",
+          std::string(TypeName(info.param.type)), info.param.process_output ? "_output" : "",
+          info.param.tied ? "_tied" : "", info.param.quantize_to.empty() ? "" : "_as_" + info.param.quantize_to);
       for (char& ch : n) ch = ch == '-' ? '_' : ch;
       return n;
     });

@@ -35,8 +35,7 @@ class Ggml {
     return quantize_(static_cast<int>(t), src, dst, 0, nrows, n_per_row, im);
   }
   DequantizeRowFn Dequantizer(GgmlType t) const {
-    return reinterpret_cast<DequantizeRowFn>(
-        dlsym(handle_, absl::StrFormat("dequantize_row_%s", TypeName(t)).c_str()));
+    return reinterpret_cast<DequantizeRowFn>(dlsym(handle_, absl::StrFormat("dequantize_row_%s", TypeName(t)).c_str()));
   }
 
  private:
@@ -65,12 +64,23 @@ std::vector<float> MakeData(Data kind, int64_t nrows, int64_t n_per_row, uint32_
     for (int64_t c = 0; c < n_per_row; ++c) {
       float x = normal(gen);
       switch (kind) {
-        case Data::kGaussian: break;
-        case Data::kOutlierColumns: x *= (c % 37 == 5) ? 25.0f : 1.0f; break;
-        case Data::kZeroRows: x = (r % 2 == 0) ? 0.0f : x; break;
-        case Data::kSubnormal: x *= 1e-39f; break;
-        case Data::kLarge: x *= 2000.0f; break;
-        case Data::kConstant: x = 0.75f; break;
+        case Data::kGaussian:
+          break;
+        case Data::kOutlierColumns:
+          x *= (c % 37 == 5) ? 25.0f : 1.0f;
+          break;
+        case Data::kZeroRows:
+          x = (r % 2 == 0) ? 0.0f : x;
+          break;
+        case Data::kSubnormal:
+          x *= 1e-39f;
+          break;
+        case Data::kLarge:
+          x *= 2000.0f;
+          break;
+        case Data::kConstant:
+          x = 0.75f;
+          break;
       }
       v[static_cast<size_t>(r * n_per_row + c)] = x;
     }
@@ -82,8 +92,8 @@ struct Shape {
   int64_t nrows, n_per_row;
 };
 
-const GgmlType kTypes[] = {GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ4_0,  GgmlType::kQ4_1,  GgmlType::kQ5_0,
-                           GgmlType::kQ5_1, GgmlType::kQ8_0, GgmlType::kQ2_K,  GgmlType::kQ3_K,  GgmlType::kQ4_K,
+const GgmlType kTypes[] = {GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ4_0,   GgmlType::kQ4_1,  GgmlType::kQ5_0,
+                           GgmlType::kQ5_1, GgmlType::kQ8_0, GgmlType::kQ2_K,   GgmlType::kQ3_K,  GgmlType::kQ4_K,
                            GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kIQ4_NL, GgmlType::kIQ4_XS};
 
 class KernelConformance : public ::testing::TestWithParam<GgmlType> {};
@@ -93,13 +103,13 @@ TEST_P(KernelConformance, QuantizeMatchesGgmlBitForBit) {
   ASSERT_TRUE(ggml.ok()) << ggml.error();
   const GgmlType type = GetParam();
   const int64_t block = BlockSize(type) == 1 ? 32 : BlockSize(type);
-  const std::vector<Shape> shapes = {{1, block}, {1, 4 * block}, {3, 256 * ((block + 255) / 256)}, {17, 512},
-                                     {64, 768}};
+  const std::vector<Shape> shapes = {
+      {1, block}, {1, 4 * block}, {3, 256 * ((block + 255) / 256)}, {17, 512}, {64, 768}};
   uint32_t seed = 1;
   for (const Shape& s : shapes) {
     if (s.n_per_row % block != 0) continue;
-    for (Data kind : {Data::kGaussian, Data::kOutlierColumns, Data::kZeroRows, Data::kSubnormal, Data::kLarge,
-                      Data::kConstant}) {
+    for (Data kind :
+         {Data::kGaussian, Data::kOutlierColumns, Data::kZeroRows, Data::kSubnormal, Data::kLarge, Data::kConstant}) {
       const std::vector<float> x = MakeData(kind, s.nrows, s.n_per_row, seed++);
       std::vector<float> imatrix(static_cast<size_t>(s.n_per_row));
       std::mt19937 gen(seed);

@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
   std::string hex;
   while (std::getline(cases, hex)) {
     std::string text;
-    for (size_t i = 0; i + 1 < hex.size(); i += 2) text.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    for (size_t i = 0; i + 1 < hex.size(); i += 2)
+      text.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
     std::vector<llama_token> tokens(text.size() + 8);
     int n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
                            static_cast<int32_t>(tokens.size()), add_special, parse_special);

@@ -14,10 +14,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/gguf/gguf_model.h"
-#include "tests/conformance/oracle.h"
-#include "tests/tools/subprocess.h"
 #include "core/model/pre_tokenizer.h"
 #include "core/model/tokenizer.h"
+#include "tests/conformance/oracle.h"
+#include "tests/tools/subprocess.h"
 
 namespace quantfleet {
 namespace {
@@ -40,24 +40,45 @@ std::string Printable(const std::string& s) {
 
 std::vector<std::string> HandPicked() {
   return {
-      "", " ", "  ", "\t", "\n", "\n\n\n", " \n \n", "Hello world", " Hello world", "Hello World!",
-      "don't won't I'LL we'Ve THEY'RE it'S", "3.14159 and 1234567890 and ١٢٣ and ⅫⅣ",
-      "    indented\tcode();\n\treturn x  ;  ", "a\u00a0b\u2003c\u3000d\u180ee\u2028f\u0085g",
-      "naïve café résumé — “quotes” ‘single’ …", "Привет мир, Καλημέρα κόσμε", "日本語のテキストと中文文本。한국어 텍스트",
-      "🦙🚀 emoji 👨‍👩‍👧‍👦 family 🇫🇷 flag", "e\u0301 combining n\u0303 marks", "<s> </s> <unk> <|begin_of_text|> <|eot_id|>",
-      "<|im_start|>user\nhi<|im_end|>", "\xFF\xFE bad \x80 utf8 \xE2\x82 truncated \xC3", "\xF0\x9F\xA6",
-      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "=================================================",
-      "           many spaces           ", "\r\n\r\nwindows\r\nlines\r\n", "x\u200by\u200dz\ufeffw",
+      "",
+      " ",
+      "  ",
+      "\t",
+      "\n",
+      "\n\n\n",
+      " \n \n",
+      "Hello world",
+      " Hello world",
+      "Hello World!",
+      "don't won't I'LL we'Ve THEY'RE it'S",
+      "3.14159 and 1234567890 and ١٢٣ and ⅫⅣ",
+      "    indented\tcode();\n\treturn x  ;  ",
+      "a\u00a0b\u2003c\u3000d\u180ee\u2028f\u0085g",
+      "naïve café résumé — “quotes” ‘single’ …",
+      "Привет мир, Καλημέρα κόσμε",
+      "日本語のテキストと中文文本。한국어 텍스트",
+      "🦙🚀 emoji 👨‍👩‍👧‍👦 family 🇫🇷 flag",
+      "e\u0301 combining n\u0303 marks",
+      "<s> </s> <unk> <|begin_of_text|> <|eot_id|>",
+      "<|im_start|>user\nhi<|im_end|>",
+      "\xFF\xFE bad \x80 utf8 \xE2\x82 truncated \xC3",
+      "\xF0\x9F\xA6",
+      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+      "=================================================",
+      "           many spaces           ",
+      "\r\n\r\nwindows\r\nlines\r\n",
+      "x\u200by\u200dz\ufeffw",
   };
 }
 
 // Seeded random text drawn from a pool that stresses pre-tokenizers.
 std::vector<std::string> Random(int count, uint32_t seed) {
   static const std::vector<uint32_t> pool = {
-      'a', 'b', 'Z', 'q', '0', '7', '9', ' ', ' ', ' ', '\n', '\t', '\r', '\'', '"', '.', ',', '!', '?', '-', '_',
-      '(', ')', '<', '>', '|', 's', 't', 'l', 'd', 'm', 0xA0, 0xE9, 0xDF, 0x391, 0x3C9, 0x416, 0x44F, 0x5D0, 0x627,
-      0x660, 0x665, 0x901, 0x915, 0xE01, 0x2003, 0x2028, 0x3000, 0x180E, 0x200B, 0x301, 0x308, 0x4E2D, 0x6587,
-      0x3042, 0x30AB, 0xAC00, 0x2167, 0xFF21, 0xFF10, 0x1F600, 0x1F999, 0x1D400, 0x20AC, 0x2014, 0xFFFD};
+      'a',    'b',    'Z',    'q',    '0',     '7',     '9',     ' ',    ' ',    ' ',   '\n',   '\t',   '\r',   '\'',
+      '"',    '.',    ',',    '!',    '?',     '-',     '_',     '(',    ')',    '<',   '>',    '|',    's',    't',
+      'l',    'd',    'm',    0xA0,   0xE9,    0xDF,    0x391,   0x3C9,  0x416,  0x44F, 0x5D0,  0x627,  0x660,  0x665,
+      0x901,  0x915,  0xE01,  0x2003, 0x2028,  0x3000,  0x180E,  0x200B, 0x301,  0x308, 0x4E2D, 0x6587, 0x3042, 0x30AB,
+      0xAC00, 0x2167, 0xFF21, 0xFF10, 0x1F600, 0x1F999, 0x1D400, 0x20AC, 0x2014, 0xFFFD};
   std::mt19937 rng(seed);
   std::vector<std::string> out;
   for (int i = 0; i < count; ++i) {
@@ -118,9 +139,8 @@ TEST_P(TokenizerConformance, SameIdsAsLlamaTokenize) {
       for (TokenId id : tokenizer->Tokenize(cases[i], add_special, parse_special)) ours.push_back(absl::StrCat(id));
       const std::string got = absl::StrJoin(ours, " ");
       if (got != lines[i] && ++mismatches <= 8) {
-        ADD_FAILURE() << name << " add_special=" << add_special << " parse_special=" << parse_special << " case "
-                      << i << " \"" << Printable(cases[i]) << "\"\n  ours:      " << got
-                      << "\n  llama.cpp: " << lines[i];
+        ADD_FAILURE() << name << " add_special=" << add_special << " parse_special=" << parse_special << " case " << i
+                      << " \"" << Printable(cases[i]) << "\"\n  ours:      " << got << "\n  llama.cpp: " << lines[i];
       }
     }
     EXPECT_EQ(mismatches, 0) << "of " << cases.size() << " cases";

@@ -31,7 +31,17 @@ namespace v1 = quantfleet::v1;
 std::string* root = nullptr;  // holds models/ (the allowed root) and state/
 
 enum Tag : uint8_t {
-  kSubmit, kRegister, kAcquire, kHeartbeat, kReadSource, kUpload, kComplete, kFail, kCancel, kExpire, kTagCount
+  kSubmit,
+  kRegister,
+  kAcquire,
+  kHeartbeat,
+  kReadSource,
+  kUpload,
+  kComplete,
+  kFail,
+  kCancel,
+  kExpire,
+  kTagCount
 };
 
 // The script's state: the last worker, job and lease it obtained.
@@ -212,8 +222,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t at = 0;
   for (int step = 0; step < 64 && at + 3 <= size; ++step) {
     const Tag tag = static_cast<Tag>(data[at] % kTagCount);
-    const size_t len = std::min<size_t>(static_cast<size_t>(data[at + 1]) | (static_cast<size_t>(data[at + 2]) << 8),
-                                        size - at - 3);
+    const size_t len =
+        std::min<size_t>(static_cast<size_t>(data[at + 1]) | (static_cast<size_t>(data[at + 2]) << 8), size - at - 3);
     Play(**c, clock, session, tag, data + at + 3, len);
     at += 3 + len;
   }

@@ -33,7 +33,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   for (absl::string_view path : absl::StrSplit(list, ':', absl::SkipEmpty())) {
     absl::StatusOr<quantfleet::GgufModel> file = quantfleet::GgufModel::Open(std::string(path));
     absl::StatusOr<quantfleet::Vocab> vocab =
-        file.ok() ? quantfleet::Vocab::FromGguf(file->kv(), std::string_view(path.data(), path.size())) : absl::StatusOr<quantfleet::Vocab>(file.status());
+        file.ok() ? quantfleet::Vocab::FromGguf(file->kv(), std::string_view(path.data(), path.size()))
+                  : absl::StatusOr<quantfleet::Vocab>(file.status());
     absl::StatusOr<quantfleet::Tokenizer> t =
         vocab.ok() ? quantfleet::Tokenizer::Create(std::make_shared<const quantfleet::Vocab>(*std::move(vocab)))
                    : absl::StatusOr<quantfleet::Tokenizer>(vocab.status());

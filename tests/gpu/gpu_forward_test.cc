@@ -4,6 +4,8 @@
 // run as two pipeline stages, and `quantfleet imatrix --gpu` writing a file
 // that agrees with the CPU's. Where no GPU is visible, `--gpu` must be
 // refused with the reason, and the comparisons skip saying so.
+#include "core/gpu/gpu_forward.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -13,14 +15,13 @@
 #include <fstream>
 
 #include "absl/strings/str_format.h"
+#include "core/calibration/chunk_run.h"
 #include "core/gguf/gguf_model.h"
+#include "core/gpu/gpu_devices.h"
+#include "core/model/llama_model.h"
 #include "core/quant/imatrix_file.h"
 #include "tests/tools/subprocess.h"
 #include "tests/tools/test_model.h"
-#include "core/calibration/chunk_run.h"
-#include "core/model/llama_model.h"
-#include "core/gpu/gpu_devices.h"
-#include "core/gpu/gpu_forward.h"
 
 namespace quantfleet {
 namespace {
@@ -105,8 +106,8 @@ double WorstRelative(const ChunkStatistics& a, const ChunkStatistics& b, std::st
 TEST_P(GpuForwardTest, AgreesWithTheCpuAndWithItself) {
   if (ListGpus().empty()) {
     // No GPU: the command must say so rather than fall back silently.
-    ProcessResult r = RunProcess({Quantfleet(), "imatrix", "-m", Model(),
-                                  "-f", dir_ + "/text.txt", "-o", dir_ + "/gpu.gguf", "-c", "64", "--gpu", "auto"},
+    ProcessResult r = RunProcess({Quantfleet(), "imatrix", "-m", Model(), "-f", dir_ + "/text.txt", "-o",
+                                  dir_ + "/gpu.gguf", "-c", "64", "--gpu", "auto"},
                                  absl::Minutes(1));
     EXPECT_EQ(r.exit_code, 1) << r.output;
     EXPECT_NE(r.output.find("--gpu auto: "), std::string::npos) << r.output;
@@ -147,15 +148,13 @@ TEST_P(GpuForwardTest, AgreesWithTheCpuAndWithItself) {
   EXPECT_TRUE(*EncodeChunk(staged, layout) == *EncodeChunk(*first, layout)) << "stages differ from the whole";
 
   // The command: a file that agrees with the CPU's.
-  ProcessResult on_gpu =
-      RunProcess({Quantfleet(), "imatrix", "-m", Model(), "-f",
-                  dir_ + "/text.txt", "-o", dir_ + "/gpu.gguf", "-c", "64", "--gpu", "auto"},
-                 absl::Minutes(2));
+  ProcessResult on_gpu = RunProcess({Quantfleet(), "imatrix", "-m", Model(), "-f", dir_ + "/text.txt", "-o",
+                                     dir_ + "/gpu.gguf", "-c", "64", "--gpu", "auto"},
+                                    absl::Minutes(2));
   ASSERT_EQ(on_gpu.exit_code, 0) << on_gpu.output;
-  ProcessResult on_cpu =
-      RunProcess({Quantfleet(), "imatrix", "-m", Model(), "-f",
-                  dir_ + "/text.txt", "-o", dir_ + "/cpu.gguf", "-c", "64"},
-                 absl::Minutes(2));
+  ProcessResult on_cpu = RunProcess(
+      {Quantfleet(), "imatrix", "-m", Model(), "-f", dir_ + "/text.txt", "-o", dir_ + "/cpu.gguf", "-c", "64"},
+      absl::Minutes(2));
   ASSERT_EQ(on_cpu.exit_code, 0) << on_cpu.output;
   absl::StatusOr<Imatrix> g = LoadImatrix(dir_ + "/gpu.gguf");
   absl::StatusOr<Imatrix> c = LoadImatrix(dir_ + "/cpu.gguf");

@@ -6,8 +6,8 @@
 #include <random>
 #include <vector>
 
-#include "core/quant/reference_kernels.h"
 #include "core/gpu/gpu_devices.h"
+#include "core/quant/reference_kernels.h"
 
 namespace quantfleet {
 // gtest prints parameters in test lists and in ctest's names.
@@ -15,10 +15,9 @@ void PrintTo(GgmlType t, std::ostream* os) { *os << TypeName(t); }
 
 namespace {
 
-const GgmlType kGpuTypes[] = {GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ4_0, GgmlType::kQ4_1,
-                              GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ8_0, GgmlType::kQ2_K,
-                              GgmlType::kQ3_K, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K,
-                              GgmlType::kIQ4_NL, GgmlType::kIQ4_XS};
+const GgmlType kGpuTypes[] = {GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ4_0,   GgmlType::kQ4_1,  GgmlType::kQ5_0,
+                              GgmlType::kQ5_1, GgmlType::kQ8_0, GgmlType::kQ2_K,   GgmlType::kQ3_K,  GgmlType::kQ4_K,
+                              GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kIQ4_NL, GgmlType::kIQ4_XS};
 
 std::vector<float> Data(int kind, int64_t nrows, int64_t n_per_row, uint32_t seed) {
   std::mt19937 gen(seed);
@@ -27,11 +26,20 @@ std::vector<float> Data(int kind, int64_t nrows, int64_t n_per_row, uint32_t see
   for (int64_t i = 0; i < static_cast<int64_t>(v.size()); ++i) {
     float x = normal(gen);
     switch (kind) {
-      case 1: x *= (i % n_per_row) % 29 == 3 ? 40.0f : 1.0f; break;  // outlier columns
-      case 2: x = (i / n_per_row) % 2 ? x : 0.0f; break;             // all-zero rows
-      case 3: x *= 1e-40f; break;                                     // subnormals
-      case 4: x *= 3000.0f; break;                                    // large values
-      default: break;
+      case 1:
+        x *= (i % n_per_row) % 29 == 3 ? 40.0f : 1.0f;
+        break;  // outlier columns
+      case 2:
+        x = (i / n_per_row) % 2 ? x : 0.0f;
+        break;  // all-zero rows
+      case 3:
+        x *= 1e-40f;
+        break;  // subnormals
+      case 4:
+        x *= 3000.0f;
+        break;  // large values
+      default:
+        break;
     }
     v[i] = x;
   }

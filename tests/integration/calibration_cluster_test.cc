@@ -205,9 +205,9 @@ TEST_F(CalibrationCluster, CalibratedJobQuantizesWithTheImatrixItComputed) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string imatrix = Out("calibrated-Q4_K_M.gguf.imatrix.gguf");
   EXPECT_TRUE(ReadFile(imatrix) == local) << "the imatrix beside the artifact is not the local one";
-  ProcessResult ref = RunProcess({Bin("quantfleet"), "quantize", "--imatrix", imatrix, Calibrated(),
-                                  Out("reference-Q4_K_M.gguf"), "Q4_K_M"},
-                                 absl::Minutes(2));
+  ProcessResult ref = RunProcess(
+      {Bin("quantfleet"), "quantize", "--imatrix", imatrix, Calibrated(), Out("reference-Q4_K_M.gguf"), "Q4_K_M"},
+      absl::Minutes(2));
   ASSERT_EQ(ref.exit_code, 0) << ref.output;
   EXPECT_TRUE(ReadFile(Out("calibrated-Q4_K_M.gguf")) == ReadFile(Out("reference-Q4_K_M.gguf")));
   ProcessResult inspect = RunProcess({Bin("quantfleet"), "inspect", Out("calibrated-Q4_K_M.gguf")}, absl::Minutes(1));
@@ -264,9 +264,9 @@ TEST_F(CalibrationCluster, AMixtureOfExpertsStreamedToTwoWorkersGivesTheLocalByt
   StartCoordinator();
   StartWorker("a", {"--cache-dir", dir_ + "/cache-a"});
   StartWorker("b", {"--cache-dir", dir_ + "/cache-b"});
-  ProcessResult r = Cli({"imatrix", "-m", moe, "-f", Text(), "-o", Out("moe-cluster.imatrix.gguf"), "-c", "64",
-                         "--chunks", "6"},
-                        absl::Minutes(3));
+  ProcessResult r =
+      Cli({"imatrix", "-m", moe, "-f", Text(), "-o", Out("moe-cluster.imatrix.gguf"), "-c", "64", "--chunks", "6"},
+          absl::Minutes(3));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(ReadFile(Out("moe-cluster.imatrix.gguf")) == ReadFile(Out("moe-local.imatrix.gguf")));
 }
@@ -340,7 +340,8 @@ TEST_F(CalibrationCluster, BadCalibrationRequestsAreRefusedAtSubmit) {
   EXPECT_NE(no_vocab.output.find("tokenizer.ggml.model is missing"), std::string::npos) << no_vocab.output;
   // A text outside the coordinator's roots.
   std::ofstream(dir_ + "/outside.txt") << "text";
-  ProcessResult outside = Cli({"imatrix", "-m", Calibrated(), "-f", dir_ + "/outside.txt", "-o", Out("b.imatrix.gguf")});
+  ProcessResult outside =
+      Cli({"imatrix", "-m", Calibrated(), "-f", dir_ + "/outside.txt", "-o", Out("b.imatrix.gguf")});
   EXPECT_EQ(outside.exit_code, 1);
   EXPECT_NE(outside.output.find("outside.txt"), std::string::npos) << outside.output;
   // Too short for the context.
@@ -398,9 +399,9 @@ TEST_F(CalibrationCluster, APipelinedCalibratedJobQuantizesEachLayerFirstWhereIt
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string imatrix = Out("deep-Q4_K_M.gguf.imatrix.gguf");
   EXPECT_TRUE(ReadFile(imatrix) == local) << "the pipeline's imatrix is not the local one";
-  ProcessResult ref = RunProcess({Bin("quantfleet"), "quantize", "--imatrix", imatrix, Deep(),
-                                  Out("reference-deep-Q4_K_M.gguf"), "Q4_K_M"},
-                                 absl::Minutes(2));
+  ProcessResult ref = RunProcess(
+      {Bin("quantfleet"), "quantize", "--imatrix", imatrix, Deep(), Out("reference-deep-Q4_K_M.gguf"), "Q4_K_M"},
+      absl::Minutes(2));
   ASSERT_EQ(ref.exit_code, 0) << ref.output;
   EXPECT_TRUE(ReadFile(Out("deep-Q4_K_M.gguf")) == ReadFile(Out("reference-deep-Q4_K_M.gguf")));
   // The quantization knows which worker held which layer: two each.

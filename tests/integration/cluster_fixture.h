@@ -45,9 +45,10 @@ inline std::string ReadText(const std::string& path) {
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = (fs::temp_directory_path() /
-            absl::StrFormat("qf-cluster-%d-%s", getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-               .string();
+    dir_ =
+        (fs::temp_directory_path() /
+         absl::StrFormat("qf-cluster-%d-%s", getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+            .string();
     fs::remove_all(dir_);
     fs::create_directories(dir_ + "/models");
     TestModelSpec spec;
@@ -75,9 +76,19 @@ class ClusterTest : public ::testing::Test {
   std::string Out(const std::string& name) const { return dir_ + "/models/" + name; }
 
   void StartCoordinator(int lease_seconds = 2, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {Bin("quantfleet-coordinator"), "--listen", address_, "--state-dir", dir_ + "/state",
-                                     "--allow-root", dir_ + "/models", "--lease-seconds", absl::StrCat(lease_seconds),
-                                     "--heartbeat-seconds", "1", "--task-mib", "1"};
+    std::vector<std::string> argv = {Bin("quantfleet-coordinator"),
+                                     "--listen",
+                                     address_,
+                                     "--state-dir",
+                                     dir_ + "/state",
+                                     "--allow-root",
+                                     dir_ + "/models",
+                                     "--lease-seconds",
+                                     absl::StrCat(lease_seconds),
+                                     "--heartbeat-seconds",
+                                     "1",
+                                     "--task-mib",
+                                     "1"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     coordinator_ = std::make_unique<ChildProcess>(argv, dir_ + "/coordinator.log");
     ASSERT_TRUE(coordinator_->started());
@@ -92,11 +103,15 @@ class ClusterTest : public ::testing::Test {
   }
 
   std::vector<std::string> WorkerArgv(const std::string& name, const std::vector<std::string>& extra) const {
-    const bool faulty = std::any_of(extra.begin(), extra.end(), [](const std::string& a) {
-      return a.rfind("--fault-", 0) == 0;
-    });
-    std::vector<std::string> argv = {Bin(faulty ? "quantfleet-faulty-worker" : "quantfleet-worker"), "--coordinator",
-                                     address_, "--name", name, "--threads", "1"};
+    const bool faulty =
+        std::any_of(extra.begin(), extra.end(), [](const std::string& a) { return a.rfind("--fault-", 0) == 0; });
+    std::vector<std::string> argv = {Bin(faulty ? "quantfleet-faulty-worker" : "quantfleet-worker"),
+                                     "--coordinator",
+                                     address_,
+                                     "--name",
+                                     name,
+                                     "--threads",
+                                     "1"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
   }

@@ -3,6 +3,7 @@
 // happens to the processes, the artifact must be the bytes that
 // `quantfleet quantize` writes on one machine (itself byte-identical to
 // llama-quantize, see tests/conformance). Every wait is bounded.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -17,8 +18,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include <grpcpp/grpcpp.h>
-
 #include "nlohmann/json.hpp"
 #include "proto/health.grpc.pb.h"
 #include "proto/quantfleet.grpc.pb.h"
@@ -47,9 +46,8 @@ TEST_P(ClusterSameBytes, AnyNumberOfWorkers_SameBytesAsQuantize) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ClusterSameBytes,
-                         ::testing::Values(Shape{1, "Q4_K_M", true}, Shape{2, "Q4_K_M", true},
-                                           Shape{4, "Q4_K_M", true}, Shape{2, "IQ4_XS", true},
-                                           Shape{2, "Q6_K", false}, Shape{4, "Q8_0", false}),
+                         ::testing::Values(Shape{1, "Q4_K_M", true}, Shape{2, "Q4_K_M", true}, Shape{4, "Q4_K_M", true},
+                                           Shape{2, "IQ4_XS", true}, Shape{2, "Q6_K", false}, Shape{4, "Q8_0", false}),
                          [](const ::testing::TestParamInfo<Shape>& info) {
                            return absl::StrFormat("%dWorkers_%s%s", info.param.workers, info.param.type,
                                                   info.param.imatrix ? "_imatrix" : "");
@@ -237,7 +235,7 @@ TEST_F(ClusterTest, SeededRandomKills_TheJobStillEndsWithTheSameBytes) {
       workers_[victim]->Signal(SIGKILL);
       workers_[victim]->Wait(absl::Seconds(5));
       workers_[victim] = std::make_unique<ChildProcess>(WorkerArgv(names[victim], {"--fault-stall-ms", "250"}),
-                                                         dir_ + "/worker-" + names[victim] + ".log");
+                                                        dir_ + "/worker-" + names[victim] + ".log");
     }
     ++kills;
   }
@@ -256,12 +254,14 @@ class ClusterAccessTest : public ClusterTest {
     const std::string d = dir_;
     ProcessResult r = RunProcess(
         {"/bin/sh", "-c",
-         "set -e; cd " + d + "; printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext;"
-         "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=qf-test-ca 2>/dev/null;"
-         "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null;"
-         "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 1"
-         " -extfile san.ext 2>/dev/null;"
-         "echo client-secret-1 > client.token; echo worker-secret-2 > worker.token; echo wrong > wrong.token"},
+         "set -e; cd " + d +
+             "; printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext;"
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=qf-test-ca "
+             "2>/dev/null;"
+             "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null;"
+             "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 1"
+             " -extfile san.ext 2>/dev/null;"
+             "echo client-secret-1 > client.token; echo worker-secret-2 > worker.token; echo wrong > wrong.token"},
         absl::Minutes(1));
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
@@ -351,8 +351,8 @@ TEST_F(ClusterAccessTest, CoordinatorRefusesUnsafeListening) {
   ProcessResult lan = run({"--listen", absl::StrFormat("0.0.0.0:%d", FreeLoopbackPort())});
   EXPECT_EQ(lan.exit_code, 1);
   EXPECT_NE(lan.output.find("needs TLS and tokens"), std::string::npos) << lan.output;
-  ProcessResult cleartext_tokens =
-      run({"--listen", address_, "--token-file", dir_ + "/client.token", "--worker-token-file", dir_ + "/worker.token"});
+  ProcessResult cleartext_tokens = run(
+      {"--listen", address_, "--token-file", dir_ + "/client.token", "--worker-token-file", dir_ + "/worker.token"});
   EXPECT_EQ(cleartext_tokens.exit_code, 1);
   EXPECT_NE(cleartext_tokens.output.find("only accepted over TLS"), std::string::npos) << cleartext_tokens.output;
 }

@@ -91,8 +91,8 @@ TEST_F(HardeningTest, OversizedNamesAndImpossibleRanges_AreRefusedAndListingsSta
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
   EXPECT_NE(s.error_message().find("the worker name is 1048576 bytes long"), std::string::npos) << s.error_message();
 
-  for (auto [offset, length] : std::vector<std::pair<int64_t, int64_t>>{
-           {std::numeric_limits<int64_t>::max() - 5, 100}, {0, -1}, {-8, 16}}) {
+  for (auto [offset, length] :
+       std::vector<std::pair<int64_t, int64_t>>{{std::numeric_limits<int64_t>::max() - 5, 100}, {0, -1}, {-8, 16}}) {
     v1::ReadSourceRequest read;
     read.set_offset(offset);
     read.set_length(length);
@@ -102,8 +102,8 @@ TEST_F(HardeningTest, OversizedNamesAndImpossibleRanges_AreRefusedAndListingsSta
     v1::DataChunk chunk;
     EXPECT_FALSE(reader->Read(&chunk)) << "data for [" << offset << ", +" << length << ")";
     grpc::Status done = reader->Finish();
-    EXPECT_EQ(done.error_code(), grpc::StatusCode::OUT_OF_RANGE) << offset << " +" << length << ": "
-                                                                  << done.error_message();
+    EXPECT_EQ(done.error_code(), grpc::StatusCode::OUT_OF_RANGE)
+        << offset << " +" << length << ": " << done.error_message();
   }
 
   // A worker that fails its task with a 3.5 MiB reason: the job fails with
@@ -135,8 +135,8 @@ TEST_F(HardeningTest, OversizedNamesAndImpossibleRanges_AreRefusedAndListingsSta
 
 TEST_F(HardeningTest, ContextSizesPastAnyModel_AreRefusedWithTheRange) {
   StartCoordinator();
-  ProcessResult r =
-      Cli({"submit", "--calibration", Model(), "--ctx", "2000000000", Model(), Out("c.gguf"), "Q8_0"}, absl::Seconds(20));
+  ProcessResult r = Cli({"submit", "--calibration", Model(), "--ctx", "2000000000", Model(), Out("c.gguf"), "Q8_0"},
+                        absl::Seconds(20));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("give 16 to 1048576 tokens per chunk"), std::string::npos) << r.output;
 }

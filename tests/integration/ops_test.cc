@@ -56,8 +56,8 @@ int64_t JsonInt(const nlohmann::json& j, const std::string& key) {
 ProcessResult RenderedDom(const std::string& url, const std::string& profile_dir) {
   return RunProcess({"/bin/sh", "-c",
                      "exec \"${CHROMIUM:-chromium}\" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage "
-                     "--no-first-run --user-data-dir=" + profile_dir +
-                         " --virtual-time-budget=8000 --dump-dom " + url + " 2>/dev/null"},
+                     "--no-first-run --user-data-dir=" +
+                         profile_dir + " --virtual-time-budget=8000 --dump-dom " + url + " 2>/dev/null"},
                     absl::Minutes(1));
 }
 
@@ -116,8 +116,8 @@ TEST_F(OpsTest, MetricsMatchTheJobAndTheStatusPageShowsItFinished) {
   ASSERT_EQ(dom.exit_code, 0) << "headless Chromium failed (is the chromium package installed?): " << dom.output;
   EXPECT_NE(dom.output.find("data-loaded=\"true\""), std::string::npos) << dom.output;
   std::smatch row;
-  ASSERT_TRUE(std::regex_search(dom.output, row, std::regex("<tr class=\"job state-succeeded\" data-job=\"" + job +
-                                                            "\">.*?</tr>")))
+  ASSERT_TRUE(std::regex_search(dom.output, row,
+                                std::regex("<tr class=\"job state-succeeded\" data-job=\"" + job + "\">.*?</tr>")))
       << dom.output;
   EXPECT_NE(row.str().find("100.0%"), std::string::npos) << row.str();
   EXPECT_NE(row.str().find("Q4_K_M"), std::string::npos) << row.str();
@@ -130,15 +130,15 @@ TEST_F(OpsTest, MetricsMatchTheJobAndTheStatusPageShowsItFinished) {
 
 TEST_F(OpsTest, CertsInitGivesAWorkingMutualTlsClusterFromItsConfigFiles) {
   const std::string lab = dir_ + "/lab";
-  ProcessResult init = RunProcess({Bin("quantfleet"), "certs", "init", lab, "--coordinator-host", "127.0.0.1",
-                                   "--coordinator-host", "localhost", "--worker", "rig1", "--port",
-                                   absl::StrCat(port_), "--install-dir", lab},
-                                  absl::Minutes(1));
+  ProcessResult init =
+      RunProcess({Bin("quantfleet"), "certs", "init", lab, "--coordinator-host", "127.0.0.1", "--coordinator-host",
+                  "localhost", "--worker", "rig1", "--port", absl::StrCat(port_), "--install-dir", lab},
+                 absl::Minutes(1));
   ASSERT_EQ(init.exit_code, 0) << init.output;
   EXPECT_NE(init.output.find("export QUANTFLEET_TLS_CA="), std::string::npos) << init.output;
   // A second run refuses to overwrite the CA.
-  ProcessResult again = RunProcess(
-      {Bin("quantfleet"), "certs", "init", lab, "--coordinator-host", "127.0.0.1"}, absl::Minutes(1));
+  ProcessResult again =
+      RunProcess({Bin("quantfleet"), "certs", "init", lab, "--coordinator-host", "127.0.0.1"}, absl::Minutes(1));
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_NE(again.output.find("ca.pem already exists"), std::string::npos) << again.output;
 
@@ -158,8 +158,7 @@ TEST_F(OpsTest, CertsInitGivesAWorkingMutualTlsClusterFromItsConfigFiles) {
                         "QUANTFLEET_TOKEN_FILE"}) {
     ::unsetenv(v);
   }
-  ASSERT_EQ(w.exit_code, 0) << w.output << ReadText(dir_ + "/coordinator.log")
-                            << ReadText(dir_ + "/worker-rig1.log");
+  ASSERT_EQ(w.exit_code, 0) << w.output << ReadText(dir_ + "/coordinator.log") << ReadText(dir_ + "/worker-rig1.log");
   ExpectSameBytes("out.gguf", "Q4_K_M", true);
 
   // Without a client certificate the coordinator refuses the caller (mTLS).
@@ -172,8 +171,8 @@ TEST_F(OpsTest, CertsInitGivesAWorkingMutualTlsClusterFromItsConfigFiles) {
 TEST_F(OpsTest, ABadConfigFileIsNamedWithItsLine) {
   const std::string config = dir_ + "/coordinator.toml";
   std::ofstream(config) << "state-dir = \"" << dir_ << "/state\"\nlease-secnds = 3\n";
-  ProcessResult r = RunProcess({Bin("quantfleet-coordinator"), "--config", config, "--allow-root", dir_},
-                               absl::Seconds(30));
+  ProcessResult r =
+      RunProcess({Bin("quantfleet-coordinator"), "--config", config, "--allow-root", dir_}, absl::Seconds(30));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find(config + ": line 2: lease-secnds"), std::string::npos) << r.output;
   ProcessResult missing = RunProcess({Bin("quantfleet-worker"), "--config", dir_ + "/nope.toml"}, absl::Seconds(30));

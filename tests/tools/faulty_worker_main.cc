@@ -82,7 +82,8 @@ class FaultyLink : public CoordinatorLink {
     }
     return inner_->UploadResult([&](v1::UploadChunk* chunk) {
       if (!next(chunk)) return false;
-      if (!chunk->data().empty() && corrupt_.exchange(false)) (*chunk->mutable_data())[chunk->data().size() / 2] ^= 0x10;
+      if (!chunk->data().empty() && corrupt_.exchange(false))
+        (*chunk->mutable_data())[chunk->data().size() / 2] ^= 0x10;
       return true;
     });
   }

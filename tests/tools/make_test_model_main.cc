@@ -54,22 +54,41 @@ int main(int argc, char** argv) {
     if (a == "--help" || a == "-h") {
       absl::PrintF("%s", kUsage);
       return 0;
-    } else if (a == "--layers") { num(&spec.n_layer);
-    } else if (a == "--embd") { num(&spec.n_embd);
-    } else if (a == "--ff") { num(&spec.n_ff);
-    } else if (a == "--heads") { num(&spec.n_head);
-    } else if (a == "--heads-kv") { num(&spec.n_head_kv);
-    } else if (a == "--vocab") { num(&spec.n_vocab);
-    } else if (a == "--experts") { num(&spec.n_expert);
-    } else if (a == "--split") { num(&spec.n_split);
-    } else if (a == "--alignment") { num(&n); spec.alignment = static_cast<uint32_t>(n);
-    } else if (a == "--seed") { num(&n); spec.seed = static_cast<uint64_t>(n);
-    } else if (a == "--tied") { spec.tied_output = true;
-    } else if (a == "--vocab-from") { spec.vocab_from = next();
-    } else if (a == "--arch") { spec.arch = next();
-    } else if (a == "--plain") { spec.outliers = false; spec.zero_rows = false;
-    } else if (a == "--shuffle") { spec.shuffle = true;
-    } else if (a == "--imatrix") { imatrix = next();
+    } else if (a == "--layers") {
+      num(&spec.n_layer);
+    } else if (a == "--embd") {
+      num(&spec.n_embd);
+    } else if (a == "--ff") {
+      num(&spec.n_ff);
+    } else if (a == "--heads") {
+      num(&spec.n_head);
+    } else if (a == "--heads-kv") {
+      num(&spec.n_head_kv);
+    } else if (a == "--vocab") {
+      num(&spec.n_vocab);
+    } else if (a == "--experts") {
+      num(&spec.n_expert);
+    } else if (a == "--split") {
+      num(&spec.n_split);
+    } else if (a == "--alignment") {
+      num(&n);
+      spec.alignment = static_cast<uint32_t>(n);
+    } else if (a == "--seed") {
+      num(&n);
+      spec.seed = static_cast<uint64_t>(n);
+    } else if (a == "--tied") {
+      spec.tied_output = true;
+    } else if (a == "--vocab-from") {
+      spec.vocab_from = next();
+    } else if (a == "--arch") {
+      spec.arch = next();
+    } else if (a == "--plain") {
+      spec.outliers = false;
+      spec.zero_rows = false;
+    } else if (a == "--shuffle") {
+      spec.shuffle = true;
+    } else if (a == "--imatrix") {
+      imatrix = next();
     } else if (a == "--imatrix-format") {
       const std::string f = next();
       if (f != "gguf" && f != "dat") {
@@ -79,9 +98,12 @@ int main(int argc, char** argv) {
       format = f == "dat" ? quantfleet::ImatrixFormat::kLegacy : quantfleet::ImatrixFormat::kGguf;
     } else if (a == "--type") {
       const std::string t = next();
-      if (t == "f32") spec.type = quantfleet::GgmlType::kF32;
-      else if (t == "f16") spec.type = quantfleet::GgmlType::kF16;
-      else if (t == "bf16") spec.type = quantfleet::GgmlType::kBF16;
+      if (t == "f32")
+        spec.type = quantfleet::GgmlType::kF32;
+      else if (t == "f16")
+        spec.type = quantfleet::GgmlType::kF16;
+      else if (t == "bf16")
+        spec.type = quantfleet::GgmlType::kBF16;
       else {
         absl::FPrintF(stderr, "quantfleet-testmodel: --type is f32, f16 or bf16\n");
         return 1;

@@ -1,12 +1,13 @@
 #include "tests/tools/subprocess.h"
 
 #include <fcntl.h>
-#include <thread>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <thread>
 
 #include "absl/time/clock.h"
 

@@ -14,9 +14,9 @@
 namespace quantfleet {
 
 struct ProcessResult {
-  int exit_code = -1;     // -1 when killed or not started
+  int exit_code = -1;  // -1 when killed or not started
   bool timed_out = false;
-  std::string output;     // stdout and stderr, interleaved
+  std::string output;  // stdout and stderr, interleaved
 };
 
 // Runs argv[0] (a path) with `argv`, killing it after `timeout`.

@@ -20,7 +20,7 @@ struct TensorSpec {
   std::string name;
   int64_t ne0, ne1;
   bool is_norm;
-  int64_t ne2 = 1;  // experts
+  int64_t ne2 = 1;       // experts
   bool is_bias = false;  // small values around zero, F32
 };
 
@@ -268,8 +268,7 @@ absl::Status WriteTestVocab(const std::string& path) {
   return WritePart(part, kGgufDefaultAlignment, path);
 }
 
-absl::Status WriteTestImatrix(const TestModelSpec& spec, const std::string& path, ImatrixFormat format,
-                              uint64_t seed) {
+absl::Status WriteTestImatrix(const TestModelSpec& spec, const std::string& path, ImatrixFormat format, uint64_t seed) {
   Rng rng(seed);
   struct Entry {
     std::string name;

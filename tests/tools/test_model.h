@@ -32,8 +32,8 @@ struct TestModelSpec {
   uint32_t alignment = 0;          // 0: default, no general.alignment key
   uint64_t seed = 1;
   float scale = 0.02f;
-  bool outliers = true;            // outlier columns and rare spikes
-  bool zero_rows = true;           // some all-zero rows and subnormals
+  bool outliers = true;   // outlier columns and rare spikes
+  bool zero_rows = true;  // some all-zero rows and subnormals
   std::string name = "quantfleet-test";
   // "llama", "qwen2" (Q/K/V biases), "qwen3" (per-head Q/K norms) or
   // "qwen3moe" (qwen3 with n_expert experts).
@@ -56,8 +56,7 @@ enum class ImatrixFormat { kGguf, kLegacy };
 
 // Writes an importance matrix with one entry for every weight matrix of
 // the model that sees activations (attention, FFN, output).
-absl::Status WriteTestImatrix(const TestModelSpec& spec, const std::string& path, ImatrixFormat format,
-                              uint64_t seed);
+absl::Status WriteTestImatrix(const TestModelSpec& spec, const std::string& path, ImatrixFormat format, uint64_t seed);
 
 }  // namespace quantfleet
 
