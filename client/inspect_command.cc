@@ -1,21 +1,31 @@
 #include "client/inspect_command.h"
 
+#include <filesystem>
 #include <map>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "client/command_line.h"
 #include "client/terminal_progress.h"
 #include "core/gguf/gguf_model.h"
+#include "core/io/mapped_file.h"
+#include "core/safetensors/safetensors_checkpoint.h"
 #include "nlohmann/json.hpp"
 
 namespace quantfleet {
 namespace {
 
-constexpr char kUsage[] = R"(usage: quantfleet inspect [--tensors] [--json] MODEL.gguf
+constexpr char kUsage[] = R"(usage: quantfleet inspect [--tensors] [--json] MODEL.gguf | HF_DIR | FILE.safetensors
 
 Shows what a GGUF file holds: its metadata, how many tensors of each type,
 and the size in bits per weight. Validates the whole file on the way: a
 malformed file is reported with the offset and the reason.
+
+A Hugging Face checkpoint folder (config.json and model.safetensors, or the
+shards its model.safetensors.index.json lists) or one .safetensors file is
+shown the same way: the architecture from config.json, the shards, the
+tensors by dtype and the parameter count, every safetensors header checked.
 
   --tensors   list every tensor with its shape, type and size
   --json      print a JSON document instead
@@ -34,30 +44,131 @@ std::string ValueString(const GgufKv& kv) {
   return absl::StrFormat("<%s>", GgufValueTypeName(kv.type));
 }
 
+// The config.json keys worth a line, in this order.
+constexpr const char* kConfigKeys[] = {
+    "model_type",          "hidden_size",         "intermediate_size", "num_hidden_layers",
+    "num_attention_heads", "num_key_value_heads", "vocab_size",        "max_position_embeddings",
+    "rope_theta",          "tie_word_embeddings", "torch_dtype"};
+
+// A checkpoint folder or one .safetensors file.
+int InspectSafetensors(const std::string& path, bool is_dir, bool tensors, bool json) {
+  std::vector<const SafetensorsTensor*> all;
+  std::vector<std::string> shards;
+  absl::StatusOr<SafetensorsCheckpoint> checkpoint = absl::UnknownError("");
+  absl::StatusOr<SafetensorsFile> file = absl::UnknownError("");
+  nlohmann::json config = nlohmann::json::object();
+  if (is_dir) {
+    absl::StatusOr<std::string> text = ReadRegularFile(path + "/config.json", size_t{1} << 24);
+    if (!text.ok()) {
+      absl::FPrintF(stderr, "quantfleet inspect: %s: no readable config.json: not a Hugging Face checkpoint (%s)\n",
+                    path, text.status().message());
+      return 1;
+    }
+    config = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    if (config.is_discarded() || !config.is_object()) {
+      absl::FPrintF(stderr, "quantfleet inspect: %s/config.json: not a JSON object\n", path);
+      return 1;
+    }
+    checkpoint = SafetensorsCheckpoint::Open(path);
+    if (!checkpoint.ok()) {
+      absl::FPrintF(stderr, "quantfleet inspect: %s\n", checkpoint.status().message());
+      return 1;
+    }
+    all = checkpoint->tensors();
+    for (const SafetensorsFile& f : checkpoint->shards()) shards.push_back(f.path());
+  } else {
+    file = SafetensorsFile::Open(path);
+    if (!file.ok()) {
+      absl::FPrintF(stderr, "quantfleet inspect: %s\n", file.status().message());
+      return 1;
+    }
+    for (const SafetensorsTensor& t : file->tensors()) all.push_back(&t);
+    shards.push_back(path);
+  }
+  std::map<std::string, int> by_dtype;
+  int64_t elements = 0;
+  uint64_t bytes = 0;
+  for (const SafetensorsTensor* t : all) {
+    ++by_dtype[std::string(SafetensorsDtypeName(t->dtype))];
+    elements += t->elements();
+    bytes += t->nbytes;
+  }
+  std::string architecture = "(not given)";
+  if (config.contains("architectures") && config["architectures"].is_array() && !config["architectures"].empty() &&
+      config["architectures"][0].is_string()) {
+    architecture = config["architectures"][0].get<std::string>();
+  }
+  if (json) {
+    nlohmann::json j;
+    j["path"] = path;
+    j["format"] = is_dir ? "huggingface" : "safetensors";
+    if (is_dir) j["architecture"] = architecture;
+    if (is_dir) j["config"] = config;
+    j["shards"] = shards;
+    j["tensor_bytes"] = bytes;
+    j["elements"] = elements;
+    j["tensors_by_dtype"] = by_dtype;
+    if (tensors) {
+      for (const SafetensorsTensor* t : all) {
+        j["tensors"].push_back({{"name", t->name},
+                                {"shape", t->shape},
+                                {"dtype", std::string(SafetensorsDtypeName(t->dtype))},
+                                {"bytes", t->nbytes}});
+      }
+    }
+    absl::PrintF("%s\n", j.dump(2));
+    return 0;
+  }
+  if (is_dir) {
+    absl::PrintF("%s: Hugging Face checkpoint, %s, %d shard(s), %d tensors\n", path, architecture, shards.size(),
+                 all.size());
+    for (const char* key : kConfigKeys) {
+      if (config.contains(key)) absl::PrintF("  %-44s %s\n", key, config[key].dump());
+    }
+  } else {
+    absl::PrintF("%s: safetensors, %d tensors\n", path, all.size());
+  }
+  std::vector<std::string> counts;
+  for (const auto& [dtype, n] : by_dtype) counts.push_back(absl::StrFormat("%s: %d", dtype, n));
+  absl::PrintF("tensors by dtype: %s\n", absl::StrJoin(counts, ", "));
+  if (tensors) {
+    for (const SafetensorsTensor* t : all) {
+      absl::PrintF("  %-48s %-18s %-7s %10s\n", t->name, absl::StrFormat("[%s]", absl::StrJoin(t->shape, ", ")),
+                   SafetensorsDtypeName(t->dtype), HumanBytes(t->nbytes));
+    }
+  }
+  const double n = static_cast<double>(elements);
+  const std::string params = n >= 1e9   ? absl::StrFormat("%.2f B", n / 1e9)
+                             : n >= 1e6 ? absl::StrFormat("%.1f M", n / 1e6)
+                                        : absl::StrFormat("%d", elements);
+  absl::PrintF("%s of tensor data, %s parameters\n", HumanBytes(bytes), params);
+  return 0;
+}
+
 }  // namespace
 
 int RunInspectCommand(const std::vector<std::string>& args) {
   bool json = false, tensors = false;
-  std::string path;
-  for (const std::string& a : args) {
-    if (a == "--json") {
-      json = true;
-    } else if (a == "--tensors") {
-      tensors = true;
-    } else if (a == "-h" || a == "--help") {
-      absl::PrintF("%s", kUsage);
-      return 0;
-    } else if (!a.empty() && a[0] == '-') {
-      absl::FPrintF(stderr, "quantfleet inspect: unknown option '%s'\n", a);
-      return 1;
-    } else {
-      path = a;
-    }
+  std::vector<std::string> paths;
+  CommandLine line("quantfleet inspect");
+  line.Flag({"--json"}, &json).Flag({"--tensors"}, &tensors).Positional(&paths, 1);
+  absl::StatusOr<bool> run = line.Parse(args);
+  if (!run.ok()) {
+    absl::FPrintF(stderr, "quantfleet inspect: %s\n", run.status().message());
+    return 1;
   }
-  if (path.empty()) {
+  if (!*run) {
+    absl::PrintF("%s", kUsage);
+    return 0;
+  }
+  if (paths.empty()) {
     absl::FPrintF(stderr, "%s", kUsage);
     return 1;
   }
+  const std::string& path = paths[0];
+  std::error_code ec;
+  const bool is_dir = std::filesystem::is_directory(path, ec);
+  if (is_dir || absl::EndsWith(path, ".safetensors")) return InspectSafetensors(path, is_dir, tensors, json);
   absl::StatusOr<GgufModel> model = GgufModel::Open(path);
   if (!model.ok()) {
     absl::FPrintF(stderr, "quantfleet inspect: %s\n", model.status().message());
