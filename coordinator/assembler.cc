@@ -133,6 +133,7 @@ absl::Status Coordinator::Complete(const v1::Lease& lease, int64_t size, uint32_
     }
     rt.state = TaskState::kCompleted;
     ++counters_.tasks_completed;
+    ++work_version_;  // the next pipeline stage of its chunk may start
     if (j.calibration) AddChunkPerplexityLocked(j, held.second);
     j.unsynced.emplace_back(lease.task_id(), crc32c);
     const absl::Time now = clock_->Now();
@@ -171,6 +172,7 @@ void Coordinator::FlushCompletedTasks() {
       }
       for (const auto& [task, crc] : j.unsynced) {
         j.rt[task].state = TaskState::kDone;
+        ++work_version_;
         --j.tensor_tasks_left[j.tasks[task].tensor];
         // A pipeline stage that is durable no longer needs the activations
         // its previous stage left: their disk space goes back.
@@ -199,6 +201,7 @@ absl::Status Coordinator::Fail(const v1::Lease& lease, const std::string& reason
   const std::string tensor = j.calibration ? absl::StrFormat("chunk %d", j.tasks[held.second].tensor + 1)
                                            : j.plan.tensors[j.tasks[held.second].tensor].output.name;
   ++counters_.task_failures;
+  ++work_version_;
   RecordFailure(lease.job_id(), lease.task_id(), rt.worker, absl::StrFormat("tensor '%s': %s", tensor, reason));
   rt.Release();
   rt.failures += 1;

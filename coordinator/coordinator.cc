@@ -218,6 +218,7 @@ absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& given) {
       to_finish.push_back(job->job.id());
     }
     jobs_[job->job.id()] = std::move(job);
+    ++work_version_;
   }
   for (const std::string& id : to_finish) FinishJob(id);
   if (!to_finish.empty()) StartFollowUps();

@@ -112,7 +112,12 @@ class Coordinator {
 
   // Workers.
   quantfleet::v1::RegisterResponse Register(const quantfleet::v1::WorkerInfo& info);
-  absl::StatusOr<quantfleet::v1::AcquireTaskResponse> Acquire(const std::string& worker_id);
+  // With `wait`, holds the call (real time, at most kMaxAcquireWait) until
+  // a task for the worker appears: a new job, a released or expired lease,
+  // a pipeline stage's input completed.
+  absl::StatusOr<quantfleet::v1::AcquireTaskResponse> Acquire(const std::string& worker_id,
+                                                              absl::Duration wait = absl::ZeroDuration());
+  static constexpr absl::Duration kMaxAcquireWait = absl::Seconds(5);
   absl::StatusOr<quantfleet::v1::HeartbeatResponse> Heartbeat(const quantfleet::v1::HeartbeatRequest& request);
   // Up to `length` source bytes of the leased task from `offset`.
   // With `activations`: of a pipeline stage's input activations instead;
@@ -313,6 +318,8 @@ class Coordinator {
   std::map<std::string, WorkerEntry> workers_ ABSL_GUARDED_BY(mu_);
   int64_t worker_seq_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t next_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  // Grows whenever a task may have become available (see Acquire's wait).
+  int64_t work_version_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t epoch_limit_ ABSL_GUARDED_BY(mu_) = 0;
   CoordinatorCounters counters_ ABSL_GUARDED_BY(mu_);
   std::deque<quantfleet::v1::FailureEvent> failures_ ABSL_GUARDED_BY(mu_);  // newest first

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include "absl/strings/str_format.h"
 #include "coordinator/request_limits.h"
@@ -176,6 +177,29 @@ TEST_F(CoordinatorTest, ExpiredLease_GoesBackToTheQueueAndTheLateResultIsRejecte
   absl::StatusOr<v1::HeartbeatResponse> r = coordinator_->Heartbeat(hb);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->drop_size(), 1);
+}
+
+TEST_F(CoordinatorTest, LongPoll_HoldsAnIdleWorkerUntilItsWaitAndHandsItANewJobsTask) {
+  Open();
+  const std::string w = Worker();
+  // Nothing to do: the call is held for its wait, then says so (ask again at once).
+  const absl::Time start = absl::Now();
+  absl::StatusOr<v1::AcquireTaskResponse> idle = coordinator_->Acquire(w, absl::Milliseconds(300));
+  ASSERT_TRUE(idle.ok()) << idle.status();
+  EXPECT_FALSE(idle->assigned());
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(300));
+  EXPECT_EQ(idle->retry_after_ms(), 0);
+  // Without a wait the answer is immediate, with a pause to respect.
+  absl::StatusOr<v1::AcquireTaskResponse> at_once = coordinator_->Acquire(w);
+  ASSERT_TRUE(at_once.ok());
+  EXPECT_GT(at_once->retry_after_ms(), 0);
+  // A worker waiting when a job arrives gets its first task in that call.
+  absl::StatusOr<v1::AcquireTaskResponse> held = absl::UnknownError("not answered");
+  std::thread waiter([&] { held = coordinator_->Acquire(w, Coordinator::kMaxAcquireWait); });
+  ASSERT_TRUE(coordinator_->Submit(Request()).ok());
+  waiter.join();
+  ASSERT_TRUE(held.ok()) << held.status();
+  EXPECT_TRUE(held->assigned());
 }
 
 TEST_F(CoordinatorTest, Heartbeats_KeepALeaseAlive) {

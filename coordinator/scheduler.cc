@@ -1,6 +1,7 @@
 // The coordinator's scheduler: worker registration and liveness, leases
 // (epochs, heartbeats, expiry) and the choice of a worker's next task,
 // pipeline stages and preferred layers included. See coordinator.h.
+#include <algorithm>
 #include <optional>
 #include <set>
 
@@ -90,6 +91,7 @@ v1::RegisterResponse Coordinator::Register(const v1::WorkerInfo& info) {
   }
   const std::string id = absl::StrFormat("%s#%d", info.name(), ++worker_seq_);
   WorkerEntry& w = workers_[id];
+  ++work_version_;  // its predecessor's leases are free; a calibration may now be planned
   w.info = info;
   w.last_seen = now;
   v1::RegisterResponse r;
@@ -110,19 +112,41 @@ void Coordinator::ExpireLocked() {
       if (rt.state == TaskState::kLeased && rt.deadline <= now) {
         rt.Release();
         ++counters_.lease_expiries;
+        ++work_version_;
         RecordFailure(id, &rt - j->rt.data(), rt.worker, "lease expired: no heartbeat from the worker");
       }
     }
   }
 }
 
-absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& worker_id) {
+namespace {
+
+struct VersionWatch {
+  const int64_t* version;
+  int64_t seen;
+};
+bool VersionChanged(VersionWatch* w) { return *w->version != w->seen; }
+
+}  // namespace
+
+absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& worker_id, absl::Duration wait) {
+  // Real time: the call is held for the worker, whatever the service's clock.
+  const absl::Time give_up = absl::Now() + std::clamp(wait, absl::ZeroDuration(), kMaxAcquireWait);
   v1::AcquireTaskResponse response;
   std::optional<SourceCrcRequest> crc;
   {
     absl::MutexLock l(&mu_);
-    QF_ASSIGN_OR_RETURN(response, AcquireLocked(worker_id, &crc));
+    for (;;) {
+      VersionWatch watch{&work_version_, work_version_};
+      QF_ASSIGN_OR_RETURN(response, AcquireLocked(worker_id, &crc));
+      const absl::Time now = absl::Now();
+      if (response.assigned() || now >= give_up) break;
+      // Woken by any change that may free a task; leases that expire
+      // meanwhile are noticed on the next pass, a fraction of a second on.
+      mu_.AwaitWithDeadline(absl::Condition(&VersionChanged, &watch), std::min(give_up, now + absl::Milliseconds(250)));
+    }
   }
+  if (!response.assigned() && wait > absl::ZeroDuration()) response.set_retry_after_ms(0);  // it waited already
   if (!crc) return response;
   // The checksum of a task's source (up to tens of MiB) is computed outside
   // the lock: the model is mapped read-only and kept alive by the pointer.
@@ -242,6 +266,7 @@ absl::StatusOr<std::pair<Coordinator::ActiveJob*, size_t>> Coordinator::CheckLea
   if (rt.deadline <= clock_->Now()) {
     rt.Release();
     ++counters_.lease_expiries;
+    ++work_version_;
     RecordFailure(lease.job_id(), lease.task_id(), rt.worker, "lease expired: no heartbeat from the worker");
     return absl::FailedPreconditionError(
         absl::StrFormat("lease for job %s task %d expired; drop it", lease.job_id(), lease.task_id()));

@@ -26,6 +26,8 @@ namespace quantfleet {
 namespace {
 
 constexpr size_t kChunk = 1 << 20;
+// How long AcquireTask may wait for work (the stop flag is checked between calls).
+constexpr absl::Duration kAcquireWait = absl::Seconds(2);
 
 // Errors worth another try after a pause. CANCELLED too: the worker never
 // cancels its own calls, so it means the coordinator went away (a server
@@ -153,6 +155,10 @@ absl::StatusOr<std::optional<v1::TaskSpec>> WorkerAgent::AcquireOnce() {
     absl::MutexLock l(&mu_);
     req.set_worker_id(worker_id_);
   }
+  // A long poll: the coordinator answers as soon as a task appears, so an
+  // idle worker starts within milliseconds of a submit instead of a poll
+  // period later.
+  req.set_wait_ms(static_cast<int32_t>(absl::ToInt64Milliseconds(kAcquireWait)));
   absl::StatusOr<v1::AcquireTaskResponse> resp = link_->AcquireTask(req);
   if (!resp.ok()) return resp.status();
   if (!resp->assigned()) return std::optional<v1::TaskSpec>();
@@ -201,6 +207,7 @@ absl::Status WorkerAgent::Run(const std::atomic<bool>& stop) {
       current = std::move(*next);
       next.reset();
     } else {
+      const auto asked = std::chrono::steady_clock::now();
       absl::StatusOr<std::optional<v1::TaskSpec>> task = AcquireOnce();
       if (!task.ok() && absl::IsNotFound(task.status())) {  // the coordinator restarted and forgot us
         if (absl::Status r = RegisterWithBackoff(stop); !r.ok()) break;
@@ -216,7 +223,10 @@ absl::Status WorkerAgent::Run(const std::atomic<bool>& stop) {
       }
       backoff.Reset();
       if (!task->has_value()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        // The call waited for work already; a pause only if it came back at once.
+        if (std::chrono::steady_clock::now() - asked < std::chrono::milliseconds(100)) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
         continue;
       }
       current.task = std::move(**task);
@@ -230,9 +240,7 @@ absl::Status WorkerAgent::Run(const std::atomic<bool>& stop) {
           std::thread([this, &next, buffer = std::move(spare_)]() mutable { next = Prefetch(std::move(buffer)); });
     absl::Status p = current.status.ok() ? Process(current.task, current.source()) : current.status;
     Release(current.task.lease());
-    if (prefetch.joinable()) prefetch.join();
-    if (current.mapped) current.mapped->DropRange(current.mapped_offset, current.source().size());
-    spare_ = std::move(current.owned);  // its memory holds the download after next
+    // Counted now: the prefetch may be waiting for work for a while yet.
     if (p.ok()) {
       ++counters_.tasks_done;
     } else {
@@ -240,6 +248,9 @@ absl::Status WorkerAgent::Run(const std::atomic<bool>& stop) {
       absl::FPrintF(stderr, "worker %s: task %d of %s: %s\n", options_.name, current.task.lease().task_id(),
                     current.task.lease().job_id(), p.message());
     }
+    if (prefetch.joinable()) prefetch.join();
+    if (current.mapped) current.mapped->DropRange(current.mapped_offset, current.source().size());
+    spare_ = std::move(current.owned);  // its memory holds the download after next
   }
   if (next) GiveBack(next->task.lease(), "the worker is stopping");  // drain: hand it back
   done = true;
