@@ -119,7 +119,7 @@ std::string RunIdentity(const GgufModel& model, const std::string& text_path, co
 
 }  // namespace
 
-int RunImatrixCommand(const std::vector<std::string>& args) {
+int RunImatrixCommand(const std::vector<std::string>& args, const ImatrixCommandHooks& hooks) {
   std::string model_path, text_path, out_path = "imatrix.gguf", format;
   ImatrixRunOptions options;
   bool process_output = false, parse_special = false, json = false, checkpoints = true;
@@ -199,10 +199,6 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
                     resumed->chunks_done);
     }
   }
-  int exit_after = 0;  // test hook: stop as if killed after this chunk
-  if (const char* e = std::getenv("QUANTFLEET_TEST_EXIT_AFTER_CHUNK"); e != nullptr) {
-    (void)absl::SimpleAtoi(e, &exit_after);
-  }
   auto last_checkpoint = std::chrono::steady_clock::now();
   const auto run_start = last_checkpoint;
   absl::Status checkpoint_status;
@@ -231,7 +227,7 @@ int RunImatrixCommand(const std::vector<std::string>& args) {
           }
           last_checkpoint = now;
         }
-        if (d.chunk == exit_after) std::_Exit(3);
+        if (hooks.after_chunk) hooks.after_chunk(d.chunk);
       });
   if (tty) absl::FPrintF(stderr, "\n");
   if (!result.ok()) return Fail(std::string(result.status().message()));

@@ -177,11 +177,11 @@ TEST_F(CalibrationCli, AnInterruptedImatrixResumesToTheSameBytes) {
   ASSERT_EQ(whole.exit_code, 0) << whole.output;
   EXPECT_FALSE(fs::exists(Path("whole.gguf.checkpoint"))) << "a finished run leaves no checkpoint";
 
-  ProcessResult cut = RunProcess(
-      {"/usr/bin/env", "QUANTFLEET_TEST_EXIT_AFTER_CHUNK=3", std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet",
-       "imatrix", "-m", Path("model.gguf"), "-f", Path("text.txt"), "-o", Path("resumed.gguf"), "-c", "64", "--chunks",
-       "6", "-t", "2", "--checkpoint-seconds", "0"},
-      absl::Minutes(2));
+  ProcessResult cut =
+      RunProcess({std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet-crashing-imatrix", "--crash-after-chunk", "3",
+                  "-m", Path("model.gguf"), "-f", Path("text.txt"), "-o", Path("resumed.gguf"), "-c", "64", "--chunks",
+                  "6", "-t", "2", "--checkpoint-seconds", "0"},
+                 absl::Minutes(2));
   ASSERT_EQ(cut.exit_code, 3) << cut.output;
   EXPECT_FALSE(fs::exists(Path("resumed.gguf")));
   ASSERT_TRUE(fs::exists(Path("resumed.gguf.checkpoint")));
@@ -200,9 +200,9 @@ TEST_F(CalibrationCli, AnInterruptedImatrixResumesToTheSameBytes) {
 
   // Progress from another run (here: another context) is not used.
   ProcessResult cut_again =
-      RunProcess({"/usr/bin/env", "QUANTFLEET_TEST_EXIT_AFTER_CHUNK=2",
-                  std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "imatrix", "-m", Path("model.gguf"), "-f",
-                  Path("text.txt"), "-o", Path("other.gguf"), "-c", "32", "--chunks", "6", "--checkpoint-seconds", "0"},
+      RunProcess({std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet-crashing-imatrix", "--crash-after-chunk", "2",
+                  "-m", Path("model.gguf"), "-f", Path("text.txt"), "-o", Path("other.gguf"), "-c", "32", "--chunks",
+                  "6", "--checkpoint-seconds", "0"},
                  absl::Minutes(2));
   ASSERT_EQ(cut_again.exit_code, 3) << cut_again.output;
   ProcessResult other = imatrix(Path("other.gguf"));
