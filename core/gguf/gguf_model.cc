@@ -3,6 +3,7 @@
 #include <unordered_set>
 
 #include "absl/strings/str_format.h"
+#include "core/safetensors/safetensors_checkpoint.h"
 #include "core/util/status_macros.h"
 
 namespace quantfleet {
@@ -19,6 +20,12 @@ absl::StatusOr<std::string> SplitPartPath(const std::string& first_path, int ind
 }
 
 absl::StatusOr<GgufModel> GgufModel::Open(const std::string& path) {
+  if (IsCheckpointDir(path)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s is a Hugging Face checkpoint folder, not a GGUF file: quantfleet can show it (quantfleet inspect) "
+        "but does not convert it yet; convert it to GGUF first (llama.cpp's convert_hf_to_gguf.py)",
+        path));
+  }
   GgufModel model;
   QF_ASSIGN_OR_RETURN(MappedFile first, MappedFile::Open(path));
   QF_ASSIGN_OR_RETURN(GgufFile header, GgufFile::Parse(first.data(), first.size(), path));

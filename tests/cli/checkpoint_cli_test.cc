@@ -68,6 +68,17 @@ TEST_F(CheckpointCli, OneSafetensorsFile_IsShownToo) {
   EXPECT_NE(r.output.find("safetensors, 4 tensors"), std::string::npos) << r.output;
 }
 
+TEST_F(CheckpointCli, CommandsThatNeedAGguf_SayWhatAFolderIsAndWhatToDo) {
+  ASSERT_TRUE(WriteTestCheckpoint(dir_.string(), kConfig, Tensors(), 1).ok());
+  ProcessResult r = RunProcess({std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "quantize", dir_.string(),
+                                (dir_ / "out.gguf").string(), "Q4_K_M"},
+                               absl::Seconds(30));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("is a Hugging Face checkpoint folder, not a GGUF file"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("convert_hf_to_gguf.py"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "out.gguf"));
+}
+
 TEST_F(CheckpointCli, MalformedCheckpoints_AreRefusedNamingTheFile) {
   ASSERT_TRUE(WriteTestCheckpoint(dir_.string(), kConfig, Tensors(), 2).ok());
   // A shard cut short: its last tensor runs past the end.
