@@ -59,6 +59,7 @@ chunks run on the workers' GPUs only (dense F32/F16/BF16 models).
 )";
 
 struct CommonFlags {
+  bool help = false;  // -h or --help was given (nothing after it was parsed)
   std::string coordinator;
   ChannelSecurity security;
   bool json = false;
@@ -92,7 +93,8 @@ absl::StatusOr<CommonFlags> ParseCommon(const std::vector<std::string>& args) {
       .Text({"--gpu"}, &gpu, "auto")
       .Int({"--ctx"}, &f.ctx, 1, "a positive number")
       .Rest(&f.rest);
-  QF_RETURN_IF_ERROR(line.Parse(args).status());
+  QF_ASSIGN_OR_RETURN(const bool run, line.Parse(args));
+  f.help = !run;
   if (!gpu.empty() && gpu != "auto") {
     return absl::InvalidArgumentError(
         absl::StrFormat("--gpu %s: on the cluster, give --gpu auto (each GPU worker uses its own --gpu)", gpu));
@@ -449,6 +451,10 @@ int LocalCluster(const CommonFlags& flags) {
 int RunClusterImatrix(const std::vector<std::string>& args) {
   absl::StatusOr<CommonFlags> flags = ParseCommon(args);
   if (!flags.ok()) return Fail(flags.status());
+  if (flags->help) {
+    absl::PrintF("%s", kUsage);
+    return 0;
+  }
   v1::SubmitJobRequest request;
   request.set_force(true);  // as `quantfleet imatrix` replaces its output
   request.set_output(Absolute("imatrix.gguf"));

@@ -126,6 +126,7 @@ int RunImatrixCommand(const std::vector<std::string>& args, const ImatrixCommand
   int threads = 0, checkpoint_seconds = 60;
   std::string gpu;  // empty: the CPU
   for (const std::string& a : args) {
+    if (a == "-h" || a == "--help") break;                     // the usage below
     if (a == "--coordinator") return RunClusterImatrix(args);  // the workers compute it
   }
   CommandLine line("quantfleet imatrix");

@@ -133,7 +133,7 @@ absl::Status Coordinator::Complete(const v1::Lease& lease, int64_t size, uint32_
     }
     rt.state = TaskState::kCompleted;
     ++counters_.tasks_completed;
-    ++work_version_;  // the next pipeline stage of its chunk may start
+    if (j.calibration) ++work_version_;  // the next pipeline stage of its chunk may start
     if (j.calibration) AddChunkPerplexityLocked(j, held.second);
     j.unsynced.emplace_back(lease.task_id(), crc32c);
     const absl::Time now = clock_->Now();
@@ -172,7 +172,6 @@ void Coordinator::FlushCompletedTasks() {
       }
       for (const auto& [task, crc] : j.unsynced) {
         j.rt[task].state = TaskState::kDone;
-        ++work_version_;
         --j.tensor_tasks_left[j.tasks[task].tensor];
         // A pipeline stage that is durable no longer needs the activations
         // its previous stage left: their disk space goes back.

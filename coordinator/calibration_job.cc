@@ -138,6 +138,7 @@ absl::Status Coordinator::PlanCalibrationLocked(ActiveJob& job, absl::Time now) 
   job.job.clear_waiting();
   job.job.mutable_plan()->mutable_stage_end_layers()->Assign(ends->begin(), ends->end());
   QF_RETURN_IF_ERROR(BuildCalibrationTasks(job));
+  ++work_version_;  // every chunk's first stage may start
   RefreshCounters(job);
   // The plan fixes where every result lies in the partial file: it is
   // recorded before any task of it is leased.

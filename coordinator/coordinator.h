@@ -35,6 +35,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -115,8 +116,11 @@ class Coordinator {
   // With `wait`, holds the call (real time, at most kMaxAcquireWait) until
   // a task for the worker appears: a new job, a released or expired lease,
   // a pipeline stage's input completed.
+  // `cancelled` (may be null) tells whether the caller went away: the wait
+  // ends, and a task found for a caller that left is put back at once.
   absl::StatusOr<quantfleet::v1::AcquireTaskResponse> Acquire(const std::string& worker_id,
-                                                              absl::Duration wait = absl::ZeroDuration());
+                                                              absl::Duration wait = absl::ZeroDuration(),
+                                                              const std::function<bool()>& cancelled = nullptr);
   static constexpr absl::Duration kMaxAcquireWait = absl::Seconds(5);
   absl::StatusOr<quantfleet::v1::HeartbeatResponse> Heartbeat(const quantfleet::v1::HeartbeatRequest& request);
   // Up to `length` source bytes of the leased task from `offset`.

@@ -202,6 +202,19 @@ TEST_F(CoordinatorTest, LongPoll_HoldsAnIdleWorkerUntilItsWaitAndHandsItANewJobs
   EXPECT_TRUE(held->assigned());
 }
 
+TEST_F(CoordinatorTest, LongPoll_ACallerThatLeftGetsNoTaskAndItsTaskStaysFree) {
+  Open();
+  ASSERT_TRUE(coordinator_->Submit(Request()).ok());
+  const std::string w1 = Worker("w1"), w2 = Worker("w2");
+  absl::StatusOr<v1::AcquireTaskResponse> gone = coordinator_->Acquire(w1, absl::Seconds(1), [] { return true; });
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kCancelled) << gone.status();
+  absl::StatusOr<v1::AcquireTaskResponse> next = coordinator_->Acquire(w2);
+  ASSERT_TRUE(next.ok() && next->assigned());
+  EXPECT_EQ(next->task().lease().task_id(), 0) << "the first task went back to the queue";
+  coordinator_->ExpireLeases();
+  EXPECT_EQ(coordinator_->lease_expiries(), 0);
+}
+
 TEST_F(CoordinatorTest, Heartbeats_KeepALeaseAlive) {
   Open();
   ASSERT_TRUE(coordinator_->Submit(Request()).ok());

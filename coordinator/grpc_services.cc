@@ -99,7 +99,8 @@ grpc::Status WorkerServiceImpl::Register(grpc::ServerContext* ctx, const v1::Reg
 grpc::Status WorkerServiceImpl::AcquireTask(grpc::ServerContext* ctx, const v1::AcquireTaskRequest* req,
                                             v1::AcquireTaskResponse* resp) {
   if (grpc::Status a = RequireRole(ctx, kWorkerRole, roles_); !a.ok()) return a;
-  absl::StatusOr<v1::AcquireTaskResponse> r = c_->Acquire(req->worker_id(), absl::Milliseconds(req->wait_ms()));
+  absl::StatusOr<v1::AcquireTaskResponse> r =
+      c_->Acquire(req->worker_id(), absl::Milliseconds(req->wait_ms()), [ctx] { return ctx->IsCancelled(); });
   if (!r.ok()) return ToGrpcStatus(r.status());
   *resp = std::move(*r);
   return grpc::Status::OK;

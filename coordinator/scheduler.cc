@@ -129,9 +129,11 @@ bool VersionChanged(VersionWatch* w) { return *w->version != w->seen; }
 
 }  // namespace
 
-absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& worker_id, absl::Duration wait) {
+absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& worker_id, absl::Duration wait,
+                                                             const std::function<bool()>& cancelled) {
   // Real time: the call is held for the worker, whatever the service's clock.
   const absl::Time give_up = absl::Now() + std::clamp(wait, absl::ZeroDuration(), kMaxAcquireWait);
+  auto gone = [&] { return cancelled && cancelled(); };
   v1::AcquireTaskResponse response;
   std::optional<SourceCrcRequest> crc;
   {
@@ -139,11 +141,19 @@ absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& 
     for (;;) {
       VersionWatch watch{&work_version_, work_version_};
       QF_ASSIGN_OR_RETURN(response, AcquireLocked(worker_id, &crc));
+      if (response.assigned() && gone()) {
+        // The worker left while it waited: its task goes back at once
+        // rather than at the lease's deadline.
+        const v1::Lease& lease = response.task().lease();
+        jobs_[lease.job_id()]->rt[static_cast<size_t>(lease.task_id())].Release();
+        ++work_version_;
+        return absl::CancelledError("the worker's call was cancelled");
+      }
       const absl::Time now = absl::Now();
-      if (response.assigned() || now >= give_up) break;
-      // Woken by any change that may free a task; leases that expire
-      // meanwhile are noticed on the next pass, a fraction of a second on.
-      mu_.AwaitWithDeadline(absl::Condition(&VersionChanged, &watch), std::min(give_up, now + absl::Milliseconds(250)));
+      if (response.assigned() || now >= give_up || gone()) break;
+      // Woken by any change that may free a task; leases that expire and
+      // callers that leave are noticed on the next pass.
+      mu_.AwaitWithDeadline(absl::Condition(&VersionChanged, &watch), std::min(give_up, now + absl::Milliseconds(500)));
     }
   }
   if (!response.assigned() && wait > absl::ZeroDuration()) response.set_retry_after_ms(0);  // it waited already

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_format.h"
 #include "core/io/mapped_file.h"
+#include "core/safetensors/strict_json.h"
 #include "core/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -47,10 +48,12 @@ absl::StatusOr<SafetensorsCheckpoint> SafetensorsCheckpoint::Open(const std::str
   std::vector<std::string> shard_names;
   if (IsRegularFile(index_path)) {
     QF_ASSIGN_OR_RETURN(std::string text, ReadRegularFile(index_path, kMaxIndexBytes));
-    nlohmann::json index = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (index.is_discarded() || !index.is_object()) {
-      return absl::InvalidArgumentError(absl::StrFormat("%s: not a JSON object", index_path));
-    }
+    // An object holding the weight_map object of names (and metadata).
+    absl::StatusOr<nlohmann::json> parsed = ParseStrictJson(text, /*max_depth=*/3);
+    if (!parsed.ok())
+      return absl::InvalidArgumentError(absl::StrFormat("%s %s", index_path, parsed.status().message()));
+    const nlohmann::json& index = *parsed;
+    if (!index.is_object()) return absl::InvalidArgumentError(absl::StrFormat("%s: not a JSON object", index_path));
     if (!index.contains("weight_map") || !index["weight_map"].is_object()) {
       return absl::InvalidArgumentError(absl::StrFormat("%s: no \"weight_map\" object", index_path));
     }

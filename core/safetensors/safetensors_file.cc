@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cstring>
-#include <set>
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "core/safetensors/strict_json.h"
 #include "core/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -39,44 +39,9 @@ const DtypeInfo& Info(SafetensorsDtype dtype) {
   return kDtypes[0];
 }
 
-// Nesting deeper than this is never a valid header (entries are objects of
-// arrays of numbers).
+// Nesting deeper than this is never a valid header (an object of entries,
+// each an object of arrays of numbers).
 constexpr int kMaxDepth = 3;
-
-// Parses `text` as JSON, refusing duplicate keys at any level and nesting
-// past kMaxDepth.
-absl::StatusOr<Json> ParseStrictJson(std::string_view text) {
-  std::vector<std::set<std::string>> keys;  // per open object
-  std::string problem;
-  Json::parser_callback_t check = [&](int depth, Json::parse_event_t event, Json& parsed) {
-    if (!problem.empty()) return false;
-    switch (event) {
-      case Json::parse_event_t::object_start:
-      case Json::parse_event_t::array_start:
-        if (depth >= kMaxDepth) {
-          problem = "the header nests deeper than tensor entries do";
-          return false;
-        }
-        if (event == Json::parse_event_t::object_start) keys.emplace_back();
-        return true;
-      case Json::parse_event_t::object_end:
-        if (!keys.empty()) keys.pop_back();
-        return true;
-      case Json::parse_event_t::key:
-        if (!keys.empty() && parsed.is_string() && !keys.back().insert(parsed.get<std::string>()).second) {
-          problem = absl::StrFormat("the header names '%s' twice", parsed.get<std::string>());
-          return false;
-        }
-        return true;
-      default:
-        return true;
-    }
-  };
-  Json json = Json::parse(text.begin(), text.end(), check, /*allow_exceptions=*/false);
-  if (!problem.empty()) return absl::InvalidArgumentError(problem);
-  if (json.is_discarded()) return absl::InvalidArgumentError("the header is not valid JSON");
-  return json;
-}
 
 absl::StatusOr<uint64_t> Unsigned(const Json& v, const std::string& what) {
   if (v.is_number_unsigned()) return v.get<uint64_t>();
@@ -97,9 +62,9 @@ std::string_view SafetensorsDtypeName(SafetensorsDtype dtype) { return Info(dtyp
 size_t SafetensorsDtypeBytes(SafetensorsDtype dtype) { return Info(dtype).bytes; }
 
 int64_t SafetensorsTensor::elements() const {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
+  uint64_t n = 1;  // Parse refused shapes whose running product passes INT64_MAX
+  for (int64_t d : shape) n *= static_cast<uint64_t>(d);
+  return static_cast<int64_t>(n);
 }
 
 absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
@@ -127,8 +92,8 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Parse(const std::string& path, 
   }
   const std::string_view header = bytes.substr(8, header_bytes);
   if (header.empty() || header[0] != '{') return bad("the header does not start with '{'");
-  absl::StatusOr<Json> json = ParseStrictJson(header);
-  if (!json.ok()) return bad(std::string(json.status().message()));
+  absl::StatusOr<Json> json = ParseStrictJson(header, kMaxDepth);
+  if (!json.ok()) return bad(absl::StrFormat("the header %s", json.status().message()));
   if (!json->is_object()) return bad("the header is not a JSON object");
 
   SafetensorsFile out;
@@ -169,7 +134,7 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Parse(const std::string& path, 
     for (const Json& d : shape) {
       absl::StatusOr<uint64_t> dim = Unsigned(d, "a dimension");
       if (!dim.ok()) return bad_tensor(std::string(dim.status().message()));
-      if (*dim > static_cast<uint64_t>(INT64_MAX) || __builtin_mul_overflow(elements, *dim, &elements)) {
+      if (__builtin_mul_overflow(elements, *dim, &elements) || elements > static_cast<uint64_t>(INT64_MAX)) {
         return bad_tensor(absl::StrFormat("shape %s overflows", shape.dump()));
       }
       t.shape.push_back(static_cast<int64_t>(*dim));

@@ -127,6 +127,11 @@ TEST(SafetensorsFile, MalformedEntries_AreRefusedNamingTheTensor) {
   EXPECT_REFUSED(File(R"({"":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", d8), "empty name");
   EXPECT_REFUSED(File(R"({"__metadata__":{"k":1}})", ""), "__metadata__ 'k' is not a string");
   EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[[[[2]]]],"data_offsets":[0,8]}})", d8), "nests deeper");
+  // A huge product that a zero would bring back to nothing is still refused.
+  EXPECT_REFUSED(File(R"({"a":{"dtype":"F32","shape":[3,3074457345618258603,0],"data_offsets":[0,0]}})", ""),
+                 "overflows");
+  // Deep nesting is refused at once, however long the header is.
+  EXPECT_REFUSED(File("{\"a\":" + std::string(1 << 20, '['), ""), "nests deeper than 3 levels");
 }
 
 TEST(SafetensorsFile, OverlapsHolesAndTrailingBytes_AreRefused) {
@@ -199,7 +204,9 @@ TEST_F(SafetensorsCheckpointTest, BadIndexes_AreRefusedNamingTheShardOrTensor) {
   Write("model.safetensors.index.json", "{\"weight_map\": 3}");
   EXPECT_NE(Error().find("no \"weight_map\" object"), std::string::npos);
   Write("model.safetensors.index.json", "not json");
-  EXPECT_NE(Error().find("not a JSON object"), std::string::npos);
+  EXPECT_NE(Error().find("is not valid JSON"), std::string::npos);
+  Write("model.safetensors.index.json", R"({"weight_map":{"a":"s1.safetensors","a":"s2.safetensors"}})");
+  EXPECT_NE(Error().find("names 'a' twice"), std::string::npos);
   Write("s1.safetensors", Tensor("a"));
   Write("s2.safetensors", Tensor("b"));
   Write("model.safetensors.index.json", R"({"weight_map":{"a":"s2.safetensors","b":"s2.safetensors"}})");
