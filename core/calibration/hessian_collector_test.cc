@@ -1,0 +1,135 @@
+// The input Hessians of GPTQ against the importance matrix the same forward
+// pass gives: diag(H) = 2 * sums / counts for every weight (dense and per
+// expert), shared entries for matrices that read the same input, symmetric
+// sums, and merging in chunk order.
+#include "core/calibration/hessian_collector.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/calibration/imatrix_collector.h"
+#include "core/gguf/gguf_model.h"
+#include "core/model/llama_model.h"
+#include "tests/tools/test_model.h"
+
+namespace quantfleet {
+namespace {
+
+// Hands every input to both collectors.
+class Tee : public ActivationSink {
+ public:
+  Tee(ActivationSink* a, ActivationSink* b) : a_(a), b_(b) {}
+  void OnMatMulInput(const Linear& w, const float* x, int64_t n) override {
+    a_->OnMatMulInput(w, x, n);
+    b_->OnMatMulInput(w, x, n);
+  }
+  void OnExpertInput(const Linear& w, int slot, const int32_t* experts, const float* x, int64_t n) override {
+    a_->OnExpertInput(w, slot, experts, x, n);
+    b_->OnExpertInput(w, slot, experts, x, n);
+  }
+  bool WantsOutput() const override { return true; }
+
+ private:
+  ActivationSink* a_;
+  ActivationSink* b_;
+};
+
+class HessianTest : public ::testing::TestWithParam<int> {  // experts (0: dense)
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "/hessian-" + std::to_string(::getpid()) + "-" + std::to_string(GetParam());
+    std::filesystem::create_directories(dir_);
+    ASSERT_TRUE(WriteTestVocab(dir_ + "/vocab.gguf").ok());
+    TestModelSpec spec;
+    spec.n_layer = 2;
+    spec.n_embd = 64;
+    spec.n_ff = 96;
+    spec.n_expert = GetParam();
+    spec.type = GgmlType::kF16;
+    spec.vocab_from = dir_ + "/vocab.gguf";
+    ASSERT_TRUE(WriteTestModel(spec, dir_ + "/model.gguf").ok());
+    absl::StatusOr<GgufModel> file = GgufModel::Open(dir_ + "/model.gguf");
+    ASSERT_TRUE(file.ok()) << file.status();
+    file_ = std::make_unique<GgufModel>(*std::move(file));
+    absl::StatusOr<LlamaModel> model = LlamaModel::Load(*file_, dir_ + "/model.gguf");
+    ASSERT_TRUE(model.ok()) << model.status();
+    model_ = std::make_unique<LlamaModel>(*std::move(model));
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::vector<TokenId> Chunk(int seed) const {
+    std::vector<TokenId> tokens;
+    for (int i = 0; i < 40; ++i) tokens.push_back((i * 37 + seed) % model_->hparams().n_vocab);
+    tokens[0] = 1;
+    return tokens;
+  }
+
+  std::string dir_;
+  std::unique_ptr<GgufModel> file_;
+  std::unique_ptr<LlamaModel> model_;
+};
+
+TEST_P(HessianTest, DiagonalIsTwiceTheImportanceMatrixForEveryWeight) {
+  ImatrixCollector imatrix(/*process_output=*/true);
+  HessianCollector hessians(/*process_output=*/true);
+  Tee both(&imatrix, &hessians);
+  ASSERT_TRUE(RunForward(*model_, Chunk(5), &both, nullptr).ok());
+  ASSERT_FALSE(imatrix.entries().empty());
+  int checked = 0;
+  for (const auto& [name, entry] : imatrix.entries()) {
+    std::string shared_with;
+    std::string key = HessianCollector::EntryOf(name, &shared_with);
+    if (key.empty()) key = shared_with;  // k, v, up: the entry their group's first member fills
+    ASSERT_TRUE(hessians.entries().count(key)) << name << " -> " << key;
+    const HessianCollector::Entry& h = hessians.entries().at(key);
+    const int64_t columns = static_cast<int64_t>(entry.sums.size() / entry.counts.size());
+    ASSERT_EQ(h.columns, columns) << name;
+    ASSERT_EQ(h.counts, entry.counts) << name;
+    for (size_t m = 0; m < entry.counts.size(); ++m) {
+      const std::vector<double> hm = hessians.Hessian(key, static_cast<int>(m));
+      if (entry.counts[m] == 0) {
+        EXPECT_TRUE(hm.empty()) << name << " expert " << m << " saw no token";
+        continue;
+      }
+      ASSERT_EQ(hm.size(), static_cast<size_t>(columns * columns));
+      for (int64_t j = 0; j < columns; ++j) {
+        const double want = 2.0 * entry.sums[m * columns + j] / static_cast<double>(entry.counts[m]);
+        const double got = hm[static_cast<size_t>(j * columns + j)];
+        EXPECT_NEAR(got, want, 1e-5 * std::max(1.0, std::fabs(want))) << name << " matrix " << m << " column " << j;
+        for (int64_t k = 0; k < j; ++k) {
+          ASSERT_EQ(hm[static_cast<size_t>(j * columns + k)], hm[static_cast<size_t>(k * columns + j)]);
+        }
+      }
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 4);
+  // q, k and v share one entry, gate and up another.
+  EXPECT_TRUE(hessians.entries().count("blk.0.attn_qkv"));
+  EXPECT_FALSE(hessians.entries().count("blk.0.attn_k.weight"));
+  EXPECT_TRUE(hessians.entries().count(GetParam() > 0 ? "blk.1.ffn_gate_up_exps" : "blk.1.ffn_gate_up"));
+}
+
+TEST_P(HessianTest, ChunksMergedInOrderEqualTheSumOfTheirParts) {
+  HessianCollector a(false), b(false), total(false);
+  ASSERT_TRUE(RunForward(*model_, Chunk(5), &a, nullptr).ok());
+  ASSERT_TRUE(RunForward(*model_, Chunk(11), &b, nullptr).ok());
+  total.Merge(a);
+  total.Merge(b);
+  for (const auto& [key, e] : total.entries()) {
+    const HessianCollector::Entry& ea = a.entries().at(key);
+    const HessianCollector::Entry& eb = b.entries().at(key);
+    for (size_t m = 0; m < e.counts.size(); ++m) EXPECT_EQ(e.counts[m], ea.counts[m] + eb.counts[m]) << key;
+    for (size_t i = 0; i < e.sums.size(); i += 97) EXPECT_EQ(e.sums[i], ea.sums[i] + eb.sums[i]) << key;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, HessianTest, ::testing::Values(0, 4), [](const ::testing::TestParamInfo<int>& info) {
+  return info.param == 0 ? std::string("Dense") : "Experts" + std::to_string(info.param);
+});
+
+}  // namespace
+}  // namespace quantfleet
