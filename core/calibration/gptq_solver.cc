@@ -1,0 +1,127 @@
+#include "core/calibration/gptq_solver.h"
+
+#include <algorithm>
+#include <cstddef>
+
+#include "absl/strings/str_format.h"
+
+// LAPACK (OpenBLAS carries it): Cholesky factorization and the inverse from it.
+extern "C" {
+void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
+void dpotri_(const char* uplo, const int* n, double* a, const int* lda, int* info);
+}
+
+namespace quantfleet {
+
+namespace {
+
+// On a row-major symmetric matrix, LAPACK's column-major 'L' is our upper
+// triangle: after this, a's upper triangle is U with A = U^T U.
+bool UpperCholesky(std::vector<double>& a, int n) {
+  int info = 0;
+  dpotrf_("L", &n, a.data(), &n, &info);
+  return info == 0;
+}
+
+// The inverse of A from its factor (upper triangle), made full.
+bool InverseFromCholesky(std::vector<double>& a, int n) {
+  int info = 0;
+  dpotri_("L", &n, a.data(), &n, &info);
+  if (info != 0) return false;
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < i; ++j) a[static_cast<size_t>(i) * n + j] = a[static_cast<size_t>(j) * n + i];
+  }
+  return true;
+}
+
+void ZeroLower(std::vector<double>& a, int n) {
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < i; ++j) a[static_cast<size_t>(i) * n + j] = 0;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<GptqResult> SolveGptq(const std::vector<double>& w_in, int64_t rows, int64_t columns,
+                                     std::vector<double> h, GptqQuantizer& quantizer, const GptqOptions& options) {
+  if (rows <= 0 || columns <= 0 || static_cast<int64_t>(w_in.size()) != rows * columns ||
+      static_cast<int64_t>(h.size()) != columns * columns || columns > (int64_t{1} << 30)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("GPTQ: weights of %d values for %d x %d, a Hessian of %d values for %d columns", w_in.size(),
+                        rows, columns, h.size(), columns));
+  }
+  const int n = static_cast<int>(columns);
+  auto at = [n](int64_t i, int64_t j) { return static_cast<size_t>(i) * static_cast<size_t>(n) + j; };
+  GptqResult result;
+  std::vector<double> w = w_in;
+  // Dead columns: no token ever reached them; they carry nothing.
+  double mean_diag = 0;
+  for (int64_t j = 0; j < columns; ++j) {
+    if (h[at(j, j)] == 0) {
+      h[at(j, j)] = 1;
+      for (int64_t r = 0; r < rows; ++r) w[static_cast<size_t>(r * columns + j)] = 0;
+      ++result.dead_columns;
+    }
+    mean_diag += h[at(j, j)];
+  }
+  mean_diag /= static_cast<double>(columns);
+  // Damp, factor, invert, factor the inverse; more damping until it works.
+  std::vector<double> u;
+  for (double damp = options.damp;; damp += options.damp_step) {
+    if (damp > options.max_damp + 1e-12) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "GPTQ: the Hessian is not positive definite even damped by %.2f of its mean diagonal", options.max_damp));
+    }
+    u = h;
+    for (int64_t j = 0; j < columns; ++j) u[at(j, j)] += damp * mean_diag;
+    if (UpperCholesky(u, n) && InverseFromCholesky(u, n) && UpperCholesky(u, n)) {
+      result.damp = damp;
+      break;
+    }
+  }
+  ZeroLower(u, n);
+
+  result.q.assign(w.size(), 0);
+  std::vector<double> column(static_cast<size_t>(rows)), q(static_cast<size_t>(rows));
+  const int64_t group = options.group > 0 ? std::min(options.group, columns) : columns;
+  // Whole groups per block: a group's scales are then fixed from weights
+  // that carry every earlier column's error (within a block updates are
+  // immediate, across blocks they land at the block's end).
+  const int64_t block = (std::max<int64_t>(1, options.block) + group - 1) / group * group;
+  std::vector<double> err;  // rows x block: the scaled errors of this block's columns
+  for (int64_t i1 = 0; i1 < columns; i1 += block) {
+    const int64_t i2 = std::min(columns, i1 + block);
+    const int64_t count = i2 - i1;
+    err.assign(static_cast<size_t>(rows * count), 0);
+    for (int64_t i = i1; i < i2; ++i) {
+      if (i % group == 0) {
+        quantizer.BeginGroup(i, std::min(group, columns - i), w.data() + i, columns, rows);
+      }
+      for (int64_t r = 0; r < rows; ++r) column[static_cast<size_t>(r)] = w[static_cast<size_t>(r * columns + i)];
+      quantizer.QuantizeColumn(i, column.data(), q.data(), rows);
+      const double d = u[at(i, i)];
+      for (int64_t r = 0; r < rows; ++r) {
+        result.q[static_cast<size_t>(r * columns + i)] = q[static_cast<size_t>(r)];
+        const double e = (column[static_cast<size_t>(r)] - q[static_cast<size_t>(r)]) / d;
+        err[static_cast<size_t>(r * count + (i - i1))] = e;
+        // Within the block, at once: the columns after i.
+        double* row = w.data() + r * columns;
+        const double* ui = u.data() + at(i, 0);
+        for (int64_t j = i + 1; j < i2; ++j) row[j] -= e * ui[j];
+      }
+    }
+    // The later blocks, once: W[:, i2:] -= Err * U[i1:i2, i2:].
+    for (int64_t r = 0; r < rows; ++r) {
+      double* row = w.data() + r * columns;
+      for (int64_t k = 0; k < count; ++k) {
+        const double e = err[static_cast<size_t>(r * count + k)];
+        if (e == 0) continue;
+        const double* uk = u.data() + at(i1 + k, 0);
+        for (int64_t j = i2; j < columns; ++j) row[j] -= e * uk[j];
+      }
+    }
+  }
+  return result;
+}
+
+}  // namespace quantfleet
