@@ -4,7 +4,8 @@
 # workers (threads split between them), the bytes that cross the wire per
 # weight, the coordinator's peak RSS, and the transfer rate of a COPY job
 # (download + upload, no compute). Checks every artifact against the
-# single-machine bytes. Run after scripts/setup.sh:
+# single-machine bytes; then bench/worker_cost_bench.sh (CPU per process and
+# the scaling row). Run after scripts/setup.sh:
 #
 #   bench/cluster_bench.sh [--layers N] [--markdown]
 set -euo pipefail
@@ -95,3 +96,8 @@ else
   for r in "${rows[@]}"; do IFS='|' read -r n per t ratio <<<"$r"; echo "$n workers x $per threads: $t s (ratio $ratio)"; done
   echo "wire: $wire bits per weight streamed, $wire_local from a data root ($t_local s); coordinator peak RSS: $coord_rss MiB; COPY transfer: $copy_rate GB/s"
 fi
+
+# CPU seconds per process and the scaling row: two single-thread workers,
+# each pinned to its own core, against one pinned local core.
+echo
+if (( markdown )); then bench/worker_cost_bench.sh --markdown; else bench/worker_cost_bench.sh; fi
