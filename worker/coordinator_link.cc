@@ -58,13 +58,18 @@ class GrpcCoordinatorLink : public CoordinatorLink {
     return response.committed();
   }
 
-  absl::Status UploadResult(const std::function<bool(v1::UploadChunk*)>& next) override {
+  absl::Status UploadResult(const std::function<UploadStep(v1::UploadChunk*)>& next) override {
     std::unique_ptr<grpc::ClientContext> ctx = Context();
     v1::UploadResponse response;
     std::unique_ptr<grpc::ClientWriter<v1::UploadChunk>> writer = stub_->UploadResult(ctx.get(), &response);
     v1::UploadChunk chunk;
-    while (next(&chunk)) {
-      if (!writer->Write(chunk)) break;  // the server ended the stream: Finish says why
+    for (;;) {
+      const UploadStep step = next(&chunk);
+      if (step == UploadStep::kAbort) {
+        ctx->TryCancel();
+        return FromGrpcStatus(writer->Finish(), "upload result");
+      }
+      if (step == UploadStep::kClose || !writer->Write(chunk)) break;  // a refused write: Finish says why
     }
     writer->WritesDone();
     return FromGrpcStatus(writer->Finish(), "upload result");

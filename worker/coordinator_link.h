@@ -37,9 +37,12 @@ class CoordinatorLink {
                                   const std::function<bool(const quantfleet::v1::DataChunk&)>& on_chunk) = 0;
   // The bytes of the lease's result the coordinator has committed.
   virtual absl::StatusOr<int64_t> UploadOffset(const quantfleet::v1::Lease& lease) = 0;
-  // One upload stream: sends the chunks `next` fills until it returns
-  // false, then closes the stream. Returns the stream's status.
-  virtual absl::Status UploadResult(const std::function<bool(quantfleet::v1::UploadChunk*)>& next) = 0;
+  // What an upload stream does next: send the chunk just filled, close the
+  // stream, or drop it mid-flight (the coordinator keeps what it committed).
+  enum class UploadStep { kSend, kClose, kAbort };
+  // One upload stream, driven by `next` until it says close or abort.
+  // Returns the stream's status (CANCELLED after an abort).
+  virtual absl::Status UploadResult(const std::function<UploadStep(quantfleet::v1::UploadChunk*)>& next) = 0;
   virtual absl::Status CompleteTask(const quantfleet::v1::CompleteTaskRequest& request) = 0;
 };
 

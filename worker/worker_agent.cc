@@ -401,14 +401,14 @@ absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, std::string_view resu
     int64_t offset = *committed;
     if (offset < static_cast<int64_t>(result.size())) {
       absl::Status f = link_->UploadResult([&](v1::UploadChunk* chunk) {
-        if (offset >= static_cast<int64_t>(result.size())) return false;
+        if (offset >= static_cast<int64_t>(result.size())) return CoordinatorLink::UploadStep::kClose;
         const size_t n = std::min(kChunk, result.size() - static_cast<size_t>(offset));
         *chunk->mutable_lease() = task.lease();
         chunk->set_offset(offset);
         chunk->set_data(result.data() + offset, n);
         chunk->set_crc32c(Crc32c(chunk->data().data(), n));
         offset += static_cast<int64_t>(n);
-        return true;
+        return CoordinatorLink::UploadStep::kSend;
       });
       if (!f.ok()) {
         if (absl::IsFailedPrecondition(f) && f.message().find("stale") != absl::string_view::npos) return f;

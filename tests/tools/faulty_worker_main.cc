@@ -7,8 +7,8 @@
 //                                slow worker: time to kill or stop it mid-task)
 //   --fault-corrupt-first-chunk  flip a byte of the first uploaded chunk after
 //                                its CRC32C was computed (corruption in transit)
-//   --fault-cut-first-upload     end the first upload stream after half a chunk,
-//                                as a dropped connection does
+//   --fault-cut-first-upload     send half a chunk on the first upload stream, then
+//                                cancel it, as a dropped connection does
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -68,23 +68,27 @@ class FaultyLink : public CoordinatorLink {
     return inner_->UploadOffset(lease);
   }
 
-  absl::Status UploadResult(const std::function<bool(v1::UploadChunk*)>& next) override {
+  absl::Status UploadResult(const std::function<UploadStep(v1::UploadChunk*)>& next) override {
     if (cut_.exchange(false)) {
-      bool sent = false;
+      // The connection drops mid-stream: half a chunk goes out, then the
+      // stream is cancelled with the rest unsent.
+      int sent = 0;
       (void)inner_->UploadResult([&](v1::UploadChunk* chunk) {
-        if (sent || !next(chunk)) return false;
-        sent = true;
+        if (sent++ > 0) return UploadStep::kAbort;
+        const UploadStep step = next(chunk);
+        if (step != UploadStep::kSend) return step;
         chunk->mutable_data()->resize(chunk->data().size() / 2);
         chunk->set_crc32c(Crc32c(chunk->data().data(), chunk->data().size()));
-        return !chunk->data().empty();
+        return UploadStep::kSend;
       });
       return absl::UnavailableError("upload result: the connection was cut (injected fault)");
     }
     return inner_->UploadResult([&](v1::UploadChunk* chunk) {
-      if (!next(chunk)) return false;
-      if (!chunk->data().empty() && corrupt_.exchange(false))
+      const UploadStep step = next(chunk);
+      if (step == UploadStep::kSend && !chunk->data().empty() && corrupt_.exchange(false)) {
         (*chunk->mutable_data())[chunk->data().size() / 2] ^= 0x10;
-      return true;
+      }
+      return step;
     });
   }
 
