@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -68,6 +69,16 @@ CommandLine& CommandLine::Int(std::vector<std::string> names, int* out, int min,
   });
 }
 
+CommandLine& CommandLine::Value(std::vector<std::string> names, std::string needs,
+                                std::function<absl::Status(const std::string& value)> apply) {
+  return Add(std::move(names), std::move(needs),
+             [apply = std::move(apply)](const std::string&, const std::string& v) { return apply(v); });
+}
+
+CommandLine& CommandLine::Refuse(std::vector<std::string> names, absl::Status status) {
+  return Add(std::move(names), "", [status](const std::string&, const std::string&) { return status; });
+}
+
 CommandLine& CommandLine::Size(std::vector<std::string> names, uint64_t* out) {
   return Add(std::move(names), "a size, e.g. 24GiB", [out](const std::string& name, const std::string& v) {
     absl::StatusOr<uint64_t> bytes = ParseByteSize(v);
@@ -104,7 +115,7 @@ absl::StatusOr<bool> CommandLine::Parse(const std::vector<std::string>& args) co
       if (!s.ok()) return s;
     } else if (rest_ != nullptr) {
       rest_->push_back(a);
-    } else if (!a.empty() && a[0] == '-' && a != "-") {
+    } else if (a.size() > 1 && a[0] == '-' && !absl::ascii_isdigit(static_cast<unsigned char>(a[1]))) {
       return absl::InvalidArgumentError(absl::StrFormat("unknown option '%s' (see %s --help)", a, command_));
     } else if (positional_ != nullptr && positional_->size() < max_positional_) {
       positional_->push_back(a);

@@ -35,9 +35,15 @@ class CommandLine {
   CommandLine& Choice(std::vector<std::string> names, std::string* out, std::vector<std::string> choices);
   // An integer of at least `min`, e.g. needs = "a number of tokens, 16 or more".
   CommandLine& Int(std::vector<std::string> names, int* out, int min, std::string needs);
+  // A value checked and applied by `apply` (its error is the message).
+  CommandLine& Value(std::vector<std::string> names, std::string needs,
+                     std::function<absl::Status(const std::string& value)> apply);
+  // An option that is refused with `status` whenever it is given.
+  CommandLine& Refuse(std::vector<std::string> names, absl::Status status);
   // A size in bytes with an optional unit (24GiB, 14.2MB).
   CommandLine& Size(std::vector<std::string> names, uint64_t* out);
-  // Arguments that are not options, at most `max` of them.
+  // Arguments that are not options (a negative number such as -1 is one),
+  // at most `max` of them.
   CommandLine& Positional(std::vector<std::string>* out, size_t max);
   // Everything not declared (options, their values, positionals), in
   // order, for a second parser: nothing is refused then.

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "client/command_line.h"
 #include "client/terminal_progress.h"
 #include "core/gguf/gguf_model.h"
 #include "core/io/mapped_file.h"
@@ -145,81 +146,72 @@ examples:
 absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::string>& args) {
   QuantizeCommandArgs out;
   std::vector<std::string> positional;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](const char* flag) -> absl::StatusOr<std::string> {
-      if (i + 1 >= args.size()) return UsageError(absl::StrFormat("%s needs a value", flag));
-      return args[++i];
+  auto type_flag = [](const char* flag, std::optional<GgmlType>* dst) {
+    return [flag, dst](const std::string& v) -> absl::Status {
+      QF_ASSIGN_OR_RETURN(*dst, ParseTypeFlag(flag, v));
+      return absl::OkStatus();
     };
-    if (a == "-h" || a == "--help") {
-      out.help = true;
-    } else if (a == "--leave-output-tensor") {
-      out.options.leave_output_tensor = true;
-    } else if (a == "--pure") {
-      out.options.pure = true;
-    } else if (a == "--allow-requantize") {
-      out.options.allow_requantize = true;
-    } else if (a == "--dry-run") {
-      out.dry_run = true;
-    } else if (a == "--json") {
-      out.json = true;
-    } else if (a == "--imatrix") {
-      QF_ASSIGN_OR_RETURN(out.options.imatrix_path, value("--imatrix"));
-    } else if (a == "--target-size") {
-      QF_ASSIGN_OR_RETURN(std::string v, value("--target-size"));
-      absl::StatusOr<uint64_t> bytes = ParseByteSize(v);
-      if (!bytes.ok() || *bytes == 0)
-        return UsageError(absl::StrFormat("--target-size '%s': expected a size such as 14200000, 14.2MB or 20GiB", v));
-      out.target.file_bytes = *bytes;
-    } else if (a == "--target-bpw") {
-      QF_ASSIGN_OR_RETURN(std::string v, value("--target-bpw"));
-      if (!absl::SimpleAtod(v, &out.target.bits_per_weight) || !(out.target.bits_per_weight > 0)) {
-        return UsageError(absl::StrFormat("--target-bpw '%s': expected bits per weight, e.g. 4.5", v));
+  };
+  auto positive = [](const char* flag, int* dst) {
+    return [flag, dst](const std::string& v) -> absl::Status {
+      if (!absl::SimpleAtoi(v, dst) || *dst < 1) {
+        return UsageError(absl::StrFormat("%s '%s': expected a positive number", flag, v));
       }
-    } else if (a == "--calibration") {
-      QF_ASSIGN_OR_RETURN(out.target.calibration, value("--calibration"));
-    } else if (a == "--chunks" || a == "--ctx") {
-      QF_ASSIGN_OR_RETURN(std::string v, value(a.c_str()));
-      int* n = a == "--chunks" ? &out.target.chunks : &out.target.ctx;
-      if (!absl::SimpleAtoi(v, n) || *n < 1)
-        return UsageError(absl::StrFormat("%s '%s': expected a positive number", a, v));
-    } else if (a == "--include-weights") {
-      QF_ASSIGN_OR_RETURN(std::string v, value("--include-weights"));
-      out.options.include_weights.push_back(v);
-    } else if (a == "--exclude-weights") {
-      QF_ASSIGN_OR_RETURN(std::string v, value("--exclude-weights"));
-      out.options.exclude_weights.push_back(v);
-    } else if (a == "--output-tensor-type") {
-      QF_ASSIGN_OR_RETURN(std::string v, value("--output-tensor-type"));
-      QF_ASSIGN_OR_RETURN(out.options.output_tensor_type, ParseTypeFlag(a, v));
-    } else if (a == "--token-embedding-type") {
-      QF_ASSIGN_OR_RETURN(std::string v, value("--token-embedding-type"));
-      QF_ASSIGN_OR_RETURN(out.options.token_embedding_type, ParseTypeFlag(a, v));
-    } else if (a == "--tensor-type") {
-      QF_ASSIGN_OR_RETURN(std::string v, value("--tensor-type"));
-      QF_RETURN_IF_ERROR(AddTensorType(v, out));
-    } else if (a == "--tensor-type-file") {
-      QF_ASSIGN_OR_RETURN(std::string v, value("--tensor-type-file"));
-      QF_RETURN_IF_ERROR(AddTensorTypeFile(v, out));
-    } else if (a == "--override-kv") {
-      QF_ASSIGN_OR_RETURN(std::string v, value("--override-kv"));
-      QF_ASSIGN_OR_RETURN(GgufKv kv, ParseKvOverride(v));
-      out.options.kv_overrides.push_back(std::move(kv));
-      out.raw_kv_overrides.push_back(v);
-    } else if (a == "--threads") {
-      QF_ASSIGN_OR_RETURN(std::string v, value("--threads"));
-      if (!absl::SimpleAtoi(v, &out.threads) || out.threads < 1) {
-        return UsageError(absl::StrFormat("--threads '%s': expected a positive number", v));
-      }
-    } else if (a == "--keep-split" || a == "--prune-layers" || a == "--max-buffer-size") {
-      return absl::UnimplementedError(absl::StrFormat(
-          "%s is not supported; quantfleet writes one file and keeps its memory bounded on its own", a));
-    } else if (a.size() > 1 && a[0] == '-' && !absl::ascii_isdigit(a[1])) {
-      return UsageError(absl::StrFormat("unknown option '%s'", a));
-    } else {
-      positional.push_back(a);
-    }
+      return absl::OkStatus();
+    };
+  };
+  CommandLine line("quantfleet quantize");
+  line.Flag({"--leave-output-tensor"}, &out.options.leave_output_tensor)
+      .Flag({"--pure"}, &out.options.pure)
+      .Flag({"--allow-requantize"}, &out.options.allow_requantize)
+      .Flag({"--dry-run"}, &out.dry_run)
+      .Flag({"--json"}, &out.json)
+      .Text({"--imatrix"}, &out.options.imatrix_path, "a file")
+      .Value({"--target-size"}, "a size",
+             [&out](const std::string& v) -> absl::Status {
+               absl::StatusOr<uint64_t> bytes = ParseByteSize(v);
+               if (!bytes.ok() || *bytes == 0) {
+                 return UsageError(
+                     absl::StrFormat("--target-size '%s': expected a size such as 14200000, 14.2MB or 20GiB", v));
+               }
+               out.target.file_bytes = *bytes;
+               return absl::OkStatus();
+             })
+      .Value({"--target-bpw"}, "bits per weight",
+             [&out](const std::string& v) -> absl::Status {
+               if (!absl::SimpleAtod(v, &out.target.bits_per_weight) || !(out.target.bits_per_weight > 0)) {
+                 return UsageError(absl::StrFormat("--target-bpw '%s': expected bits per weight, e.g. 4.5", v));
+               }
+               return absl::OkStatus();
+             })
+      .Text({"--calibration"}, &out.target.calibration, "a text file")
+      .Value({"--chunks"}, "a positive number", positive("--chunks", &out.target.chunks))
+      .Value({"--ctx"}, "a positive number", positive("--ctx", &out.target.ctx))
+      .List({"--include-weights"}, &out.options.include_weights, "a tensor name pattern")
+      .List({"--exclude-weights"}, &out.options.exclude_weights, "a tensor name pattern")
+      .Value({"--output-tensor-type"}, "a tensor type",
+             type_flag("--output-tensor-type", &out.options.output_tensor_type))
+      .Value({"--token-embedding-type"}, "a tensor type",
+             type_flag("--token-embedding-type", &out.options.token_embedding_type))
+      .Value({"--tensor-type"}, "REGEX=TYPE", [&out](const std::string& v) { return AddTensorType(v, out); })
+      .Value({"--tensor-type-file"}, "a file", [&out](const std::string& v) { return AddTensorTypeFile(v, out); })
+      .Value({"--override-kv"}, "KEY=TYPE:VALUE",
+             [&out](const std::string& v) -> absl::Status {
+               QF_ASSIGN_OR_RETURN(GgufKv kv, ParseKvOverride(v));
+               out.options.kv_overrides.push_back(std::move(kv));
+               out.raw_kv_overrides.push_back(v);
+               return absl::OkStatus();
+             })
+      .Value({"--threads"}, "a positive number", positive("--threads", &out.threads))
+      .Positional(&positional, 4);
+  for (const char* unsupported : {"--keep-split", "--prune-layers", "--max-buffer-size"}) {
+    line.Refuse({unsupported}, absl::UnimplementedError(absl::StrFormat(
+                                   "%s is not supported; quantfleet writes one file and keeps its memory bounded on "
+                                   "its own",
+                                   unsupported)));
   }
+  QF_ASSIGN_OR_RETURN(const bool run, line.Parse(args));
+  out.help = !run;
   if (out.help) return out;
   if (!out.options.include_weights.empty() && !out.options.exclude_weights.empty()) {
     return UsageError("--include-weights and --exclude-weights cannot be used together");
