@@ -109,8 +109,10 @@ const SafetensorsTensor* SafetensorsCheckpoint::Find(std::string_view name) cons
   return it == by_name_.end() ? nullptr : it->second.second;
 }
 
-const SafetensorsFile& SafetensorsCheckpoint::ShardOf(const SafetensorsTensor& tensor) const {
-  return shards_[by_name_.find(tensor.name)->second.first];
+const SafetensorsFile* SafetensorsCheckpoint::ShardOf(const SafetensorsTensor& tensor) const {
+  auto it = by_name_.find(tensor.name);
+  if (it == by_name_.end() || it->second.second != &tensor) return nullptr;
+  return &shards_[it->second.first];
 }
 
 }  // namespace quantfleet

@@ -38,8 +38,8 @@ class SafetensorsCheckpoint {
   // Every tensor: shard by shard, within a shard in byte order.
   const std::vector<const SafetensorsTensor*>& tensors() const { return tensors_; }
   const SafetensorsTensor* Find(std::string_view name) const;
-  // The shard holding `tensor` (one of tensors()).
-  const SafetensorsFile& ShardOf(const SafetensorsTensor& tensor) const;
+  // The shard holding `tensor`, or null when it is not one of tensors().
+  const SafetensorsFile* ShardOf(const SafetensorsTensor& tensor) const;
 
  private:
   SafetensorsCheckpoint() = default;

@@ -178,7 +178,9 @@ TEST_F(SafetensorsCheckpointTest, SingleFile_IsRead) {
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ(c->tensors().size(), 1u);
   EXPECT_EQ(c->Find("w")->data[0], 1);
-  EXPECT_EQ(&c->ShardOf(*c->Find("w")), &c->shards()[0]);
+  EXPECT_EQ(c->ShardOf(*c->Find("w")), &c->shards()[0]);
+  const SafetensorsTensor stranger = *c->Find("w");  // a copy: not one of its tensors
+  EXPECT_EQ(c->ShardOf(stranger), nullptr);
 }
 
 TEST_F(SafetensorsCheckpointTest, ShardsOfAnIndex_AreReadInNameOrder) {
@@ -192,7 +194,7 @@ TEST_F(SafetensorsCheckpointTest, ShardsOfAnIndex_AreReadInNameOrder) {
   ASSERT_EQ(c->tensors().size(), 2u);
   EXPECT_EQ(c->tensors()[0]->name, "a");
   EXPECT_EQ(c->tensors()[1]->name, "b");
-  EXPECT_EQ(&c->ShardOf(*c->Find("b")), &c->shards()[1]);
+  EXPECT_EQ(c->ShardOf(*c->Find("b")), &c->shards()[1]);
 }
 
 TEST_F(SafetensorsCheckpointTest, BadIndexes_AreRefusedNamingTheShardOrTensor) {
