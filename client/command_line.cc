@@ -94,6 +94,17 @@ CommandLine& CommandLine::Positional(std::vector<std::string>* out, size_t max) 
   return *this;
 }
 
+std::optional<int> CommandLine::ParseOrExit(const std::vector<std::string>& args, const char* usage) const {
+  absl::StatusOr<bool> run = Parse(args);
+  if (!run.ok()) {
+    absl::FPrintF(stderr, "%s: %s\n", command_, run.status().message());
+    return 1;
+  }
+  if (*run) return std::nullopt;
+  absl::PrintF("%s", usage);
+  return 0;
+}
+
 CommandLine& CommandLine::Rest(std::vector<std::string>* out) {
   rest_ = out;
   return *this;

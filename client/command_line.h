@@ -52,6 +52,9 @@ class CommandLine {
   // Parses `args`; false when help was asked for (what follows it is not
   // checked). Errors: INVALID_ARGUMENT with the message to print.
   absl::StatusOr<bool> Parse(const std::vector<std::string>& args) const;
+  // Parse for a command's main: nullopt to go on; otherwise the exit code,
+  // after printing `usage` (help: 0) or "COMMAND: what is wrong" (1).
+  std::optional<int> ParseOrExit(const std::vector<std::string>& args, const char* usage) const;
 
  private:
   struct Option {

@@ -127,12 +127,7 @@ int RunEvalCommand(const std::vector<std::string>& args) {
       .Int({"--chunks"}, &options.max_chunks, 1, "a positive number")
       .Int({"-t", "--threads"}, &threads, 1, "a positive number")
       .Flag({"--json"}, &json);
-  absl::StatusOr<bool> run = line.Parse(args);
-  if (!run.ok()) return Fail(std::string(run.status().message()));
-  if (!*run) {
-    absl::PrintF("%s", kUsage);
-    return 0;
-  }
+  if (std::optional<int> exit = line.ParseOrExit(args, kUsage)) return *exit;
   if (absl::Status s = CheckChunkTokens(options.ctx); !s.ok()) return Fail(std::string(s.message()));
   if (base_path.empty() || model_path.empty() || text_path.empty()) {
     return Fail("give the base model (--base), the model to measure (--model) and the text (-f)");

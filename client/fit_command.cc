@@ -65,12 +65,7 @@ int RunFitCommand(const std::vector<std::string>& args) {
       .Choice({"--kv-type"}, &kv_type, {"f16", "q8_0"})
       .Flag({"--json"}, &json)
       .Positional(&positional, 1);
-  absl::StatusOr<bool> run = line.Parse(args);
-  if (!run.ok()) return Fail(std::string(run.status().message()));
-  if (!*run) {
-    absl::PrintF("%s", kUsage);
-    return 0;
-  }
+  if (std::optional<int> exit = line.ParseOrExit(args, kUsage)) return *exit;
   if (!positional.empty()) model_path = positional[0];
   if (model_path.empty() || vram == 0) return Fail("give the GPU's memory (--vram SIZE) and the model");
   absl::StatusOr<GgufModel> model = GgufModel::Open(model_path);

@@ -144,12 +144,7 @@ int RunImatrixCommand(const std::vector<std::string>& args, const ImatrixCommand
       .Text({"--gpu"}, &gpu, "a GPU index or auto")
       .Flag({"--no-checkpoint"}, &checkpoints, false)
       .Flag({"--json"}, &json);
-  absl::StatusOr<bool> run = line.Parse(args);
-  if (!run.ok()) return Fail(std::string(run.status().message()));
-  if (!*run) {
-    absl::PrintF("%s", kUsage);
-    return 0;
-  }
+  if (std::optional<int> exit = line.ParseOrExit(args, kUsage)) return *exit;
   if (absl::Status s = CheckChunkTokens(options.ctx); !s.ok()) return Fail(std::string(s.message()));
   if (model_path.empty() || text_path.empty()) return Fail("give the model (-m) and the calibration text (-f)");
   if (format.empty()) format = absl::EndsWith(out_path, ".dat") ? "dat" : "gguf";

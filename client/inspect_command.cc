@@ -152,15 +152,7 @@ int RunInspectCommand(const std::vector<std::string>& args) {
   std::vector<std::string> paths;
   CommandLine line("quantfleet inspect");
   line.Flag({"--json"}, &json).Flag({"--tensors"}, &tensors).Positional(&paths, 1);
-  absl::StatusOr<bool> run = line.Parse(args);
-  if (!run.ok()) {
-    absl::FPrintF(stderr, "quantfleet inspect: %s\n", run.status().message());
-    return 1;
-  }
-  if (!*run) {
-    absl::PrintF("%s", kUsage);
-    return 0;
-  }
+  if (std::optional<int> exit = line.ParseOrExit(args, kUsage)) return *exit;
   if (paths.empty()) {
     absl::FPrintF(stderr, "%s", kUsage);
     return 1;

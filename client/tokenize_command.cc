@@ -49,12 +49,7 @@ int RunTokenizeCommand(const std::vector<std::string>& args) {
       .Flag({"--no-bos"}, &bos, false)
       .Flag({"--no-parse-special"}, &parse_special, false)
       .Flag({"--json"}, &json);
-  absl::StatusOr<bool> run = line.Parse(args);
-  if (!run.ok()) return Fail(std::string(run.status().message()));
-  if (!*run) {
-    absl::PrintF("%s", kUsage);
-    return 0;
-  }
+  if (std::optional<int> exit = line.ParseOrExit(args, kUsage)) return *exit;
   if (model_path.empty()) return Fail("give the model with -m MODEL.gguf");
   if (prompt.has_value() == !file.empty()) return Fail("give the text with either -p TEXT or -f FILE");
   if (prompt) text = *prompt;
