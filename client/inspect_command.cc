@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
@@ -54,8 +55,9 @@ constexpr const char* kConfigKeys[] = {
 int InspectSafetensors(const std::string& path, bool is_dir, bool tensors, bool json) {
   std::vector<const SafetensorsTensor*> all;
   std::vector<std::string> shards;
-  absl::StatusOr<SafetensorsCheckpoint> checkpoint = absl::UnknownError("");
-  absl::StatusOr<SafetensorsFile> file = absl::UnknownError("");
+  // Whichever is opened holds the tensors `all` points into.
+  std::optional<SafetensorsCheckpoint> checkpoint;
+  std::optional<SafetensorsFile> file;
   nlohmann::json config = nlohmann::json::object();
   if (is_dir) {
     absl::StatusOr<std::string> text = ReadRegularFile(path + "/config.json", size_t{1} << 24);
@@ -69,19 +71,21 @@ int InspectSafetensors(const std::string& path, bool is_dir, bool tensors, bool 
       absl::FPrintF(stderr, "quantfleet inspect: %s/config.json: not a JSON object\n", path);
       return 1;
     }
-    checkpoint = SafetensorsCheckpoint::Open(path);
-    if (!checkpoint.ok()) {
-      absl::FPrintF(stderr, "quantfleet inspect: %s\n", checkpoint.status().message());
+    absl::StatusOr<SafetensorsCheckpoint> opened = SafetensorsCheckpoint::Open(path);
+    if (!opened.ok()) {
+      absl::FPrintF(stderr, "quantfleet inspect: %s\n", opened.status().message());
       return 1;
     }
+    checkpoint.emplace(*std::move(opened));
     all = checkpoint->tensors();
     for (const SafetensorsFile& f : checkpoint->shards()) shards.push_back(f.path());
   } else {
-    file = SafetensorsFile::Open(path);
-    if (!file.ok()) {
-      absl::FPrintF(stderr, "quantfleet inspect: %s\n", file.status().message());
+    absl::StatusOr<SafetensorsFile> opened = SafetensorsFile::Open(path);
+    if (!opened.ok()) {
+      absl::FPrintF(stderr, "quantfleet inspect: %s\n", opened.status().message());
       return 1;
     }
+    file.emplace(*std::move(opened));
     for (const SafetensorsTensor& t : file->tensors()) all.push_back(&t);
     shards.push_back(path);
   }

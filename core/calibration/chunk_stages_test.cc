@@ -5,12 +5,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <filesystem>
-
 #include "core/calibration/chunk_run.h"
 #include "core/gguf/gguf_model.h"
 #include "core/model/llama_model.h"
-#include "tests/tools/test_model.h"
+#include "tests/tools/generated_llama.h"
 
 namespace quantfleet {
 namespace {
@@ -19,38 +17,20 @@ class ChunkStages : public ::testing::TestWithParam<int> {  // the parameter: ex
  protected:
   void SetUp() override {
     // One folder per test process: ctest runs these in parallel.
-    dir_ = ::testing::TempDir() + "/chunk-stages-" + std::to_string(::getpid());
-    std::filesystem::create_directories(dir_);
-    ASSERT_TRUE(WriteTestVocab(dir_ + "/vocab.gguf").ok());
-    TestModelSpec spec;
-    spec.n_layer = 4;
-    spec.n_embd = 64;
-    spec.n_ff = 96;
-    spec.n_expert = GetParam();
-    spec.type = GgmlType::kF16;
-    spec.vocab_from = dir_ + "/vocab.gguf";
-    ASSERT_TRUE(WriteTestModel(spec, dir_ + "/model.gguf").ok());
-    absl::StatusOr<GgufModel> file = GgufModel::Open(dir_ + "/model.gguf");
-    ASSERT_TRUE(file.ok()) << file.status();
-    file_ = std::make_unique<GgufModel>(*std::move(file));
-    absl::StatusOr<LlamaModel> model = LlamaModel::Load(*file_, dir_ + "/model.gguf");
-    ASSERT_TRUE(model.ok()) << model.status();
-    model_ = std::make_unique<LlamaModel>(*std::move(model));
-    for (int i = 0; i < 48; ++i) tokens_.push_back((i * 37 + 5) % model_->hparams().n_vocab);
-    tokens_[0] = 1;  // BOS
+    absl::StatusOr<std::unique_ptr<GeneratedLlama>> llama =
+        GeneratedLlama::Create(::testing::TempDir() + "/chunk-stages-" + std::to_string(::getpid()), 4, GetParam());
+    ASSERT_TRUE(llama.ok()) << llama.status();
+    llama_ = *std::move(llama);
+    tokens_ = llama_->Tokens(48, 5);
   }
 
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string dir_;
-  std::unique_ptr<GgufModel> file_;
-  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<GeneratedLlama> llama_;
   std::vector<TokenId> tokens_;
 };
 
 TEST_P(ChunkStages, StagesGiveTheBitsOfTheWholeChunk) {
-  const ImatrixLayout layout = ImatrixLayoutOf(*file_, /*process_output=*/true);
-  absl::StatusOr<ChunkStatistics> whole = RunChunk(*model_, tokens_, true, true);
+  const ImatrixLayout layout = ImatrixLayoutOf(llama_->file(), /*process_output=*/true);
+  absl::StatusOr<ChunkStatistics> whole = RunChunk(llama_->model(), tokens_, true, true);
   ASSERT_TRUE(whole.ok()) << whole.status();
   ASSERT_GT(whole->predictions, 0);
   absl::StatusOr<std::string> expected = EncodeChunk(*whole, layout);
@@ -61,7 +41,8 @@ TEST_P(ChunkStages, StagesGiveTheBitsOfTheWholeChunk) {
     size_t entries = 0;
     for (size_t s = 0; s < ends.size(); ++s) {
       const int first = s == 0 ? 0 : ends[s - 1];
-      absl::StatusOr<ChunkStatistics> stage = RunChunkLayers(*model_, tokens_, first, ends[s], &hidden, true, true);
+      absl::StatusOr<ChunkStatistics> stage =
+          RunChunkLayers(llama_->model(), tokens_, first, ends[s], &hidden, true, true);
       ASSERT_TRUE(stage.ok()) << stage.status();
       // A stage yields exactly the entries StageLayout gives it.
       const ImatrixLayout own = StageLayout(layout, first, ends[s], 4);
@@ -79,12 +60,12 @@ TEST_P(ChunkStages, StagesGiveTheBitsOfTheWholeChunk) {
 
 TEST_P(ChunkStages, BadRangesAndActivationsAreRefused) {
   std::vector<float> hidden(10);
-  absl::StatusOr<ChunkStatistics> short_input = RunChunkLayers(*model_, tokens_, 2, 4, &hidden, false, true);
+  absl::StatusOr<ChunkStatistics> short_input = RunChunkLayers(llama_->model(), tokens_, 2, 4, &hidden, false, true);
   ASSERT_FALSE(short_input.ok());
   EXPECT_NE(short_input.status().message().find("entering layer 2 hold 10 values"), std::string::npos)
       << short_input.status();
   for (auto [first, end] : std::vector<std::pair<int, int>>{{2, 2}, {3, 1}, {0, 5}, {-1, 2}}) {
-    absl::StatusOr<ChunkStatistics> r = RunChunkLayers(*model_, tokens_, first, end, &hidden, false, true);
+    absl::StatusOr<ChunkStatistics> r = RunChunkLayers(llama_->model(), tokens_, first, end, &hidden, false, true);
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.status().message().find("not a range of the model's 4"), std::string::npos) << r.status();
   }

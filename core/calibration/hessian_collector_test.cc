@@ -8,12 +8,11 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <filesystem>
 
 #include "core/calibration/imatrix_collector.h"
 #include "core/gguf/gguf_model.h"
 #include "core/model/llama_model.h"
-#include "tests/tools/test_model.h"
+#include "tests/tools/generated_llama.h"
 
 namespace quantfleet {
 namespace {
@@ -40,43 +39,22 @@ class Tee : public ActivationSink {
 class HessianTest : public ::testing::TestWithParam<int> {  // experts (0: dense)
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/hessian-" + std::to_string(::getpid()) + "-" + std::to_string(GetParam());
-    std::filesystem::create_directories(dir_);
-    ASSERT_TRUE(WriteTestVocab(dir_ + "/vocab.gguf").ok());
-    TestModelSpec spec;
-    spec.n_layer = 2;
-    spec.n_embd = 64;
-    spec.n_ff = 96;
-    spec.n_expert = GetParam();
-    spec.type = GgmlType::kF16;
-    spec.vocab_from = dir_ + "/vocab.gguf";
-    ASSERT_TRUE(WriteTestModel(spec, dir_ + "/model.gguf").ok());
-    absl::StatusOr<GgufModel> file = GgufModel::Open(dir_ + "/model.gguf");
-    ASSERT_TRUE(file.ok()) << file.status();
-    file_ = std::make_unique<GgufModel>(*std::move(file));
-    absl::StatusOr<LlamaModel> model = LlamaModel::Load(*file_, dir_ + "/model.gguf");
-    ASSERT_TRUE(model.ok()) << model.status();
-    model_ = std::make_unique<LlamaModel>(*std::move(model));
+    absl::StatusOr<std::unique_ptr<GeneratedLlama>> llama = GeneratedLlama::Create(
+        ::testing::TempDir() + "/hessian-" + std::to_string(::getpid()) + "-" + std::to_string(GetParam()), 2,
+        GetParam());
+    ASSERT_TRUE(llama.ok()) << llama.status();
+    llama_ = *std::move(llama);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::vector<TokenId> Chunk(int seed) const { return llama_->Tokens(40, seed); }
 
-  std::vector<TokenId> Chunk(int seed) const {
-    std::vector<TokenId> tokens;
-    for (int i = 0; i < 40; ++i) tokens.push_back((i * 37 + seed) % model_->hparams().n_vocab);
-    tokens[0] = 1;
-    return tokens;
-  }
-
-  std::string dir_;
-  std::unique_ptr<GgufModel> file_;
-  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<GeneratedLlama> llama_;
 };
 
 TEST_P(HessianTest, DiagonalIsTwiceTheImportanceMatrixForEveryWeight) {
   ImatrixCollector imatrix(/*process_output=*/true);
   HessianCollector hessians(/*process_output=*/true);
   Tee both(&imatrix, &hessians);
-  ASSERT_TRUE(RunForward(*model_, Chunk(5), &both, nullptr).ok());
+  ASSERT_TRUE(RunForward(llama_->model(), Chunk(5), &both, nullptr).ok());
   ASSERT_FALSE(imatrix.entries().empty());
   int checked = 0;
   for (const auto& [name, entry] : imatrix.entries()) {
@@ -115,8 +93,8 @@ TEST_P(HessianTest, DiagonalIsTwiceTheImportanceMatrixForEveryWeight) {
 
 TEST_P(HessianTest, ChunksMergedInOrderEqualTheSumOfTheirParts) {
   HessianCollector a(false), b(false), total(false);
-  ASSERT_TRUE(RunForward(*model_, Chunk(5), &a, nullptr).ok());
-  ASSERT_TRUE(RunForward(*model_, Chunk(11), &b, nullptr).ok());
+  ASSERT_TRUE(RunForward(llama_->model(), Chunk(5), &a, nullptr).ok());
+  ASSERT_TRUE(RunForward(llama_->model(), Chunk(11), &b, nullptr).ok());
   total.Merge(a);
   total.Merge(b);
   for (const auto& [key, e] : total.entries()) {

@@ -41,6 +41,32 @@ double Number(const std::string& output, const std::string& label) {
   return found == "unknown" ? std::nan("") : std::stod(found);
 }
 
+// llama.cpp's KL divergence takes two llama-perplexity runs: the base model
+// over the text, saving its logits, then a model scored against them.
+std::vector<std::string> LlamaShape(int ctx) {
+  return {"-c", absl::StrCat(ctx), "-b", absl::StrCat(ctx), "-fa", "off", "-t", "2"};
+}
+ProcessResult LlamaSaveBaseLogits(const std::string& base, const std::string& text, int chunks, int ctx,
+                                  const std::string& logits) {
+  std::vector<std::string> run = {OracleDir() + "/llama-perplexity",
+                                  "-m",
+                                  base,
+                                  "-f",
+                                  text,
+                                  "--chunks",
+                                  absl::StrCat(chunks),
+                                  "--kl-divergence-base",
+                                  logits};
+  for (const std::string& a : LlamaShape(ctx)) run.push_back(a);
+  return RunProcess(run, absl::Minutes(3));
+}
+ProcessResult LlamaKldAgainst(const std::string& model, int ctx, const std::string& logits) {
+  std::vector<std::string> run = {
+      OracleDir() + "/llama-perplexity", "-m", model, "--kl-divergence-base", logits, "--kl-divergence"};
+  for (const std::string& a : LlamaShape(ctx)) run.push_back(a);
+  return RunProcess(run, absl::Minutes(3));
+}
+
 class EvalConformance : public ::testing::TestWithParam<Case> {};
 
 TEST_P(EvalConformance, SameNumbersAsLlamaPerplexity) {
@@ -73,28 +99,9 @@ TEST_P(EvalConformance, SameNumbersAsLlamaPerplexity) {
   ProcessResult q = RunProcess({Bin("quantfleet"), "quantize", base, quantized, c.type}, absl::Minutes(2));
   ASSERT_EQ(q.exit_code, 0) << q.output;
 
-  const std::vector<std::string> shape = {"-c", absl::StrCat(c.ctx), "-b", absl::StrCat(c.ctx), "-fa", "off", "-t",
-                                          "2"};
-  std::vector<std::string> base_run = {OracleDir() + "/llama-perplexity",
-                                       "-m",
-                                       base,
-                                       "-f",
-                                       text,
-                                       "--chunks",
-                                       absl::StrCat(c.chunks),
-                                       "--kl-divergence-base",
-                                       dir + "/base.logits"};
-  base_run.insert(base_run.end(), shape.begin(), shape.end());
-  ProcessResult ref_base = RunProcess(base_run, absl::Minutes(3));
+  ProcessResult ref_base = LlamaSaveBaseLogits(base, text, c.chunks, c.ctx, dir + "/base.logits");
   ASSERT_EQ(ref_base.exit_code, 0) << ref_base.output;
-  std::vector<std::string> kld_run = {OracleDir() + "/llama-perplexity",
-                                      "-m",
-                                      quantized,
-                                      "--kl-divergence-base",
-                                      dir + "/base.logits",
-                                      "--kl-divergence"};
-  kld_run.insert(kld_run.end(), shape.begin(), shape.end());
-  ProcessResult ref = RunProcess(kld_run, absl::Minutes(3));
+  ProcessResult ref = LlamaKldAgainst(quantized, c.ctx, dir + "/base.logits");
   ASSERT_EQ(ref.exit_code, 0) << ref.output;
 
   ProcessResult ours = RunProcess({Bin("quantfleet"), "eval", "--json", "--base", base, "--model", quantized, "-f",
@@ -157,27 +164,9 @@ TEST(TargetSize, BeatsTheRecipeAtItsSizeAsLlamaPerplexityMeasuresIt) {
                             absl::Minutes(4))));
   EXPECT_LE(std::filesystem::file_size(mix), size);
 
-  const std::vector<std::string> shape = {"-c", "256", "-b", "256", "-fa", "off", "-t", "2"};
-  std::vector<std::string> base_run = {OracleDir() + "/llama-perplexity",
-                                       "-m",
-                                       base,
-                                       "-f",
-                                       text,
-                                       "--chunks",
-                                       "40",
-                                       "--kl-divergence-base",
-                                       dir + "/base.logits"};
-  base_run.insert(base_run.end(), shape.begin(), shape.end());
-  ASSERT_TRUE(ok(RunProcess(base_run, absl::Minutes(3))));
+  ASSERT_TRUE(ok(LlamaSaveBaseLogits(base, text, 40, 256, dir + "/base.logits")));
   auto llama_kld = [&](const std::string& model) {
-    std::vector<std::string> run = {OracleDir() + "/llama-perplexity",
-                                    "-m",
-                                    model,
-                                    "--kl-divergence-base",
-                                    dir + "/base.logits",
-                                    "--kl-divergence"};
-    run.insert(run.end(), shape.begin(), shape.end());
-    ProcessResult r = RunProcess(run, absl::Minutes(3));
+    ProcessResult r = LlamaKldAgainst(model, 256, dir + "/base.logits");
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return Number(r.output, "Mean    KLD");
   };
