@@ -278,16 +278,20 @@ int SubmitCalibrated(ClusterClient& client, v1::SubmitJobRequest request, const 
   if (!request.options().imatrix().empty()) {
     return Fail(absl::InvalidArgumentError("--calibration computes the imatrix; drop --imatrix"));
   }
-  request.mutable_calibration()->set_text(Absolute(flags.calibration));
-  request.mutable_calibration()->set_ctx(flags.ctx);
-  request.mutable_calibration()->set_max_chunks(flags.chunks);
-  request.mutable_calibration()->set_gpu(flags.gpu);
+  const v1::QuantizeOptions options = request.options();
+  v1::CalibratedQuantization* calibrated = request.mutable_calibrated();  // takes the options' place
+  *calibrated->mutable_options() = options;
+  v1::CalibrationOptions* c = calibrated->mutable_calibration();
+  c->set_text(Absolute(flags.calibration));
+  c->set_ctx(flags.ctx);
+  c->set_max_chunks(flags.chunks);
+  c->set_gpu(flags.gpu);
   absl::StatusOr<v1::Job> job = client.Submit(request);
   if (!job.ok()) return Fail(job.status());
   if (!flags.json) {
     absl::FPrintF(stderr, "submitted %s: the importance matrix of %s over %s (%d chunks) -> %s, then %s as %s\n",
-                  job->id(), job->input(), request.calibration().text(), job->tensors_total(), job->output(),
-                  request.output(), request.options().file_type());
+                  job->id(), job->input(), c->text(), job->tensors_total(), job->output(), request.output(),
+                  calibrated->options().file_type());
   }
   if (!flags.watch) {
     absl::PrintF("%s\n", flags.json ? ToJson(*job) : job->id());

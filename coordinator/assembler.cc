@@ -22,53 +22,43 @@ constexpr int64_t kMaxChunk = 1 << 20;
 absl::StatusOr<std::string> Coordinator::ReadSource(const v1::Lease& lease, int64_t offset, int64_t length,
                                                     bool activations, int part) {
   std::shared_ptr<GgufModel> model;  // keeps the mapping alive if the job ends meanwhile
-  const ModelTensor* src = nullptr;  // null: the whole model file (a calibration chunk streams it)
+  SourceSpan span;
   uint64_t at = 0, n = 0;
   {
     absl::MutexLock l(&mu_);
     QF_ASSIGN_OR_RETURN(auto held, CheckLease(lease));
     ActiveJob& job = *held.first;
-    const TaskDef& def = job.tasks[held.second];
     if (activations) {
-      // The previous stage's result of the same chunk starts with them; it
-      // is complete (the task was leased only then) and no longer written.
-      if (!job.calibration || def.first_row == 0) {
+      // They lie in the partial file, complete (the task was leased only
+      // then) and no longer written.
+      const std::optional<std::pair<uint64_t, uint64_t>> input = job.kind->InputActivations(job, held.second);
+      if (!input) {
         return absl::InvalidArgumentError(
             absl::StrFormat("task %d of job %s reads no activations", lease.task_id(), lease.job_id()));
       }
-      const uint64_t size = job.calibration->activation_bytes(def.tensor);
+      const uint64_t size = input->second;
       if (offset < 0 || length <= 0 || static_cast<uint64_t>(offset) >= size) {
         return absl::OutOfRangeError(
             absl::StrFormat("activation range [%d, +%d) is outside the task's %d bytes", offset, length, size));
       }
       std::string out(std::min<uint64_t>({static_cast<uint64_t>(length), size - offset, kMaxChunk}), '\0');
-      const uint64_t from = job.tasks[held.second - 1].result_offset + static_cast<uint64_t>(offset);
-      QF_RETURN_IF_ERROR(job.part->PRead(out.data(), out.size(), from));
+      QF_RETURN_IF_ERROR(job.part->PRead(out.data(), out.size(), input->first + static_cast<uint64_t>(offset)));
       counters_.source_bytes_served += static_cast<int64_t>(out.size());
       return out;
     }
-    if (job.calibration && (part < 0 || part >= job.model->n_parts())) {
-      return absl::OutOfRangeError(absl::StrFormat("the model has no part %d (it has %d)", part, job.model->n_parts()));
-    }
-    const uint64_t size = job.calibration ? job.model->part(part).size() : def.source_bytes;
-    if (offset < 0 || length <= 0 || static_cast<uint64_t>(offset) >= size) {
+    QF_ASSIGN_OR_RETURN(span, job.kind->Source(job, held.second, part));
+    if (offset < 0 || length <= 0 || static_cast<uint64_t>(offset) >= span.bytes) {
       return absl::OutOfRangeError(
-          absl::StrFormat("source range [%d, +%d) is outside the task's %d bytes", offset, length, size));
+          absl::StrFormat("source range [%d, +%d) is outside the task's %d bytes", offset, length, span.bytes));
     }
-    n = std::min<uint64_t>({static_cast<uint64_t>(length), size - offset, kMaxChunk});
+    n = std::min<uint64_t>({static_cast<uint64_t>(length), span.bytes - offset, kMaxChunk});
     at = static_cast<uint64_t>(offset);
-    if (!job.calibration) {
-      src = job.plan.tensors[def.tensor].source;
-      at += def.source_offset;
-    }
     model = job.model;
     counters_.source_bytes_served += static_cast<int64_t>(n);
   }
   // The copy happens outside the lock: it may wait on the disk.
-  const MappedFile& file = model->part(src != nullptr ? src->split : part);
-  const uint8_t* data = src != nullptr ? src->data + at : file.data() + at;
-  std::string out(reinterpret_cast<const char*>(data), n);
-  file.DropRange(src != nullptr ? src->file_offset + at : at, n);
+  std::string out(reinterpret_cast<const char*>(span.data + at), n);
+  model->part(span.split).DropRange(span.file_offset + at, n);
   return out;
 }
 
@@ -133,11 +123,11 @@ absl::Status Coordinator::Complete(const v1::Lease& lease, int64_t size, uint32_
     }
     rt.state = TaskState::kCompleted;
     ++counters_.tasks_completed;
-    if (j.calibration) ++work_version_;  // the next pipeline stage of its chunk may start
-    if (j.calibration) AddChunkPerplexityLocked(j, held.second);
+    LockedContext ctx(this);
+    j.kind->OnCompleted(j, held.second, ctx);
     j.unsynced.emplace_back(lease.task_id(), crc32c);
     const absl::Time now = clock_->Now();
-    WorkerStats& ws = j.per_worker[rt.worker];
+    ActiveJob::WorkerStats& ws = j.per_worker[rt.worker];
     if (ws.bytes == 0) ws.first = now;
     ws.bytes += def.result_bytes;
     ws.last = now;
@@ -146,9 +136,7 @@ absl::Status Coordinator::Complete(const v1::Lease& lease, int64_t size, uint32_
       w->second.bytes_done += def.result_bytes;
       w->second.last_done = now;
     }
-    flush_now = std::all_of(j.rt.begin(), j.rt.end(), [](const TaskRuntime& r) {
-      return r.state == TaskState::kCompleted || r.state == TaskState::kDone;
-    });
+    flush_now = j.all_finished();
   }
   if (flush_now) FlushCompletedTasks();
   return absl::OkStatus();
@@ -172,13 +160,8 @@ void Coordinator::FlushCompletedTasks() {
       }
       for (const auto& [task, crc] : j.unsynced) {
         j.rt[task].state = TaskState::kDone;
-        --j.tensor_tasks_left[j.tasks[task].tensor];
-        // A pipeline stage that is durable no longer needs the activations
-        // its previous stage left: their disk space goes back.
-        if (j.calibration && j.tasks[task].first_row > 0) {
-          const TaskDef& previous = j.tasks[task - 1];
-          j.part->Release(previous.result_offset, j.calibration->activation_bytes(previous.tensor));
-        }
+        --j.unit_tasks_left[j.tasks[task].unit];
+        j.kind->OnDurable(j, static_cast<size_t>(task));
       }
       j.unsynced.clear();
       RefreshCounters(j);
@@ -197,40 +180,38 @@ absl::Status Coordinator::Fail(const v1::Lease& lease, const std::string& reason
   QF_ASSIGN_OR_RETURN(auto held, CheckLease(lease));
   ActiveJob& j = *held.first;
   TaskRuntime& rt = j.rt[held.second];
-  const std::string tensor = j.calibration ? absl::StrFormat("chunk %d", j.tasks[held.second].tensor + 1)
-                                           : j.plan.tensors[j.tasks[held.second].tensor].output.name;
+  const std::string what = j.kind->TaskLabel(j, held.second);
   ++counters_.task_failures;
   ++work_version_;
-  RecordFailure(lease.job_id(), lease.task_id(), rt.worker, absl::StrFormat("tensor '%s': %s", tensor, reason));
+  RecordFailure(lease.job_id(), lease.task_id(), rt.worker, absl::StrFormat("%s: %s", what, reason));
   rt.Release();
   rt.failures += 1;
   if (permanent) {
-    FailJobLocked(j, absl::StrFormat("tensor '%s': %s", tensor, reason));
+    FailJobLocked(j, absl::StrFormat("%s: %s", what, reason));
   } else if (rt.failures >= options_.max_attempts) {
-    FailJobLocked(j, absl::StrFormat("task %d (tensor '%s') failed %d times; last error: %s", lease.task_id(), tensor,
-                                     rt.failures, reason));
+    FailJobLocked(
+        j, absl::StrFormat("task %d (%s) failed %d times; last error: %s", lease.task_id(), what, rt.failures, reason));
   }
   return absl::OkStatus();
 }
 
 void Coordinator::FinishJob(const std::string& job_id) {
   PartFile* part;
-  const ActiveJob* job;
+  ActiveJob* job;
   {
     absl::MutexLock l(&mu_);
     ActiveJob& j = *jobs_[job_id];
     part = j.part.get();
     job = &j;
   }
-  // The part file is not touched by anyone else while finalizing is set;
-  // a calibration job's chunks and options do not change after Prepare.
-  double perplexity = 0;
-  const absl::Status s = job->calibration ? FinishCalibration(*job, *part, &perplexity) : part->Finalize();
-  absl::StatusOr<std::string> digest = s.ok() ? part->Sha256() : absl::StatusOr<std::string>(s);
+  // Nobody else touches the job's tasks, kind or partial file while
+  // finalizing is set.
+  const absl::StatusOr<JobOutcome> outcome = job->kind->Finish(*job, *part);
+  absl::StatusOr<std::string> digest = outcome.ok() ? part->Sha256() : absl::StatusOr<std::string>(outcome.status());
   absl::MutexLock l(&mu_);
   ActiveJob& j = *jobs_[job_id];
   j.finalizing = false;
-  j.job.set_perplexity(perplexity);
+  j.job.set_perplexity(outcome.ok() && outcome->perplexity ? *outcome->perplexity : 0);
   if (!digest.ok()) {
     FailJobLocked(j, absl::StrFormat("finishing the artifact failed: %s", digest.status().message()));
     return;

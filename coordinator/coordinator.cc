@@ -9,6 +9,7 @@
 #include <random>
 
 #include "absl/strings/str_format.h"
+#include "coordinator/quantize_job.h"
 #include "coordinator/request_limits.h"
 #include "core/util/status_macros.h"
 
@@ -48,6 +49,7 @@ Coordinator::Coordinator(CoordinatorOptions options, const Clock* clock, PathPol
     : options_(std::move(options)),
       clock_(clock),
       paths_(std::move(paths)),
+      kinds_{&paths_, options_.file_ops, options_.task_result_bytes},
       lock_(std::move(lock)),
       store_(std::move(store)) {}
 
@@ -66,28 +68,44 @@ void Coordinator::Persist(const v1::Job& job) {
   }
 }
 
+absl::StatusOr<std::unique_ptr<ActiveJob>> Coordinator::PrepareJob(v1::Job record) {
+  auto job = std::make_unique<ActiveJob>();
+  job->job = std::move(record);
+  job->kind = NewJobKind(job->job, kinds_);
+  if (absl::Status s = job->kind->Prepare(*job); !s.ok()) {
+    if (job->part) job->part->Remove();
+    return s;
+  }
+  return job;
+}
+
 absl::Status Coordinator::Restore() {
   QF_ASSIGN_OR_RETURN(std::vector<StoredJob> stored, store_->LoadAll());
   for (StoredJob& s : stored) {
-    auto job = std::make_unique<ActiveJob>();
-    job->job = s.job;
-    job->job.set_error(ClipReason(job->job.error()));  // bounded since; older stores may hold more
     const std::string id = s.job.id();
-    if (!Terminal(job->job.state())) {
-      const bool part_exists = std::filesystem::exists(PartFile::PathFor(job->job.output(), id));
-      absl::Status st = Prepare(*job, job->job.input(), job->job.output());
-      if (!st.ok()) {
+    s.job.set_error(ClipReason(s.job.error()));  // bounded since; older stores may hold more
+    std::unique_ptr<ActiveJob> job;
+    if (Terminal(s.job.state())) {
+      job = std::make_unique<ActiveJob>();
+      job->job = std::move(s.job);
+    } else {
+      const bool part_exists = std::filesystem::exists(PartFile::PathFor(s.job.output(), id));
+      absl::StatusOr<std::unique_ptr<ActiveJob>> prepared = PrepareJob(s.job);
+      if (!prepared.ok()) {
+        job = std::make_unique<ActiveJob>();
+        job->job = std::move(s.job);
         job->job.set_state(v1::JOB_FAILED);
-        job->job.set_error(absl::StrFormat("cannot resume after a restart: %s", st.message()));
-        if (job->part) job->part->Remove();
-        job->part.reset();
+        job->job.set_error(absl::StrFormat("cannot resume after a restart: %s", prepared.status().message()));
         Persist(job->job);
-      } else if (part_exists) {
-        // Tasks recorded done have their bytes fsynced in the partial file.
-        for (int64_t t : s.done_tasks) {
-          if (t >= 0 && t < static_cast<int64_t>(job->rt.size()) && job->rt[t].state != TaskState::kDone) {
-            job->rt[t].state = TaskState::kDone;
-            --job->tensor_tasks_left[job->tasks[t].tensor];
+      } else {
+        job = *std::move(prepared);
+        if (part_exists) {
+          // Tasks recorded done have their bytes fsynced in the partial file.
+          for (int64_t t : s.done_tasks) {
+            if (t >= 0 && t < static_cast<int64_t>(job->rt.size()) && job->rt[t].state != TaskState::kDone) {
+              job->rt[t].state = TaskState::kDone;
+              --job->unit_tasks_left[job->tasks[t].unit];
+            }
           }
         }
       }
@@ -112,19 +130,12 @@ void Coordinator::RefreshCounters(ActiveJob& job) {
       bytes += job.tasks[i].result_bytes;
     }
   }
-  int64_t tensors_done = 0;
-  for (int64_t left : job.tensor_tasks_left) tensors_done += left == 0 ? 1 : 0;
-  job.job.clear_stage_chunks_done();
-  if (job.calibration && job.calibration->stages() > 1) {
-    std::vector<int64_t> per_stage(job.calibration->stages(), 0);
-    for (size_t i = 0; i < job.rt.size(); ++i) {
-      if (job.rt[i].state == TaskState::kDone) ++per_stage[i % per_stage.size()];
-    }
-    job.job.mutable_stage_chunks_done()->Assign(per_stage.begin(), per_stage.end());
-  }
+  int64_t units_done = 0;
+  for (int64_t left : job.unit_tasks_left) units_done += left == 0 ? 1 : 0;
   job.job.set_tasks_done(done);
   job.job.set_bytes_done(static_cast<int64_t>(bytes));
-  job.job.set_tensors_done(tensors_done);
+  job.job.set_tensors_done(units_done);
+  if (job.kind) job.kind->RefreshProgress(job);
 }
 
 absl::StatusOr<std::optional<v1::Job>> Coordinator::AdmitLocked(const v1::SubmitJobRequest& request) {
@@ -146,20 +157,21 @@ absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& given) {
   // run after it: check the quantization options now, submit them later.
   v1::SubmitJobRequest request = given;
   std::optional<v1::SubmitJobRequest> then;
-  if (request.has_calibration() && !request.options().file_type().empty()) {
-    if (!request.options().imatrix().empty()) {
+  if (request.has_calibrated()) {
+    const v1::CalibratedQuantization calibrated = request.calibrated();
+    if (!calibrated.options().imatrix().empty()) {
       return absl::InvalidArgumentError("a calibrated job computes its imatrix; give no --imatrix");
     }
-    QF_RETURN_IF_ERROR(OptionsFromProto(request.options()).status());
+    QF_RETURN_IF_ERROR(OptionsFromProto(calibrated.options()).status());
     QF_RETURN_IF_ERROR(paths_.ResolveOutput(request.output(), request.force()).status());  // fail early
     then.emplace();
     then->set_input(request.input());
     then->set_output(request.output());
     then->set_force(request.force());
-    *then->mutable_options() = request.options();
+    *then->mutable_options() = calibrated.options();
     request.set_output(request.output() + ".imatrix.gguf");
     then->mutable_options()->set_imatrix(request.output());
-    request.clear_options();
+    *request.mutable_calibration() = calibrated.calibration();
   }
   // Cheap checks first, under the lock; then the input is opened, read and
   // planned without it (a slow disk or a FIFO must not stall every other
@@ -173,24 +185,29 @@ absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& given) {
   QF_ASSIGN_OR_RETURN(std::string output, paths_.ResolveOutput(request.output(), request.force()));
   if (input == output)
     return absl::InvalidArgumentError(absl::StrFormat("input and output are the same file: %s", output));
-  auto job = std::make_unique<ActiveJob>();
-  job->job.set_id(NewJobId());
-  job->job.set_state(v1::JOB_RUNNING);
-  job->job.set_input(input);
-  job->job.set_output(output);
-  *job->job.mutable_options() = request.options();
-  if (request.has_calibration()) *job->job.mutable_calibration() = request.calibration();
-  *job->job.mutable_layer_workers() = request.layer_workers();
+  v1::Job record;
+  record.set_id(NewJobId());
+  record.set_state(v1::JOB_RUNNING);
+  record.set_input(input);
+  record.set_output(output);
+  switch (request.kind_case()) {
+    case v1::SubmitJobRequest::kCalibration:
+      *record.mutable_calibration() = request.calibration();
+      break;
+    case v1::SubmitJobRequest::kOptions:
+    case v1::SubmitJobRequest::KIND_NOT_SET:  // the options' check names what is missing
+    case v1::SubmitJobRequest::kCalibrated:   // rewritten above
+      *record.mutable_options() = request.options();
+      break;
+  }
+  *record.mutable_layer_workers() = request.layer_workers();
   if (then) {
-    *job->job.mutable_then() = *then;
+    *record.mutable_then() = *then;
     // Idempotent: a restart that resubmits it gets the same job.
-    job->job.mutable_then()->set_request_id(job->job.id() + "-quantize");
+    record.mutable_then()->set_request_id(record.id() + "-quantize");
   }
-  job->job.set_created_unix_ms(absl::ToUnixMillis(clock_->Now()));
-  if (absl::Status s = Prepare(*job, input, output); !s.ok()) {
-    if (job->part) job->part->Remove();
-    return s;
-  }
+  record.set_created_unix_ms(absl::ToUnixMillis(clock_->Now()));
+  QF_ASSIGN_OR_RETURN(std::unique_ptr<ActiveJob> job, PrepareJob(std::move(record)));
   std::vector<std::string> to_finish;
   v1::Job result;
   {
@@ -213,7 +230,7 @@ absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& given) {
     }
     result = job->job;
     order_.push_back(job->job.id());
-    if (job->tasks.empty() && !job->calibration) {  // calibration tasks come with the plan
+    if (job->tasks.empty() && job->kind->TasksCut(*job)) {  // nothing to do
       job->finalizing = true;
       to_finish.push_back(job->job.id());
     }
@@ -330,17 +347,8 @@ void Coordinator::StartFollowUps() {
       const v1::Job& job = jobs_[id]->job;
       if (job.state() == v1::JOB_SUCCEEDED && job.has_then() && job.next_job_id().empty() && job.error().empty()) {
         due.emplace_back(id, job.then());
-        // After a pipeline, each layer's quantization goes first to the
-        // worker that held it.
         const ActiveJob& j = *jobs_[id];
-        if (j.calibration && j.calibration->stages() > 1) {
-          const ActiveJob::Calibration& cal = *j.calibration;
-          for (size_t s = 0; s < cal.stages(); ++s) {
-            auto w = workers_.find(cal.stage_owner[s]);
-            const std::string name = w != workers_.end() ? w->second.info.name() : "";
-            for (int l = cal.first_layer(s); l < cal.stage_end[s]; ++l) due.back().second.add_layer_workers(name);
-          }
-        }
+        if (j.kind) j.kind->PrepareFollowUp(j, LockedContext(this), &due.back().second);
       }
     }
   }

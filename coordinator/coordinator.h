@@ -28,8 +28,9 @@
 //   coordinator.cc      the job registry: submit, restore, list, cancel, status
 //   scheduler.cc        workers, leases and which task a worker gets next
 //   assembler.cc        source bytes out, results in, the artifact finished
-//   quantize_job.cc     the quantization job kind: plan and task cutting
-//   calibration_job.cc  the importance-matrix job kind: chunks, stages, statistics
+// and treats every kind of job alike through JobKind (job_kind.h):
+//   quantize_job.cc     quantization: plan and row-range tasks
+//   calibration_job.cc  importance matrix: chunks, stages, statistics
 #ifndef QUANTFLEET_COORDINATOR_COORDINATOR_H_
 #define QUANTFLEET_COORDINATOR_COORDINATOR_H_
 
@@ -46,13 +47,13 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "coordinator/calibration_plan.h"
+#include "coordinator/active_job.h"
+#include "coordinator/job_kind.h"
 #include "coordinator/job_store.h"
 #include "coordinator/part_file.h"
 #include "coordinator/path_policy.h"
-#include "core/calibration/chunk_statistics.h"
 #include "core/gguf/gguf_model.h"
-#include "core/quant/quantize_plan.h"
+#include "core/io/file_ops.h"
 #include "core/util/clock.h"
 #include "proto/quantfleet.pb.h"
 
@@ -69,17 +70,6 @@ struct CoordinatorOptions {
   FileOps* file_ops = FileOps::Posix();    // artifacts' I/O (tests inject faults)
 };
 
-// One task: a run of rows of one tensor.
-struct TaskDef {
-  size_t tensor = 0;  // index into plan.tensors
-  int64_t first_row = 0;
-  int64_t n_rows = 0;
-  uint64_t source_offset = 0;  // within the tensor's source bytes
-  uint64_t source_bytes = 0;
-  uint64_t result_offset = 0;  // absolute, within the artifact
-  uint64_t result_bytes = 0;
-};
-
 // Service-wide counters since the coordinator started (for /metrics).
 struct CoordinatorCounters {
   int64_t source_bytes_served = 0;    // source rows sent to workers
@@ -90,13 +80,6 @@ struct CoordinatorCounters {
   int64_t checksum_rejections = 0;    // chunks or results that failed their CRC32C
   int64_t lease_expiries = 0;
 };
-
-// Cuts a plan into tasks of about `target_result_bytes` (never crossing an
-// expert boundary; every tensor with data gets at least one task).
-std::vector<TaskDef> CutTasks(const QuantizePlan& plan, uint64_t target_result_bytes);
-
-// Converts wire options to the planner's; errors name the bad option.
-absl::StatusOr<QuantizeOptions> OptionsFromProto(const quantfleet::v1::QuantizeOptions& proto);
 
 class Coordinator {
  public:
@@ -152,84 +135,12 @@ class Coordinator {
   quantfleet::v1::ClusterStatus Status(size_t max_jobs);
 
  private:
-  // kCompleted: verified and written, not yet fsynced; kDone: durable.
-  enum class TaskState { kPending, kLeased, kCompleted, kDone };
-  struct TaskRuntime {
-    TaskState state = TaskState::kPending;
-    int64_t attempt = 0;
-    int64_t epoch = 0;
-    std::string worker;
-    absl::Time deadline;
-    uint64_t committed = 0;
-    uint32_t crc = 0;  // CRC32C of the committed bytes, extended chunk by chunk
-    int failures = 0;
-
-    // Forgets the bytes uploaded under the current lease.
-    void ResetUpload() {
-      committed = 0;
-      crc = 0;
-    }
-    // Back in the queue: the lease ended (expired, failed, or its worker left).
-    void Release() {
-      state = TaskState::kPending;
-      ResetUpload();
-    }
-  };
   // A task source's CRC32C to compute after Acquire lets go of the lock.
   struct SourceCrcRequest {
     std::shared_ptr<GgufModel> model;  // keeps the mapping alive
     std::string job_id;
     size_t task = 0;
-    const uint8_t* data = nullptr;
-    uint64_t bytes = 0;
-    int split = 0;             // the model part holding the bytes
-    uint64_t file_offset = 0;  // of the bytes within that part
-  };
-  struct WorkerStats {
-    uint64_t bytes = 0;
-    absl::Time first = absl::InfinitePast();
-    absl::Time last = absl::InfinitePast();
-  };
-  struct ActiveJob {
-    quantfleet::v1::Job job;
-    std::shared_ptr<GgufModel> model;  // shared: sources are copied outside the lock
-    std::optional<Imatrix> imatrix;
-    QuantizePlan plan;
-    std::vector<TaskDef> tasks;
-    std::vector<TaskRuntime> rt;
-    std::vector<std::optional<uint32_t>> source_crc;  // per task, computed on first lease
-    std::vector<int64_t> tensor_tasks_left;
-    std::vector<int> tensor_layer;  // quantization: the block of each planned tensor (-1: none)
-    std::unique_ptr<PartFile> part;
-    std::map<std::string, WorkerStats> per_worker;
-    std::vector<std::pair<int64_t, uint32_t>> unsynced;  // completed tasks awaiting fsync
-    bool finalizing = false;
-    // Importance-matrix jobs: once planned, one task per chunk and stage
-    // (task chunk * stages + stage), whose result (the stage's output
-    // activations unless it is the last, then its statistics) lies in the
-    // partial file at result_offset. TaskDef.tensor is the chunk,
-    // TaskDef.first_row the stage.
-    struct Calibration {
-      ImatrixLayout layout;
-      std::vector<std::vector<TokenId>> chunks;
-      std::string model_id;  // size and modification time of the model file
-      ModelFootprint footprint;
-      int n_layer = 0;
-      int n_embd = 0;
-      std::vector<int> stage_end;  // from the job's plan; empty until planned
-      std::vector<ImatrixLayout> stage_layouts;
-      std::vector<std::string> stage_owner;  // the worker holding each stage of a pipeline
-      // Perplexity sums of the chunks completed so far (in arrival order,
-      // for progress only; the final value is summed in chunk order).
-      double running_nll = 0;
-      int64_t running_predictions = 0;
-
-      size_t stages() const { return stage_end.size(); }
-      int first_layer(size_t stage) const { return stage == 0 ? 0 : stage_end[stage - 1]; }
-      // Bytes of the activations leaving a stage of chunk `chunk`.
-      size_t activation_bytes(size_t chunk) const { return chunks[chunk].size() * static_cast<size_t>(n_embd) * 4; }
-    };
-    std::optional<Calibration> calibration;
+    SourceSpan span;
   };
   struct WorkerEntry {
     quantfleet::v1::WorkerInfo info;
@@ -244,61 +155,32 @@ class Coordinator {
   Coordinator(CoordinatorOptions options, const Clock* clock, PathPolicy paths, std::unique_ptr<StateDirLock> lock,
               std::unique_ptr<JobStore> store);
 
+  class LockedContext;  // the SchedulingContext lent to job kinds under mu_
+
   absl::Status Restore() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The job a retried submit already created (by request id), none, or
   // RESOURCE_EXHAUSTED when the active-job cap is reached.
   absl::StatusOr<std::optional<quantfleet::v1::Job>> AdmitLocked(const quantfleet::v1::SubmitJobRequest& request)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Opens the model, loads the imatrix and builds plan and tasks. Touches
-  // `job` alone and reads files: a new job, which no other thread sees yet,
-  // is prepared without holding mu_.
-  absl::Status Prepare(ActiveJob& job, const std::string& input, const std::string& output);
-  // Prepare for importance-matrix jobs: tokenizes the text, cuts chunks.
-  absl::Status PrepareCalibration(ActiveJob& job, const std::string& input, const std::string& output);
-  // Fixes how an unplanned calibration job runs, if the live workers can
-  // hold its model; otherwise records in the job that it waits for them.
-  absl::Status PlanCalibrationLocked(ActiveJob& job, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Tasks and partial file of a calibration job from its plan (touches
-  // `job` alone).
-  absl::Status BuildCalibrationTasks(ActiveJob& job);
-  // The stage of a planned calibration job that `worker_id` may work on
-  // (claiming a pipeline stage whose holder is gone), or nullopt.
-  std::optional<size_t> StageFor(ActiveJob& job, const std::string& worker_id, absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The job record of an accepted request, its kind attached and prepared
+  // (input opened, tasks cut where they can be). Reads files: runs without
+  // holding mu_, on a job no other thread sees yet.
+  absl::StatusOr<std::unique_ptr<ActiveJob>> PrepareJob(quantfleet::v1::Job record);
   bool LiveLocked(const std::string& worker_id, absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Says in the job's `waiting` which pipeline stage, with work left, no
-  // live worker holds or can take (clears it when none).
-  void UpdateStageWaitingLocked(ActiveJob& job, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Per layer, whether its quantization tasks go first to `worker_name`:
-  // it held the layer in the pipeline before, or the layer's holder is gone.
-  std::vector<bool> PreferredLayersLocked(const ActiveJob& job, const std::string& worker_name, absl::Time now) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Adds the chunks' statistics in chunk order and writes the imatrix.
-  absl::Status FinishCalibration(const ActiveJob& job, PartFile& part, double* perplexity);
   absl::StatusOr<int64_t> NextEpoch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Leases the next task `worker_id` may take; sets `crc` when the task's
   // source checksum is still to be computed (outside the lock).
   absl::StatusOr<quantfleet::v1::AcquireTaskResponse> AcquireLocked(const std::string& worker_id,
                                                                     std::optional<SourceCrcRequest>* crc)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // What a worker needs to run task `task` (the lease is filled in by
-  // AcquireLocked): a quantization task, or a calibration task of `stage`.
-  void DescribeQuantizeTask(const ActiveJob& job, size_t task, quantfleet::v1::TaskSpec* spec)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void DescribeCalibrationTask(const ActiveJob& job, size_t task, size_t stage, quantfleet::v1::TaskSpec* spec)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  static SourceCrcRequest SourceCrcRequestFor(const ActiveJob& job, size_t task);
-  // Adds a completed calibration task's perplexity sums to the job's
-  // running perplexity (progress only).
-  void AddChunkPerplexityLocked(ActiveJob& job, size_t task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The job and task a lease names, if the lease is the current one.
   absl::StatusOr<std::pair<ActiveJob*, size_t>> CheckLease(const quantfleet::v1::Lease& lease)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FailJobLocked(ActiveJob& job, const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishJob(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
-  // Submits the quantization of every calibrated job whose importance
-  // matrix is done and whose quantization has not started.
+  // Submits the job that follows each succeeded one (a calibrated job's
+  // quantization) that has not started.
   void StartFollowUps() ABSL_LOCKS_EXCLUDED(mu_);
   void RefreshCounters(ActiveJob& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Persist(const quantfleet::v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -313,6 +195,7 @@ class Coordinator {
   const CoordinatorOptions options_;
   const Clock* const clock_;
   const PathPolicy paths_;
+  const KindEnvironment kinds_;  // what every job kind is lent
   const std::unique_ptr<StateDirLock> lock_;
 
   mutable absl::Mutex mu_;
@@ -327,6 +210,22 @@ class Coordinator {
   int64_t epoch_limit_ ABSL_GUARDED_BY(mu_) = 0;
   CoordinatorCounters counters_ ABSL_GUARDED_BY(mu_);
   std::deque<quantfleet::v1::FailureEvent> failures_ ABSL_GUARDED_BY(mu_);  // newest first
+};
+
+// What the coordinator lends job kinds while it holds its lock (see
+// scheduler.cc); used only with mu_ held.
+class Coordinator::LockedContext final : public SchedulingContext {
+ public:
+  explicit LockedContext(Coordinator* c) : c_(c) {}
+  absl::Time Now() const override;
+  std::vector<std::pair<std::string, const quantfleet::v1::WorkerInfo*>> LiveWorkers() const override;
+  bool Live(const std::string& worker_id) const override;
+  std::string WorkerName(const std::string& worker_id) const override;
+  absl::Status TasksCreated(ActiveJob& job) override;
+  void WorkAppeared() override;
+
+ private:
+  Coordinator* const c_;
 };
 
 }  // namespace quantfleet

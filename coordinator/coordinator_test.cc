@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_format.h"
+#include "coordinator/quantize_job.h"
 #include "coordinator/request_limits.h"
 #include "core/util/crc32c.h"
 #include "tests/tools/faulty_file_ops.h"
@@ -88,6 +89,45 @@ TEST_F(CoordinatorTest, Submit_RecordsAJobWithTasks) {
   EXPECT_EQ(job->state(), v1::JOB_RUNNING);
   EXPECT_GT(job->tasks_total(), 1);
   EXPECT_TRUE(fs::exists(PartFile::PathFor(Out(), job->id())));
+}
+
+TEST_F(CoordinatorTest, TheRequestsKindPicksTheJobsKind) {
+  Open();
+  v1::SubmitJobRequest none = Request();
+  none.clear_kind();
+  absl::StatusOr<v1::Job> refused = coordinator_->Submit(none);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("not a file type"), std::string::npos) << refused.status();
+
+  // A calibrated request records an importance-matrix job (the imatrix
+  // beside the output), with the quantization to follow it.
+  const std::string with_vocab = (root_ / "models" / "with-vocab.gguf").string();
+  ASSERT_TRUE(WriteTestVocab((root_ / "models" / "vocab.gguf").string()).ok());
+  TestModelSpec spec;
+  spec.n_layer = 1;
+  spec.vocab_from = (root_ / "models" / "vocab.gguf").string();
+  ASSERT_TRUE(WriteTestModel(spec, with_vocab).ok());
+  {
+    std::ofstream text(root_ / "models" / "text.txt");
+    for (int i = 0; i < 200; ++i) text << "some calibration text " << i << "\n";
+  }
+  v1::SubmitJobRequest calibrated = Request("Q4_K_M");
+  calibrated.set_input(with_vocab);
+  v1::CalibratedQuantization* c = calibrated.mutable_calibrated();
+  c->mutable_options()->set_file_type("Q4_K_M");
+  c->mutable_calibration()->set_text((root_ / "models" / "text.txt").string());
+  c->mutable_calibration()->set_ctx(16);
+  absl::StatusOr<v1::Job> job = coordinator_->Submit(calibrated);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->kind_case(), v1::Job::kCalibration);
+  EXPECT_EQ(job->output(), Out() + ".imatrix.gguf");
+  EXPECT_EQ(job->then().options().file_type(), "Q4_K_M");
+  EXPECT_EQ(job->then().options().imatrix(), Out() + ".imatrix.gguf");
+  EXPECT_EQ(job->then().output(), Out());
+
+  c->mutable_options()->set_imatrix(Model());
+  calibrated.set_request_id("another");
+  EXPECT_EQ(coordinator_->Submit(calibrated).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(CoordinatorTest, RetriedSubmitWithTheSameRequestId_CreatesOneJob) {
@@ -497,7 +537,7 @@ TEST(CutTasks, CoverEveryRowOnceAndNeverCrossAnExpert) {
   const std::vector<TaskDef> tasks = CutTasks(*plan, 4096);
   uint64_t covered = 0;
   for (const TaskDef& t : tasks) {
-    const PlannedTensor& p = plan->tensors[t.tensor];
+    const PlannedTensor& p = plan->tensors[t.unit];
     EXPECT_EQ(t.first_row / p.output.ne[1], (t.first_row + t.n_rows - 1) / p.output.ne[1]) << p.output.name;
     covered += t.result_bytes;
   }

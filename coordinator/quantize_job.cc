@@ -1,10 +1,13 @@
 // The quantization job kind: wire options to the planner's, the plan of a
 // job (types, layout, the partial file with its header), its cutting into
-// row-range tasks, and what a worker is told about one. See coordinator.h.
+// row-range tasks, and what a worker is told about one. See quantize_job.h.
+#include "coordinator/quantize_job.h"
+
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/str_format.h"
-#include "coordinator/coordinator.h"
+#include "core/calibration/chunk_statistics.h"
 #include "core/quant/file_type.h"
 #include "core/quant/row_ranges.h"
 #include "core/util/status_macros.h"
@@ -26,7 +29,7 @@ std::vector<TaskDef> CutTasks(const QuantizePlan& plan, uint64_t target_result_b
     const uint64_t out_row = t.output.nbytes / static_cast<uint64_t>(t.output.n_rows());
     const uint64_t src_row = t.source->info.nbytes / static_cast<uint64_t>(t.output.n_rows());
     TaskDef d;
-    d.tensor = r.tensor;
+    d.unit = r.tensor;
     d.first_row = r.first_row;
     d.n_rows = r.n_rows;
     d.source_offset = static_cast<uint64_t>(r.first_row) * src_row;
@@ -71,73 +74,140 @@ absl::StatusOr<QuantizeOptions> OptionsFromProto(const v1::QuantizeOptions& p) {
   return o;
 }
 
-absl::Status Coordinator::Prepare(ActiveJob& job, const std::string& input, const std::string& output) {
-  if (job.job.has_calibration()) return PrepareCalibration(job, input, output);
-  QF_ASSIGN_OR_RETURN(QuantizeOptions options, OptionsFromProto(job.job.options()));
-  absl::StatusOr<GgufModel> model = GgufModel::Open(input);
-  if (!model.ok()) return absl::InvalidArgumentError(model.status().message());
-  job.model = std::make_shared<GgufModel>(std::move(*model));
-  if (!options.imatrix_path.empty()) {
-    QF_ASSIGN_OR_RETURN(std::string imatrix_path, paths_.ResolveInput(options.imatrix_path));
-    absl::StatusOr<Imatrix> im = LoadImatrix(imatrix_path);
-    if (!im.ok()) return absl::InvalidArgumentError(im.status().message());
-    job.imatrix = std::move(*im);
-    FilterImatrix(*job.imatrix, options.include_weights, options.exclude_weights);
-  }
-  absl::StatusOr<QuantizePlan> plan =
-      BuildQuantizePlan(*job.model, options, job.imatrix ? &*job.imatrix : nullptr, /*dry_run=*/false);
-  if (!plan.ok()) {
-    return plan.status().code() == absl::StatusCode::kUnimplemented
-               ? plan.status()
-               : absl::Status(absl::StatusCode::kInvalidArgument, plan.status().message());
-  }
-  job.plan = std::move(*plan);
-  job.tasks = CutTasks(job.plan, options_.task_result_bytes);
-  job.rt.assign(job.tasks.size(), TaskRuntime());
-  job.source_crc.assign(job.tasks.size(), std::nullopt);
-  job.tensor_tasks_left.assign(job.plan.tensors.size(), 0);
-  for (const TaskDef& t : job.tasks) ++job.tensor_tasks_left[t.tensor];
-  for (const PlannedTensor& t : job.plan.tensors) job.tensor_layer.push_back(EntryLayer(t.output.name));
-  QF_ASSIGN_OR_RETURN(job.part, PartFile::Open(output, job.job.id(), job.plan.file_size(), options_.file_ops));
-  QF_RETURN_IF_ERROR(job.part->PWrite(job.plan.meta.data(), job.plan.meta.size(), 0));
-  job.job.set_tasks_total(static_cast<int64_t>(job.tasks.size()));
-  job.job.set_bytes_total(static_cast<int64_t>(job.plan.output_bytes));
-  job.job.set_tensors_total(static_cast<int64_t>(job.plan.tensors.size()));
-  return absl::OkStatus();
-}
+namespace {
 
-void Coordinator::DescribeQuantizeTask(const ActiveJob& job, size_t task, v1::TaskSpec* spec) {
-  const TaskDef& def = job.tasks[task];
-  const PlannedTensor& pt = job.plan.tensors[def.tensor];
-  spec->set_tensor(pt.output.name);
-  spec->set_source_type(std::string(TypeName(pt.source->info.type)));
-  spec->set_target_type(std::string(TypeName(pt.output.type)));
-  spec->set_n_per_row(pt.output.ne[0]);
-  spec->set_n_rows(def.n_rows);
-  spec->set_source_bytes(static_cast<int64_t>(def.source_bytes));
-  spec->set_convert(pt.convert);
-  const ModelTensor* src = pt.source;
-  spec->set_source_path(job.model->part(src->split).path());
-  spec->set_source_file_offset(static_cast<int64_t>(src->file_offset + def.source_offset));
-  if (pt.imatrix) {
-    const int64_t expert = def.first_row / pt.output.ne[1];
-    const float* w0 = pt.imatrix->data() + expert * pt.output.ne[0];
-    spec->mutable_imatrix()->Add(w0, w0 + pt.output.ne[0]);
-  }
-}
+class QuantizeJob final : public JobKind {
+ public:
+  explicit QuantizeJob(const KindEnvironment& env) : env_(env) {}
 
-Coordinator::SourceCrcRequest Coordinator::SourceCrcRequestFor(const ActiveJob& job, size_t task) {
-  const TaskDef& def = job.tasks[task];
-  const ModelTensor* src = job.plan.tensors[def.tensor].source;
-  SourceCrcRequest r;
-  r.model = job.model;
-  r.job_id = job.job.id();
-  r.task = task;
-  r.data = src->data + def.source_offset;
-  r.bytes = def.source_bytes;
-  r.split = src->split;
-  r.file_offset = src->file_offset + def.source_offset;
-  return r;
-}
+  absl::Status Prepare(ActiveJob& job) override {
+    QF_ASSIGN_OR_RETURN(QuantizeOptions options, OptionsFromProto(job.job.options()));
+    absl::StatusOr<GgufModel> model = GgufModel::Open(job.job.input());
+    if (!model.ok()) return absl::InvalidArgumentError(model.status().message());
+    job.model = std::make_shared<GgufModel>(std::move(*model));
+    if (!options.imatrix_path.empty()) {
+      QF_ASSIGN_OR_RETURN(std::string imatrix_path, env_.paths->ResolveInput(options.imatrix_path));
+      absl::StatusOr<Imatrix> im = LoadImatrix(imatrix_path);
+      if (!im.ok()) return absl::InvalidArgumentError(im.status().message());
+      imatrix_ = std::move(*im);
+      FilterImatrix(*imatrix_, options.include_weights, options.exclude_weights);
+    }
+    absl::StatusOr<QuantizePlan> plan =
+        BuildQuantizePlan(*job.model, options, imatrix_ ? &*imatrix_ : nullptr, /*dry_run=*/false);
+    if (!plan.ok()) {
+      return plan.status().code() == absl::StatusCode::kUnimplemented
+                 ? plan.status()
+                 : absl::Status(absl::StatusCode::kInvalidArgument, plan.status().message());
+    }
+    plan_ = std::move(*plan);
+    job.SetTasks(CutTasks(plan_, env_.task_result_bytes), plan_.tensors.size());
+    for (const PlannedTensor& t : plan_.tensors) tensor_layer_.push_back(EntryLayer(t.output.name));
+    QF_ASSIGN_OR_RETURN(job.part, PartFile::Open(job.job.output(), job.job.id(), plan_.file_size(), env_.file_ops));
+    QF_RETURN_IF_ERROR(job.part->PWrite(plan_.meta.data(), plan_.meta.size(), 0));
+    job.job.set_tasks_total(static_cast<int64_t>(job.tasks.size()));
+    job.job.set_bytes_total(static_cast<int64_t>(plan_.output_bytes));
+    job.job.set_tensors_total(static_cast<int64_t>(plan_.tensors.size()));
+    return absl::OkStatus();
+  }
+
+  bool TasksCut(const ActiveJob& job) const override {
+    (void)job;
+    return true;
+  }
+
+  absl::StatusOr<std::optional<size_t>> NextTask(ActiveJob& job, const std::string& worker_id,
+                                                 const v1::WorkerInfo& info, SchedulingContext& ctx) override {
+    (void)worker_id;
+    // After a pipelined calibration: a first pass over the layers this
+    // worker held (or whose holder is gone), then any task.
+    const bool prefer = job.job.layer_workers_size() > 0;
+    const std::vector<bool> preferred = prefer ? PreferredLayers(job, info.name(), ctx) : std::vector<bool>();
+    for (int pass = prefer ? 0 : 1; pass < 2; ++pass) {
+      for (size_t t = 0; t < job.rt.size(); ++t) {
+        if (job.rt[t].state != TaskState::kPending) continue;
+        if (pass == 0) {
+          const int layer = tensor_layer_[job.tasks[t].unit];
+          if (layer < 0 || layer >= static_cast<int>(preferred.size()) || !preferred[layer]) continue;
+        }
+        return t;
+      }
+    }
+    return std::nullopt;
+  }
+
+  void Describe(const ActiveJob& job, size_t task, v1::TaskSpec* spec) const override {
+    const TaskDef& def = job.tasks[task];
+    const PlannedTensor& pt = plan_.tensors[def.unit];
+    spec->set_tensor(pt.output.name);
+    spec->set_source_type(std::string(TypeName(pt.source->info.type)));
+    spec->set_target_type(std::string(TypeName(pt.output.type)));
+    spec->set_n_per_row(pt.output.ne[0]);
+    spec->set_n_rows(def.n_rows);
+    spec->set_source_bytes(static_cast<int64_t>(def.source_bytes));
+    spec->set_convert(pt.convert);
+    const ModelTensor* src = pt.source;
+    spec->set_source_path(job.model->part(src->split).path());
+    spec->set_source_file_offset(static_cast<int64_t>(src->file_offset + def.source_offset));
+    if (pt.imatrix) {
+      const int64_t expert = def.first_row / pt.output.ne[1];
+      const float* w0 = pt.imatrix->data() + expert * pt.output.ne[0];
+      spec->mutable_imatrix()->Add(w0, w0 + pt.output.ne[0]);
+    }
+  }
+
+  std::optional<SourceSpan> LocalSource(const ActiveJob& job, size_t task) const override {
+    return TensorRows(job, task);
+  }
+
+  absl::StatusOr<SourceSpan> Source(const ActiveJob& job, size_t task, int part) const override {
+    (void)part;  // a task's rows lie in one part, which the tensor names
+    return TensorRows(job, task);
+  }
+
+  std::string TaskLabel(const ActiveJob& job, size_t task) const override {
+    return absl::StrFormat("tensor '%s'", plan_.tensors[job.tasks[task].unit].output.name);
+  }
+
+  absl::StatusOr<JobOutcome> Finish(const ActiveJob& job, PartFile& part) override {
+    (void)job;
+    QF_RETURN_IF_ERROR(part.Finalize());
+    return JobOutcome();
+  }
+
+ private:
+  SourceSpan TensorRows(const ActiveJob& job, size_t task) const {
+    const TaskDef& def = job.tasks[task];
+    const ModelTensor* src = plan_.tensors[def.unit].source;
+    SourceSpan span;
+    span.split = src->split;
+    span.data = src->data + def.source_offset;
+    span.bytes = def.source_bytes;
+    span.file_offset = src->file_offset + def.source_offset;
+    return span;
+  }
+
+  // Per layer, whether its tasks go first to the worker named
+  // `worker_name`: it held the layer in the pipeline before, or the
+  // layer's holder is gone.
+  static std::vector<bool> PreferredLayers(const ActiveJob& job, const std::string& worker_name,
+                                           const SchedulingContext& ctx) {
+    std::set<std::string> live;  // names of the live workers
+    for (const auto& [id, info] : ctx.LiveWorkers()) live.insert(info->name());
+    std::vector<bool> preferred;
+    for (const std::string& holder : job.job.layer_workers()) {
+      preferred.push_back(holder == worker_name || live.count(holder) == 0);
+    }
+    return preferred;
+  }
+
+  const KindEnvironment env_;
+  std::optional<Imatrix> imatrix_;
+  QuantizePlan plan_;
+  std::vector<int> tensor_layer_;  // the block of each planned tensor (-1: none)
+};
+
+}  // namespace
+
+std::unique_ptr<JobKind> NewQuantizeJob(const KindEnvironment& env) { return std::make_unique<QuantizeJob>(env); }
 
 }  // namespace quantfleet

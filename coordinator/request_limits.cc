@@ -33,7 +33,7 @@ absl::Status CheckSubmitRequest(const v1::SubmitJobRequest& r) {
   QF_RETURN_IF_ERROR(CheckString(r.input(), kMaxWirePathBytes, "the input path"));
   QF_RETURN_IF_ERROR(CheckString(r.output(), kMaxWirePathBytes, "the output path"));
   QF_RETURN_IF_ERROR(CheckStrings(r.layer_workers(), kMaxNameBytes, "layer_workers"));
-  const v1::QuantizeOptions& o = r.options();
+  const v1::QuantizeOptions& o = r.has_calibrated() ? r.calibrated().options() : r.options();
   QF_RETURN_IF_ERROR(CheckString(o.file_type(), kMaxNameBytes, "the file type"));
   QF_RETURN_IF_ERROR(CheckString(o.output_tensor_type(), kMaxNameBytes, "the output tensor type"));
   QF_RETURN_IF_ERROR(CheckString(o.token_embedding_type(), kMaxNameBytes, "the token embedding type"));
@@ -42,8 +42,8 @@ absl::Status CheckSubmitRequest(const v1::SubmitJobRequest& r) {
   QF_RETURN_IF_ERROR(CheckStrings(o.override_kv(), kMaxOptionBytes, "an --override-kv"));
   QF_RETURN_IF_ERROR(CheckStrings(o.include_weights(), kMaxOptionBytes, "an --include-weights"));
   QF_RETURN_IF_ERROR(CheckStrings(o.exclude_weights(), kMaxOptionBytes, "an --exclude-weights"));
-  if (r.has_calibration()) {
-    const v1::CalibrationOptions& c = r.calibration();
+  if (r.has_calibration() || r.has_calibrated()) {
+    const v1::CalibrationOptions& c = r.has_calibrated() ? r.calibrated().calibration() : r.calibration();
     QF_RETURN_IF_ERROR(CheckString(c.text(), kMaxWirePathBytes, "the calibration text path"));
   }
   return absl::OkStatus();

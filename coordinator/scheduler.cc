@@ -3,7 +3,6 @@
 // pipeline stages and preferred layers included. See coordinator.h.
 #include <algorithm>
 #include <optional>
-#include <set>
 
 #include "absl/strings/str_format.h"
 #include "coordinator/coordinator.h"
@@ -33,17 +32,39 @@ bool Coordinator::LiveLocked(const std::string& worker_id, absl::Time now) const
          now - w->second.last_seen < 3 * options_.heartbeat + options_.lease;
 }
 
-std::vector<bool> Coordinator::PreferredLayersLocked(const ActiveJob& job, const std::string& worker_name,
-                                                     absl::Time now) const {
-  std::set<std::string> live;  // names of the live workers
-  for (const auto& [id, w] : workers_) {
-    if (LiveLocked(id, now)) live.insert(w.info.name());
+absl::Time Coordinator::LockedContext::Now() const { return c_->clock_->Now(); }
+
+std::vector<std::pair<std::string, const v1::WorkerInfo*>> Coordinator::LockedContext::LiveWorkers() const {
+  c_->mu_.AssertHeld();
+  const absl::Time now = Now();
+  std::vector<std::pair<std::string, const v1::WorkerInfo*>> live;
+  for (const auto& [id, w] : c_->workers_) {
+    if (c_->LiveLocked(id, now)) live.emplace_back(id, &w.info);
   }
-  std::vector<bool> preferred;
-  for (const std::string& holder : job.job.layer_workers()) {
-    preferred.push_back(holder == worker_name || live.count(holder) == 0);
-  }
-  return preferred;
+  return live;
+}
+
+bool Coordinator::LockedContext::Live(const std::string& worker_id) const {
+  c_->mu_.AssertHeld();
+  return c_->LiveLocked(worker_id, Now());
+}
+
+std::string Coordinator::LockedContext::WorkerName(const std::string& worker_id) const {
+  c_->mu_.AssertHeld();
+  auto w = c_->workers_.find(worker_id);
+  return w != c_->workers_.end() ? w->second.info.name() : "";
+}
+
+absl::Status Coordinator::LockedContext::TasksCreated(ActiveJob& job) {
+  c_->mu_.AssertHeld();
+  ++c_->work_version_;
+  c_->RefreshCounters(job);
+  return c_->store_->UpdateJob(job.job);
+}
+
+void Coordinator::LockedContext::WorkAppeared() {
+  c_->mu_.AssertHeld();
+  ++c_->work_version_;
 }
 
 std::vector<v1::WorkerStatus> Coordinator::ListWorkers() {
@@ -160,8 +181,8 @@ absl::StatusOr<v1::AcquireTaskResponse> Coordinator::Acquire(const std::string& 
   if (!crc) return response;
   // The checksum of a task's source (up to tens of MiB) is computed outside
   // the lock: the model is mapped read-only and kept alive by the pointer.
-  const uint32_t value = Crc32c(crc->data, crc->bytes);
-  crc->model->part(crc->split).DropRange(crc->file_offset, crc->bytes);
+  const uint32_t value = Crc32c(crc->span.data, crc->span.bytes);
+  crc->model->part(crc->span.split).DropRange(crc->span.file_offset, crc->span.bytes);
   response.mutable_task()->set_source_crc32c(value);
   absl::MutexLock l(&mu_);
   auto it = jobs_.find(crc->job_id);
@@ -179,85 +200,56 @@ absl::StatusOr<v1::AcquireTaskResponse> Coordinator::AcquireLocked(const std::st
   w->second.last_seen = now;
   ExpireLocked();
   v1::AcquireTaskResponse response;
+  LockedContext ctx(this);
   for (const std::string& id : order_) {
     ActiveJob& j = *jobs_[id];
     if (j.job.state() != v1::JOB_RUNNING || j.finalizing) continue;
-    std::optional<size_t> stage;  // calibration: the stage this worker works on
-    if (j.calibration) {
-      if (!j.job.has_plan()) {
-        if (absl::Status s = PlanCalibrationLocked(j, now); !s.ok()) {
-          FailJobLocked(j, absl::StrFormat("planning the calibration failed: %s", s.message()));
-          continue;
-        }
-        if (!j.job.has_plan()) continue;
-      }
-      stage = StageFor(j, worker_id, now);
-      if (j.calibration->stages() > 1) UpdateStageWaitingLocked(j, now);
-      if (!stage) continue;
+    absl::StatusOr<std::optional<size_t>> next = j.kind->NextTask(j, worker_id, w->second.info, ctx);
+    if (!next.ok()) {
+      FailJobLocked(j, std::string(next.status().message()));
+      continue;
     }
-    // After a pipelined calibration: a first pass over the layers this
-    // worker held (or whose holder is gone), then any task.
-    const bool prefer = !j.calibration && j.job.layer_workers_size() > 0;
-    const std::vector<bool> preferred =
-        prefer ? PreferredLayersLocked(j, w->second.info.name(), now) : std::vector<bool>();
-    for (int pass = prefer ? 0 : 1; pass < 2; ++pass) {
-      for (size_t t = 0; t < j.rt.size(); ++t) {
-        TaskRuntime& rt = j.rt[t];
-        if (rt.state != TaskState::kPending) continue;
-        if (pass == 0) {
-          const int layer = j.tensor_layer[j.tasks[t].tensor];
-          if (layer < 0 || layer >= static_cast<int>(preferred.size()) || !preferred[layer]) continue;
-        }
-        if (stage) {
-          // Its own stage only, once the previous stage of the chunk is done.
-          const size_t stages = j.calibration->stages();
-          if (t % stages != *stage) continue;
-          if (t % stages > 0 && j.rt[t - 1].state != TaskState::kCompleted && j.rt[t - 1].state != TaskState::kDone) {
-            continue;
-          }
-        }
-        QF_ASSIGN_OR_RETURN(int64_t epoch, NextEpoch());
-        if (rt.attempt > 0) ++counters_.task_retries;
-        if (w->second.first_lease == absl::InfinitePast()) w->second.first_lease = now;
-        rt.ResetUpload();
-        rt.state = TaskState::kLeased;
-        rt.attempt += 1;
-        rt.epoch = epoch;
-        rt.worker = worker_id;
-        rt.deadline = now + options_.lease;
-        response.set_assigned(true);
-        v1::TaskSpec* spec = response.mutable_task();
-        v1::Lease* lease = spec->mutable_lease();
-        lease->set_job_id(id);
-        lease->set_task_id(static_cast<int64_t>(t));
-        lease->set_attempt(rt.attempt);
-        lease->set_epoch(epoch);
-        spec->set_result_bytes(static_cast<int64_t>(j.tasks[t].result_bytes));
-        spec->set_lease_ms(absl::ToInt64Milliseconds(options_.lease));
-        if (j.calibration) {
-          DescribeCalibrationTask(j, t, *stage, spec);
+    if (!*next) continue;
+    const size_t t = **next;
+    TaskRuntime& rt = j.rt[t];
+    QF_ASSIGN_OR_RETURN(int64_t epoch, NextEpoch());
+    if (rt.attempt > 0) ++counters_.task_retries;
+    if (w->second.first_lease == absl::InfinitePast()) w->second.first_lease = now;
+    rt.ResetUpload();
+    rt.state = TaskState::kLeased;
+    rt.attempt += 1;
+    rt.epoch = epoch;
+    rt.worker = worker_id;
+    rt.deadline = now + options_.lease;
+    response.set_assigned(true);
+    v1::TaskSpec* spec = response.mutable_task();
+    v1::Lease* lease = spec->mutable_lease();
+    lease->set_job_id(id);
+    lease->set_task_id(static_cast<int64_t>(t));
+    lease->set_attempt(rt.attempt);
+    lease->set_epoch(epoch);
+    spec->set_result_bytes(static_cast<int64_t>(j.tasks[t].result_bytes));
+    spec->set_lease_ms(absl::ToInt64Milliseconds(options_.lease));
+    j.kind->Describe(j, t, spec);
+    // Only for workers that may read a local copy: computed once per task
+    // and kept; the worker trusts its copy only if this matches.
+    if (w->second.info.data_roots_size() > 0) {
+      if (const std::optional<SourceSpan> span = j.kind->LocalSource(j, t)) {
+        if (j.source_crc[t]) {
+          spec->set_source_crc32c(*j.source_crc[t]);
         } else {
-          DescribeQuantizeTask(j, t, spec);
-          // Only for workers that may read a local copy: computed once per
-          // task and kept; the worker trusts its copy only if this matches.
-          if (w->second.info.data_roots_size() > 0) {
-            if (j.source_crc[t]) {
-              spec->set_source_crc32c(*j.source_crc[t]);
-            } else {
-              *crc = SourceCrcRequestFor(j, t);
-            }
-          }
+          *crc = SourceCrcRequest{j.model, id, t, *span};
         }
-        return response;
       }
     }
+    return response;
   }
   response.set_assigned(false);
   response.set_retry_after_ms(500);
   return response;
 }
 
-absl::StatusOr<std::pair<Coordinator::ActiveJob*, size_t>> Coordinator::CheckLease(const v1::Lease& lease) {
+absl::StatusOr<std::pair<ActiveJob*, size_t>> Coordinator::CheckLease(const v1::Lease& lease) {
   auto it = jobs_.find(lease.job_id());
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrFormat("no job %s", lease.job_id()));
   ActiveJob& j = *it->second;

@@ -1,0 +1,20 @@
+// The kind of a job, by its record. See job_kind.h.
+#include "coordinator/job_kind.h"
+
+#include "coordinator/calibration_job.h"
+#include "coordinator/quantize_job.h"
+
+namespace quantfleet {
+
+std::unique_ptr<JobKind> NewJobKind(const quantfleet::v1::Job& job, const KindEnvironment& env) {
+  switch (job.kind_case()) {
+    case quantfleet::v1::Job::kCalibration:
+      return NewCalibrationJob(env);
+    case quantfleet::v1::Job::kOptions:
+    case quantfleet::v1::Job::KIND_NOT_SET:  // refused by the quantization's options check
+      break;
+  }
+  return NewQuantizeJob(env);
+}
+
+}  // namespace quantfleet

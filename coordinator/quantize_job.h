@@ -1,0 +1,33 @@
+// The quantization job kind: a GGUF model in, the same model with its
+// tensors quantized out (the bytes `quantfleet quantize` writes). Its
+// plan fixes the output layout before any data exists; each task is a run
+// of rows of one tensor. See job_kind.h.
+//
+// Thread-safety: as job_kind.h says of every kind; the free functions are
+// pure.
+#ifndef QUANTFLEET_COORDINATOR_QUANTIZE_JOB_H_
+#define QUANTFLEET_COORDINATOR_QUANTIZE_JOB_H_
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "coordinator/active_job.h"
+#include "coordinator/job_kind.h"
+#include "core/quant/quantize_plan.h"
+#include "proto/quantfleet.pb.h"
+
+namespace quantfleet {
+
+std::unique_ptr<JobKind> NewQuantizeJob(const KindEnvironment& env);
+
+// Cuts a plan into tasks of about `target_result_bytes` (never crossing an
+// expert boundary; every tensor with data gets at least one task).
+std::vector<TaskDef> CutTasks(const QuantizePlan& plan, uint64_t target_result_bytes);
+
+// Converts wire options to the planner's; errors name the bad option.
+absl::StatusOr<QuantizeOptions> OptionsFromProto(const quantfleet::v1::QuantizeOptions& proto);
+
+}  // namespace quantfleet
+
+#endif  // QUANTFLEET_COORDINATOR_QUANTIZE_JOB_H_
