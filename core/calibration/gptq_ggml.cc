@@ -1,0 +1,75 @@
+// GPTQ onto a ggml type's grid. See gptq_ggml.h.
+#include "core/calibration/gptq_ggml.h"
+
+#include <cmath>
+
+#include "absl/strings/str_format.h"
+#include "core/quant/block_levels.h"
+#include "core/quant/quantize_rows.h"
+
+namespace quantfleet {
+
+GgmlGridQuantizer::GgmlGridQuantizer(GgmlType type, int64_t rows, int64_t columns, const float* imatrix)
+    : type_(type),
+      rows_(rows),
+      columns_(columns),
+      block_size_(BlockSize(type)),
+      row_bytes_(RowSize(type, columns)),
+      imatrix_(imatrix),
+      bytes_(static_cast<size_t>(rows) * row_bytes_),
+      scale_(static_cast<size_t>(rows * block_size_)),
+      offset_(static_cast<size_t>(rows * block_size_)) {}
+
+uint8_t* GgmlGridQuantizer::Block(int64_t row, int64_t first_column) {
+  return bytes_.data() + static_cast<size_t>(row) * row_bytes_ +
+         static_cast<size_t>(first_column / block_size_) * TypeSize(type_);
+}
+
+void GgmlGridQuantizer::BeginGroup(int64_t first, int64_t count, const double* w, int64_t stride, int64_t rows) {
+  (void)count;  // always one block: the solver runs with group = block size
+  group_first_ = first;
+  std::vector<float> x(static_cast<size_t>(block_size_));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < block_size_; ++c) x[c] = static_cast<float>(w[r * stride + c]);
+    uint8_t* block = Block(r, first);
+    QuantizeRowsFast(type_, x.data(), block, 1, block_size_, imatrix_ != nullptr ? imatrix_ + first : nullptr);
+    const BlockAffine a = AffineOf(type_, block);
+    std::copy(a.scale.begin(), a.scale.end(), scale_.begin() + r * block_size_);
+    std::copy(a.offset.begin(), a.offset.end(), offset_.begin() + r * block_size_);
+  }
+}
+
+void GgmlGridQuantizer::QuantizeColumn(int64_t column, const double* w, double* q, int64_t rows) {
+  const int64_t e = column - group_first_;
+  const LevelRange range = LevelsOf(type_);
+  for (int64_t r = 0; r < rows; ++r) {
+    const double a = scale_[r * block_size_ + e], b = offset_[r * block_size_ + e];
+    int level = range.lo;
+    if (a != 0) {
+      const double l = std::nearbyint((w[r] - b) / a);
+      level = static_cast<int>(std::fmin(std::fmax(l, range.lo), range.hi));
+    }
+    q[r] = a * level + b;
+    SetLevel(type_, Block(r, group_first_), static_cast<int>(e), level);
+  }
+}
+
+absl::StatusOr<std::vector<uint8_t>> GptqQuantizeRows(GgmlType type, const float* w, int64_t rows, int64_t columns,
+                                                      std::vector<double> hessian, const float* imatrix,
+                                                      GptqOptions options) {
+  if (!HasBlockLevels(type)) {
+    return absl::InvalidArgumentError(absl::StrFormat("GPTQ has no grid for %s", TypeName(type)));
+  }
+  if (columns % BlockSize(type) != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("GPTQ to %s: rows of %d values are not whole blocks of %d",
+                                                      TypeName(type), columns, BlockSize(type)));
+  }
+  GgmlGridQuantizer grid(type, rows, columns, imatrix);
+  options.group = BlockSize(type);
+  const std::vector<double> weights(w, w + rows * columns);
+  absl::StatusOr<GptqResult> solved = SolveGptq(weights, rows, columns, std::move(hessian), grid, options);
+  if (!solved.ok()) return solved.status();
+  return grid.bytes();
+}
+
+}  // namespace quantfleet
