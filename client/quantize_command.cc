@@ -15,10 +15,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "client/calibration_text.h"
 #include "client/command_line.h"
 #include "client/terminal_progress.h"
+#include "core/calibration/gptq_method.h"
 #include "core/gguf/gguf_model.h"
 #include "core/io/mapped_file.h"
+#include "core/model/forward_pass.h"
 #include "core/quant/model_quantizer.h"
 #include "core/util/byte_size.h"
 #include "core/util/status_macros.h"
@@ -123,6 +126,18 @@ options:
   --json                      print a JSON report on stdout instead of lines
   -h, --help                  this text
 
+how the weight matrices are rounded:
+  --method rtn                each type's own quantizer: llama-quantize's bytes
+                              (the default)
+  --method gptq               GPTQ: each matrix's rounding errors are moved
+                              onto the columns still to quantize, weighted by
+                              the inputs the matrix sees over --calibration
+                              TEXT (--chunks, --ctx), so they cancel in its
+                              output. Same types, sizes and file layout as
+                              rtn, read by any llama.cpp; types without block
+                              levels (IQ4_NL, IQ4_XS) stay rtn. The importance
+                              weights are --imatrix's, else the text's own.
+
 the best mix for a size (instead of TYPE's fixed recipe for the weight matrices):
   --target-size SIZE          the file is at most SIZE (14200000, 14.2MiB, 20GiB)
   --target-bpw BITS           or at most BITS bits per weight on average
@@ -132,12 +147,14 @@ the best mix for a size (instead of TYPE's fixed recipe for the weight matrices)
                               is that choice's cost; the types with the least
                               total cost that fit are chosen. TYPE still sets
                               everything else (and the recorded file type).
-  --chunks N, --ctx N         calibration chunks and tokens per chunk (8, 256)
+  --chunks N, --ctx N         calibration chunks and tokens per chunk (8, 256),
+                              for --target-size and --method gptq alike
 
 examples:
   quantfleet quantize model-f16.gguf model-Q4_K_M.gguf Q4_K_M
   quantfleet quantize --imatrix imatrix.gguf model-f16.gguf out.gguf IQ4_XS 8
   quantfleet quantize --dry-run model-f16.gguf Q5_K_M
+  quantfleet quantize --method gptq --calibration calib.txt model-f16.gguf out.gguf Q4_K_M
   quantfleet quantize --target-size 4.1GiB --calibration calib.txt --imatrix imatrix.gguf \
       model-f16.gguf model-4.1G.gguf Q4_K_M
 )";
@@ -184,6 +201,7 @@ absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::str
                }
                return absl::OkStatus();
              })
+      .Choice({"--method"}, &out.method, {"rtn", "gptq"})
       .Text({"--calibration"}, &out.target.calibration, "a text file")
       .Value({"--chunks"}, "a positive number", positive("--chunks", &out.target.chunks))
       .Value({"--ctx"}, "a positive number", positive("--ctx", &out.target.ctx))
@@ -215,6 +233,9 @@ absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::str
   if (out.help) return out;
   if (!out.options.include_weights.empty() && !out.options.exclude_weights.empty()) {
     return UsageError("--include-weights and --exclude-weights cannot be used together");
+  }
+  if (out.method == "gptq" && out.target.calibration.empty()) {
+    return UsageError("--method gptq needs --calibration TEXT to compute its Hessians over");
   }
   if (positional.size() < 2) return UsageError("expected INPUT.gguf [OUTPUT.gguf] TYPE [NTHREADS]");
   out.input = positional[0];
@@ -313,8 +334,9 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
   const bool tty = ::isatty(STDERR_FILENO) && !args.json;
   const int threads = args.threads > 0 ? args.threads : static_cast<int>(std::thread::hardware_concurrency());
   if (!args.json) {
-    absl::FPrintF(stderr, "%s '%s' -> '%s' as %s with %d threads\n", args.dry_run ? "planning" : "quantizing",
-                  args.input, args.dry_run ? "(dry run)" : args.output, args.options.file_type.name, threads);
+    absl::FPrintF(stderr, "%s '%s' -> '%s' as %s%s with %d threads\n", args.dry_run ? "planning" : "quantizing",
+                  args.input, args.dry_run ? "(dry run)" : args.output, args.options.file_type.name,
+                  args.method == "gptq" ? " by GPTQ" : "", threads);
   }
   if (args.dry_run) {
     if (!args.json) {
@@ -330,6 +352,25 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
     size_t next_line = 0;
     RunOptions run;
     run.threads = threads;
+    std::optional<HessianCollector> hessians;
+    std::optional<GptqMethod> gptq;
+    if (args.method == "gptq") {
+      absl::StatusOr<CalibrationText> calibration =
+          LoadCalibrationText(*model, args.input, args.target.calibration, args.target.ctx, args.target.chunks);
+      if (!calibration.ok()) return fail(calibration.status());
+      SetBlasThreads(threads);
+      absl::StatusOr<HessianCollector> collected =
+          CollectHessians(calibration->model.llama, calibration->chunks, [&](size_t done, size_t total) {
+            if (!args.json)
+              absl::FPrintF(stderr, "%sHessians: chunk %d/%d%s", tty ? "\r" : "", done, total,
+                            tty && done < total ? "" : "\n");
+          });
+      if (!collected.ok()) return fail(collected.status());
+      hessians.emplace(*std::move(collected));
+      SetBlasThreads(1);  // the matrices are solved one per thread
+      gptq.emplace(*hessians, GptqOptions());
+      run.method = &*gptq;
+    }
     run.on_tensor_done = [&](const QuantizeProgress& p) {
       if (tty) {
         bar.Update(p.tensors_done, p.source_bytes_done, plan->tensors[p.tensor_index].output.name);
@@ -356,6 +397,7 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
     j["output"] = args.dry_run ? nlohmann::json(nullptr) : nlohmann::json(args.output);
     j["file_type"] = std::string(args.options.file_type.name);
     j["dry_run"] = args.dry_run;
+    j["method"] = args.method;
     j["threads"] = threads;
     j["source_bytes"] = plan->source_bytes;
     j["output_bytes"] = plan->output_bytes;

@@ -24,6 +24,9 @@ struct QuantizeCommandArgs {
   bool json = false;
   bool help = false;
   TargetSize target;  // --target-size / --target-bpw: a type per matrix for a size
+  // "rtn": each type's own quantizer (llama-quantize's bytes); "gptq":
+  // GPTQ over the Hessians of --calibration TEXT.
+  std::string method = "rtn";
   // The flags' text, for sending the same options to a coordinator.
   std::vector<std::string> raw_tensor_types;
   std::vector<std::string> raw_kv_overrides;

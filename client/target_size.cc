@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "client/calibration_text.h"
 #include "core/calibration/imatrix_run.h"
 #include "core/calibration/type_budget.h"
 #include "core/io/mapped_file.h"
@@ -53,21 +54,16 @@ absl::StatusOr<TargetChoice> ChooseTypesForSize(const GgufModel& model, const st
         file_bytes, smallest));
   }
 
-  absl::StatusOr<std::string> text = ReadRegularFile(target.calibration);
-  if (!text.ok()) return text.status();
-  absl::StatusOr<RunnableModel> runnable = MakeRunnable(model, path);
-  if (!runnable.ok()) return runnable.status();
-  absl::StatusOr<std::vector<std::vector<TokenId>>> chunks =
-      CutChunks(*runnable->vocab, runnable->tokenizer.Tokenize(*text, true, false), target.ctx, target.chunks);
-  if (!chunks.ok())
-    return absl::InvalidArgumentError(absl::StrFormat("%s: %s", target.calibration, chunks.status().message()));
+  absl::StatusOr<CalibrationText> calibration =
+      LoadCalibrationText(model, path, target.calibration, target.ctx, target.chunks);
+  if (!calibration.ok()) return calibration.status();
   SetBlasThreads(target.threads);
 
   std::map<std::string, std::vector<float>> weights;
   if (imatrix != nullptr) weights = imatrix->weights;
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   absl::StatusOr<std::vector<TensorCosts>> costs =
-      MeasureTypeCosts(runnable->llama, *chunks, names, weights,
+      MeasureTypeCosts(calibration->model.llama, calibration->chunks, names, weights,
                        target.threads > 0 ? target.threads : static_cast<int>(std::thread::hardware_concurrency()),
                        [&](int done, int total) {
                          if (tty) absl::FPrintF(stderr, "\rmeasuring the types of %d/%d matrices ", done, total);

@@ -19,8 +19,11 @@ namespace {
 
 // A run of rows of `chunk_bytes` or so (counting the F32 copy of a row):
 // small enough to stay in cache, large enough to keep the threads busy.
-std::vector<RowRange> CutWork(const QuantizePlan& plan, size_t chunk_bytes, std::vector<int>* items_per_tensor) {
-  std::vector<RowRange> work = CutRowRanges(plan, [chunk_bytes](const PlannedTensor& t) {
+// A tensor another method quantizes goes one whole matrix at a time.
+std::vector<RowRange> CutWork(const QuantizePlan& plan, size_t chunk_bytes, const TensorMethod* method,
+                              std::vector<int>* items_per_tensor) {
+  std::vector<RowRange> work = CutRowRanges(plan, [chunk_bytes, method](const PlannedTensor& t) {
+    if (method != nullptr && t.convert && method->Handles(t)) return t.output.ne[1];
     const int64_t rows = t.output.n_rows();
     const int64_t row_bytes = std::max<int64_t>(static_cast<int64_t>(sizeof(float)) * t.output.ne[0],
                                                 static_cast<int64_t>(t.source->info.nbytes / rows));
@@ -35,7 +38,7 @@ class Executor {
  public:
   Executor(const GgufModel& model, const QuantizePlan& plan, AtomicFile& out, const RunOptions& options)
       : model_(model), plan_(plan), out_(out), options_(options) {
-    work_ = CutWork(plan, options.chunk_bytes, &remaining_);
+    work_ = CutWork(plan, options.chunk_bytes, options.method, &remaining_);
   }
 
   absl::Status Run(int threads) {
@@ -84,8 +87,12 @@ class Executor {
       const float* imatrix = nullptr;
       if (t.imatrix) imatrix = t.imatrix->data() + (item.first_row / in.ne[1]) * n_per_row;
       dst.resize(static_cast<size_t>(item.n_rows) * RowSize(t.output.type, n_per_row));
-      const size_t written =
-          ConvertRows(in.type, src, t.output.type, dst.data(), item.n_rows, n_per_row, imatrix, &f32);
+      size_t written = 0;
+      if (options_.method != nullptr && options_.method->Handles(t)) {
+        QF_ASSIGN_OR_RETURN(written, ByMethod(t, item, src, dst));
+      } else {
+        written = ConvertRows(in.type, src, t.output.type, dst.data(), item.n_rows, n_per_row, imatrix, &f32);
+      }
       if (absl::Status s = ValidateRowData(t.output.type, dst.data(), written); !s.ok()) {
         return absl::InvalidArgumentError(absl::StrFormat(
             "tensor '%s': quantizing rows %d..%d to %s gave a non-finite scale (%s); the source has values too "
@@ -97,6 +104,23 @@ class Executor {
     model_.part(t.source->split).DropRange(t.source->file_offset + (src - t.source->data), src_len);
     Finished(item, src_len);
     return absl::OkStatus();
+  }
+
+  // One whole matrix (CutWork made it one item) by the other method.
+  absl::StatusOr<size_t> ByMethod(const PlannedTensor& t, const RowRange& item, const uint8_t* src,
+                                  std::vector<uint8_t>& dst) {
+    const int64_t n_per_row = t.source->info.ne[0];
+    std::vector<float> rows(static_cast<size_t>(item.n_rows * n_per_row));
+    std::vector<float> scratch;
+    ConvertRows(t.source->info.type, src, GgmlType::kF32, rows.data(), item.n_rows, n_per_row, nullptr, &scratch);
+    QF_ASSIGN_OR_RETURN(std::vector<uint8_t> out,
+                        options_.method->Quantize(t, item.first_row / t.output.ne[1], rows.data(), item.n_rows));
+    if (out.size() != dst.size()) {
+      return absl::InternalError(
+          absl::StrFormat("tensor '%s': the method gave %d bytes for %d", t.output.name, out.size(), dst.size()));
+    }
+    dst = std::move(out);
+    return dst.size();
   }
 
   void Finished(const RowRange& item, size_t bytes) {

@@ -15,8 +15,10 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "core/gguf/gguf_model.h"
 #include "core/quant/quantize_plan.h"
 
@@ -28,11 +30,27 @@ struct QuantizeProgress {
   uint64_t source_bytes_done = 0;
 };
 
+// Quantizes some tensors in another way than their type's own quantizer
+// (e.g. GPTQ), one whole matrix at a time; the kernels do the others.
+// Called from the pool's threads concurrently: implementations are
+// thread-safe.
+class TensorMethod {
+ public:
+  virtual ~TensorMethod() = default;
+  // Whether the method quantizes `t` (a tensor the plan converts).
+  virtual bool Handles(const PlannedTensor& t) const = 0;
+  // Matrix `matrix` of `t` (its expert; 0 for a 2D tensor): `rows` rows of
+  // ne[0] floats in, rows * RowSize(output type, ne[0]) bytes out.
+  virtual absl::StatusOr<std::vector<uint8_t>> Quantize(const PlannedTensor& t, int64_t matrix, const float* rows,
+                                                        int64_t n_rows) const = 0;
+};
+
 struct RunOptions {
   int threads = 0;                // <= 0: all hardware threads
   bool overwrite = true;          // replace an existing destination
   size_t chunk_bytes = 4u << 20;  // f32 bytes per work item
   std::function<void(const QuantizeProgress&)> on_tensor_done;
+  const TensorMethod* method = nullptr;  // null: every tensor by its type's quantizer
 };
 
 // Writes the plan's artifact to `output`. On any error (bad source data,

@@ -126,6 +126,17 @@ TEST_F(QuantizeCli, UnknownOption_IsNamed) {
               "unknown option '--frobnicate'");
 }
 
+TEST_F(QuantizeCli, GptqWithoutItsTextOrOnAModelItCannotRun_IsRefusedAndWritesNothing) {
+  ExpectFails(Quantize({"--method", "gptq", Path("model.gguf"), Path("out.gguf"), "Q4_K_M"}),
+              "--method gptq needs --calibration TEXT");
+  ExpectFails(Quantize({"--method", "obq", Path("model.gguf"), Path("out.gguf"), "Q4_K_M"}), "--method");
+  std::ofstream(Path("calib.txt")) << "def f(x):\n    return x\n";
+  // The fixture model has no tokenizer: the forward pass cannot run on it.
+  ExpectFails(Quantize({"--method", "gptq", "--calibration", Path("calib.txt"), Path("model.gguf"), Path("out.gguf"),
+                        "Q4_K_M"}),
+              "tokenizer");
+}
+
 TEST_F(QuantizeCli, BadTensorTypeSpec_IsNamed) {
   ExpectFails(Quantize({"--tensor-type", "attn_v", Path("model.gguf"), Path("out.gguf"), "Q8_0"}),
               "expected NAME=TYPE");

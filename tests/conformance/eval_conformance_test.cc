@@ -176,5 +176,43 @@ TEST(TargetSize, BeatsTheRecipeAtItsSizeAsLlamaPerplexityMeasuresIt) {
   EXPECT_LT(mix_kld, recipe_kld);
 }
 
+// GPTQ, judged by llama.cpp itself: on the trained model, Q4_K_M by
+// --method gptq is a file of the same size that llama-perplexity loads,
+// and its mean KL divergence there is lower than llama.cpp's own Q4_K_M
+// with an importance matrix of the same calibration text.
+TEST(Gptq, BeatsTheImatrixQuantizerAtTheSameSizeAsLlamaPerplexityMeasuresIt) {
+  const std::string dir = ::testing::TempDir() + "/gptq";
+  std::filesystem::create_directories(dir);
+  const std::string base = SharedModels() + "/pystdlib-tiny/model-f16.gguf";
+  const std::string calib = SharedModels() + "/pystdlib-tiny/calib.txt";
+  const std::string text = SharedModels() + "/pystdlib-tiny/eval.txt";
+  ASSERT_TRUE(std::filesystem::exists(base)) << base << " is missing: the trained model comes with ../shared";
+  auto ok = [](const ProcessResult& r) {
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return r.exit_code == 0;
+  };
+  const std::string imatrix = dir + "/imatrix.gguf", rtn = dir + "/rtn.gguf", gptq = dir + "/gptq.gguf";
+  ASSERT_TRUE(ok(
+      RunProcess({Bin("quantfleet"), "imatrix", "-m", base, "-f", calib, "-c", "256", "--chunks", "8", "-o", imatrix},
+                 absl::Minutes(3))));
+  ASSERT_TRUE(
+      ok(RunProcess({OracleDir() + "/llama-quantize", "--imatrix", imatrix, base, rtn, "Q4_K_M"}, absl::Minutes(2))));
+  ASSERT_TRUE(ok(RunProcess({Bin("quantfleet"), "quantize", "--method", "gptq", "--calibration", calib, "--ctx", "256",
+                             "--chunks", "8", "--imatrix", imatrix, base, gptq, "Q4_K_M"},
+                            absl::Minutes(3))));
+  EXPECT_EQ(std::filesystem::file_size(gptq), std::filesystem::file_size(rtn));
+
+  ASSERT_TRUE(ok(LlamaSaveBaseLogits(base, text, 40, 256, dir + "/base.logits")));
+  auto llama_kld = [&](const std::string& model) {
+    ProcessResult r = LlamaKldAgainst(model, 256, dir + "/base.logits");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return Number(r.output, "Mean    KLD");
+  };
+  const double rtn_kld = llama_kld(rtn), gptq_kld = llama_kld(gptq);
+  std::printf("llama-perplexity, Q4_K_M: llama-quantize + imatrix KLD %.6f, GPTQ KLD %.6f (%.2fx)\n", rtn_kld, gptq_kld,
+              gptq_kld / rtn_kld);
+  EXPECT_LT(gptq_kld, rtn_kld);
+}
+
 }  // namespace
 }  // namespace quantfleet
