@@ -5,11 +5,11 @@
 
 #include "absl/strings/str_format.h"
 #include "core/quant/block_levels.h"
-#include "core/quant/quantize_rows.h"
+#include "core/quant/reference_kernels.h"
 
 namespace quantfleet {
 
-GgmlGridQuantizer::GgmlGridQuantizer(GgmlType type, int64_t rows, int64_t columns, const float* imatrix)
+GgmlGridQuantizer::GgmlGridQuantizer(GgmlType type, const float* w, int64_t rows, int64_t columns, const float* imatrix)
     : type_(type),
       rows_(rows),
       columns_(columns),
@@ -17,8 +17,13 @@ GgmlGridQuantizer::GgmlGridQuantizer(GgmlType type, int64_t rows, int64_t column
       row_bytes_(RowSize(type, columns)),
       imatrix_(imatrix),
       bytes_(static_cast<size_t>(rows) * row_bytes_),
+      row_mean_square_(static_cast<size_t>(rows)),
       scale_(static_cast<size_t>(rows * block_size_)),
-      offset_(static_cast<size_t>(rows * block_size_)) {}
+      offset_(static_cast<size_t>(rows * block_size_)),
+      seen_(static_cast<size_t>(rows * block_size_)),
+      level_(static_cast<size_t>(rows * block_size_)) {
+  for (int64_t r = 0; r < rows; ++r) row_mean_square_[r] = RowMeanSquare(w + r * columns, columns);
+}
 
 uint8_t* GgmlGridQuantizer::Block(int64_t row, int64_t first_column) {
   return bytes_.data() + static_cast<size_t>(row) * row_bytes_ +
@@ -32,10 +37,16 @@ void GgmlGridQuantizer::BeginGroup(int64_t first, int64_t count, const double* w
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < block_size_; ++c) x[c] = static_cast<float>(w[r * stride + c]);
     uint8_t* block = Block(r, first);
-    QuantizeRowsFast(type_, x.data(), block, 1, block_size_, imatrix_ != nullptr ? imatrix_ + first : nullptr);
+    QuantizeRowPart(type_, x.data(), block, block_size_, imatrix_ != nullptr ? imatrix_ + first : nullptr,
+                    row_mean_square_[r]);
     const BlockAffine a = AffineOf(type_, block);
-    std::copy(a.scale.begin(), a.scale.end(), scale_.begin() + r * block_size_);
-    std::copy(a.offset.begin(), a.offset.end(), offset_.begin() + r * block_size_);
+    const size_t at = static_cast<size_t>(r * block_size_);
+    std::copy(a.scale.begin(), a.scale.end(), scale_.begin() + at);
+    std::copy(a.offset.begin(), a.offset.end(), offset_.begin() + at);
+    for (int64_t c = 0; c < block_size_; ++c) {
+      seen_[at + c] = w[r * stride + c];
+      level_[at + c] = GetLevel(type_, block, static_cast<int>(c));
+    }
   }
 }
 
@@ -43,9 +54,12 @@ void GgmlGridQuantizer::QuantizeColumn(int64_t column, const double* w, double* 
   const int64_t e = column - group_first_;
   const LevelRange range = LevelsOf(type_);
   for (int64_t r = 0; r < rows; ++r) {
-    const double a = scale_[r * block_size_ + e], b = offset_[r * block_size_ + e];
+    const size_t at = static_cast<size_t>(r * block_size_ + e);
+    const double a = scale_[at], b = offset_[at];
     int level = range.lo;
-    if (a != 0) {
+    if (w[r] == seen_[at]) {
+      level = level_[at];
+    } else if (a != 0) {
       const double l = std::nearbyint((w[r] - b) / a);
       level = static_cast<int>(std::fmin(std::fmax(l, range.lo), range.hi));
     }
@@ -64,7 +78,7 @@ absl::StatusOr<std::vector<uint8_t>> GptqQuantizeRows(GgmlType type, const float
     return absl::InvalidArgumentError(absl::StrFormat("GPTQ to %s: rows of %d values are not whole blocks of %d",
                                                       TypeName(type), columns, BlockSize(type)));
   }
-  GgmlGridQuantizer grid(type, rows, columns, imatrix);
+  GgmlGridQuantizer grid(type, w, rows, columns, imatrix);
   options.group = BlockSize(type);
   const std::vector<double> weights(w, w + rows * columns);
   absl::StatusOr<GptqResult> solved = SolveGptq(weights, rows, columns, std::move(hessian), grid, options);

@@ -22,10 +22,12 @@ namespace quantfleet {
 
 class GgmlGridQuantizer final : public GptqQuantizer {
  public:
-  // `imatrix`: null or `columns` importance weights for the type's
-  // quantizer. Precondition: HasBlockLevels(type), columns a multiple of
-  // its block size; groups are its blocks.
-  GgmlGridQuantizer(GgmlType type, int64_t rows, int64_t columns, const float* imatrix);
+  // `w`: the weights before GPTQ (rows x columns), whose rows' mean
+  // squares the importance-weighted legacy recipes use; `imatrix`: null or
+  // `columns` importance weights for the type's quantizer. Precondition:
+  // HasBlockLevels(type), columns a multiple of its block size; groups are
+  // its blocks.
+  GgmlGridQuantizer(GgmlType type, const float* w, int64_t rows, int64_t columns, const float* imatrix);
 
   void BeginGroup(int64_t first, int64_t count, const double* w, int64_t stride, int64_t rows) override;
   void QuantizeColumn(int64_t column, const double* w, double* q, int64_t rows) override;
@@ -42,12 +44,19 @@ class GgmlGridQuantizer final : public GptqQuantizer {
   const float* const imatrix_;
   std::vector<uint8_t> bytes_;
   int64_t group_first_ = 0;
-  std::vector<double> scale_, offset_;  // rows x block size: the current group's grid
+  std::vector<float> row_mean_square_;
+  // rows x block size, for the current group: its grid, the weights the
+  // type's quantizer saw and the levels it chose (kept for a weight that
+  // no error has moved since, so that without feedback the bytes are the
+  // quantizer's own).
+  std::vector<double> scale_, offset_, seen_;
+  std::vector<int> level_;
 };
 
 // Quantizes `rows` x `columns` weights (row-major) to `type` with GPTQ
 // over `hessian` (columns x columns). options.group is the type's block
-// size whatever it says. Errors: those of SolveGptq, and INVALID_ARGUMENT
+// size whatever it says. With options.feedback false the bytes are
+// QuantizeRows's for the same weights and imatrix. Errors: those of SolveGptq, and INVALID_ARGUMENT
 // for a type without block levels or a row length that is not a whole
 // number of blocks.
 absl::StatusOr<std::vector<uint8_t>> GptqQuantizeRows(GgmlType type, const float* w, int64_t rows, int64_t columns,

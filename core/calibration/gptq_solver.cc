@@ -102,7 +102,7 @@ absl::StatusOr<GptqResult> SolveGptq(const std::vector<double>& w_in, int64_t ro
       const double d = u[at(i, i)];
       for (int64_t r = 0; r < rows; ++r) {
         result.q[static_cast<size_t>(r * columns + i)] = q[static_cast<size_t>(r)];
-        const double e = (column[static_cast<size_t>(r)] - q[static_cast<size_t>(r)]) / d;
+        const double e = options.feedback ? (column[static_cast<size_t>(r)] - q[static_cast<size_t>(r)]) / d : 0.0;
         err[static_cast<size_t>(r * count + (i - i1))] = e;
         // Within the block, at once: the columns after i.
         double* row = w.data() + r * columns;

@@ -45,6 +45,9 @@ struct GptqOptions {
   double max_damp = 1.0;  // gives up past this
   int64_t block = 128;    // rounded up to whole groups
   int64_t group = 128;    // columns per quantization group (<= 0: the whole row)
+  // false: no error moves onto later columns, which is rounding to
+  // nearest on the quantizer's grid (the baseline GPTQ is measured from).
+  bool feedback = true;
 };
 
 struct GptqResult {

@@ -15,10 +15,13 @@
 #include "absl/strings/str_format.h"
 #include "core/calibration/calibration_chunks.h"
 #include "core/calibration/gptq_ggml.h"
+#include "core/calibration/gptq_method.h"
 #include "core/calibration/hessian_collector.h"
 #include "core/gguf/gguf_model.h"
 #include "core/io/mapped_file.h"
 #include "core/model/runnable_model.h"
+#include "core/quant/file_type.h"
+#include "core/quant/model_quantizer.h"
 #include "core/quant/reference_kernels.h"
 
 namespace quantfleet {
@@ -262,6 +265,51 @@ TEST(GptqGgml, OnTheTrainedModel_BeatsTheTypesOwnQuantizerWithTheSameImatrix) {
                   weight->name.c_str(), gptq / rtn);
       EXPECT_LT(gptq, rtn) << TypeName(type) << " " << weight->name;
     }
+  }
+}
+
+// Without error feedback GPTQ is rounding to nearest on the grid the type's
+// quantizer chose, and the whole pipeline (the executor's method hook, the
+// grids, the level writing) must then give the quantizer's file byte for
+// byte, for every file type whose types all have block levels.
+TEST(GptqGgml, WithoutFeedback_TheFileIsTheQuantizersByteForByte) {
+  Trained* t = Trained::Get();
+  ASSERT_TRUE(t->model != nullptr) << "the trained model in ../shared/models/pystdlib-tiny did not load";
+  Imatrix imatrix;  // diag(H) / 2: the imatrix of the same text
+  for (const auto& [entry, e] : t->hessians.entries()) {
+    const std::vector<double> h = t->hessians.Hessian(entry);
+    std::vector<float> diag(static_cast<size_t>(e.columns));
+    for (int64_t j = 0; j < e.columns; ++j) diag[j] = static_cast<float>(h[j * e.columns + j] / 2);
+    imatrix.weights[entry] = diag;
+  }
+  // Every matrix under its own name.
+  for (const ModelTensor& tensor : t->file->tensors()) {
+    const std::string& name = tensor.info.name;
+    const std::string entry = GptqMethod::EntryFor(name);
+    if (entry != name && imatrix.weights.contains(entry)) imatrix.weights[name] = imatrix.weights[entry];
+  }
+  const std::string dir = ::testing::TempDir();
+  for (const char* file_type : {"Q4_0", "Q5_1", "Q4_K_M", "Q3_K_M", "Q6_K"}) {
+    QuantizeOptions options;
+    options.file_type = *ParseFileType(file_type);
+    absl::StatusOr<QuantizePlan> plan = BuildQuantizePlan(*t->file, options, &imatrix, false);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    RunOptions plain;
+    plain.threads = 2;
+    ASSERT_TRUE(RunQuantizePlan(*t->file, *plan, dir + "/plain.gguf", plain).ok());
+    GptqOptions no_feedback;
+    no_feedback.feedback = false;
+    GptqMethod method(t->hessians, no_feedback);
+    RunOptions by_method = plain;
+    by_method.method = &method;
+    int handled = 0;
+    for (const PlannedTensor& p : plan->tensors) handled += method.Handles(p) ? 1 : 0;
+    EXPECT_GT(handled, 20) << file_type;
+    ASSERT_TRUE(RunQuantizePlan(*t->file, *plan, dir + "/gptq.gguf", by_method).ok());
+    absl::StatusOr<std::string> a = ReadRegularFile(dir + "/plain.gguf");
+    absl::StatusOr<std::string> b = ReadRegularFile(dir + "/gptq.gguf");
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_TRUE(*a == *b) << file_type << ": the files differ";
   }
 }
 

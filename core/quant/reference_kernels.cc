@@ -42,17 +42,9 @@ void QuantizeQ8_0Ref(const float* x, BlockQ8_0* y, int64_t k) {
   for (int64_t i = 0; i < k / kQK8_0; i++) QuantizeBlockQ8_0(x + i * kQK8_0, &y[i]);
 }
 
-// Row-wise variance used by the importance-weighted 32-block recipes.
-inline float RowSigma2(const float* x, int64_t n_per_row) {
-  float sum_x2 = 0;
-  for (int64_t j = 0; j < n_per_row; ++j) sum_x2 += x[j] * x[j];
-  return sum_x2 / n_per_row;
-}
-
-void QuantizeQ4_0Weighted(const float* x, BlockQ4_0* y, int64_t n_per_row, const float* qw_row) {
+void QuantizeQ4_0Weighted(const float* x, BlockQ4_0* y, int64_t n_per_row, const float* qw_row, float sigma2) {
   float weight[kQK4_0];
   int8_t L[kQK4_0];
-  const float sigma2 = RowSigma2(x, n_per_row);
   const int64_t nb = n_per_row / kQK4_0;
   for (int64_t ib = 0; ib < nb; ++ib) {
     const float* xb = x + kQK4_0 * ib;
@@ -64,10 +56,9 @@ void QuantizeQ4_0Weighted(const float* x, BlockQ4_0* y, int64_t n_per_row, const
   }
 }
 
-void QuantizeQ4_1Weighted(const float* x, BlockQ4_1* y, int64_t n_per_row, const float* qw_row) {
+void QuantizeQ4_1Weighted(const float* x, BlockQ4_1* y, int64_t n_per_row, const float* qw_row, float sigma2) {
   float weight[kQK4_1];
   uint8_t L[kQK4_1], Laux[kQK4_1];
-  const float sigma2 = RowSigma2(x, n_per_row);
   const int64_t nb = n_per_row / kQK4_1;
   for (int64_t ib = 0; ib < nb; ++ib) {
     const float* xb = x + kQK4_1 * ib;
@@ -81,10 +72,9 @@ void QuantizeQ4_1Weighted(const float* x, BlockQ4_1* y, int64_t n_per_row, const
   }
 }
 
-void QuantizeQ5_0Weighted(const float* x, BlockQ5_0* y, int64_t n_per_row, const float* qw_row) {
+void QuantizeQ5_0Weighted(const float* x, BlockQ5_0* y, int64_t n_per_row, const float* qw_row, float sigma2) {
   float weight[kQK5_0];
   int8_t L[kQK5_0];
-  const float sigma2 = RowSigma2(x, n_per_row);
   const int64_t nb = n_per_row / kQK5_0;
   for (int64_t ib = 0; ib < nb; ++ib) {
     const float* xb = x + kQK5_0 * ib;
@@ -96,10 +86,9 @@ void QuantizeQ5_0Weighted(const float* x, BlockQ5_0* y, int64_t n_per_row, const
   }
 }
 
-void QuantizeQ5_1Weighted(const float* x, BlockQ5_1* y, int64_t n_per_row, const float* qw_row) {
+void QuantizeQ5_1Weighted(const float* x, BlockQ5_1* y, int64_t n_per_row, const float* qw_row, float sigma2) {
   float weight[kQK5_1];
   uint8_t L[kQK5_1], Laux[kQK5_1];
-  const float sigma2 = RowSigma2(x, n_per_row);
   const int64_t nb = n_per_row / kQK5_1;
   for (int64_t ib = 0; ib < nb; ++ib) {
     const float* xb = x + kQK5_1 * ib;
@@ -351,6 +340,35 @@ void ForEachRow(const float* src, void* dst, int64_t nrows, int64_t n_per_row, s
 
 }  // namespace
 
+float RowMeanSquare(const float* x, int64_t n) {
+  float sum_x2 = 0;
+  for (int64_t j = 0; j < n; ++j) sum_x2 += x[j] * x[j];
+  return sum_x2 / static_cast<float>(n);
+}
+
+size_t QuantizeRowPart(GgmlType type, const float* x, void* dst, int64_t n, const float* imatrix,
+                       float row_mean_square) {
+  if (imatrix != nullptr) {
+    switch (type) {
+      case GgmlType::kQ4_0:
+        QuantizeQ4_0Weighted(x, static_cast<BlockQ4_0*>(dst), n, imatrix, row_mean_square);
+        return RowSize(type, n);
+      case GgmlType::kQ4_1:
+        QuantizeQ4_1Weighted(x, static_cast<BlockQ4_1*>(dst), n, imatrix, row_mean_square);
+        return RowSize(type, n);
+      case GgmlType::kQ5_0:
+        QuantizeQ5_0Weighted(x, static_cast<BlockQ5_0*>(dst), n, imatrix, row_mean_square);
+        return RowSize(type, n);
+      case GgmlType::kQ5_1:
+        QuantizeQ5_1Weighted(x, static_cast<BlockQ5_1*>(dst), n, imatrix, row_mean_square);
+        return RowSize(type, n);
+      default:
+        break;
+    }
+  }
+  return QuantizeRows(type, x, dst, 1, n, imatrix);  // every other recipe sees a block at a time
+}
+
 size_t QuantizeRows(GgmlType type, const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                     const float* imatrix) {
   const size_t row_size = RowSize(type, n_per_row);
@@ -377,32 +395,36 @@ size_t QuantizeRows(GgmlType type, const float* src, void* dst, int64_t nrows, i
       if (!qw) {
         QuantizeQ4_0Ref(src, static_cast<BlockQ4_0*>(dst), n);
       } else {
-        ForEachRow<BlockQ4_0>(src, dst, nrows, n_per_row, row_size,
-                              [&](const float* x, BlockQ4_0* y) { QuantizeQ4_0Weighted(x, y, n_per_row, qw); });
+        ForEachRow<BlockQ4_0>(src, dst, nrows, n_per_row, row_size, [&](const float* x, BlockQ4_0* y) {
+          QuantizeQ4_0Weighted(x, y, n_per_row, qw, RowMeanSquare(x, n_per_row));
+        });
       }
       break;
     case GgmlType::kQ4_1:
       if (!qw) {
         QuantizeQ4_1Ref(src, static_cast<BlockQ4_1*>(dst), n);
       } else {
-        ForEachRow<BlockQ4_1>(src, dst, nrows, n_per_row, row_size,
-                              [&](const float* x, BlockQ4_1* y) { QuantizeQ4_1Weighted(x, y, n_per_row, qw); });
+        ForEachRow<BlockQ4_1>(src, dst, nrows, n_per_row, row_size, [&](const float* x, BlockQ4_1* y) {
+          QuantizeQ4_1Weighted(x, y, n_per_row, qw, RowMeanSquare(x, n_per_row));
+        });
       }
       break;
     case GgmlType::kQ5_0:
       if (!qw) {
         QuantizeQ5_0Ref(src, static_cast<BlockQ5_0*>(dst), n);
       } else {
-        ForEachRow<BlockQ5_0>(src, dst, nrows, n_per_row, row_size,
-                              [&](const float* x, BlockQ5_0* y) { QuantizeQ5_0Weighted(x, y, n_per_row, qw); });
+        ForEachRow<BlockQ5_0>(src, dst, nrows, n_per_row, row_size, [&](const float* x, BlockQ5_0* y) {
+          QuantizeQ5_0Weighted(x, y, n_per_row, qw, RowMeanSquare(x, n_per_row));
+        });
       }
       break;
     case GgmlType::kQ5_1:
       if (!qw) {
         QuantizeQ5_1Ref(src, static_cast<BlockQ5_1*>(dst), n);
       } else {
-        ForEachRow<BlockQ5_1>(src, dst, nrows, n_per_row, row_size,
-                              [&](const float* x, BlockQ5_1* y) { QuantizeQ5_1Weighted(x, y, n_per_row, qw); });
+        ForEachRow<BlockQ5_1>(src, dst, nrows, n_per_row, row_size, [&](const float* x, BlockQ5_1* y) {
+          QuantizeQ5_1Weighted(x, y, n_per_row, qw, RowMeanSquare(x, n_per_row));
+        });
       }
       break;
     case GgmlType::kQ2_K:

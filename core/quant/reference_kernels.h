@@ -26,6 +26,18 @@ namespace quantfleet {
 // type's block size. Returns the bytes written: nrows * RowSize(type, n_per_row).
 size_t QuantizeRows(GgmlType type, const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix);
 
+// The mean square of `n` values, summed in order in float: the row
+// statistic of the importance-weighted Q4_0, Q4_1, Q5_0 and Q5_1 recipes.
+float RowMeanSquare(const float* x, int64_t n);
+
+// Quantizes `n` values (whole blocks) of a row whose RowMeanSquare is
+// `row_mean_square`, giving the bytes QuantizeRows writes for them when it
+// quantizes the whole row (the recipes above weigh by the row's mean
+// square; every other recipe sees one block or super-block at a time).
+// `imatrix` is null or holds the `n` values' importance weights.
+size_t QuantizeRowPart(GgmlType type, const float* x, void* dst, int64_t n, const float* imatrix,
+                       float row_mean_square);
+
 // True when DequantizeToFloat can read `type`.
 bool CanDequantize(GgmlType type);
 
