@@ -133,10 +133,15 @@ how the weight matrices are rounded:
                               onto the columns still to quantize, weighted by
                               the inputs the matrix sees over --calibration
                               TEXT (--chunks, --ctx), so they cancel in its
-                              output. Same types, sizes and file layout as
-                              rtn, read by any llama.cpp; types without block
-                              levels (IQ4_NL, IQ4_XS) stay rtn. The importance
-                              weights are --imatrix's, else the text's own.
+                              output. Same types, size and file layout as
+                              rtn, read by any llama.cpp. Each block's scales
+                              come from the type's own quantizer; the
+                              importance weights are --imatrix's, else the
+                              text's own. Matrices no calibration token
+                              reaches, and the embeddings, stay rtn.
+  --damp X                    GPTQ's damping, a fraction of the mean Hessian
+                              diagonal added to it (default 0.01; raised by
+                              0.01 until the Hessian factors)
 
 the best mix for a size (instead of TYPE's fixed recipe for the weight matrices):
   --target-size SIZE          the file is at most SIZE (14200000, 14.2MiB, 20GiB)
@@ -202,6 +207,13 @@ absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::str
                return absl::OkStatus();
              })
       .Choice({"--method"}, &out.method, {"rtn", "gptq"})
+      .Value({"--damp"}, "a number in (0, 1]",
+             [&out](const std::string& v) -> absl::Status {
+               if (!absl::SimpleAtod(v, &out.damp) || !(out.damp > 0) || out.damp > 1) {
+                 return UsageError(absl::StrFormat("--damp '%s': expected a number in (0, 1], e.g. 0.01", v));
+               }
+               return absl::OkStatus();
+             })
       .Text({"--calibration"}, &out.target.calibration, "a text file")
       .Value({"--chunks"}, "a positive number", positive("--chunks", &out.target.chunks))
       .Value({"--ctx"}, "a positive number", positive("--ctx", &out.target.ctx))
@@ -368,7 +380,9 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
       if (!collected.ok()) return fail(collected.status());
       hessians.emplace(*std::move(collected));
       SetBlasThreads(1);  // the matrices are solved one per thread
-      gptq.emplace(*hessians, GptqOptions());
+      GptqOptions gptq_options;
+      gptq_options.damp = args.damp;
+      gptq.emplace(*hessians, gptq_options);
       run.method = &*gptq;
     }
     run.on_tensor_done = [&](const QuantizeProgress& p) {

@@ -27,6 +27,7 @@ struct QuantizeCommandArgs {
   // "rtn": each type's own quantizer (llama-quantize's bytes); "gptq":
   // GPTQ over the Hessians of --calibration TEXT.
   std::string method = "rtn";
+  double damp = 0.01;  // GPTQ's damping, of the Hessian's mean diagonal
   // The flags' text, for sending the same options to a coordinator.
   std::vector<std::string> raw_tensor_types;
   std::vector<std::string> raw_kv_overrides;

@@ -53,17 +53,27 @@ void GgmlGridQuantizer::BeginGroup(int64_t first, int64_t count, const double* w
 void GgmlGridQuantizer::QuantizeColumn(int64_t column, const double* w, double* q, int64_t rows) {
   const int64_t e = column - group_first_;
   const LevelRange range = LevelsOf(type_);
+  const bool linear = HasLinearLevels(type_);
   for (int64_t r = 0; r < rows; ++r) {
     const size_t at = static_cast<size_t>(r * block_size_ + e);
     const double a = scale_[at], b = offset_[at];
     int level = range.lo;
     if (w[r] == seen_[at]) {
       level = level_[at];
-    } else if (a != 0) {
+    } else if (a != 0 && linear) {
       const double l = std::nearbyint((w[r] - b) / a);
       level = static_cast<int>(std::fmin(std::fmax(l, range.lo), range.hi));
+    } else if (a != 0) {  // a table of values: the nearest one
+      double best = INFINITY;
+      for (int l = range.lo; l <= range.hi; ++l) {
+        const double d = std::fabs(w[r] - (a * LevelValue(type_, l) + b));
+        if (d < best) {
+          best = d;
+          level = l;
+        }
+      }
     }
-    q[r] = a * level + b;
+    q[r] = a * LevelValue(type_, level) + b;
     SetLevel(type_, Block(r, group_first_), static_cast<int>(e), level);
   }
 }

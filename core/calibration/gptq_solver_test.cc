@@ -237,7 +237,8 @@ TEST(GptqSolver, OnTheTrainedModel_LowersTheOutputErrorBelowRoundingToNearest) {
 TEST(GptqGgml, OnTheTrainedModel_BeatsTheTypesOwnQuantizerWithTheSameImatrix) {
   Trained* t = Trained::Get();
   ASSERT_TRUE(t->model != nullptr) << "the trained model in ../shared/models/pystdlib-tiny did not load";
-  for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ5_1, GgmlType::kQ3_K, GgmlType::kQ4_K, GgmlType::kQ6_K}) {
+  for (GgmlType type :
+       {GgmlType::kQ4_0, GgmlType::kQ5_1, GgmlType::kQ3_K, GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kIQ4_XS}) {
     for (auto [weight, entry] : t->Weights()) {
       const int64_t rows = weight->n_out, columns = weight->n_in;
       std::vector<float> f(static_cast<size_t>(rows * columns));
@@ -289,7 +290,7 @@ TEST(GptqGgml, WithoutFeedback_TheFileIsTheQuantizersByteForByte) {
     if (entry != name && imatrix.weights.contains(entry)) imatrix.weights[name] = imatrix.weights[entry];
   }
   const std::string dir = ::testing::TempDir();
-  for (const char* file_type : {"Q4_0", "Q5_1", "Q4_K_M", "Q3_K_M", "Q6_K"}) {
+  for (const char* file_type : {"Q4_0", "Q5_1", "Q4_K_M", "Q3_K_M", "Q6_K", "IQ4_XS", "IQ4_NL"}) {
     QuantizeOptions options;
     options.file_type = *ParseFileType(file_type);
     absl::StatusOr<QuantizePlan> plan = BuildQuantizePlan(*t->file, options, &imatrix, false);

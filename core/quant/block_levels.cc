@@ -86,6 +86,14 @@ Split Locate(GgmlType type, int e) {
       s.high = {128 + n * 32 + l, quarter * 2, 2};
       break;
     }
+    case GgmlType::kIQ4_NL:  // d, then as Q4_0
+      s.low = {2 + e % 16, (e / 16) * 4, 4};
+      break;
+    case GgmlType::kIQ4_XS: {  // d, scales_h, scales_l[4], then 16 bytes per 32 elements
+      const int r = e % 32;
+      s.low = {8 + (e / 32) * 16 + r % 16, (r / 16) * 4, 4};
+      break;
+    }
     default:
       break;
   }
@@ -106,11 +114,17 @@ bool HasBlockLevels(GgmlType type) {
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:
     case GgmlType::kQ6_K:
+    case GgmlType::kIQ4_NL:
+    case GgmlType::kIQ4_XS:
       return true;
     default:
       return false;
   }
 }
+
+bool HasLinearLevels(GgmlType type) { return type != GgmlType::kIQ4_NL && type != GgmlType::kIQ4_XS; }
+
+int LevelValue(GgmlType type, int level) { return HasLinearLevels(type) ? level : kIQ4NLValues[level]; }
 
 LevelRange LevelsOf(GgmlType type) {
   switch (type) {
@@ -160,9 +174,10 @@ BlockAffine AffineOf(GgmlType type, const uint8_t* block) {
   BlockAffine a;
   a.scale.resize(n);
   a.offset.resize(n);
+  const double lo = LevelValue(type, range.lo), step = LevelValue(type, range.lo + 1) - lo;
   for (int e = 0; e < n; ++e) {
-    a.scale[e] = static_cast<double>(at_next[e]) - at_lo[e];
-    a.offset[e] = at_lo[e] - a.scale[e] * range.lo;
+    a.scale[e] = (static_cast<double>(at_next[e]) - at_lo[e]) / step;
+    a.offset[e] = at_lo[e] - a.scale[e] * lo;
   }
   return a;
 }

@@ -11,8 +11,9 @@
 namespace quantfleet {
 namespace {
 
-const GgmlType kTypes[] = {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ8_0,
-                           GgmlType::kQ2_K, GgmlType::kQ3_K, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
+const GgmlType kTypes[] = {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ5_0,   GgmlType::kQ5_1,
+                           GgmlType::kQ8_0, GgmlType::kQ2_K, GgmlType::kQ3_K,   GgmlType::kQ4_K,
+                           GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kIQ4_NL, GgmlType::kIQ4_XS};
 
 // Blocks the type's own quantizer wrote, from weights with outliers.
 std::vector<uint8_t> QuantizedBlocks(GgmlType type, int blocks, uint32_t seed) {
@@ -58,7 +59,7 @@ TEST(BlockLevels, TheAffineFormAgreesWithTheDequantizer) {
       for (int e = 0; e < n; ++e, ++i) {
         const int level = GetLevel(type, blocks.data() + b, e);
         distinct_levels += level != GetLevel(type, blocks.data() + b, 0) ? 1 : 0;
-        const double got = a.scale[e] * level + a.offset[e];
+        const double got = a.scale[e] * LevelValue(type, level) + a.offset[e];
         EXPECT_NEAR(got, want[i], 1e-6 + 1e-5 * std::abs(want[i])) << TypeName(type) << " element " << i;
       }
     }
@@ -73,7 +74,7 @@ TEST(BlockLevels, LevelsAreClampedToTheTypesRange) {
   block = QuantizedBlocks(GgmlType::kQ8_0, 1, 3);
   SetLevel(GgmlType::kQ8_0, block.data(), 0, -1000);
   EXPECT_EQ(GetLevel(GgmlType::kQ8_0, block.data(), 0), -128);
-  EXPECT_FALSE(HasBlockLevels(GgmlType::kIQ4_XS));
+  EXPECT_FALSE(HasBlockLevels(GgmlType::kF16));
 }
 
 }  // namespace
