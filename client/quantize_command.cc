@@ -364,26 +364,23 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
     size_t next_line = 0;
     RunOptions run;
     run.threads = threads;
-    std::optional<HessianCollector> hessians;
-    std::optional<GptqMethod> gptq;
+    std::unique_ptr<GptqMethod> gptq;
     if (args.method == "gptq") {
       absl::StatusOr<CalibrationText> calibration =
           LoadCalibrationText(*model, args.input, args.target.calibration, args.target.ctx, args.target.chunks);
       if (!calibration.ok()) return fail(calibration.status());
-      SetBlasThreads(threads);
-      absl::StatusOr<HessianCollector> collected =
-          CollectHessians(calibration->model.llama, calibration->chunks, [&](size_t done, size_t total) {
-            if (!args.json)
-              absl::FPrintF(stderr, "%sHessians: chunk %d/%d%s", tty ? "\r" : "", done, total,
-                            tty && done < total ? "" : "\n");
-          });
-      if (!collected.ok()) return fail(collected.status());
-      hessians.emplace(*std::move(collected));
-      SetBlasThreads(1);  // the matrices are solved one per thread
       GptqOptions gptq_options;
       gptq_options.damp = args.damp;
-      gptq.emplace(*hessians, gptq_options);
-      run.method = &*gptq;
+      absl::StatusOr<std::unique_ptr<GptqMethod>> method = GptqMethod::Create(
+          *model, args.input, *plan, std::move(calibration->chunks), gptq_options, threads, [&](int done, int total) {
+            if (!args.json) {
+              absl::FPrintF(stderr, "%sGPTQ: layer %d/%d solved%s", tty ? "\r" : "", done, total,
+                            tty && done < total ? "" : "\n");
+            }
+          });
+      if (!method.ok()) return fail(method.status());
+      gptq = *std::move(method);
+      run.method = gptq.get();
     }
     run.on_tensor_done = [&](const QuantizeProgress& p) {
       if (tty) {

@@ -173,6 +173,7 @@ TEST(GptqSolver, DeadColumnsAreZeroedAndBadShapesRefused) {
 struct Trained {
   std::unique_ptr<GgufModel> file;
   std::unique_ptr<RunnableModel> model;
+  std::vector<std::vector<TokenId>> chunks;
   HessianCollector hessians{false};
 
   static Trained* Get() {
@@ -190,11 +191,9 @@ struct Trained {
       const std::vector<TokenId> tokens = t->model->tokenizer.Tokenize(*text, true, false);
       absl::StatusOr<std::vector<std::vector<TokenId>>> chunks = CutChunks(*t->model->vocab, tokens, 256, 8);
       if (!chunks.ok()) return t;
-      for (const std::vector<TokenId>& chunk : *chunks) {
-        HessianCollector one(false);
-        if (!RunForward(t->model->llama, chunk, &one, nullptr).ok()) return t;
-        t->hessians.Merge(one);
-      }
+      t->chunks = *chunks;
+      absl::StatusOr<HessianCollector> hessians = CollectHessians(t->model->llama, t->chunks);
+      if (hessians.ok()) t->hessians.Merge(*hessians);
       return t;
     }();
     return trained;
@@ -300,11 +299,13 @@ TEST(GptqGgml, WithoutFeedback_TheFileIsTheQuantizersByteForByte) {
     ASSERT_TRUE(RunQuantizePlan(*t->file, *plan, dir + "/plain.gguf", plain).ok());
     GptqOptions no_feedback;
     no_feedback.feedback = false;
-    GptqMethod method(t->hessians, no_feedback);
+    absl::StatusOr<std::unique_ptr<GptqMethod>> method =
+        GptqMethod::Create(*t->file, "model-f16.gguf", *plan, t->chunks, no_feedback, 2, nullptr);
+    ASSERT_TRUE(method.ok()) << method.status();
     RunOptions by_method = plain;
-    by_method.method = &method;
+    by_method.method = method->get();
     int handled = 0;
-    for (const PlannedTensor& p : plan->tensors) handled += method.Handles(p) ? 1 : 0;
+    for (const PlannedTensor& p : plan->tensors) handled += (*method)->Handles(p) ? 1 : 0;
     EXPECT_GT(handled, 20) << file_type;
     ASSERT_TRUE(RunQuantizePlan(*t->file, *plan, dir + "/gptq.gguf", by_method).ok());
     absl::StatusOr<std::string> a = ReadRegularFile(dir + "/plain.gguf");

@@ -42,7 +42,7 @@ class TensorMethod {
   // Matrix `matrix` of `t` (its expert; 0 for a 2D tensor): `rows` rows of
   // ne[0] floats in, rows * RowSize(output type, ne[0]) bytes out.
   virtual absl::StatusOr<std::vector<uint8_t>> Quantize(const PlannedTensor& t, int64_t matrix, const float* rows,
-                                                        int64_t n_rows) const = 0;
+                                                        int64_t n_rows) = 0;
 };
 
 struct RunOptions {
@@ -50,7 +50,7 @@ struct RunOptions {
   bool overwrite = true;          // replace an existing destination
   size_t chunk_bytes = 4u << 20;  // f32 bytes per work item
   std::function<void(const QuantizeProgress&)> on_tensor_done;
-  const TensorMethod* method = nullptr;  // null: every tensor by its type's quantizer
+  TensorMethod* method = nullptr;  // null: every tensor by its type's quantizer
 };
 
 // Writes the plan's artifact to `output`. On any error (bad source data,
