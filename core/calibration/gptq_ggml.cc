@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "core/quant/block_levels.h"
+#include "core/quant/quantize_rows.h"
 #include "core/quant/reference_kernels.h"
 
 namespace quantfleet {
@@ -37,8 +38,8 @@ void GgmlGridQuantizer::BeginGroup(int64_t first, int64_t count, const double* w
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < block_size_; ++c) x[c] = static_cast<float>(w[r * stride + c]);
     uint8_t* block = Block(r, first);
-    QuantizeRowPart(type_, x.data(), block, block_size_, imatrix_ != nullptr ? imatrix_ + first : nullptr,
-                    row_mean_square_[r]);
+    QuantizeRowPartFast(type_, x.data(), block, block_size_, imatrix_ != nullptr ? imatrix_ + first : nullptr,
+                        row_mean_square_[r]);
     const BlockAffine a = AffineOf(type_, block);
     const size_t at = static_cast<size_t>(r * block_size_);
     std::copy(a.scale.begin(), a.scale.end(), scale_.begin() + at);

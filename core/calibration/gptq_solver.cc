@@ -1,5 +1,7 @@
 #include "core/calibration/gptq_solver.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cstddef>
 
@@ -110,15 +112,12 @@ absl::StatusOr<GptqResult> SolveGptq(const std::vector<double>& w_in, int64_t ro
         for (int64_t j = i + 1; j < i2; ++j) row[j] -= e * ui[j];
       }
     }
-    // The later blocks, once: W[:, i2:] -= Err * U[i1:i2, i2:].
-    for (int64_t r = 0; r < rows; ++r) {
-      double* row = w.data() + r * columns;
-      for (int64_t k = 0; k < count; ++k) {
-        const double e = err[static_cast<size_t>(r * count + k)];
-        if (e == 0) continue;
-        const double* uk = u.data() + at(i1 + k, 0);
-        for (int64_t j = i2; j < columns; ++j) row[j] -= e * uk[j];
-      }
+    // The later blocks, once: W[:, i2:] -= Err * U[i1:i2, i2:], one
+    // matrix product (most of the solve's arithmetic).
+    if (i2 < columns) {
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(columns - i2),
+                  static_cast<int>(count), -1.0, err.data(), static_cast<int>(count), u.data() + at(i1, i2), n, 1.0,
+                  w.data() + i2, n);
     }
   }
   return result;

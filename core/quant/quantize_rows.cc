@@ -35,6 +35,12 @@ bool HasFastPath(GgmlType type) {
          type == GgmlType::kIQ4_NL;
 }
 
+size_t QuantizeRowPartFast(GgmlType type, const float* x, void* dst, int64_t n, const float* imatrix,
+                           float row_mean_square) {
+  if (HasFastPath(type)) return QuantizeRowsFast(type, x, dst, 1, n, imatrix);
+  return QuantizeRowPart(type, x, dst, n, imatrix, row_mean_square);
+}
+
 size_t QuantizeRowsFast(GgmlType type, const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                         const float* imatrix) {
   if (HasFastPath(type)) {

@@ -20,6 +20,11 @@ namespace quantfleet {
 size_t QuantizeRowsFast(GgmlType type, const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                         const float* imatrix);
 
+// Same contract as QuantizeRowPart in reference_kernels.h (the fast paths
+// are all per-block recipes).
+size_t QuantizeRowPartFast(GgmlType type, const float* x, void* dst, int64_t n, const float* imatrix,
+                           float row_mean_square);
+
 // True when QuantizeRowsFast uses a vectorised path for `type` here.
 bool HasFastPath(GgmlType type);
 
