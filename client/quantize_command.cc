@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -18,7 +19,7 @@
 #include "client/calibration_text.h"
 #include "client/command_line.h"
 #include "client/terminal_progress.h"
-#include "core/calibration/gptq_method.h"
+#include "core/calibration/layerwise_method.h"
 #include "core/gguf/gguf_model.h"
 #include "core/io/mapped_file.h"
 #include "core/model/forward_pass.h"
@@ -137,8 +138,17 @@ how the weight matrices are rounded:
                               rtn, read by any llama.cpp. Each block's scales
                               come from the type's own quantizer; the
                               importance weights are --imatrix's, else the
-                              text's own. Matrices no calibration token
-                              reaches, and the embeddings, stay rtn.
+                              text's own. Layer after layer: each layer's
+                              inputs come through the quantized layers before
+                              it. Matrices no calibration token reaches, and
+                              the embeddings, stay rtn.
+  --method awq                AWQ: per layer, a scale per input channel of
+                              each group (q/k/v, o, gate/up, down) is searched
+                              so that rounding W*s hurts least where large
+                              activations meet the weights, and folded into
+                              the norms and the v and up rows before rtn;
+                              same types and size, read by any llama.cpp
+  --method awq+gptq           AWQ's scales, then GPTQ
   --damp X                    GPTQ's damping, a fraction of the mean Hessian
                               diagonal added to it (default 0.01; raised by
                               0.01 until the Hessian factors)
@@ -206,7 +216,7 @@ absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::str
                }
                return absl::OkStatus();
              })
-      .Choice({"--method"}, &out.method, {"rtn", "gptq"})
+      .Choice({"--method"}, &out.method, {"rtn", "gptq", "awq", "awq+gptq"})
       .Value({"--damp"}, "a number in (0, 1]",
              [&out](const std::string& v) -> absl::Status {
                if (!absl::SimpleAtod(v, &out.damp) || !(out.damp > 0) || out.damp > 1) {
@@ -246,8 +256,9 @@ absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::str
   if (!out.options.include_weights.empty() && !out.options.exclude_weights.empty()) {
     return UsageError("--include-weights and --exclude-weights cannot be used together");
   }
-  if (out.method == "gptq" && out.target.calibration.empty()) {
-    return UsageError("--method gptq needs --calibration TEXT to compute its Hessians over");
+  if (out.method != "rtn" && out.target.calibration.empty()) {
+    return UsageError(
+        absl::StrFormat("--method %s needs --calibration TEXT to measure the layers' inputs over", out.method));
   }
   if (positional.size() < 2) return UsageError("expected INPUT.gguf [OUTPUT.gguf] TYPE [NTHREADS]");
   out.input = positional[0];
@@ -348,7 +359,7 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
   if (!args.json) {
     absl::FPrintF(stderr, "%s '%s' -> '%s' as %s%s with %d threads\n", args.dry_run ? "planning" : "quantizing",
                   args.input, args.dry_run ? "(dry run)" : args.output, args.options.file_type.name,
-                  args.method == "gptq" ? " by GPTQ" : "", threads);
+                  args.method == "rtn" ? "" : " by " + args.method, threads);
   }
   if (args.dry_run) {
     if (!args.json) {
@@ -364,23 +375,27 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
     size_t next_line = 0;
     RunOptions run;
     run.threads = threads;
-    std::unique_ptr<GptqMethod> gptq;
-    if (args.method == "gptq") {
+    std::unique_ptr<LayerwiseMethod> calibrated;
+    if (args.method != "rtn") {
       absl::StatusOr<CalibrationText> calibration =
           LoadCalibrationText(*model, args.input, args.target.calibration, args.target.ctx, args.target.chunks);
       if (!calibration.ok()) return fail(calibration.status());
-      GptqOptions gptq_options;
-      gptq_options.damp = args.damp;
-      absl::StatusOr<std::unique_ptr<GptqMethod>> method = GptqMethod::Create(
-          *model, args.input, *plan, std::move(calibration->chunks), gptq_options, threads, [&](int done, int total) {
-            if (!args.json) {
-              absl::FPrintF(stderr, "%sGPTQ: layer %d/%d solved%s", tty ? "\r" : "", done, total,
-                            tty && done < total ? "" : "\n");
-            }
+      LayerwiseOptions options;
+      options.awq = absl::StartsWith(args.method, "awq");
+      options.gptq = absl::EndsWith(args.method, "gptq");
+      options.gptq_options.damp = args.damp;
+      absl::StatusOr<std::unique_ptr<LayerwiseMethod>> method = LayerwiseMethod::Create(
+          *model, args.input, *plan, std::move(calibration->chunks), options, threads,
+          [&](const LayerReport& r, int n_layer) {
+            if (args.json) return;
+            absl::FPrintF(stderr, "%s%s: layer %d/%d done (%d matrices%s)%s", tty ? "\r" : "", args.method, r.layer + 1,
+                          n_layer, r.matrices,
+                          options.awq ? absl::StrFormat(", %d of 4 groups scaled", r.scaled_groups) : "",
+                          tty && r.layer + 1 < n_layer ? "" : "\n");
           });
       if (!method.ok()) return fail(method.status());
-      gptq = *std::move(method);
-      run.method = gptq.get();
+      calibrated = *std::move(method);
+      run.method = calibrated.get();
     }
     run.on_tensor_done = [&](const QuantizeProgress& p) {
       if (tty) {

@@ -15,14 +15,15 @@
 #include "absl/strings/str_format.h"
 #include "core/calibration/calibration_chunks.h"
 #include "core/calibration/gptq_ggml.h"
-#include "core/calibration/gptq_method.h"
 #include "core/calibration/hessian_collector.h"
+#include "core/calibration/layerwise_method.h"
 #include "core/gguf/gguf_model.h"
 #include "core/io/mapped_file.h"
 #include "core/model/runnable_model.h"
 #include "core/quant/file_type.h"
 #include "core/quant/model_quantizer.h"
 #include "core/quant/reference_kernels.h"
+#include "tests/tools/trained_llama.h"
 
 namespace quantfleet {
 namespace {
@@ -168,46 +169,8 @@ TEST(GptqSolver, DeadColumnsAreZeroedAndBadShapesRefused) {
   EXPECT_EQ(SolveGptq(w, rows, columns + 1, h, grid).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-// The trained model with the Hessians of its calibration text (8 chunks
-// of 256 tokens), gathered once for the tests below.
-struct Trained {
-  std::unique_ptr<GgufModel> file;
-  std::unique_ptr<RunnableModel> model;
-  std::vector<std::vector<TokenId>> chunks;
-  HessianCollector hessians{false};
-
-  static Trained* Get() {
-    static Trained* trained = [] {
-      auto t = new Trained;
-      const char* env = std::getenv("QUANTFLEET_SHARED_MODELS");
-      const std::string dir = std::string(env != nullptr ? env : QUANTFLEET_DEFAULT_SHARED_MODELS) + "/pystdlib-tiny";
-      absl::StatusOr<GgufModel> file = GgufModel::Open(dir + "/model-f16.gguf");
-      if (!file.ok()) return t;
-      t->file = std::make_unique<GgufModel>(*std::move(file));
-      absl::StatusOr<RunnableModel> model = MakeRunnable(*t->file, dir + "/model-f16.gguf");
-      absl::StatusOr<std::string> text = ReadRegularFile(dir + "/calib.txt");
-      if (!model.ok() || !text.ok()) return t;
-      t->model = std::make_unique<RunnableModel>(*std::move(model));
-      const std::vector<TokenId> tokens = t->model->tokenizer.Tokenize(*text, true, false);
-      absl::StatusOr<std::vector<std::vector<TokenId>>> chunks = CutChunks(*t->model->vocab, tokens, 256, 8);
-      if (!chunks.ok()) return t;
-      t->chunks = *chunks;
-      absl::StatusOr<HessianCollector> hessians = CollectHessians(t->model->llama, t->chunks);
-      if (hessians.ok()) t->hessians.Merge(*hessians);
-      return t;
-    }();
-    return trained;
-  }
-
-  // Layer 1's attn_q and ffn_down with the Hessians they are solved over.
-  std::vector<std::pair<const Linear*, std::string>> Weights() const {
-    const LlamaLayer& layer = model->llama.layers()[1];
-    return {{&layer.wq, "blk.1.attn_qkv"}, {&layer.down, "blk.1.ffn_down.weight"}};
-  }
-};
-
 TEST(GptqSolver, OnTheTrainedModel_LowersTheOutputErrorBelowRoundingToNearest) {
-  Trained* t = Trained::Get();
+  TrainedLlama* t = TrainedLlama::Get();
   ASSERT_TRUE(t->model != nullptr) << "the trained model in ../shared/models/pystdlib-tiny did not load";
   for (auto [weight, entry] : t->Weights()) {
     const int64_t rows = weight->n_out, columns = weight->n_in;
@@ -234,7 +197,7 @@ TEST(GptqSolver, OnTheTrainedModel_LowersTheOutputErrorBelowRoundingToNearest) {
 // type's own quantizer with the same importance weights (diag(H) / 2, the
 // imatrix of the same text).
 TEST(GptqGgml, OnTheTrainedModel_BeatsTheTypesOwnQuantizerWithTheSameImatrix) {
-  Trained* t = Trained::Get();
+  TrainedLlama* t = TrainedLlama::Get();
   ASSERT_TRUE(t->model != nullptr) << "the trained model in ../shared/models/pystdlib-tiny did not load";
   for (GgmlType type :
        {GgmlType::kQ4_0, GgmlType::kQ5_1, GgmlType::kQ3_K, GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kIQ4_XS}) {
@@ -273,7 +236,7 @@ TEST(GptqGgml, OnTheTrainedModel_BeatsTheTypesOwnQuantizerWithTheSameImatrix) {
 // grids, the level writing) must then give the quantizer's file byte for
 // byte, for every file type whose types all have block levels.
 TEST(GptqGgml, WithoutFeedback_TheFileIsTheQuantizersByteForByte) {
-  Trained* t = Trained::Get();
+  TrainedLlama* t = TrainedLlama::Get();
   ASSERT_TRUE(t->model != nullptr) << "the trained model in ../shared/models/pystdlib-tiny did not load";
   Imatrix imatrix;  // diag(H) / 2: the imatrix of the same text
   for (const auto& [entry, e] : t->hessians.entries()) {
@@ -285,7 +248,7 @@ TEST(GptqGgml, WithoutFeedback_TheFileIsTheQuantizersByteForByte) {
   // Every matrix under its own name.
   for (const ModelTensor& tensor : t->file->tensors()) {
     const std::string& name = tensor.info.name;
-    const std::string entry = GptqMethod::EntryFor(name);
+    const std::string entry = LayerwiseMethod::EntryFor(name);
     if (entry != name && imatrix.weights.contains(entry)) imatrix.weights[name] = imatrix.weights[entry];
   }
   const std::string dir = ::testing::TempDir();
@@ -299,8 +262,10 @@ TEST(GptqGgml, WithoutFeedback_TheFileIsTheQuantizersByteForByte) {
     ASSERT_TRUE(RunQuantizePlan(*t->file, *plan, dir + "/plain.gguf", plain).ok());
     GptqOptions no_feedback;
     no_feedback.feedback = false;
-    absl::StatusOr<std::unique_ptr<GptqMethod>> method =
-        GptqMethod::Create(*t->file, "model-f16.gguf", *plan, t->chunks, no_feedback, 2, nullptr);
+    LayerwiseOptions options_no_feedback;
+    options_no_feedback.gptq_options = no_feedback;
+    absl::StatusOr<std::unique_ptr<LayerwiseMethod>> method =
+        LayerwiseMethod::Create(*t->file, "model-f16.gguf", *plan, t->chunks, options_no_feedback, 2, nullptr);
     ASSERT_TRUE(method.ok()) << method.status();
     RunOptions by_method = plain;
     by_method.method = method->get();

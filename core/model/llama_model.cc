@@ -266,4 +266,17 @@ bool LlamaModel::ReplaceMatrix(const std::string& name, GgmlType type, const uin
   return found;
 }
 
+bool LlamaModel::ReplaceNorm(const std::string& name, std::vector<float> values) {
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    for (auto [which, norm] :
+         {std::make_pair("attn_norm", &layers_[l].attn_norm), std::make_pair("ffn_norm", &layers_[l].ffn_norm)}) {
+      if (name != absl::StrFormat("blk.%d.%s.weight", l, which)) continue;
+      if (values.size() != norm->size()) return false;
+      *norm = std::move(values);
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace quantfleet

@@ -79,6 +79,10 @@ class LlamaModel {
   // which must outlive the model's use. Returns false when no matrix has
   // that name. For measuring the model with one matrix quantized.
   bool ReplaceMatrix(const std::string& name, GgmlType type, const uint8_t* data);
+  // Replaces a layer's attn_norm or ffn_norm weights (n_embd values),
+  // named as in GGUF ("blk.3.ffn_norm.weight"). Returns false for any
+  // other name or size. For folding scales into the norms.
+  bool ReplaceNorm(const std::string& name, std::vector<float> values);
 
  private:
   LlamaHparams hp_;

@@ -23,7 +23,7 @@ namespace {
 std::vector<RowRange> CutWork(const QuantizePlan& plan, size_t chunk_bytes, const TensorMethod* method,
                               std::vector<int>* items_per_tensor) {
   std::vector<RowRange> work = CutRowRanges(plan, [chunk_bytes, method](const PlannedTensor& t) {
-    if (method != nullptr && t.convert && method->Handles(t)) return t.output.ne[1];
+    if (method != nullptr && method->Handles(t)) return t.output.ne[1];
     const int64_t rows = t.output.n_rows();
     const int64_t row_bytes = std::max<int64_t>(static_cast<int64_t>(sizeof(float)) * t.output.ne[0],
                                                 static_cast<int64_t>(t.source->info.nbytes / rows));
@@ -81,15 +81,15 @@ class Executor {
     }
     const uint64_t out_offset =
         plan_.meta.size() + t.output.offset + static_cast<uint64_t>(item.first_row) * RowSize(t.output.type, n_per_row);
-    if (!t.convert) {
+    if (!t.convert && !ByMethod(t)) {
       QF_RETURN_IF_ERROR(out_.PWrite(src, src_len, out_offset));
     } else {
       const float* imatrix = nullptr;
       if (t.imatrix) imatrix = t.imatrix->data() + (item.first_row / in.ne[1]) * n_per_row;
       dst.resize(static_cast<size_t>(item.n_rows) * RowSize(t.output.type, n_per_row));
       size_t written = 0;
-      if (options_.method != nullptr && options_.method->Handles(t)) {
-        QF_ASSIGN_OR_RETURN(written, ByMethod(t, item, src, dst));
+      if (ByMethod(t)) {
+        QF_ASSIGN_OR_RETURN(written, QuantizeByMethod(t, item, src, dst));
       } else {
         written = ConvertRows(in.type, src, t.output.type, dst.data(), item.n_rows, n_per_row, imatrix, &f32);
       }
@@ -106,9 +106,11 @@ class Executor {
     return absl::OkStatus();
   }
 
+  bool ByMethod(const PlannedTensor& t) const { return options_.method != nullptr && options_.method->Handles(t); }
+
   // One whole matrix (CutWork made it one item) by the other method.
-  absl::StatusOr<size_t> ByMethod(const PlannedTensor& t, const RowRange& item, const uint8_t* src,
-                                  std::vector<uint8_t>& dst) {
+  absl::StatusOr<size_t> QuantizeByMethod(const PlannedTensor& t, const RowRange& item, const uint8_t* src,
+                                          std::vector<uint8_t>& dst) {
     const int64_t n_per_row = t.source->info.ne[0];
     std::vector<float> rows(static_cast<size_t>(item.n_rows * n_per_row));
     std::vector<float> scratch;

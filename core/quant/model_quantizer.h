@@ -37,7 +37,8 @@ struct QuantizeProgress {
 class TensorMethod {
  public:
   virtual ~TensorMethod() = default;
-  // Whether the method quantizes `t` (a tensor the plan converts).
+  // Whether the method writes `t` (even one the plan would copy, e.g. a
+  // norm the method changes).
   virtual bool Handles(const PlannedTensor& t) const = 0;
   // Matrix `matrix` of `t` (its expert; 0 for a 2D tensor): `rows` rows of
   // ne[0] floats in, rows * RowSize(output type, ne[0]) bytes out.

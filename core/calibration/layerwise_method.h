@@ -1,0 +1,116 @@
+// `quantfleet quantize --method gptq | awq | awq+gptq`: the matrices the
+// forward pass multiplies, quantized layer after layer over a calibration
+// text. For each layer, in order:
+//   1. its input statistics (each matrix's Hessian H = (2/N) sum x x^T and,
+//      for AWQ, mean |x| per channel) over the calibration chunks, from the
+//      activations the already-quantized layers before it produce (as
+//      GPTQModel and AutoAWQ do), so each layer also makes up for the
+//      errors of those before it;
+//   2. with AWQ (dense models), the scales of its four groups (q/k/v after
+//      attn_norm, o after v, gate/up after ffn_norm, down after up) are
+//      searched (awq_search.h) and folded: the norms' weights and v's and
+//      up's rows are divided by them, the matrices' columns multiplied;
+//      the Hessians and importance weights follow (H -> S^-1 H S^-1);
+//   3. each matrix goes to its planned ggml type: by GPTQ (gptq_ggml.h),
+//      or by the type's own quantizer; the importance weights are the
+//      plan's imatrix where one was given, otherwise diag(H) / 2;
+//   4. the chunks go on through the quantized layer.
+// Everything else (embeddings, the output head, other norms) goes to the
+// type's own quantizer as usual.
+//
+// Memory: the activations entering the current layer for every chunk
+// (chunks x ctx x n_embd floats), one layer's statistics (Hessians in
+// double) and weights, and the quantized bytes of solved tensors until the
+// executor takes them (it asks in file order, which is layer order in the
+// files llama.cpp writes).
+//
+// Thread-safety: Handles and Quantize may be called from several threads;
+// the first caller that needs a layer solves it (its matrices on up to
+// `threads` threads) while the others wait.
+#ifndef QUANTFLEET_CORE_CALIBRATION_LAYERWISE_METHOD_H_
+#define QUANTFLEET_CORE_CALIBRATION_LAYERWISE_METHOD_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "core/calibration/gptq_solver.h"
+#include "core/calibration/hessian_collector.h"
+#include "core/model/llama_model.h"
+#include "core/quant/model_quantizer.h"
+
+namespace quantfleet {
+
+struct LayerwiseOptions {
+  bool awq = false;  // search and fold AWQ scales first (dense models)
+  bool gptq = true;  // GPTQ; otherwise each type's own quantizer
+  GptqOptions gptq_options;
+};
+
+// Per layer, what the method did (for reports and tests).
+struct LayerReport {
+  int layer = 0;
+  int scaled_groups = 0;  // AWQ groups whose best scales were not all 1
+  int matrices = 0;
+};
+
+class LayerwiseMethod final : public TensorMethod {
+ public:
+  using Progress = std::function<void(const LayerReport&, int n_layer)>;
+
+  // `file` (named `path` in errors) and `plan` must outlive the method;
+  // `chunks` are calibration chunks with BOS first. Errors: those of
+  // LlamaModel::Load.
+  static absl::StatusOr<std::unique_ptr<LayerwiseMethod>> Create(const GgufModel& file, const std::string& path,
+                                                                 const QuantizePlan& plan,
+                                                                 std::vector<std::vector<TokenId>> chunks,
+                                                                 LayerwiseOptions options, int threads,
+                                                                 Progress progress);
+
+  bool Handles(const PlannedTensor& t) const override;
+  absl::StatusOr<std::vector<uint8_t>> Quantize(const PlannedTensor& t, int64_t matrix, const float* rows,
+                                                int64_t n_rows) override;
+
+  // The Hessian entry a weight is solved over (HessianCollector's key).
+  static std::string EntryFor(const std::string& weight_name);
+
+ private:
+  LayerwiseMethod(LlamaModel model, const QuantizePlan& plan, std::vector<std::vector<TokenId>> chunks,
+                  LayerwiseOptions options, int threads, Progress progress);
+
+  // Solves layers up to `layer`, in order.
+  absl::Status SolveThrough(int layer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<LayerReport> SolveLayer(int layer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const QuantizePlan& plan_;
+  const std::vector<std::vector<TokenId>> chunks_;
+  const LayerwiseOptions options_;
+  const int threads_;
+  const Progress progress_;
+  bool fold_ = false;                      // AWQ on a model it applies to
+  std::map<std::string, size_t> handled_;  // tensor name -> index into plan_.tensors (fixed at creation)
+
+  absl::Mutex mu_;
+  LlamaModel model_ ABSL_GUARDED_BY(mu_);                        // solved layers point at their quantized bytes
+  std::vector<std::vector<float>> hidden_ ABSL_GUARDED_BY(mu_);  // per chunk, entering layer next_layer_
+  int next_layer_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status failed_ ABSL_GUARDED_BY(mu_);
+  struct Solved {
+    std::vector<uint8_t> bytes;  // every matrix of the tensor, back to back
+    int64_t matrices_left = 0;   // not yet taken by the executor
+  };
+  std::map<std::string, Solved> solved_ ABSL_GUARDED_BY(mu_);
+};
+
+// The Hessians of every weight matrix over `chunks` (each a chunk of
+// tokens with BOS first) through `model` as it is, summed in chunk order.
+absl::StatusOr<HessianCollector> CollectHessians(const LlamaModel& model,
+                                                 const std::vector<std::vector<TokenId>>& chunks);
+
+}  // namespace quantfleet
+
+#endif  // QUANTFLEET_CORE_CALIBRATION_LAYERWISE_METHOD_H_
