@@ -27,7 +27,7 @@ oracle=build/oracle
 tests/conformance/fetch_oracle.sh "$oracle" >/dev/null
 models=$(cd .. && pwd)/shared/models/pystdlib-tiny
 [[ -f "$models/model-f16.gguf" ]] || { echo "bench: $models/model-f16.gguf is missing" >&2; exit 1; }
-work=$(pwd)/build/bench-gptq
+work=$(pwd)/build/bench-methods
 mkdir -p "$work"
 base=$models/model-f16.gguf
 ctx=256
