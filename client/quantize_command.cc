@@ -396,6 +396,12 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
       if (!method.ok()) return fail(method.status());
       calibrated = *std::move(method);
       run.method = calibrated.get();
+      if (options.awq && !calibrated->folds() && !args.json) {
+        absl::FPrintF(stderr,
+                      "note: AWQ's scales are not folded into this model (a mixture of experts, or a plan that keeps "
+                      "some of a layer's tensors as they are); its matrices get the text's importance weights%s\n",
+                      options.gptq ? " and GPTQ" : "");
+      }
     }
     run.on_tensor_done = [&](const QuantizeProgress& p) {
       if (tty) {

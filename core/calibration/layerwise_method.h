@@ -72,6 +72,9 @@ class LayerwiseMethod final : public TensorMethod {
                                                                  Progress progress);
 
   bool Handles(const PlannedTensor& t) const override;
+  // Whether AWQ scales are folded: asked for, a dense model, and every
+  // tensor a fold rewrites is one the plan lets this method write.
+  bool folds() const { return fold_; }
   absl::StatusOr<std::vector<uint8_t>> Quantize(const PlannedTensor& t, int64_t matrix, const float* rows,
                                                 int64_t n_rows) override;
 

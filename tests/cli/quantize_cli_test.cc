@@ -137,6 +137,54 @@ TEST_F(QuantizeCli, GptqWithoutItsTextOrOnAModelItCannotRun_IsRefusedAndWritesNo
               "tokenizer");
 }
 
+// The calibrated methods on the model shapes the forward pass runs beside
+// plain llama: a mixture of experts (each expert its own Hessian), qwen2's
+// biases (AWQ leaves the v -> o group alone) and a split model. Each file
+// has rtn's size and metadata, and the forward pass runs it.
+TEST_F(QuantizeCli, CalibratedMethodsOnExpertsBiasesAndSplitModels_WriteFilesOfTheSameSizeThatRun) {
+  ASSERT_TRUE(WriteTestVocab(Path("vocab.gguf")).ok());
+  {
+    std::ofstream text(Path("calib.txt"));
+    for (int i = 0; i < 400; ++i) text << "def f" << i << "(x):\n    return x * " << i << "\n";
+  }
+  struct Shape {
+    std::string name;
+    std::string input;
+    TestModelSpec spec;
+  };
+  std::vector<Shape> shapes(3);
+  shapes[0].name = "experts";
+  shapes[0].spec.n_expert = 4;
+  shapes[1].name = "qwen2";
+  shapes[1].spec.arch = "qwen2";
+  shapes[1].spec.n_head_kv = shapes[1].spec.n_head;
+  shapes[2].name = "split";
+  shapes[2].spec.n_split = 2;
+  for (Shape& s : shapes) {
+    s.spec.type = GgmlType::kF16;
+    s.spec.vocab_from = Path("vocab.gguf");
+    s.input = Path(s.name + (s.spec.n_split > 1 ? "-00001-of-00002.gguf" : ".gguf"));
+    ASSERT_TRUE(WriteTestModel(s.spec, s.input).ok()) << s.name;
+    ASSERT_EQ(Quantize({s.input, Path(s.name + "-rtn.gguf"), "Q4_K_M"}).exit_code, 0) << s.name;
+    for (const char* method : {"gptq", "awq+gptq"}) {
+      const std::string out = Path(s.name + "-" + method + ".gguf");
+      ProcessResult r = Quantize({"--method", method, "--calibration", Path("calib.txt"), "--ctx", "64", "--chunks",
+                                  "4", s.input, out, "Q4_K_M"});
+      ASSERT_EQ(r.exit_code, 0) << s.name << " " << method << ": " << r.output;
+      EXPECT_EQ(fs::file_size(out), fs::file_size(Path(s.name + "-rtn.gguf"))) << s.name << " " << method;
+      ProcessResult eval =
+          RunProcess({std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "eval", "--json", "--base", s.input,
+                      "--model", out, "-f", Path("calib.txt"), "-c", "64", "--chunks", "2"},
+                     absl::Minutes(1));
+      ASSERT_EQ(eval.exit_code, 0) << s.name << " " << method << ": " << eval.output;
+      const nlohmann::json j = nlohmann::json::parse(eval.output.substr(eval.output.find('{')), nullptr, false);
+      ASSERT_TRUE(j.is_object()) << eval.output;
+      const double kld = j["kld"]["value"];
+      EXPECT_TRUE(std::isfinite(kld) && kld > 0 && kld < 0.5) << s.name << " " << method << ": KLD " << kld;
+    }
+  }
+}
+
 TEST_F(QuantizeCli, BadTensorTypeSpec_IsNamed) {
   ExpectFails(Quantize({"--tensor-type", "attn_v", Path("model.gguf"), Path("out.gguf"), "Q8_0"}),
               "expected NAME=TYPE");
