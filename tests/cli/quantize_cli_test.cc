@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 
 #include "absl/strings/str_format.h"
 #include "core/gguf/gguf_file.h"
@@ -307,6 +308,53 @@ TEST_F(QuantizeCli, Fit_PlansTheSizesQuantizeWritesAndTheKvCache) {
       {std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "fit", Path("model.gguf")}, absl::Minutes(1));
   EXPECT_EQ(no_vram.exit_code, 1);
   EXPECT_NE(no_vram.output.find("--vram SIZE"), std::string::npos) << no_vram.output;
+}
+
+// With --eval, each type is quantized, measured against the model over the
+// text and its scratch file removed; the best choice is the least KL
+// divergence among the types that fit.
+TEST_F(QuantizeCli, FitWithEval_MeasuresEachTypeAndPicksTheLeastKldThatFits) {
+  ASSERT_TRUE(WriteTestVocab(Path("vocab.gguf")).ok());
+  TestModelSpec spec;
+  spec.n_layer = 2;
+  spec.type = GgmlType::kF16;
+  spec.vocab_from = Path("vocab.gguf");
+  ASSERT_TRUE(WriteTestModel(spec, Path("runnable.gguf")).ok());
+  {
+    std::ofstream text(Path("text.txt"));
+    for (int i = 0; i < 300; ++i) text << "for i in range(" << i << "):\n    print(i * " << i << ")\n";
+  }
+  const std::string bin = std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet";
+  auto fit = [&](const std::string& vram) {
+    ProcessResult r = RunProcess({bin, "fit", "--json", "--vram", vram, "--overhead", "0", "--ctx", "16", "--eval",
+                                  Path("text.txt"), "--eval-ctx", "64", "--eval-chunks", "2", Path("runnable.gguf")},
+                                 absl::Minutes(2));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return nlohmann::json::parse(r.output.substr(std::min(r.output.find('{'), r.output.size())), nullptr, false);
+  };
+  nlohmann::json all = fit("1GiB");
+  ASSERT_TRUE(all.is_object());
+  std::map<std::string, double> kld;
+  std::map<std::string, uint64_t> total;
+  for (const nlohmann::json& t : all["types"]) {
+    ASSERT_TRUE(t.contains("kld")) << t.dump();
+    kld[t["type"]] = t["kld"];
+    total[t["type"]] = t["total_bytes"];
+  }
+  EXPECT_LT(kld["F16"], 1e-6);
+  EXPECT_GT(kld["Q2_K"], kld["Q8_0"]);
+  // A GPU that holds Q6_K but not Q8_0: the least KL divergence among those.
+  nlohmann::json some = fit(std::to_string(total["Q6_K"]));
+  ASSERT_TRUE(some.is_object());
+  std::string want;
+  for (const nlohmann::json& t : some["types"]) {
+    if (t["fits"].get<bool>() && (want.empty() || t["kld"].get<double>() < kld[want])) want = t["type"];
+  }
+  EXPECT_EQ(some["best"], want);
+  EXPECT_NE(want, "F16");
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().filename().string().find(".quantfleet-fit-"), std::string::npos) << "left " << e.path();
+  }
 }
 
 TEST_F(QuantizeCli, ThreadCount_DoesNotChangeTheBytes) {
