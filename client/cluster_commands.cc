@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -145,6 +146,19 @@ absl::StatusOr<v1::SubmitJobRequest> BuildSubmit(const CommonFlags& flags) {
   std::vector<std::string> rest;
   for (const std::string& a : flags.rest) {
     if (a != "--json") rest.push_back(a);
+  }
+  // Said before the options are checked (submit takes --calibration for
+  // itself, so quantize's "needs --calibration" would mislead).
+  for (size_t i = 0; i < rest.size(); ++i) {
+    std::string method;
+    if (rest[i] == "--method" && i + 1 < rest.size()) method = rest[i + 1];
+    if (absl::StartsWith(rest[i], "--method=")) method = rest[i].substr(9);
+    if (!method.empty() && method != "rtn") {
+      return absl::UnimplementedError(absl::StrFormat(
+          "--method %s runs on one machine for now (quantfleet quantize --method %s --calibration TEXT ...); a "
+          "cluster job rounds with each type's own quantizer",
+          method, method));
+    }
   }
   absl::StatusOr<QuantizeCommandArgs> q = ParseQuantizeArgs(rest);
   if (!q.ok()) return q.status();

@@ -279,6 +279,11 @@ TEST_F(QuantizeCli, TargetSizeRefusals_SayWhatIsMissing) {
   EXPECT_EQ(submit.exit_code, 1);
   EXPECT_NE(submit.output.find("run on one machine for now"), std::string::npos) << submit.output;
   EXPECT_FALSE(fs::exists(Path("t.gguf")));
+  ProcessResult gptq = RunProcess({std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "submit", "--coordinator",
+                                   "127.0.0.1:1", "--method", "gptq", Path("model.gguf"), Path("t.gguf"), "Q4_K_M"},
+                                  absl::Seconds(30));
+  EXPECT_EQ(gptq.exit_code, 1);
+  EXPECT_NE(gptq.output.find("--method gptq runs on one machine for now"), std::string::npos) << gptq.output;
 }
 
 TEST_F(QuantizeCli, Fit_PlansTheSizesQuantizeWritesAndTheKvCache) {
