@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "client/command_line.h"
+#include "client/eval_report_json.h"
 #include "core/calibration/evaluation.h"
 #include "core/calibration/imatrix_run.h"
 #include "core/gguf/gguf_model.h"
@@ -71,8 +72,6 @@ absl::StatusOr<LoadedModel> Load(const std::string& path) {
   return out;
 }
 
-nlohmann::json EstimateJson(const Estimate& e) { return {{"value", e.value}, {"uncertainty", e.uncertainty}}; }
-
 void PrintReport(const EvalReport& r) {
   absl::PrintF("chunks %d, %d scored tokens\n\n", r.chunks, r.positions);
   absl::PrintF("Mean PPL(Q)                   : %10.6f ± %10.6f\n", r.ppl.value, r.ppl.uncertainty);
@@ -90,26 +89,6 @@ void PrintReport(const EvalReport& r) {
   absl::PrintF("Mean    Δp: %6.3f ± %5.3f %%\n", 100 * r.delta_p.value, 100 * r.delta_p.uncertainty);
   absl::PrintF("RMS Δp    : %6.3f ± %5.3f %%\n", 100 * r.delta_p_rms.value, 100 * r.delta_p_rms.uncertainty);
   absl::PrintF("Same top p: %6.3f ± %5.3f %%\n", 100 * r.same_top.value, 100 * r.same_top.uncertainty);
-}
-
-nlohmann::json ReportJson(const EvalReport& r) {
-  return {{"chunks", r.chunks},
-          {"positions", r.positions},
-          {"ppl", EstimateJson(r.ppl)},
-          {"ppl_base", EstimateJson(r.ppl_base)},
-          {"ln_ppl_correlation", r.ln_ppl_correlation},
-          {"ln_ppl_ratio", EstimateJson(r.ln_ppl_ratio)},
-          {"ppl_ratio", EstimateJson(r.ppl_ratio)},
-          {"kld", EstimateJson(r.kld)},
-          {"kld_median", r.kld_median},
-          {"kld_p90", r.kld_p90},
-          {"kld_p95", r.kld_p95},
-          {"kld_p99", r.kld_p99},
-          {"kld_p999", r.kld_p999},
-          {"kld_max", r.kld_max},
-          {"same_top", EstimateJson(r.same_top)},
-          {"delta_p", EstimateJson(r.delta_p)},
-          {"delta_p_rms", EstimateJson(r.delta_p_rms)}};
 }
 
 }  // namespace

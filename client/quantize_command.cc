@@ -2,9 +2,11 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <thread>
 
@@ -18,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "client/calibration_text.h"
 #include "client/command_line.h"
+#include "client/eval_report_json.h"
 #include "client/terminal_progress.h"
 #include "core/calibration/layerwise_method.h"
 #include "core/gguf/gguf_model.h"
@@ -124,6 +127,14 @@ options:
   --dry-run                   print each tensor's type and size and the total,
                               write nothing
   --threads N                 worker threads (default: all cores)
+  --eval TEXT                 measure the written file against INPUT over TEXT
+                              (perplexity of both, mean KL divergence, same top
+                              token), as quantfleet eval does
+  --eval-ctx N, --eval-chunks N  tokens per chunk (512) and chunks (16) of it
+  --max-kld X                 with --eval: a file whose mean KLD is over X is
+                              not left at OUTPUT but kept as OUTPUT.rejected.gguf,
+                              and the run fails (exit code 1) saying why
+  --max-ppl-ratio R           the same for PPL(file) / PPL(INPUT) over R
   --json                      print a JSON report on stdout instead of lines
   -h, --help                  this text
 
@@ -181,6 +192,14 @@ absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::str
   auto type_flag = [](const char* flag, std::optional<GgmlType>* dst) {
     return [flag, dst](const std::string& v) -> absl::Status {
       QF_ASSIGN_OR_RETURN(*dst, ParseTypeFlag(flag, v));
+      return absl::OkStatus();
+    };
+  };
+  auto positive_real = [](const char* flag, double* dst) {
+    return [flag, dst](const std::string& v) -> absl::Status {
+      if (!absl::SimpleAtod(v, dst) || !(*dst > 0) || !std::isfinite(*dst)) {
+        return UsageError(absl::StrFormat("%s '%s': expected a positive number", flag, v));
+      }
       return absl::OkStatus();
     };
   };
@@ -243,6 +262,11 @@ absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::str
                return absl::OkStatus();
              })
       .Value({"--threads"}, "a positive number", positive("--threads", &out.threads))
+      .Text({"--eval"}, &out.gate.text, "a text file")
+      .Value({"--eval-ctx"}, "a positive number", positive("--eval-ctx", &out.gate.ctx))
+      .Value({"--eval-chunks"}, "a positive number", positive("--eval-chunks", &out.gate.chunks))
+      .Value({"--max-kld"}, "a positive number", positive_real("--max-kld", &out.gate.max_kld))
+      .Value({"--max-ppl-ratio"}, "a number above 1", positive_real("--max-ppl-ratio", &out.gate.max_ppl_ratio))
       .Positional(&positional, 4);
   for (const char* unsupported : {"--keep-split", "--prune-layers", "--max-buffer-size"}) {
     line.Refuse({unsupported}, absl::UnimplementedError(absl::StrFormat(
@@ -260,6 +284,11 @@ absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::str
     return UsageError(
         absl::StrFormat("--method %s needs --calibration TEXT to measure the layers' inputs over", out.method));
   }
+  if ((out.gate.max_kld > 0 || out.gate.max_ppl_ratio > 0) && out.gate.text.empty()) {
+    return UsageError("--max-kld and --max-ppl-ratio need --eval TEXT to measure the file with");
+  }
+  if (!out.gate.text.empty() && out.dry_run)
+    return UsageError("--eval measures the written file; --dry-run writes none");
   if (positional.size() < 2) return UsageError("expected INPUT.gguf [OUTPUT.gguf] TYPE [NTHREADS]");
   out.input = positional[0];
   size_t next = 1;
@@ -420,6 +449,13 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
     if (!s.ok()) return fail(s);
   }
   const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  std::optional<GateOutcome> measured;
+  if (!args.gate.text.empty()) {
+    if (!args.json) absl::FPrintF(stderr, "measuring %s against %s over %s\n", args.output, args.input, args.gate.text);
+    absl::StatusOr<GateOutcome> m = MeasureArtifact(*model, args.input, args.output, args.gate);
+    if (!m.ok()) return fail(m.status());
+    measured = *std::move(m);
+  }
   const double bpw_in = 8.0 * static_cast<double>(plan->source_bytes) / static_cast<double>(plan->n_elements);
   const double bpw_out = 8.0 * static_cast<double>(plan->output_bytes) / static_cast<double>(plan->n_elements);
   if (args.json) {
@@ -440,8 +476,16 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
     j["seconds"] = secs;
     j["tensors"] = nlohmann::json::array();
     for (const PlannedTensor& p : plan->tensors) j["tensors"].push_back(TensorJson(p));
+    if (measured) {
+      j["eval"] = ReportJson(measured->report);
+      j["ok"] = measured->failed.empty();
+      if (!measured->failed.empty()) {
+        j["error"] = "quality gate: " + measured->failed;
+        j["rejected_output"] = measured->kept_as;
+      }
+    }
     absl::PrintF("%s\n", j.dump(2));
-    return 0;
+    return measured && !measured->failed.empty() ? 1 : 0;
   }
   absl::FPrintF(stderr, "model size: %s (%.2f bits per weight)\n", HumanBytes(plan->source_bytes), bpw_in);
   absl::FPrintF(stderr, "quant size: %s (%.2f bits per weight)\n", HumanBytes(plan->output_bytes), bpw_out);
@@ -455,6 +499,19 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
   if (!args.dry_run) {
     absl::FPrintF(stderr, "wrote %s in %.2f s (%s/s of source)\n", args.output, secs,
                   HumanBytes(static_cast<uint64_t>(static_cast<double>(plan->source_bytes) / std::max(secs, 1e-9))));
+  }
+  if (measured) {
+    const EvalReport& r = measured->report;
+    absl::FPrintF(stderr,
+                  "quality over %d chunks of %d: PPL %.4f (input %.4f, ratio %.4f), mean KLD %.6f ± %.6f, same top "
+                  "token %.2f%%\n",
+                  r.chunks, args.gate.ctx, r.ppl.value, r.ppl_base.value, r.ppl_ratio.value, r.kld.value,
+                  r.kld.uncertainty, 100 * r.same_top.value);
+    if (!measured->failed.empty()) {
+      absl::FPrintF(stderr, "quantfleet quantize: quality gate: %s; the file is kept as %s\n", measured->failed,
+                    measured->kept_as);
+      return 1;
+    }
   }
   return 0;
 }

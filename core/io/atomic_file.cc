@@ -21,6 +21,18 @@ absl::Status ErrnoError(const std::string& path, const char* what, int err) {
   return absl::InternalError(msg);
 }
 
+// Makes a rename into the directory of `path` durable.
+absl::Status SyncDirectoryOf(const std::string& path, FileOps* ops) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return absl::OkStatus();  // nothing to sync through
+  const int rc = ops->FSync(dfd);
+  const int err = errno;
+  ::close(dfd);
+  return rc != 0 ? ErrnoError(dir, "directory fsync failed", err) : absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& destination, bool overwrite,
@@ -77,16 +89,14 @@ absl::Status AtomicFile::Commit() {
     return ErrnoError(destination_, "rename into place failed", errno);
   }
   committed_ = true;
-  std::string dir = std::filesystem::path(destination_).parent_path().string();
-  if (dir.empty()) dir = ".";
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    const int rc = ops_->FSync(dfd);
-    const int err = errno;
-    ::close(dfd);
-    if (rc != 0) return ErrnoError(dir, "directory fsync failed", err);
+  return SyncDirectoryOf(destination_, ops_);
+}
+
+absl::Status RenameDurably(const std::string& from, const std::string& to, FileOps* ops) {
+  if (ops->RenameAt(AT_FDCWD, from.c_str(), to.c_str()) != 0) {
+    return ErrnoError(to, absl::StrFormat("renaming %s to it failed", from).c_str(), errno);
   }
-  return absl::OkStatus();
+  return SyncDirectoryOf(to, ops);
 }
 
 }  // namespace quantfleet

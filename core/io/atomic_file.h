@@ -57,6 +57,11 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// Renames the finished file `from` to `to` (same file system) and fsyncs
+// the directory of `to`, so that the new name survives a crash. Errors
+// name the path and the failed call.
+absl::Status RenameDurably(const std::string& from, const std::string& to, FileOps* ops = FileOps::Posix());
+
 }  // namespace quantfleet
 
 #endif  // QUANTFLEET_CORE_IO_ATOMIC_FILE_H_

@@ -362,6 +362,50 @@ TEST_F(QuantizeCli, FitWithEval_MeasuresEachTypeAndPicksTheLeastKldThatFits) {
   }
 }
 
+// --eval measures the written file; over a --max-kld limit the file is not
+// left at OUTPUT but kept beside it as OUTPUT.rejected.gguf, and the run
+// fails saying which limit.
+TEST_F(QuantizeCli, EvalGate_KeepsAFileOverItsLimitAsRejectedAndFails) {
+  ASSERT_TRUE(WriteTestVocab(Path("vocab.gguf")).ok());
+  TestModelSpec spec;
+  spec.n_layer = 2;
+  spec.type = GgmlType::kF16;
+  spec.vocab_from = Path("vocab.gguf");
+  ASSERT_TRUE(WriteTestModel(spec, Path("runnable.gguf")).ok());
+  {
+    std::ofstream text(Path("text.txt"));
+    for (int i = 0; i < 300; ++i) text << "while x < " << i << ":\n    x += " << i << "\n";
+  }
+  auto run = [&](const std::string& type, const std::string& out, const std::string& max_kld) {
+    std::vector<std::string> args = {"--json", "--eval", Path("text.txt"), "--eval-ctx", "64", "--eval-chunks", "2"};
+    if (!max_kld.empty()) args.insert(args.end(), {"--max-kld", max_kld});
+    args.insert(args.end(), {Path("runnable.gguf"), Path(out), type});
+    ProcessResult r = Quantize(args);
+    const nlohmann::json j =
+        nlohmann::json::parse(r.output.substr(std::min(r.output.find('{'), r.output.size())), nullptr, false);
+    return std::make_pair(r, j);
+  };
+  auto [ok, ok_json] = run("Q8_0", "q8.gguf", "1");
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  ASSERT_TRUE(ok_json.is_object()) << ok.output;
+  const double q8_kld = ok_json["eval"]["kld"]["value"];
+  EXPECT_TRUE(ok_json["ok"].get<bool>());
+  EXPECT_GT(q8_kld, 0.0);
+  EXPECT_TRUE(fs::exists(Path("q8.gguf")));
+
+  auto [rejected, rejected_json] = run("Q2_K", "q2.gguf", absl::StrFormat("%.9f", q8_kld));
+  EXPECT_EQ(rejected.exit_code, 1) << rejected.output;
+  ASSERT_TRUE(rejected_json.is_object()) << rejected.output;
+  EXPECT_FALSE(rejected_json["ok"].get<bool>());
+  EXPECT_NE(rejected_json["error"].get<std::string>().find("over --max-kld"), std::string::npos);
+  EXPECT_GT(rejected_json["eval"]["kld"]["value"].get<double>(), q8_kld);
+  EXPECT_FALSE(fs::exists(Path("q2.gguf"))) << "a rejected file must not stay at OUTPUT";
+  EXPECT_TRUE(fs::exists(Path("q2.rejected.gguf")));
+  EXPECT_EQ(rejected_json["rejected_output"], Path("q2.rejected.gguf"));
+
+  ExpectFails(Quantize({"--max-kld", "0.1", Path("runnable.gguf"), Path("out.gguf"), "Q2_K"}), "need --eval TEXT");
+}
+
 TEST_F(QuantizeCli, ThreadCount_DoesNotChangeTheBytes) {
   ASSERT_EQ(Quantize({"--threads", "1", Path("model.gguf"), Path("one.gguf"), "Q4_K_M"}).exit_code, 0);
   ASSERT_EQ(Quantize({Path("model.gguf"), Path("two.gguf"), "Q4_K_M", "2"}).exit_code, 0);
