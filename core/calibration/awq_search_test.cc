@@ -14,12 +14,6 @@
 namespace quantfleet {
 namespace {
 
-std::vector<float> Floats(const Linear& l) {
-  std::vector<float> out(static_cast<size_t>(l.n_out) * l.n_in);
-  l.RowsToFloat(0, l.n_out, out.data());
-  return out;
-}
-
 TEST(Awq, FoldedScalesKeepTheModelsFunctionAndLowerTheGroupsError) {
   TrainedLlama* t = TrainedLlama::Get();
   ASSERT_TRUE(t->model != nullptr) << "the trained model in ../shared/models/pystdlib-tiny did not load";
@@ -36,8 +30,9 @@ TEST(Awq, FoldedScalesKeepTheModelsFunctionAndLowerTheGroupsError) {
     f.n_embd = llama.hparams().n_embd;
     f.attn_norm = layer.attn_norm;
     f.ffn_norm = layer.ffn_norm;
-    f.wq = Floats(layer.wq), f.wk = Floats(layer.wk), f.wv = Floats(layer.wv), f.wo = Floats(layer.wo);
-    f.gate = Floats(layer.gate), f.up = Floats(layer.up), f.down = Floats(layer.down);
+    f.wq = LinearFloats(layer.wq), f.wk = LinearFloats(layer.wk), f.wv = LinearFloats(layer.wv),
+    f.wo = LinearFloats(layer.wo);
+    f.gate = LinearFloats(layer.gate), f.up = LinearFloats(layer.up), f.down = LinearFloats(layer.down);
     auto search = [&](const std::string& entry, std::vector<std::pair<const std::vector<float>*, int64_t>> members) {
       const std::vector<double> h = t->hessians.Hessian(entry);
       AwqGroup group;

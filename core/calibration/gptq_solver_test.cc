@@ -174,8 +174,7 @@ TEST(GptqSolver, OnTheTrainedModel_LowersTheOutputErrorBelowRoundingToNearest) {
   ASSERT_TRUE(t->model != nullptr) << "the trained model in ../shared/models/pystdlib-tiny did not load";
   for (auto [weight, entry] : t->Weights()) {
     const int64_t rows = weight->n_out, columns = weight->n_in;
-    std::vector<float> f(static_cast<size_t>(rows * columns));
-    weight->RowsToFloat(0, rows, f.data());
+    const std::vector<float> f = LinearFloats(*weight);
     const std::vector<double> w(f.begin(), f.end());
     const std::vector<double> h = t->hessians.Hessian(entry);
     ASSERT_EQ(static_cast<int64_t>(h.size()), columns * columns) << entry;
@@ -203,8 +202,7 @@ TEST(GptqGgml, OnTheTrainedModel_BeatsTheTypesOwnQuantizerWithTheSameImatrix) {
        {GgmlType::kQ4_0, GgmlType::kQ5_1, GgmlType::kQ3_K, GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kIQ4_XS}) {
     for (auto [weight, entry] : t->Weights()) {
       const int64_t rows = weight->n_out, columns = weight->n_in;
-      std::vector<float> f(static_cast<size_t>(rows * columns));
-      weight->RowsToFloat(0, rows, f.data());
+      const std::vector<float> f = LinearFloats(*weight);
       const std::vector<double> w(f.begin(), f.end());
       const std::vector<double> h = t->hessians.Hessian(entry);
       std::vector<float> imatrix(static_cast<size_t>(columns));

@@ -52,6 +52,19 @@ class QuantizeCli : public ::testing::Test {
         .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   }
 
+  // A model the forward pass runs (2 layers, the test vocabulary) at
+  // runnable.gguf, and a text of `lines` Python lines at text.txt.
+  void WriteRunnableModelAndText(int lines) {
+    ASSERT_TRUE(WriteTestVocab(Path("vocab.gguf")).ok());
+    TestModelSpec spec;
+    spec.n_layer = 2;
+    spec.type = GgmlType::kF16;
+    spec.vocab_from = Path("vocab.gguf");
+    ASSERT_TRUE(WriteTestModel(spec, Path("runnable.gguf")).ok());
+    std::ofstream text(Path("text.txt"));
+    for (int i = 0; i < lines; ++i) text << "for i in range(" << i << "):\n    print(i * " << i << ")\n";
+  }
+
   // Expects a failure whose message contains `needle`, and no output file.
   void ExpectFails(const ProcessResult& r, const std::string& needle, const std::string& out = "out.gguf") {
     EXPECT_EQ(r.exit_code, 1) << r.output;
@@ -319,16 +332,7 @@ TEST_F(QuantizeCli, Fit_PlansTheSizesQuantizeWritesAndTheKvCache) {
 // text and its scratch file removed; the best choice is the least KL
 // divergence among the types that fit.
 TEST_F(QuantizeCli, FitWithEval_MeasuresEachTypeAndPicksTheLeastKldThatFits) {
-  ASSERT_TRUE(WriteTestVocab(Path("vocab.gguf")).ok());
-  TestModelSpec spec;
-  spec.n_layer = 2;
-  spec.type = GgmlType::kF16;
-  spec.vocab_from = Path("vocab.gguf");
-  ASSERT_TRUE(WriteTestModel(spec, Path("runnable.gguf")).ok());
-  {
-    std::ofstream text(Path("text.txt"));
-    for (int i = 0; i < 300; ++i) text << "for i in range(" << i << "):\n    print(i * " << i << ")\n";
-  }
+  WriteRunnableModelAndText(300);
   const std::string bin = std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet";
   auto fit = [&](const std::string& vram) {
     ProcessResult r = RunProcess({bin, "fit", "--json", "--vram", vram, "--overhead", "0", "--ctx", "16", "--eval",
@@ -366,16 +370,7 @@ TEST_F(QuantizeCli, FitWithEval_MeasuresEachTypeAndPicksTheLeastKldThatFits) {
 // left at OUTPUT but kept beside it as OUTPUT.rejected.gguf, and the run
 // fails saying which limit.
 TEST_F(QuantizeCli, EvalGate_KeepsAFileOverItsLimitAsRejectedAndFails) {
-  ASSERT_TRUE(WriteTestVocab(Path("vocab.gguf")).ok());
-  TestModelSpec spec;
-  spec.n_layer = 2;
-  spec.type = GgmlType::kF16;
-  spec.vocab_from = Path("vocab.gguf");
-  ASSERT_TRUE(WriteTestModel(spec, Path("runnable.gguf")).ok());
-  {
-    std::ofstream text(Path("text.txt"));
-    for (int i = 0; i < 300; ++i) text << "while x < " << i << ":\n    x += " << i << "\n";
-  }
+  WriteRunnableModelAndText(300);
   auto run = [&](const std::string& type, const std::string& out, const std::string& max_kld) {
     std::vector<std::string> args = {"--json", "--eval", Path("text.txt"), "--eval-ctx", "64", "--eval-chunks", "2"};
     if (!max_kld.empty()) args.insert(args.end(), {"--max-kld", max_kld});

@@ -67,6 +67,19 @@ ProcessResult LlamaKldAgainst(const std::string& model, int ctx, const std::stri
   return RunProcess(run, absl::Minutes(3));
 }
 
+// Expects `r` to have succeeded; says whether it did.
+bool Succeeded(const ProcessResult& r) {
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return r.exit_code == 0;
+}
+
+// llama-perplexity's mean KL divergence of `model` against saved base logits.
+double LlamaMeanKld(const std::string& model, int ctx, const std::string& logits) {
+  ProcessResult r = LlamaKldAgainst(model, ctx, logits);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return Number(r.output, "Mean    KLD");
+}
+
 class EvalConformance : public ::testing::TestWithParam<Case> {};
 
 TEST_P(EvalConformance, SameNumbersAsLlamaPerplexity) {
@@ -148,29 +161,21 @@ TEST(TargetSize, BeatsTheRecipeAtItsSizeAsLlamaPerplexityMeasuresIt) {
   const std::string calib = SharedModels() + "/pystdlib-tiny/calib.txt";
   const std::string text = SharedModels() + "/pystdlib-tiny/eval.txt";
   ASSERT_TRUE(std::filesystem::exists(base)) << base << " is missing: the trained model comes with ../shared";
-  auto ok = [](const ProcessResult& r) {
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return r.exit_code == 0;
-  };
-  ASSERT_TRUE(ok(RunProcess({Bin("quantfleet"), "imatrix", "-m", base, "-f", calib, "-c", "256", "--chunks", "16", "-o",
-                             dir + "/imatrix.gguf"},
-                            absl::Minutes(3))));
+  ASSERT_TRUE(Succeeded(RunProcess({Bin("quantfleet"), "imatrix", "-m", base, "-f", calib, "-c", "256", "--chunks",
+                                    "16", "-o", dir + "/imatrix.gguf"},
+                                   absl::Minutes(3))));
   const std::string recipe = dir + "/recipe.gguf", mix = dir + "/mix.gguf";
-  ASSERT_TRUE(ok(RunProcess({Bin("quantfleet"), "quantize", "--imatrix", dir + "/imatrix.gguf", base, recipe, "Q4_K_M"},
-                            absl::Minutes(2))));
+  ASSERT_TRUE(Succeeded(RunProcess(
+      {Bin("quantfleet"), "quantize", "--imatrix", dir + "/imatrix.gguf", base, recipe, "Q4_K_M"}, absl::Minutes(2))));
   const uint64_t size = std::filesystem::file_size(recipe);
-  ASSERT_TRUE(ok(RunProcess({Bin("quantfleet"), "quantize", "--imatrix", dir + "/imatrix.gguf", "--target-size",
-                             absl::StrCat(size), "--calibration", calib, "--chunks", "3", base, mix, "Q4_K_M"},
-                            absl::Minutes(4))));
+  ASSERT_TRUE(Succeeded(RunProcess({Bin("quantfleet"), "quantize", "--imatrix", dir + "/imatrix.gguf", "--target-size",
+                                    absl::StrCat(size), "--calibration", calib, "--chunks", "3", base, mix, "Q4_K_M"},
+                                   absl::Minutes(4))));
   EXPECT_LE(std::filesystem::file_size(mix), size);
 
-  ASSERT_TRUE(ok(LlamaSaveBaseLogits(base, text, 40, 256, dir + "/base.logits")));
-  auto llama_kld = [&](const std::string& model) {
-    ProcessResult r = LlamaKldAgainst(model, 256, dir + "/base.logits");
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return Number(r.output, "Mean    KLD");
-  };
-  const double recipe_kld = llama_kld(recipe), mix_kld = llama_kld(mix);
+  ASSERT_TRUE(Succeeded(LlamaSaveBaseLogits(base, text, 40, 256, dir + "/base.logits")));
+  const double recipe_kld = LlamaMeanKld(recipe, 256, dir + "/base.logits"),
+               mix_kld = LlamaMeanKld(mix, 256, dir + "/base.logits");
   std::printf("llama-perplexity, %d bytes: Q4_K_M KLD %.6f, best mix KLD %.6f (%.2fx)\n", static_cast<int>(size),
               recipe_kld, mix_kld, mix_kld / recipe_kld);
   EXPECT_LT(mix_kld, recipe_kld);
@@ -187,28 +192,20 @@ TEST(Gptq, BeatsTheImatrixQuantizerAtTheSameSizeAsLlamaPerplexityMeasuresIt) {
   const std::string calib = SharedModels() + "/pystdlib-tiny/calib.txt";
   const std::string text = SharedModels() + "/pystdlib-tiny/eval.txt";
   ASSERT_TRUE(std::filesystem::exists(base)) << base << " is missing: the trained model comes with ../shared";
-  auto ok = [](const ProcessResult& r) {
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return r.exit_code == 0;
-  };
   const std::string imatrix = dir + "/imatrix.gguf", rtn = dir + "/rtn.gguf", gptq = dir + "/gptq.gguf";
-  ASSERT_TRUE(ok(
+  ASSERT_TRUE(Succeeded(
       RunProcess({Bin("quantfleet"), "imatrix", "-m", base, "-f", calib, "-c", "256", "--chunks", "8", "-o", imatrix},
                  absl::Minutes(3))));
-  ASSERT_TRUE(
-      ok(RunProcess({OracleDir() + "/llama-quantize", "--imatrix", imatrix, base, rtn, "Q4_K_M"}, absl::Minutes(2))));
-  ASSERT_TRUE(ok(RunProcess({Bin("quantfleet"), "quantize", "--method", "gptq", "--calibration", calib, "--ctx", "256",
-                             "--chunks", "8", "--imatrix", imatrix, base, gptq, "Q4_K_M"},
-                            absl::Minutes(3))));
+  ASSERT_TRUE(Succeeded(
+      RunProcess({OracleDir() + "/llama-quantize", "--imatrix", imatrix, base, rtn, "Q4_K_M"}, absl::Minutes(2))));
+  ASSERT_TRUE(Succeeded(RunProcess({Bin("quantfleet"), "quantize", "--method", "gptq", "--calibration", calib, "--ctx",
+                                    "256", "--chunks", "8", "--imatrix", imatrix, base, gptq, "Q4_K_M"},
+                                   absl::Minutes(3))));
   EXPECT_EQ(std::filesystem::file_size(gptq), std::filesystem::file_size(rtn));
 
-  ASSERT_TRUE(ok(LlamaSaveBaseLogits(base, text, 40, 256, dir + "/base.logits")));
-  auto llama_kld = [&](const std::string& model) {
-    ProcessResult r = LlamaKldAgainst(model, 256, dir + "/base.logits");
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return Number(r.output, "Mean    KLD");
-  };
-  const double rtn_kld = llama_kld(rtn), gptq_kld = llama_kld(gptq);
+  ASSERT_TRUE(Succeeded(LlamaSaveBaseLogits(base, text, 40, 256, dir + "/base.logits")));
+  const double rtn_kld = LlamaMeanKld(rtn, 256, dir + "/base.logits"),
+               gptq_kld = LlamaMeanKld(gptq, 256, dir + "/base.logits");
   std::printf("llama-perplexity, Q4_K_M: llama-quantize + imatrix KLD %.6f, GPTQ KLD %.6f (%.2fx)\n", rtn_kld, gptq_kld,
               gptq_kld / rtn_kld);
   EXPECT_LT(gptq_kld, rtn_kld);

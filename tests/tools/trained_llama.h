@@ -19,6 +19,13 @@
 
 namespace quantfleet {
 
+// A weight matrix's rows as floats.
+inline std::vector<float> LinearFloats(const Linear& l) {
+  std::vector<float> out(static_cast<size_t>(l.n_out) * static_cast<size_t>(l.n_in));
+  l.RowsToFloat(0, l.n_out, out.data());
+  return out;
+}
+
 // The trained model in ../shared/models/pystdlib-tiny with the Hessians of
 // its calibration text (8 chunks of 256 tokens), loaded once per test
 // process; `model` is null when it could not be loaded. For the tests of
