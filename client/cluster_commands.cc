@@ -163,6 +163,11 @@ absl::StatusOr<v1::SubmitJobRequest> BuildSubmit(const CommonFlags& flags) {
   absl::StatusOr<QuantizeCommandArgs> q = ParseQuantizeArgs(rest);
   if (!q.ok()) return q.status();
   if (q->dry_run) return absl::InvalidArgumentError("--dry-run is for `quantfleet quantize`; submit runs the job");
+  if (!q->gate.text.empty()) {
+    return absl::UnimplementedError(
+        "--eval and its limits run on one machine for now (quantfleet quantize --eval TEXT ...); measure a cluster "
+        "job's artifact with quantfleet eval");
+  }
   if (q->target.file_bytes > 0 || q->target.bits_per_weight > 0) {
     return absl::UnimplementedError(
         "--target-size and --target-bpw run on one machine for now (quantfleet quantize --target-size ...); a "

@@ -147,6 +147,9 @@ int RunFitCommand(const std::vector<std::string>& args) {
 
   // With --eval: the text, MODEL made runnable, and the imatrix.
   const bool measure = !eval_path.empty();
+  if (!measure && (!imatrix_path.empty() || !scratch.empty())) {
+    return Fail("--imatrix and --scratch are for --eval TEXT (the measured files)");
+  }
   std::optional<RunnableModel> base;
   std::vector<TokenId> tokens;
   std::optional<Imatrix> imatrix;
@@ -158,6 +161,10 @@ int RunFitCommand(const std::vector<std::string>& args) {
     if (!runnable.ok()) return Fail(std::string(runnable.status().message()));
     base.emplace(*std::move(runnable));
     tokens = base->tokenizer.Tokenize(*text, /*add_special=*/true, /*parse_special=*/false);
+    // Checked now rather than after the first type is quantized.
+    if (absl::Status s = CutChunks(*base->vocab, tokens, eval.ctx, eval.max_chunks).status(); !s.ok()) {
+      return Fail(absl::StrFormat("--eval %s: %s", eval_path, s.message()));
+    }
     if (!imatrix_path.empty()) {
       absl::StatusOr<Imatrix> loaded = LoadImatrix(imatrix_path);
       if (!loaded.ok()) return Fail(std::string(loaded.status().message()));

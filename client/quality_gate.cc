@@ -11,40 +11,59 @@
 
 namespace quantfleet {
 
-std::string RejectedPath(const std::string& output) {
-  const std::string stem = absl::EndsWith(output, ".gguf") ? output.substr(0, output.size() - 5) : output;
-  return stem + ".rejected.gguf";
+namespace {
+
+std::string Stem(const std::string& output) {
+  return absl::EndsWith(output, ".gguf") ? output.substr(0, output.size() - 5) : output;
 }
 
-absl::StatusOr<GateOutcome> MeasureArtifact(const GgufModel& input, const std::string& input_path,
-                                            const std::string& output, const QualityGate& gate) {
+}  // namespace
+
+std::string RejectedPath(const std::string& output) { return Stem(output) + ".rejected.gguf"; }
+std::string UnmeasuredPath(const std::string& output) { return Stem(output) + ".unmeasured.gguf"; }
+
+absl::StatusOr<PreparedGate> PrepareGate(const GgufModel& input, const std::string& input_path,
+                                         const QualityGate& gate) {
   QF_RETURN_IF_ERROR(CheckChunkTokens(gate.ctx));
   QF_ASSIGN_OR_RETURN(std::string text, ReadRegularFile(gate.text));
   QF_ASSIGN_OR_RETURN(RunnableModel base, MakeRunnable(input, input_path));
-  QF_ASSIGN_OR_RETURN(GgufModel file, GgufModel::Open(output));
-  QF_ASSIGN_OR_RETURN(LlamaModel quantized, LlamaModel::Load(file, output));
-  const std::vector<TokenId> tokens = base.tokenizer.Tokenize(text, /*add_special=*/true, /*parse_special=*/false);
-  EvalOptions options;
-  options.ctx = gate.ctx;
-  options.max_chunks = gate.chunks;
-  absl::StatusOr<EvalReport> report = RunEval(base.llama, quantized, *base.vocab, tokens, options);
-  if (!report.ok())
-    return absl::Status(report.status().code(), absl::StrFormat("%s: %s", gate.text, report.status().message()));
+  std::vector<TokenId> tokens = base.tokenizer.Tokenize(text, /*add_special=*/true, /*parse_special=*/false);
+  absl::StatusOr<std::vector<std::vector<TokenId>>> chunks = CutChunks(*base.vocab, tokens, gate.ctx, gate.chunks);
+  if (!chunks.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat("--eval %s: %s", gate.text, chunks.status().message()));
+  }
+  return PreparedGate{gate, std::move(base), std::move(tokens)};
+}
+
+absl::StatusOr<GateOutcome> MeasureArtifact(const PreparedGate& prepared, const std::string& output) {
+  const QualityGate& gate = prepared.gate;
+  const std::string measured = UnmeasuredPath(output);
   GateOutcome outcome;
-  outcome.report = *report;
-  if (gate.max_kld > 0 && report->kld.value > gate.max_kld) {
-    outcome.failed = absl::StrFormat("mean KL divergence %.6f is over --max-kld %g", report->kld.value, gate.max_kld);
-  } else if (gate.max_ppl_ratio > 0 && report->ppl_ratio.value > gate.max_ppl_ratio) {
-    outcome.failed = absl::StrFormat("PPL(Q)/PPL(base) %.6f is over --max-ppl-ratio %g", report->ppl_ratio.value,
+  absl::Status s = [&]() -> absl::Status {
+    QF_ASSIGN_OR_RETURN(GgufModel file, GgufModel::Open(measured));
+    QF_ASSIGN_OR_RETURN(LlamaModel quantized, LlamaModel::Load(file, measured));
+    EvalOptions options;
+    options.ctx = gate.ctx;
+    options.max_chunks = gate.chunks;
+    QF_ASSIGN_OR_RETURN(outcome.report,
+                        RunEval(prepared.base.llama, quantized, *prepared.base.vocab, prepared.tokens, options));
+    return absl::OkStatus();
+  }();
+  if (!s.ok()) {
+    outcome.failed = absl::StrFormat("it could not be measured: %s", s.message());
+  } else if (gate.max_kld > 0 && outcome.report.kld.value > gate.max_kld) {
+    outcome.failed =
+        absl::StrFormat("mean KL divergence %.6f is over --max-kld %g", outcome.report.kld.value, gate.max_kld);
+  } else if (gate.max_ppl_ratio > 0 && outcome.report.ppl_ratio.value > gate.max_ppl_ratio) {
+    outcome.failed = absl::StrFormat("PPL(Q)/PPL(base) %.6f is over --max-ppl-ratio %g", outcome.report.ppl_ratio.value,
                                      gate.max_ppl_ratio);
   }
-  if (!outcome.failed.empty()) {
-    outcome.kept_as = RejectedPath(output);
-    if (absl::Status s = RenameDurably(output, outcome.kept_as); !s.ok()) {
-      return absl::Status(s.code(),
-                          absl::StrFormat("%s failed its quality gate (%s): %s", output, outcome.failed, s.message()));
-    }
-  }
+  const std::string destination = outcome.failed.empty() ? output : RejectedPath(output);
+  if (absl::Status moved = RenameDurably(measured, destination); !moved.ok()) return moved;
+  if (!outcome.failed.empty()) outcome.kept_as = destination;
+  if (!s.ok())
+    return absl::Status(s.code(),
+                        absl::StrFormat("%s: %s; the file is kept as %s", output, outcome.failed, destination));
   return outcome;
 }
 

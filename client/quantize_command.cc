@@ -241,6 +241,7 @@ absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::str
                if (!absl::SimpleAtod(v, &out.damp) || !(out.damp > 0) || out.damp > 1) {
                  return UsageError(absl::StrFormat("--damp '%s': expected a number in (0, 1], e.g. 0.01", v));
                }
+               out.damp_given = true;
                return absl::OkStatus();
              })
       .Text({"--calibration"}, &out.target.calibration, "a text file")
@@ -266,7 +267,15 @@ absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::str
       .Value({"--eval-ctx"}, "a positive number", positive("--eval-ctx", &out.gate.ctx))
       .Value({"--eval-chunks"}, "a positive number", positive("--eval-chunks", &out.gate.chunks))
       .Value({"--max-kld"}, "a positive number", positive_real("--max-kld", &out.gate.max_kld))
-      .Value({"--max-ppl-ratio"}, "a number above 1", positive_real("--max-ppl-ratio", &out.gate.max_ppl_ratio))
+      .Value(
+          {"--max-ppl-ratio"}, "a number of 1 or more",
+          [&out](const std::string& v) -> absl::Status {
+            if (!absl::SimpleAtod(v, &out.gate.max_ppl_ratio) || !(out.gate.max_ppl_ratio >= 1) ||
+                !std::isfinite(out.gate.max_ppl_ratio)) {
+              return UsageError(absl::StrFormat("--max-ppl-ratio '%s': expected a ratio of 1 or more, e.g. 1.02", v));
+            }
+            return absl::OkStatus();
+          })
       .Positional(&positional, 4);
   for (const char* unsupported : {"--keep-split", "--prune-layers", "--max-buffer-size"}) {
     line.Refuse({unsupported}, absl::UnimplementedError(absl::StrFormat(
@@ -283,6 +292,9 @@ absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::str
   if (out.method != "rtn" && out.target.calibration.empty()) {
     return UsageError(
         absl::StrFormat("--method %s needs --calibration TEXT to measure the layers' inputs over", out.method));
+  }
+  if (out.damp_given && !absl::EndsWith(out.method, "gptq")) {
+    return UsageError("--damp is GPTQ's: give it with --method gptq or awq+gptq");
   }
   if ((out.gate.max_kld > 0 || out.gate.max_ppl_ratio > 0) && out.gate.text.empty()) {
     return UsageError("--max-kld and --max-ppl-ratio need --eval TEXT to measure the file with");
@@ -382,6 +394,13 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
     }
   }
   for (const std::string& w : plan->warnings) absl::FPrintF(stderr, "warning: %s\n", w);
+  // The text --eval measures with is checked before anything is written.
+  std::optional<PreparedGate> prepared_gate;
+  if (!args.gate.text.empty()) {
+    absl::StatusOr<PreparedGate> prepared = PrepareGate(*model, args.input, args.gate);
+    if (!prepared.ok()) return fail(prepared.status());
+    prepared_gate.emplace(*std::move(prepared));
+  }
 
   const bool tty = ::isatty(STDERR_FILENO) && !args.json;
   const int threads = args.threads > 0 ? args.threads : static_cast<int>(std::thread::hardware_concurrency());
@@ -426,10 +445,14 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
       calibrated = *std::move(method);
       run.method = calibrated.get();
       if (options.awq && !calibrated->folds() && !args.json) {
+        bool any = false;
+        for (const PlannedTensor& t : plan->tensors) any = any || calibrated->Handles(t);
         absl::FPrintF(stderr,
                       "note: AWQ's scales are not folded into this model (a mixture of experts, or a plan that keeps "
-                      "some of a layer's tensors as they are); its matrices get the text's importance weights%s\n",
-                      options.gptq ? " and GPTQ" : "");
+                      "some of a layer's tensors as they are); %s\n",
+                      !any           ? "it is quantized as with --method rtn"
+                      : options.gptq ? "its matrices still get GPTQ with the text's importance weights"
+                                     : "its matrices still get the text's importance weights");
       }
     }
     run.on_tensor_done = [&](const QuantizeProgress& p) {
@@ -444,15 +467,16 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
       }
       std::fflush(stdout);
     };
-    absl::Status s = RunQuantizePlan(*model, *plan, args.output, run);
+    // With --eval the file reaches OUTPUT only once measured.
+    absl::Status s = RunQuantizePlan(*model, *plan, prepared_gate ? UnmeasuredPath(args.output) : args.output, run);
     if (tty) bar.Finish();
     if (!s.ok()) return fail(s);
   }
   const double secs = absl::ToDoubleSeconds(absl::Now() - start);
   std::optional<GateOutcome> measured;
-  if (!args.gate.text.empty()) {
+  if (prepared_gate) {
     if (!args.json) absl::FPrintF(stderr, "measuring %s against %s over %s\n", args.output, args.input, args.gate.text);
-    absl::StatusOr<GateOutcome> m = MeasureArtifact(*model, args.input, args.output, args.gate);
+    absl::StatusOr<GateOutcome> m = MeasureArtifact(*prepared_gate, args.output);
     if (!m.ok()) return fail(m.status());
     measured = *std::move(m);
   }

@@ -285,8 +285,7 @@ absl::StatusOr<LayerReport> LayerwiseMethod::SolveLayer(int layer) {
       const PlannedTensor& p = *t.plan;
       const int64_t e = jobs[j].matrix, rows = p.output.ne[1], columns = p.output.ne[0];
       const float* w = t.values.data() + e * rows * columns;
-      const std::vector<double> h =
-          ScaledHessian(hessians.Hessian(EntryFor(p.output.name), static_cast<int>(e)), t.scale);
+      std::vector<double> h = ScaledHessian(hessians.Hessian(EntryFor(p.output.name), static_cast<int>(e)), t.scale);
       // The importance of this matrix's input: the plan's (of x / s when
       // scaled), else diag(H) / 2; none when no token reached it.
       std::vector<float> imatrix;
@@ -303,7 +302,7 @@ absl::StatusOr<LayerReport> LayerwiseMethod::SolveLayer(int layer) {
         continue;
       }
       absl::StatusOr<std::vector<uint8_t>> bytes =
-          GptqQuantizeRows(p.output.type, w, rows, columns, h, qw, options_.gptq_options);
+          GptqQuantizeRows(p.output.type, w, rows, columns, std::move(h), qw, options_.gptq_options);
       if (!bytes.ok()) {
         errors[j] = absl::Status(bytes.status().code(),
                                  absl::StrFormat("tensor '%s': %s", p.output.name, bytes.status().message()));
@@ -340,6 +339,9 @@ absl::StatusOr<LayerReport> LayerwiseMethod::SolveLayer(int layer) {
       QF_RETURN_IF_ERROR(RunForwardLayers(model_, chunks_[c], layer, layer + 1, &hidden_[c], nullptr, nullptr));
     }
   }
+  // The quantized bytes go to the executor, which frees them once taken;
+  // the layer, never run again, points back at its mapped source.
+  for (const auto& [name, t] : tensors) model_.ReplaceMatrix(name, t.plan->source->info.type, t.plan->source->data);
   return report;
 }
 

@@ -387,6 +387,7 @@ TEST_F(QuantizeCli, EvalGate_KeepsAFileOverItsLimitAsRejectedAndFails) {
   EXPECT_TRUE(ok_json["ok"].get<bool>());
   EXPECT_GT(q8_kld, 0.0);
   EXPECT_TRUE(fs::exists(Path("q8.gguf")));
+  EXPECT_FALSE(fs::exists(Path("q8.unmeasured.gguf"))) << "the measured file moves to OUTPUT";
 
   auto [rejected, rejected_json] = run("Q2_K", "q2.gguf", absl::StrFormat("%.9f", q8_kld));
   EXPECT_EQ(rejected.exit_code, 1) << rejected.output;
@@ -399,6 +400,10 @@ TEST_F(QuantizeCli, EvalGate_KeepsAFileOverItsLimitAsRejectedAndFails) {
   EXPECT_EQ(rejected_json["rejected_output"], Path("q2.rejected.gguf"));
 
   ExpectFails(Quantize({"--max-kld", "0.1", Path("runnable.gguf"), Path("out.gguf"), "Q2_K"}), "need --eval TEXT");
+  // A text that cannot be read is said before anything is quantized.
+  ExpectFails(Quantize({"--eval", Path("missing.txt"), Path("runnable.gguf"), Path("out.gguf"), "Q2_K"}),
+              "missing.txt");
+  EXPECT_FALSE(fs::exists(Path("out.unmeasured.gguf")));
 }
 
 TEST_F(QuantizeCli, ThreadCount_DoesNotChangeTheBytes) {
