@@ -63,7 +63,8 @@ double AwqLoss(const AwqGroup& group, const std::vector<float>& s) {
 absl::StatusOr<AwqScales> SearchAwqScales(const AwqGroup& group, int grid) {
   const int64_t columns = group.columns;
   if (columns <= 0 || group.hessian == nullptr || static_cast<int64_t>(group.hessian->size()) != columns * columns ||
-      static_cast<int64_t>(group.x_mean.size()) != columns || group.members.empty()) {
+      static_cast<int64_t>(group.x_mean.size()) != columns || group.members.empty() ||
+      (!group.shared.empty() && static_cast<int64_t>(group.shared.size()) != columns)) {
     return absl::InvalidArgumentError(
         absl::StrFormat("AWQ: a group of %d columns with mismatched statistics", columns));
   }
@@ -91,6 +92,23 @@ absl::StatusOr<AwqScales> SearchAwqScales(const AwqGroup& group, int grid) {
     total_rows += m.rows;
   }
   for (double& v : w_mean) v /= static_cast<double>(total_rows);
+  // Tied columns see their share's mean statistics.
+  std::vector<double> x_mean(group.x_mean.begin(), group.x_mean.end());
+  if (!group.shared.empty()) {
+    std::vector<double> x_sum(static_cast<size_t>(columns), 0.0), w_sum(static_cast<size_t>(columns), 0.0);
+    std::vector<int64_t> count(static_cast<size_t>(columns), 0);
+    for (int64_t j = 0; j < columns; ++j) {
+      const int64_t k = group.shared[j];
+      x_sum[k] += x_mean[j];
+      w_sum[k] += w_mean[j];
+      ++count[k];
+    }
+    for (int64_t j = 0; j < columns; ++j) {
+      const int64_t k = group.shared[j];
+      x_mean[j] = x_sum[k] / count[k];
+      w_mean[j] = w_sum[k] / count[k];
+    }
+  }
 
   AwqScales best;
   best.s.assign(static_cast<size_t>(columns), 1.0f);
@@ -101,8 +119,7 @@ absl::StatusOr<AwqScales> SearchAwqScales(const AwqGroup& group, int grid) {
     const double ratio = static_cast<double>(i) / grid;
     double smax = 0, smin = INFINITY;
     for (int64_t j = 0; j < columns; ++j) {
-      const double v = std::max(
-          1e-4, std::pow(static_cast<double>(group.x_mean[j]), ratio) / (std::pow(w_mean[j], 1 - ratio) + 1e-4));
+      const double v = std::max(1e-4, std::pow(x_mean[j], ratio) / (std::pow(w_mean[j], 1 - ratio) + 1e-4));
       s[j] = static_cast<float>(v);
       smax = std::max(smax, v);
       smin = std::min(smin, v);
@@ -139,7 +156,16 @@ void FoldAwqScales(const LayerScales& scales, LayerFloats& layer) {
     for (std::vector<float>* w : {&layer.wq, &layer.wk, &layer.wv}) ScaleColumns(*w, scales.qkv);
   }
   if (!scales.o.empty()) {
-    DivideRows(layer.wv, scales.o);
+    // v's row k (kv head k / head_dim) feeds o's columns of that kv head's
+    // heads, which share its scale: that of the first of them.
+    const int64_t hd = layer.head_dim, per_kv = layer.heads_per_kv;
+    std::vector<float> v_rows = scales.o;  // one v row per o column without grouped-query attention
+    if (per_kv > 1) v_rows.resize(scales.o.size() / static_cast<size_t>(per_kv));
+    for (size_t k = 0; per_kv > 1 && k < v_rows.size(); ++k) {
+      v_rows[k] =
+          scales.o[static_cast<size_t>((static_cast<int64_t>(k) / hd) * per_kv * hd + static_cast<int64_t>(k) % hd)];
+    }
+    DivideRows(layer.wv, v_rows);
     ScaleColumns(layer.wo, scales.o);
   }
   if (!scales.gate_up.empty()) {
@@ -150,6 +176,15 @@ void FoldAwqScales(const LayerScales& scales, LayerFloats& layer) {
     DivideRows(layer.up, scales.down);
     ScaleColumns(layer.down, scales.down);
   }
+}
+
+std::vector<int64_t> SharedByKvHead(int64_t columns, int64_t head_dim, int64_t heads_per_kv) {
+  std::vector<int64_t> shared(static_cast<size_t>(columns));
+  for (int64_t c = 0; c < columns; ++c) {
+    const int64_t head = c / head_dim;
+    shared[c] = (head / heads_per_kv) * heads_per_kv * head_dim + c % head_dim;
+  }
+  return shared;
 }
 
 }  // namespace quantfleet

@@ -57,6 +57,11 @@ struct AwqGroup {
   const std::vector<double>* hessian = nullptr;  // columns x columns, of the shared input
   std::vector<float> x_mean;                     // columns
   const float* imatrix = nullptr;                // null or columns (mean x^2)
+  // Columns that must share one scale (o's under grouped-query attention,
+  // where one v row feeds several heads): shared[j] names column j's share,
+  // 0 <= shared[j] < columns; empty: every column its own. Candidates then
+  // average x_mean and w_mean over each share.
+  std::vector<int64_t> shared;
 };
 
 struct AwqScales {
@@ -76,6 +81,8 @@ double AwqLoss(const AwqGroup& group, const std::vector<float>& s);
 // A dense llama layer's weights as floats, for folding scales into it.
 struct LayerFloats {
   int64_t n_embd = 0;
+  int64_t head_dim = 0;                    // o's columns are heads of head_dim
+  int64_t heads_per_kv = 1;                // > 1: grouped-query attention (v's rows per kv head)
   std::vector<float> attn_norm, ffn_norm;  // n_embd each
   // Row-major; the rows of each: q n_q, k and v n_kv, o n_embd, gate and
   // up n_ff, down n_embd. Columns: n_embd, except o (n_q) and down (n_ff).
@@ -85,7 +92,7 @@ struct LayerFloats {
 // Scales per group; empty: the group is not scaled.
 struct LayerScales {
   std::vector<float> qkv;      // n_embd: folded into attn_norm
-  std::vector<float> o;        // o's columns: folded into v's rows (v and o of the same width only)
+  std::vector<float> o;        // o's columns: folded into v's rows (equal within a kv head's heads)
   std::vector<float> gate_up;  // n_embd: folded into ffn_norm
   std::vector<float> down;     // n_ff: folded into up's rows
 };
@@ -94,6 +101,10 @@ struct LayerScales {
 // divides what produces that input (the norm's weights, v's or up's rows)
 // by them: the layer computes the same function, up to float rounding.
 void FoldAwqScales(const LayerScales& scales, LayerFloats& layer);
+
+// For o under grouped-query attention: column h * head_dim + d shares the
+// scale of the first head of its kv head (the v row it reads).
+std::vector<int64_t> SharedByKvHead(int64_t columns, int64_t head_dim, int64_t heads_per_kv);
 
 }  // namespace quantfleet
 

@@ -33,12 +33,14 @@ TEST(Awq, FoldedScalesKeepTheModelsFunctionAndLowerTheGroupsError) {
     f.wq = LinearFloats(layer.wq), f.wk = LinearFloats(layer.wk), f.wv = LinearFloats(layer.wv),
     f.wo = LinearFloats(layer.wo);
     f.gate = LinearFloats(layer.gate), f.up = LinearFloats(layer.up), f.down = LinearFloats(layer.down);
-    auto search = [&](const std::string& entry, std::vector<std::pair<const std::vector<float>*, int64_t>> members) {
+    auto search = [&](const std::string& entry, std::vector<std::pair<const std::vector<float>*, int64_t>> members,
+                      std::vector<int64_t> shared = {}) {
       const std::vector<double> h = t->hessians.Hessian(entry);
       AwqGroup group;
       group.hessian = &h;
       group.x_mean = means.Mean(entry);
       group.columns = static_cast<int64_t>(group.x_mean.size());
+      group.shared = std::move(shared);
       for (auto [w, rows] : members) group.members.push_back({w->data(), rows, GgmlType::kQ4_K});
       absl::StatusOr<AwqScales> s = SearchAwqScales(group);
       EXPECT_TRUE(s.ok()) << s.status();
@@ -51,7 +53,13 @@ TEST(Awq, FoldedScalesKeepTheModelsFunctionAndLowerTheGroupsError) {
     const std::string blk = "blk." + std::to_string(l) + ".";
     LayerScales scales;
     scales.qkv = search(blk + "attn_qkv", {{&f.wq, layer.wq.n_out}, {&f.wk, layer.wk.n_out}, {&f.wv, layer.wv.n_out}});
-    if (layer.wv.n_out == layer.wo.n_in) scales.o = search(layer.wo.name, {{&f.wo, layer.wo.n_out}});
+    // Grouped-query attention (this model: 4 heads, 2 kv heads): the heads
+    // of one kv head share the scales of the v rows they read.
+    f.head_dim = llama.hparams().head_dim;
+    f.heads_per_kv = layer.wo.n_in / layer.wv.n_out;
+    ASSERT_GT(f.heads_per_kv, 1);
+    scales.o =
+        search(layer.wo.name, {{&f.wo, layer.wo.n_out}}, SharedByKvHead(layer.wo.n_in, f.head_dim, f.heads_per_kv));
     scales.gate_up = search(blk + "ffn_gate_up", {{&f.gate, layer.gate.n_out}, {&f.up, layer.up.n_out}});
     scales.down = search(layer.down.name, {{&f.down, layer.down.n_out}});
     FoldAwqScales(scales, f);

@@ -213,8 +213,8 @@ absl::StatusOr<LayerReport> LayerwiseMethod::SolveLayer(int layer) {
       for (int64_t j = 0; j < n; ++j) (*own)[j] = static_cast<float>(h[j * n + j] / 2);
       return static_cast<const float*>(own->data());
     };
-    auto search = [&](const std::string& entry,
-                      std::vector<const Linear*> members) -> absl::StatusOr<std::vector<float>> {
+    auto search = [&](const std::string& entry, std::vector<const Linear*> members,
+                      std::vector<int64_t> shared = {}) -> absl::StatusOr<std::vector<float>> {
       const std::vector<double> h = hessians.Hessian(entry);
       std::vector<float> x_mean = abs_means.Mean(entry);
       if (h.empty() || x_mean.empty()) return std::vector<float>();
@@ -224,6 +224,7 @@ absl::StatusOr<LayerReport> LayerwiseMethod::SolveLayer(int layer) {
       group.x_mean = std::move(x_mean);
       std::vector<float> own;
       group.imatrix = imatrix_of(members[0]->name, h, &own);
+      group.shared = std::move(shared);
       for (const Linear* m : members) {
         const Tensor& t = tensors[m->name];
         group.members.push_back({t.values.data(), t.plan->output.ne[1], t.plan->output.type});
@@ -236,8 +237,15 @@ absl::StatusOr<LayerReport> LayerwiseMethod::SolveLayer(int layer) {
     const std::string blk = absl::StrFormat("blk.%d.", layer);
     LayerScales scales;
     QF_ASSIGN_OR_RETURN(scales.qkv, search(blk + "attn_qkv", {&current.wq, &current.wk, &current.wv}));
-    if (current.wv.n_out == current.wo.n_in && current.wv.bias.empty()) {
-      QF_ASSIGN_OR_RETURN(scales.o, search(current.wo.name, {&current.wo}));
+    // o reads v's rows; under grouped-query attention each v row feeds
+    // several heads, whose columns then share a scale.
+    const int64_t head_dim = model_.hparams().head_dim;
+    const int64_t heads_per_kv = current.wv.n_out > 0 ? current.wo.n_in / current.wv.n_out : 0;
+    if (heads_per_kv >= 1 && current.wo.n_in == heads_per_kv * current.wv.n_out && current.wv.bias.empty() &&
+        head_dim > 0 && current.wv.n_out % head_dim == 0) {
+      QF_ASSIGN_OR_RETURN(scales.o, search(current.wo.name, {&current.wo},
+                                           heads_per_kv > 1 ? SharedByKvHead(current.wo.n_in, head_dim, heads_per_kv)
+                                                            : std::vector<int64_t>()));
     }
     QF_ASSIGN_OR_RETURN(scales.gate_up, search(blk + "ffn_gate_up", {&current.gate, &current.up}));
     if (current.up.bias.empty()) {
@@ -245,6 +253,8 @@ absl::StatusOr<LayerReport> LayerwiseMethod::SolveLayer(int layer) {
     }
     LayerFloats floats;
     floats.n_embd = model_.hparams().n_embd;
+    floats.head_dim = head_dim;
+    floats.heads_per_kv = std::max<int64_t>(1, heads_per_kv);
     floats.attn_norm = std::move(attn_norm);
     floats.ffn_norm = std::move(ffn_norm);
     std::vector<float>* roles[] = {&floats.wq,   &floats.wk, &floats.wv,  &floats.wo,
