@@ -159,9 +159,9 @@ how the weight matrices are rounded:
                               activations meet the weights, and folded into
                               the norms and the v and up rows before rtn;
                               same types and size, read by any llama.cpp
-  --method awq+gptq           AWQ's scales, then GPTQ: of all four, the least
-                              KL divergence on the trained test model (0.70-
-                              0.81x llama-quantize --imatrix at the same size)
+  --method awq+gptq           AWQ's scales, then GPTQ: on the trained test
+                              model, 0.69-0.80x the KL divergence of
+                              llama-quantize --imatrix at the same size
   --damp X                    GPTQ's damping, a fraction of the mean Hessian
                               diagonal added to it (default 0.01; raised by
                               0.01 until the Hessian factors)
