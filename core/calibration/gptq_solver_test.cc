@@ -250,7 +250,9 @@ TEST(GptqGgml, WithoutFeedback_TheFileIsTheQuantizersByteForByte) {
     if (entry != name && imatrix.weights.contains(entry)) imatrix.weights[name] = imatrix.weights[entry];
   }
   const std::string dir = ::testing::TempDir();
-  for (const char* file_type : {"Q4_0", "Q5_1", "Q4_K_M", "Q3_K_M", "Q6_K", "IQ4_XS", "IQ4_NL"}) {
+  // Two chunks are enough: without feedback the Hessians pick nothing.
+  const std::vector<std::vector<TokenId>> chunks(t->chunks.begin(), t->chunks.begin() + 2);
+  for (const char* file_type : {"Q4_0", "Q5_1", "Q4_K_M", "Q3_K_M", "IQ4_XS"}) {
     QuantizeOptions options;
     options.file_type = *ParseFileType(file_type);
     absl::StatusOr<QuantizePlan> plan = BuildQuantizePlan(*t->file, options, &imatrix, false);
@@ -263,7 +265,7 @@ TEST(GptqGgml, WithoutFeedback_TheFileIsTheQuantizersByteForByte) {
     LayerwiseOptions options_no_feedback;
     options_no_feedback.gptq_options = no_feedback;
     absl::StatusOr<std::unique_ptr<LayerwiseMethod>> method =
-        LayerwiseMethod::Create(*t->file, "model-f16.gguf", *plan, t->chunks, options_no_feedback, 2, nullptr);
+        LayerwiseMethod::Create(*t->file, "model-f16.gguf", *plan, chunks, options_no_feedback, 2, nullptr);
     ASSERT_TRUE(method.ok()) << method.status();
     RunOptions by_method = plain;
     by_method.method = method->get();
