@@ -13,10 +13,10 @@ absl::StatusOr<CalibrationText> LoadCalibrationText(const GgufModel& model, cons
   if (!text.ok()) return text.status();
   absl::StatusOr<RunnableModel> runnable = MakeRunnable(model, model_path);
   if (!runnable.ok()) return runnable.status();
-  absl::StatusOr<std::vector<std::vector<TokenId>>> chunks =
-      CutChunks(*runnable->vocab, runnable->tokenizer.Tokenize(*text, true, false), ctx, max_chunks);
+  std::vector<TokenId> tokens = runnable->tokenizer.Tokenize(*text, /*add_special=*/true, /*parse_special=*/false);
+  absl::StatusOr<std::vector<std::vector<TokenId>>> chunks = CutChunks(*runnable->vocab, tokens, ctx, max_chunks);
   if (!chunks.ok()) return absl::InvalidArgumentError(absl::StrFormat("%s: %s", text_path, chunks.status().message()));
-  return CalibrationText{*std::move(runnable), *std::move(chunks)};
+  return CalibrationText{*std::move(runnable), std::move(tokens), *std::move(chunks)};
 }
 
 }  // namespace quantfleet

@@ -1,6 +1,7 @@
-// A calibration text for a command that runs the model over it (--target-size,
-// --method gptq): the model made runnable and the text cut into chunks of
-// `ctx` tokens (at most `max_chunks`, each with BOS first).
+// A text for a command that runs the model over it (--target-size,
+// --method, --eval, fit --eval): the model made runnable, the text
+// tokenized and cut into chunks of `ctx` tokens (at most `max_chunks`,
+// each with BOS first).
 //
 // Thread-safety: run from main only.
 #ifndef QUANTFLEET_CLIENT_CALIBRATION_TEXT_H_
@@ -17,6 +18,7 @@ namespace quantfleet {
 
 struct CalibrationText {
   RunnableModel model;
+  std::vector<TokenId> tokens;  // the whole text, BOS first
   std::vector<std::vector<TokenId>> chunks;
 };
 

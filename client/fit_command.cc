@@ -7,12 +7,12 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "client/calibration_text.h"
 #include "client/command_line.h"
 #include "client/terminal_progress.h"
 #include "core/calibration/calibration_chunks.h"
 #include "core/calibration/evaluation.h"
 #include "core/gguf/gguf_model.h"
-#include "core/io/mapped_file.h"
 #include "core/model/runnable_model.h"
 #include "core/quant/file_type.h"
 #include "core/quant/model_quantizer.h"
@@ -155,16 +155,12 @@ int RunFitCommand(const std::vector<std::string>& args) {
   std::optional<Imatrix> imatrix;
   if (measure) {
     if (absl::Status s = CheckChunkTokens(eval.ctx); !s.ok()) return Fail(std::string(s.message()));
-    absl::StatusOr<std::string> text = ReadRegularFile(eval_path);
-    if (!text.ok()) return Fail(std::string(text.status().message()));
-    absl::StatusOr<RunnableModel> runnable = MakeRunnable(*model, model_path);
-    if (!runnable.ok()) return Fail(std::string(runnable.status().message()));
-    base.emplace(*std::move(runnable));
-    tokens = base->tokenizer.Tokenize(*text, /*add_special=*/true, /*parse_special=*/false);
     // Checked now rather than after the first type is quantized.
-    if (absl::Status s = CutChunks(*base->vocab, tokens, eval.ctx, eval.max_chunks).status(); !s.ok()) {
-      return Fail(absl::StrFormat("--eval %s: %s", eval_path, s.message()));
-    }
+    absl::StatusOr<CalibrationText> text =
+        LoadCalibrationText(*model, model_path, eval_path, eval.ctx, eval.max_chunks);
+    if (!text.ok()) return Fail(absl::StrFormat("--eval: %s", text.status().message()));
+    base.emplace(std::move(text->model));
+    tokens = std::move(text->tokens);
     if (!imatrix_path.empty()) {
       absl::StatusOr<Imatrix> loaded = LoadImatrix(imatrix_path);
       if (!loaded.ok()) return Fail(std::string(loaded.status().message()));

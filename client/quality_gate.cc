@@ -3,9 +3,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "client/calibration_text.h"
 #include "core/calibration/calibration_chunks.h"
 #include "core/io/atomic_file.h"
-#include "core/io/mapped_file.h"
 #include "core/model/runnable_model.h"
 #include "core/util/status_macros.h"
 
@@ -25,14 +25,8 @@ std::string UnmeasuredPath(const std::string& output) { return Stem(output) + ".
 absl::StatusOr<PreparedGate> PrepareGate(const GgufModel& input, const std::string& input_path,
                                          const QualityGate& gate) {
   QF_RETURN_IF_ERROR(CheckChunkTokens(gate.ctx));
-  QF_ASSIGN_OR_RETURN(std::string text, ReadRegularFile(gate.text));
-  QF_ASSIGN_OR_RETURN(RunnableModel base, MakeRunnable(input, input_path));
-  std::vector<TokenId> tokens = base.tokenizer.Tokenize(text, /*add_special=*/true, /*parse_special=*/false);
-  absl::StatusOr<std::vector<std::vector<TokenId>>> chunks = CutChunks(*base.vocab, tokens, gate.ctx, gate.chunks);
-  if (!chunks.ok()) {
-    return absl::InvalidArgumentError(absl::StrFormat("--eval %s: %s", gate.text, chunks.status().message()));
-  }
-  return PreparedGate{gate, std::move(base), std::move(tokens)};
+  QF_ASSIGN_OR_RETURN(CalibrationText text, LoadCalibrationText(input, input_path, gate.text, gate.ctx, gate.chunks));
+  return PreparedGate{gate, std::move(text.model), std::move(text.tokens)};
 }
 
 absl::StatusOr<GateOutcome> MeasureArtifact(const PreparedGate& prepared, const std::string& output) {

@@ -134,9 +134,8 @@ LayerwiseMethod::LayerwiseMethod(LlamaModel model, const QuantizePlan& plan, std
 
 bool LayerwiseMethod::Handles(const PlannedTensor& t) const { return handled_.contains(t.output.name); }
 
-absl::StatusOr<std::vector<uint8_t>> LayerwiseMethod::Quantize(const PlannedTensor& t, int64_t matrix,
-                                                               const float* rows, int64_t n_rows) {
-  (void)rows;  // the layer is solved as a whole, from the plan's sources
+absl::StatusOr<std::vector<uint8_t>> LayerwiseMethod::Quantize(const PlannedTensor& t, int64_t matrix) {
+  const int64_t n_rows = t.output.ne[1];  // one matrix
   absl::MutexLock lock(&mu_);
   QF_RETURN_IF_ERROR(SolveThrough(EntryLayer(t.output.name)));
   auto it = solved_.find(t.output.name);

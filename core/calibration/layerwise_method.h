@@ -78,8 +78,7 @@ class LayerwiseMethod final : public TensorMethod {
   // Whether AWQ scales are folded: asked for, a dense model, and every
   // tensor a fold rewrites is one the plan lets this method write.
   bool folds() const { return fold_; }
-  absl::StatusOr<std::vector<uint8_t>> Quantize(const PlannedTensor& t, int64_t matrix, const float* rows,
-                                                int64_t n_rows) override;
+  absl::StatusOr<std::vector<uint8_t>> Quantize(const PlannedTensor& t, int64_t matrix) override;
 
   // The Hessian entry a weight is solved over (HessianCollector's key).
   static std::string EntryFor(const std::string& weight_name);

@@ -89,7 +89,7 @@ class Executor {
       dst.resize(static_cast<size_t>(item.n_rows) * RowSize(t.output.type, n_per_row));
       size_t written = 0;
       if (ByMethod(t)) {
-        QF_ASSIGN_OR_RETURN(written, QuantizeByMethod(t, item, src, dst));
+        QF_ASSIGN_OR_RETURN(written, QuantizeByMethod(t, item, dst));
       } else {
         written = ConvertRows(in.type, src, t.output.type, dst.data(), item.n_rows, n_per_row, imatrix, &f32);
       }
@@ -109,14 +109,8 @@ class Executor {
   bool ByMethod(const PlannedTensor& t) const { return options_.method != nullptr && options_.method->Handles(t); }
 
   // One whole matrix (CutWork made it one item) by the other method.
-  absl::StatusOr<size_t> QuantizeByMethod(const PlannedTensor& t, const RowRange& item, const uint8_t* src,
-                                          std::vector<uint8_t>& dst) {
-    const int64_t n_per_row = t.source->info.ne[0];
-    std::vector<float> rows(static_cast<size_t>(item.n_rows * n_per_row));
-    std::vector<float> scratch;
-    ConvertRows(t.source->info.type, src, GgmlType::kF32, rows.data(), item.n_rows, n_per_row, nullptr, &scratch);
-    QF_ASSIGN_OR_RETURN(std::vector<uint8_t> out,
-                        options_.method->Quantize(t, item.first_row / t.output.ne[1], rows.data(), item.n_rows));
+  absl::StatusOr<size_t> QuantizeByMethod(const PlannedTensor& t, const RowRange& item, std::vector<uint8_t>& dst) {
+    QF_ASSIGN_OR_RETURN(std::vector<uint8_t> out, options_.method->Quantize(t, item.first_row / t.output.ne[1]));
     if (out.size() != dst.size()) {
       return absl::InternalError(
           absl::StrFormat("tensor '%s': the method gave %d bytes for %d", t.output.name, out.size(), dst.size()));

@@ -40,10 +40,10 @@ class TensorMethod {
   // Whether the method writes `t` (even one the plan would copy, e.g. a
   // norm the method changes).
   virtual bool Handles(const PlannedTensor& t) const = 0;
-  // Matrix `matrix` of `t` (its expert; 0 for a 2D tensor): `rows` rows of
-  // ne[0] floats in, rows * RowSize(output type, ne[0]) bytes out.
-  virtual absl::StatusOr<std::vector<uint8_t>> Quantize(const PlannedTensor& t, int64_t matrix, const float* rows,
-                                                        int64_t n_rows) = 0;
+  // The bytes of matrix `matrix` of `t` (its expert; 0 for a 2D tensor):
+  // ne[1] rows of RowSize(output type, ne[0]). The method reads the source
+  // itself (t.source), as much of the model at once as it needs.
+  virtual absl::StatusOr<std::vector<uint8_t>> Quantize(const PlannedTensor& t, int64_t matrix) = 0;
 };
 
 struct RunOptions {
