@@ -1,6 +1,5 @@
 #include "client/cluster_commands.h"
 
-#include <google/protobuf/util/json_util.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,12 +16,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "client/cluster_client.h"
-#include "client/command_line.h"
+#include "client/cluster_flags.h"
+#include "client/job_watch.h"
 #include "client/quantize_command.h"
 #include "client/terminal_progress.h"
 #include "core/util/local_process.h"
 #include "core/util/status_macros.h"
-#include "proto/channel_factory.h"
 
 namespace quantfleet {
 namespace fs = std::filesystem;
@@ -32,12 +31,13 @@ namespace {
 constexpr char kUsage[] = R"(usage:
   quantfleet submit [--coordinator HOST:PORT] [--force] [--watch] [--json] [quantize options] IN OUT TYPE
   quantfleet submit --calibration TEXT [--chunks N] [--ctx C] [--gpu auto] [...] IN OUT TYPE
+  quantfleet submit --eval TEXT [--max-kld X] [--max-ppl-ratio R] [--eval-ctx C] [--eval-chunks N] [...] IN OUT TYPE
   quantfleet status  [--coordinator HOST:PORT] [--json] JOB
   quantfleet watch   [--coordinator HOST:PORT] [--json] JOB
   quantfleet jobs    [--coordinator HOST:PORT] [--json]
   quantfleet workers [--coordinator HOST:PORT] [--json]
   quantfleet cancel  [--coordinator HOST:PORT] [--json] JOB
-  quantfleet cluster [--workers N] [--threads-per-worker N] [--calibration TEXT ...] [quantize options] IN OUT TYPE
+  quantfleet cluster [--workers N] [--threads-per-worker N] [--calibration TEXT ...] [--eval TEXT ...] [quantize options] IN OUT TYPE
 
 The coordinator is --coordinator, else $QUANTFLEET_COORDINATOR, else 127.0.0.1:7070.
 Beyond loopback, connect with TLS and the client token: --tls-ca FILE --token-file FILE
@@ -57,90 +57,19 @@ artifact as OUT.imatrix.gguf; then the coordinator quantizes OUT with it, as
 `llama-quantize --imatrix OUT.imatrix.gguf` would. submit prints the calibration job;
 `status` on it names the quantization job (next) once that starts. With --gpu auto the
 chunks run on the workers' GPUs only (dense F32/F16/BF16 models).
+
+With --eval TEXT, the artifact is measured before it is delivered, as `quantfleet
+quantize --eval` measures it: it is written as OUT.unmeasured.gguf, then an evaluation
+job runs OUT and IN over TEXT on the workers (each holds both models) and writes the
+report to OUT.eval.json; the artifact then moves to OUT, or, over --max-kld (mean KL
+divergence, nats) or --max-ppl-ratio (PPL(OUT)/PPL(IN)), to OUT.rejected.gguf and the
+evaluation job fails saying why. `watch`, `status` and the status page show PPL and KLD.
 )";
-
-struct CommonFlags {
-  bool help = false;  // -h or --help was given (nothing after it was parsed)
-  std::string coordinator;
-  ChannelSecurity security;
-  bool json = false;
-  bool force = false;
-  bool watch = false;
-  int workers = 2;
-  int threads_per_worker = 0;
-  std::string calibration;  // submit --calibration TEXT
-  bool gpu = false;         // --gpu auto: calibrate on GPU workers
-  int chunks = 0;
-  int ctx = 0;
-  std::vector<std::string> rest;
-};
-
-absl::StatusOr<CommonFlags> ParseCommon(const std::vector<std::string>& args) {
-  CommonFlags f;
-  std::string gpu;
-  CommandLine line("quantfleet");
-  line.Text({"--coordinator"}, &f.coordinator, "HOST:PORT")
-      .Text({"--token-file"}, &f.security.token_file, "a file")
-      .Text({"--tls-ca"}, &f.security.tls_ca, "a file")
-      .Text({"--tls-cert"}, &f.security.tls_cert, "a file")
-      .Text({"--tls-key"}, &f.security.tls_key, "a file")
-      .Flag({"--json"}, &f.json)
-      .Flag({"--force"}, &f.force)
-      .Flag({"--watch"}, &f.watch)
-      .Int({"--workers"}, &f.workers, 1, "a positive number")
-      .Int({"--threads-per-worker"}, &f.threads_per_worker, 1, "a positive number")
-      .Text({"--calibration"}, &f.calibration, "a text file")
-      .Int({"--chunks"}, &f.chunks, 1, "a positive number")
-      .Text({"--gpu"}, &gpu, "auto")
-      .Int({"--ctx"}, &f.ctx, 1, "a positive number")
-      .Rest(&f.rest);
-  QF_ASSIGN_OR_RETURN(const bool run, line.Parse(args));
-  f.help = !run;
-  if (!gpu.empty() && gpu != "auto") {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("--gpu %s: on the cluster, give --gpu auto (each GPU worker uses its own --gpu)", gpu));
-  }
-  f.gpu = gpu == "auto";
-  // The subcommands' own parsers see --json too.
-  if (f.json) f.rest.push_back("--json");
-  // Environment defaults, so a home lab sets them once.
-  if (f.security.token_file.empty()) {
-    if (const char* v = std::getenv("QUANTFLEET_TOKEN_FILE")) f.security.token_file = v;
-  }
-  if (f.security.tls_ca.empty()) {
-    if (const char* v = std::getenv("QUANTFLEET_TLS_CA")) f.security.tls_ca = v;
-  }
-  if (f.security.tls_cert.empty()) {
-    if (const char* v = std::getenv("QUANTFLEET_TLS_CERT")) f.security.tls_cert = v;
-  }
-  if (f.security.tls_key.empty()) {
-    if (const char* v = std::getenv("QUANTFLEET_TLS_KEY")) f.security.tls_key = v;
-  }
-  return f;
-}
-
-absl::StatusOr<std::unique_ptr<ClusterClient>> Connect(const CommonFlags& flags, absl::Duration timeout) {
-  const std::string address = ClusterClient::DefaultAddress(flags.coordinator);
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeChannel(address, flags.security);
-  if (!channel.ok()) return channel.status();
-  return std::make_unique<ClusterClient>(address, *channel, timeout);
-}
-
-std::string ToJson(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.always_print_primitive_fields = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
-  return out;
-}
 
 int Fail(const absl::Status& s) {
   absl::FPrintF(stderr, "quantfleet: %s\n", s.message());
   return 1;
 }
-
-std::string Absolute(const std::string& p) { return p.empty() ? p : fs::absolute(p).lexically_normal().string(); }
 
 absl::StatusOr<v1::SubmitJobRequest> BuildSubmit(const CommonFlags& flags) {
   std::vector<std::string> rest;
@@ -163,11 +92,6 @@ absl::StatusOr<v1::SubmitJobRequest> BuildSubmit(const CommonFlags& flags) {
   absl::StatusOr<QuantizeCommandArgs> q = ParseQuantizeArgs(rest);
   if (!q.ok()) return q.status();
   if (q->dry_run) return absl::InvalidArgumentError("--dry-run is for `quantfleet quantize`; submit runs the job");
-  if (!q->gate.text.empty()) {
-    return absl::UnimplementedError(
-        "--eval and its limits run on one machine for now (quantfleet quantize --eval TEXT ...); measure a cluster "
-        "job's artifact with quantfleet eval");
-  }
   if (q->target.file_bytes > 0 || q->target.bits_per_weight > 0) {
     return absl::UnimplementedError(
         "--target-size and --target-bpw run on one machine for now (quantfleet quantize --target-size ...); a "
@@ -193,89 +117,15 @@ absl::StatusOr<v1::SubmitJobRequest> BuildSubmit(const CommonFlags& flags) {
   o->set_imatrix(Absolute(q->options.imatrix_path));
   for (const std::string& w : q->options.include_weights) o->add_include_weights(w);
   for (const std::string& w : q->options.exclude_weights) o->add_exclude_weights(w);
+  if (!q->gate.text.empty()) {  // measured before it is delivered
+    v1::EvaluationOptions* e = req.mutable_evaluate();
+    e->set_text(Absolute(q->gate.text));
+    e->set_ctx(q->gate.ctx);
+    e->set_max_chunks(q->gate.chunks);
+    e->set_max_kld(q->gate.max_kld);
+    e->set_max_ppl_ratio(q->gate.max_ppl_ratio);
+  }
   return req;
-}
-
-// Tokens run through the model per second since the job was submitted.
-double CalibrationTokensPerSecond(const v1::Job& j) {
-  const int ctx = j.calibration().ctx() > 0 ? j.calibration().ctx() : 512;
-  const int64_t end_ms = j.finished_unix_ms() > 0 ? j.finished_unix_ms() : absl::ToUnixMillis(absl::Now());
-  const double secs = static_cast<double>(end_ms - j.created_unix_ms()) / 1000.0;
-  return secs > 0 ? static_cast<double>(j.tensors_done() * ctx) / secs : 0;
-}
-
-// "data-parallel", "pipeline of 2 stages (layers 0-15, 16-31)", or empty
-// while the job waits for workers.
-std::string CalibrationPlanText(const v1::Job& j) {
-  const auto& ends = j.plan().stage_end_layers();
-  if (ends.empty()) return "";
-  if (ends.size() == 1) return "data-parallel";
-  std::vector<std::string> ranges;
-  for (int s = 0; s < ends.size(); ++s) {
-    ranges.push_back(absl::StrFormat("%d-%d", s == 0 ? 0 : ends[s - 1], ends[s] - 1));
-  }
-  std::string text = absl::StrFormat("pipeline of %d stages (layers %s)", ends.size(), absl::StrJoin(ranges, ", "));
-  if (j.stage_chunks_done_size() == ends.size() && j.state() == v1::JOB_RUNNING) {
-    absl::StrAppend(&text, ", chunks done per stage ", absl::StrJoin(j.stage_chunks_done(), "/"));
-  }
-  return text;
-}
-
-// Shows a job's progress until it ends; returns the exit code.
-int WatchJob(ClusterClient& client, const std::string& job_id, bool json) {
-  const bool tty = ::isatty(STDERR_FILENO) && !json;
-  const absl::Time start = absl::Now();
-  absl::Time last_line = absl::InfinitePast();
-  bool drew = false;
-  absl::StatusOr<v1::Job> end = client.Watch(job_id, [&](const v1::JobEvent& e) {
-    const v1::Job& j = e.job();
-    if (json) {
-      std::string line = ToJson(e);
-      line.erase(std::remove(line.begin(), line.end(), '\n'), line.end());
-      absl::PrintF("%s\n", line);
-      std::fflush(stdout);
-      return;
-    }
-    const double frac =
-        j.bytes_total() ? static_cast<double>(j.bytes_done()) / static_cast<double>(j.bytes_total()) : 0;
-    const double secs = absl::ToDoubleSeconds(absl::Now() - start);
-    const double eta = frac > 0.001 ? secs * (1 - frac) / frac : 0;
-    std::vector<std::string> rates;
-    for (const v1::WorkerProgress& w : e.workers()) {
-      rates.push_back(absl::StrFormat("%s %s/s", w.name(), HumanBytes(static_cast<uint64_t>(w.bytes_per_second()))));
-    }
-    const std::string text =
-        !j.waiting().empty() ? absl::StrFormat("%s  %s", JobStateName(j.state()), j.waiting())
-        : j.has_calibration()
-            ? absl::StrFormat("%s %3.0f%%  calibration chunks %d/%d  perplexity %.4f  %.0f tokens/s  ETA %.0fs  %s",
-                              JobStateName(j.state()), frac * 100, j.tensors_done(), j.tensors_total(), j.perplexity(),
-                              CalibrationTokensPerSecond(j), eta, CalibrationPlanText(j))
-            : absl::StrFormat("%s %3.0f%%  tensors %d/%d  %s/%s  ETA %.0fs  %s", JobStateName(j.state()), frac * 100,
-                              j.tensors_done(), j.tensors_total(), HumanBytes(j.bytes_done()),
-                              HumanBytes(j.bytes_total()), eta, absl::StrJoin(rates, ", "));
-    if (tty) {
-      const int filled = static_cast<int>(frac * 30);
-      absl::FPrintF(stderr, "\r[%s%s] %s\033[K", std::string(filled, '#'), std::string(30 - filled, '.'), text);
-      drew = true;
-    } else if (absl::Now() - last_line >= absl::Seconds(1) || j.state() != v1::JOB_RUNNING) {
-      absl::PrintF("%s\n", text);
-      std::fflush(stdout);
-      last_line = absl::Now();
-    }
-  });
-  if (drew) absl::FPrintF(stderr, "\n");
-  if (!end.ok()) return Fail(end.status());
-  if (end->state() == v1::JOB_SUCCEEDED) {
-    if (!json) {
-      absl::FPrintF(stderr, "job %s succeeded: %s (sha256 %s) in %.1f s\n", job_id, end->output(), end->sha256(),
-                    (end->finished_unix_ms() - end->created_unix_ms()) / 1000.0);
-      if (end->has_calibration())
-        absl::FPrintF(stderr, "perplexity of the calibration text: %.4f\n", end->perplexity());
-    }
-    return 0;
-  }
-  absl::FPrintF(stderr, "job %s %s: %s\n", job_id, JobStateName(end->state()), end->error());
-  return 1;
 }
 
 // Submits an importance-matrix job and follows it to its end.
@@ -316,21 +166,12 @@ int SubmitCalibrated(ClusterClient& client, v1::SubmitJobRequest request, const 
     absl::PrintF("%s\n", flags.json ? ToJson(*job) : job->id());
     return 0;
   }
-  if (int rc = WatchJob(client, job->id(), flags.json); rc != 0) return rc;
-  // The coordinator starts the quantization as the calibration ends.
-  for (int i = 0; i < 100; ++i) {
-    absl::StatusOr<v1::Job> now = client.GetJob(job->id());
-    if (!now.ok()) return Fail(now.status());
-    if (!now->error().empty()) return Fail(absl::FailedPreconditionError(now->error()));
-    if (!now->next_job_id().empty()) {
-      const int rc = WatchJob(client, now->next_job_id(), flags.json);
-      if (!flags.json) absl::PrintF("%s\n", now->next_job_id());
-      return rc;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return Fail(
-      absl::DeadlineExceededError(absl::StrFormat("job %s finished but its quantization did not start", job->id())));
+  // The coordinator starts the quantization as the calibration ends (and
+  // its evaluation after it).
+  std::string last;
+  const int rc = WatchChain(client, job->id(), flags.json, &last);
+  if (!flags.json) absl::PrintF("%s\n", last);
+  return rc;
 }
 
 int Submit(const CommonFlags& flags) {
@@ -352,32 +193,13 @@ int Submit(const CommonFlags& flags) {
     absl::FPrintF(stderr, "submitted %s -> %s as %s (%d tasks)\n", job->input(), job->output(),
                   job->options().file_type(), job->tasks_total());
   }
-  if (flags.watch) {
-    const int rc = WatchJob(client, job->id(), flags.json);
-    if (!flags.json) absl::PrintF("%s\n", job->id());
+  if (flags.watch) {  // the job, then its evaluation if it has one
+    std::string last;
+    const int rc = WatchChain(client, job->id(), flags.json, &last);
+    if (!flags.json) absl::PrintF("%s\n", last);
     return rc;
   }
   if (!flags.json) absl::PrintF("%s\n", job->id());
-  return 0;
-}
-
-int PrintJob(const v1::Job& j, bool json) {
-  if (json) {
-    absl::PrintF("%s\n", ToJson(j));
-    return 0;
-  }
-  absl::PrintF("job       %s\nstate     %s\ninput     %s\noutput    %s\ntype      %s\n", j.id(),
-               JobStateName(j.state()), j.input(), j.output(), j.options().file_type());
-  absl::PrintF("tasks     %d/%d\ntensors   %d/%d\nbytes     %s/%s\n", j.tasks_done(), j.tasks_total(), j.tensors_done(),
-               j.tensors_total(), HumanBytes(j.bytes_done()), HumanBytes(j.bytes_total()));
-  if (!j.sha256().empty()) absl::PrintF("sha256    %s\n", j.sha256());
-  if (j.has_calibration()) {
-    absl::PrintF("perplexity %.4f\n", j.perplexity());
-    if (j.has_plan()) absl::PrintF("plan      %s\n", CalibrationPlanText(j));
-  }
-  if (!j.waiting().empty()) absl::PrintF("waiting   %s\n", j.waiting());
-  if (!j.next_job_id().empty()) absl::PrintF("next      %s (the quantization with this imatrix)\n", j.next_job_id());
-  if (!j.error().empty()) absl::PrintF("error     %s\n", j.error());
   return 0;
 }
 
@@ -414,7 +236,9 @@ int LocalCluster(const CommonFlags& flags) {
                                     fs::path(req->output()).parent_path().string()};
   if (!req->options().imatrix().empty()) roots.push_back(fs::path(req->options().imatrix()).parent_path().string());
   const bool calibrated = !flags.calibration.empty();
+  const bool measured = req->has_evaluate();
   if (calibrated) roots.push_back(fs::path(Absolute(flags.calibration)).parent_path().string());
+  if (measured) roots.push_back(fs::path(req->evaluate().text()).parent_path().string());
   std::vector<pid_t> pids;
   const pid_t coordinator = SpawnWithLog(
       {coordinator_bin, "--listen", address, "--state-dir", state, "--allow-root", absl::StrJoin(roots, ","),
@@ -438,9 +262,12 @@ int LocalCluster(const CommonFlags& flags) {
     std::vector<std::string> argv = {
         worker_bin,  "--coordinator",      address, "--name", absl::StrFormat("local-%d", i + 1),
         "--threads", absl::StrCat(threads)};
-    // Calibrating workers read the model where it is, rather than stream
-    // a copy into a cache.
-    if (calibrated) argv.insert(argv.end(), {"--data-root", fs::path(req->input()).parent_path().string()});
+    // Calibrating and evaluating workers read the models where they are,
+    // rather than stream copies into a cache.
+    std::vector<std::string> data_roots;
+    if (calibrated || measured) data_roots.push_back(fs::path(req->input()).parent_path().string());
+    if (measured) data_roots.push_back(fs::path(req->output()).parent_path().string());
+    if (!data_roots.empty()) argv.insert(argv.end(), {"--data-root", absl::StrJoin(data_roots, ",")});
     pids.push_back(SpawnWithLog(argv, absl::StrFormat("%s/worker-%d.log", state, i + 1)));
   }
   if (!flags.json) {
@@ -455,7 +282,8 @@ int LocalCluster(const CommonFlags& flags) {
   } else if (absl::StatusOr<v1::Job> job = client->Submit(*req); !job.ok()) {
     rc = Fail(job.status());
   } else {
-    rc = WatchJob(*client, job->id(), flags.json);
+    std::string last;
+    rc = WatchChain(*client, job->id(), flags.json, &last);
   }
   client.reset();  // close the channel: an open one holds up the coordinator's shutdown
   // Workers first (they drain), then the coordinator.

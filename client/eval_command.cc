@@ -9,7 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "client/command_line.h"
-#include "client/eval_report_json.h"
+#include "core/calibration/eval_report_json.h"
 #include "core/calibration/evaluation.h"
 #include "core/calibration/imatrix_run.h"
 #include "core/gguf/gguf_model.h"
@@ -43,6 +43,12 @@ options:
   --chunks N         use at most N chunks (default: all the text holds)
   -t, --threads N    threads for the matrix products (default: all cores)
   --json             print the report as JSON on stdout
+  --coordinator H:P  run the chunks on the cluster's workers instead (paths on
+                     the coordinator; each worker holds both models, read under
+                     its --data-root or streamed into its cache); the same
+                     numbers. -o REPORT names the report file the coordinator
+                     writes (default: eval.json here); --max-kld X and
+                     --max-ppl-ratio R fail the job over those limits
   -h, --help         this text
 
 Reading the report: mean KLD is in nats per token (0: identical predictions;
@@ -72,7 +78,9 @@ absl::StatusOr<LoadedModel> Load(const std::string& path) {
   return out;
 }
 
-void PrintReport(const EvalReport& r) {
+}  // namespace
+
+void PrintEvalReport(const EvalReport& r) {
   absl::PrintF("chunks %d, %d scored tokens\n\n", r.chunks, r.positions);
   absl::PrintF("Mean PPL(Q)                   : %10.6f ± %10.6f\n", r.ppl.value, r.ppl.uncertainty);
   absl::PrintF("Mean PPL(base)                : %10.6f ± %10.6f\n", r.ppl_base.value, r.ppl_base.uncertainty);
@@ -91,9 +99,11 @@ void PrintReport(const EvalReport& r) {
   absl::PrintF("Same top p: %6.3f ± %5.3f %%\n", 100 * r.same_top.value, 100 * r.same_top.uncertainty);
 }
 
-}  // namespace
-
 int RunEvalCommand(const std::vector<std::string>& args) {
+  for (const std::string& a : args) {
+    if (a == "-h" || a == "--help") break;
+    if (a == "--coordinator" || a.rfind("--coordinator=", 0) == 0) return RunClusterEval(args);
+  }
   std::string base_path, model_path, text_path;
   EvalOptions options;
   int threads = 0;
@@ -139,7 +149,7 @@ int RunEvalCommand(const std::vector<std::string>& args) {
   if (json) {
     absl::PrintF("%s\n", ReportJson(*report).dump(2));
   } else {
-    PrintReport(*report);
+    PrintEvalReport(*report);
   }
   return 0;
 }

@@ -1,26 +1,15 @@
 // See quality_gate.h.
 #include "client/quality_gate.h"
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "client/calibration_text.h"
 #include "core/calibration/calibration_chunks.h"
+#include "core/calibration/eval_gate.h"
 #include "core/io/atomic_file.h"
 #include "core/model/runnable_model.h"
 #include "core/util/status_macros.h"
 
 namespace quantfleet {
-
-namespace {
-
-std::string Stem(const std::string& output) {
-  return absl::EndsWith(output, ".gguf") ? output.substr(0, output.size() - 5) : output;
-}
-
-}  // namespace
-
-std::string RejectedPath(const std::string& output) { return Stem(output) + ".rejected.gguf"; }
-std::string UnmeasuredPath(const std::string& output) { return Stem(output) + ".unmeasured.gguf"; }
 
 absl::StatusOr<PreparedGate> PrepareGate(const GgufModel& input, const std::string& input_path,
                                          const QualityGate& gate) {
@@ -45,12 +34,8 @@ absl::StatusOr<GateOutcome> MeasureArtifact(const PreparedGate& prepared, const 
   }();
   if (!s.ok()) {
     outcome.failed = absl::StrFormat("it could not be measured: %s", s.message());
-  } else if (gate.max_kld > 0 && outcome.report.kld.value > gate.max_kld) {
-    outcome.failed =
-        absl::StrFormat("mean KL divergence %.6f is over --max-kld %g", outcome.report.kld.value, gate.max_kld);
-  } else if (gate.max_ppl_ratio > 0 && outcome.report.ppl_ratio.value > gate.max_ppl_ratio) {
-    outcome.failed = absl::StrFormat("PPL(Q)/PPL(base) %.6f is over --max-ppl-ratio %g", outcome.report.ppl_ratio.value,
-                                     gate.max_ppl_ratio);
+  } else {
+    outcome.failed = GateFailure(outcome.report, gate.max_kld, gate.max_ppl_ratio);
   }
   const std::string destination = outcome.failed.empty() ? output : RejectedPath(output);
   if (absl::Status moved = RenameDurably(measured, destination); !moved.ok()) return moved;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/calibration/eval_gate.h"
 #include "core/calibration/evaluation.h"
 #include "core/gguf/gguf_model.h"
 #include "core/model/runnable_model.h"
@@ -43,10 +44,6 @@ struct GateOutcome {
   std::string failed;   // empty: accepted; otherwise which limit, by how much
   std::string kept_as;  // where a rejected file now is
 };
-
-// "model-Q4_K_M.gguf" -> "model-Q4_K_M.rejected.gguf" / ".unmeasured.gguf".
-std::string RejectedPath(const std::string& output);
-std::string UnmeasuredPath(const std::string& output);
 
 // Errors name the text (unreadable, too short for one chunk) or the input
 // (a model the forward pass cannot run).

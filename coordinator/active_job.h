@@ -66,10 +66,17 @@ struct TaskRuntime {
 
 // Bytes of a job's input file that a task reads.
 struct SourceSpan {
-  int split = 0;                  // the model part holding them
-  const uint8_t* data = nullptr;  // mapped, read-only
+  std::shared_ptr<GgufModel> file;  // the model holding them: keeps them mapped while they are copied
+  int split = 0;                    // the part of `file` holding them
+  const uint8_t* data = nullptr;    // mapped, read-only
   uint64_t bytes = 0;
   uint64_t file_offset = 0;  // within that part
+};
+
+// Which model bytes a worker streams (ReadSourceRequest's part and base).
+struct SourceChoice {
+  int part = 0;       // a split model's part
+  bool base = false;  // an evaluation's base model rather than the measured one
 };
 
 struct ActiveJob {

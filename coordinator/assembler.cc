@@ -20,9 +20,8 @@ constexpr int64_t kMaxChunk = 1 << 20;
 }  // namespace
 
 absl::StatusOr<std::string> Coordinator::ReadSource(const v1::Lease& lease, int64_t offset, int64_t length,
-                                                    bool activations, int part) {
-  std::shared_ptr<GgufModel> model;  // keeps the mapping alive if the job ends meanwhile
-  SourceSpan span;
+                                                    bool activations, const SourceChoice& which) {
+  SourceSpan span;  // its file stays mapped while the bytes are copied, even if the job ends meanwhile
   uint64_t at = 0, n = 0;
   {
     absl::MutexLock l(&mu_);
@@ -46,19 +45,18 @@ absl::StatusOr<std::string> Coordinator::ReadSource(const v1::Lease& lease, int6
       counters_.source_bytes_served += static_cast<int64_t>(out.size());
       return out;
     }
-    QF_ASSIGN_OR_RETURN(span, job.kind->Source(job, held.second, part));
+    QF_ASSIGN_OR_RETURN(span, job.kind->Source(job, held.second, which));
     if (offset < 0 || length <= 0 || static_cast<uint64_t>(offset) >= span.bytes) {
       return absl::OutOfRangeError(
           absl::StrFormat("source range [%d, +%d) is outside the task's %d bytes", offset, length, span.bytes));
     }
     n = std::min<uint64_t>({static_cast<uint64_t>(length), span.bytes - offset, kMaxChunk});
     at = static_cast<uint64_t>(offset);
-    model = job.model;
     counters_.source_bytes_served += static_cast<int64_t>(n);
   }
   // The copy happens outside the lock: it may wait on the disk.
   std::string out(reinterpret_cast<const char*>(span.data + at), n);
-  model->part(span.split).DropRange(span.file_offset + at, n);
+  span.file->part(span.split).DropRange(span.file_offset + at, n);
   return out;
 }
 
@@ -212,13 +210,20 @@ void Coordinator::FinishJob(const std::string& job_id) {
   ActiveJob& j = *jobs_[job_id];
   j.finalizing = false;
   j.job.set_perplexity(outcome.ok() && outcome->perplexity ? *outcome->perplexity : 0);
+  if (outcome.ok() && outcome->report) *j.job.mutable_report() = *outcome->report;
   if (!digest.ok()) {
     FailJobLocked(j, absl::StrFormat("finishing the artifact failed: %s", digest.status().message()));
     return;
   }
-  j.job.set_state(v1::JOB_SUCCEEDED);
   j.job.set_sha256(*digest);
   j.job.set_finished_unix_ms(absl::ToUnixMillis(clock_->Now()));
+  if (!outcome->rejected.empty()) {  // the artifact stays; the job says why it failed
+    RecordFailure(j.job.id(), -1, "", "job failed: " + outcome->rejected);
+    j.job.set_state(v1::JOB_FAILED);
+    j.job.set_error(ClipReason(outcome->rejected));
+  } else {
+    j.job.set_state(v1::JOB_SUCCEEDED);
+  }
   j.part.reset();
   j.model.reset();
   Persist(j.job);

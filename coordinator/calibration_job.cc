@@ -4,15 +4,13 @@
 // into the imatrix. See calibration_job.h.
 #include "coordinator/calibration_job.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "coordinator/calibration_plan.h"
+#include "coordinator/model_copy.h"
 #include "core/calibration/chunk_statistics.h"
 #include "core/calibration/imatrix_run.h"
 #include "core/io/mapped_file.h"
@@ -68,15 +66,8 @@ class CalibrationJob final : public JobKind {
     if (!chunks.ok()) {
       return absl::InvalidArgumentError(absl::StrFormat("%s: %s", text_path, chunks.status().message()));
     }
-    // Size and modification time of every part: a worker finds its cached
-    // copy by it, and a changed model gets a new one.
-    for (int p = 0; p < job.model->n_parts(); ++p) {
-      struct stat st;
-      if (::stat(job.model->part(p).path().c_str(), &st) != 0) continue;
-      model_id_ += absl::StrFormat(
-          "%s%x-%x", p == 0 ? "" : "-", static_cast<uint64_t>(st.st_size),
-          static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull + static_cast<uint64_t>(st.st_mtim.tv_nsec));
-    }
+    // A worker finds its cached copy by the model's id; a changed model gets a new one.
+    model_copy_ = ModelCopyOf(*job.model);
     layout_ = ImatrixLayoutOf(*job.model, o.process_output());
     chunks_ = *std::move(chunks);
     n_layer_ = llama->hparams().n_layer;
@@ -119,17 +110,10 @@ class CalibrationJob final : public JobKind {
     chunk->set_process_output(job.job.calibration().process_output());
     chunk->set_gpu(job.job.calibration().gpu());
     for (const ImatrixEntryShape& e : stage_layouts_[s]) chunk->add_entries(e.name);
-    int64_t model_bytes = 0;
-    for (int p = 0; p < job.model->n_parts(); ++p) {
-      const int64_t bytes = static_cast<int64_t>(job.model->part(p).size());
-      model_bytes += bytes;
-      if (job.model->n_parts() > 1) {
-        chunk->add_part_names(std::filesystem::path(job.model->part(p).path()).filename().string());
-        chunk->add_part_bytes(bytes);
-      }
-    }
-    chunk->set_model_bytes(model_bytes);
-    chunk->set_model_id(model_id_);
+    chunk->set_model_bytes(model_copy_.bytes());
+    chunk->set_model_id(model_copy_.id());
+    *chunk->mutable_part_names() = model_copy_.part_names();
+    *chunk->mutable_part_bytes() = model_copy_.part_bytes();
     if (stages() > 1) {
       chunk->set_first_layer(first_layer(s));
       chunk->set_end_layer(stage_end_[s]);
@@ -143,13 +127,15 @@ class CalibrationJob final : public JobKind {
     return std::nullopt;
   }
 
-  absl::StatusOr<SourceSpan> Source(const ActiveJob& job, size_t task, int part) const override {
+  absl::StatusOr<SourceSpan> Source(const ActiveJob& job, size_t task, const SourceChoice& which) const override {
     (void)task;  // every task may stream the whole model
+    const int part = which.part;
     if (part < 0 || part >= job.model->n_parts()) {
       return absl::OutOfRangeError(absl::StrFormat("the model has no part %d (it has %d)", part, job.model->n_parts()));
     }
     const MappedFile& file = job.model->part(part);
     SourceSpan span;
+    span.file = job.model;
     span.split = part;
     span.data = file.data();
     span.bytes = file.size();
@@ -365,7 +351,7 @@ class CalibrationJob final : public JobKind {
   const KindEnvironment env_;
   ImatrixLayout layout_;
   std::vector<std::vector<TokenId>> chunks_;
-  std::string model_id_;  // size and modification time of the model's parts
+  v1::ModelCopy model_copy_;  // what workers find or fetch their copy by
   ModelFootprint footprint_;
   int n_layer_ = 0;
   int n_embd_ = 0;

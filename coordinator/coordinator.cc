@@ -8,9 +8,12 @@
 #include <filesystem>
 #include <random>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "coordinator/quantize_job.h"
 #include "coordinator/request_limits.h"
+#include "core/calibration/eval_gate.h"
 #include "core/util/status_macros.h"
 
 namespace quantfleet {
@@ -152,11 +155,10 @@ absl::StatusOr<std::optional<v1::Job>> Coordinator::AdmitLocked(const v1::Submit
   return std::nullopt;
 }
 
-absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& given) {
+absl::StatusOr<std::optional<v1::SubmitJobRequest>> Coordinator::SplitFollowUp(v1::SubmitJobRequest& request) {
+  std::optional<v1::SubmitJobRequest> then;
   // A calibrated job is an importance-matrix job with the quantization to
   // run after it: check the quantization options now, submit them later.
-  v1::SubmitJobRequest request = given;
-  std::optional<v1::SubmitJobRequest> then;
   if (request.has_calibrated()) {
     const v1::CalibratedQuantization calibrated = request.calibrated();
     if (!calibrated.options().imatrix().empty()) {
@@ -172,6 +174,42 @@ absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& given) {
     request.set_output(request.output() + ".imatrix.gguf");
     then->mutable_options()->set_imatrix(request.output());
     *request.mutable_calibration() = calibrated.calibration();
+    if (request.has_evaluate()) {  // the quantization's own follow-up
+      *then->mutable_evaluate() = request.evaluate();
+      request.clear_evaluate();
+    }
+    return then;
+  }
+  if (!request.has_evaluate()) return then;
+  // A measured quantization: written as OUT.unmeasured.gguf, then
+  // evaluated against its input, which moves it to OUT or
+  // OUT.rejected.gguf.
+  if (!request.has_options()) {
+    return absl::InvalidArgumentError("only a quantization can be evaluated after it runs (evaluate)");
+  }
+  if (request.evaluate().text().empty()) return absl::InvalidArgumentError("evaluate: give the evaluation text");
+  const std::string output = request.output();
+  QF_RETURN_IF_ERROR(paths_.ResolveOutput(output, request.force()).status());  // fail early
+  then.emplace();
+  then->set_input(UnmeasuredPath(output));
+  then->set_output(
+      absl::StrCat(output.substr(0, output.size() - (absl::EndsWith(output, ".gguf") ? 5 : 0)), ".eval.json"));
+  then->set_force(true);  // the report of an earlier run of the same job
+  *then->mutable_evaluation() = request.evaluate();
+  then->mutable_evaluation()->set_base(request.input());
+  then->mutable_evaluation()->set_accept_as(output);
+  request.set_output(UnmeasuredPath(output));
+  request.clear_evaluate();
+  return then;
+}
+
+absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& given) {
+  v1::SubmitJobRequest request = given;
+  QF_ASSIGN_OR_RETURN(std::optional<v1::SubmitJobRequest> then, SplitFollowUp(request));
+  if (request.has_evaluation() && !request.evaluation().accept_as().empty()) {
+    // Where the measured model goes: both names are outputs.
+    QF_RETURN_IF_ERROR(paths_.ResolveOutput(request.evaluation().accept_as(), request.force()).status());
+    QF_RETURN_IF_ERROR(paths_.ResolveOutput(RejectedPath(request.evaluation().accept_as()), true).status());
   }
   // Cheap checks first, under the lock; then the input is opened, read and
   // planned without it (a slow disk or a FIFO must not stall every other
@@ -194,6 +232,9 @@ absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& given) {
     case v1::SubmitJobRequest::kCalibration:
       *record.mutable_calibration() = request.calibration();
       break;
+    case v1::SubmitJobRequest::kEvaluation:
+      *record.mutable_evaluation() = request.evaluation();
+      break;
     case v1::SubmitJobRequest::kOptions:
     case v1::SubmitJobRequest::KIND_NOT_SET:  // the options' check names what is missing
     case v1::SubmitJobRequest::kCalibrated:   // rewritten above
@@ -204,7 +245,7 @@ absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& given) {
   if (then) {
     *record.mutable_then() = *then;
     // Idempotent: a restart that resubmits it gets the same job.
-    record.mutable_then()->set_request_id(record.id() + "-quantize");
+    record.mutable_then()->set_request_id(record.id() + (then->has_evaluation() ? "-evaluate" : "-quantize"));
   }
   record.set_created_unix_ms(absl::ToUnixMillis(clock_->Now()));
   QF_ASSIGN_OR_RETURN(std::unique_ptr<ActiveJob> job, PrepareJob(std::move(record)));
@@ -359,8 +400,9 @@ void Coordinator::StartFollowUps() {
     if (next.ok()) {
       job.set_next_job_id(next->id());
     } else {
-      job.set_error(
-          absl::StrFormat("the quantization with the new imatrix could not start: %s", next.status().message()));
+      job.set_error(absl::StrFormat("the %s that follows could not start: %s",
+                                    job.then().has_evaluation() ? "evaluation" : "quantization",
+                                    next.status().message()));
     }
     Persist(job);
   }

@@ -31,6 +31,7 @@
 // and treats every kind of job alike through JobKind (job_kind.h):
 //   quantize_job.cc     quantization: plan and row-range tasks
 //   calibration_job.cc  importance matrix: chunks, stages, statistics
+//   evaluation_job.cc   a model measured against its base: chunks, report, gate
 #ifndef QUANTFLEET_COORDINATOR_COORDINATOR_H_
 #define QUANTFLEET_COORDINATOR_COORDINATOR_H_
 
@@ -108,9 +109,9 @@ class Coordinator {
   absl::StatusOr<quantfleet::v1::HeartbeatResponse> Heartbeat(const quantfleet::v1::HeartbeatRequest& request);
   // Up to `length` source bytes of the leased task from `offset`.
   // With `activations`: of a pipeline stage's input activations instead;
-  // a calibration task streaming a split model reads part `part`.
+  // a task streaming whole models reads the one `which` names.
   absl::StatusOr<std::string> ReadSource(const quantfleet::v1::Lease& lease, int64_t offset, int64_t length,
-                                         bool activations = false, int part = 0);
+                                         bool activations = false, const SourceChoice& which = {});
   // Writes one result chunk; returns the new committed offset.
   absl::StatusOr<int64_t> Upload(const quantfleet::v1::Lease& lease, int64_t offset, const std::string& data,
                                  uint32_t crc32c);
@@ -158,6 +159,11 @@ class Coordinator {
   class LockedContext;  // the SchedulingContext lent to job kinds under mu_
 
   absl::Status Restore() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Rewrites a request that runs as two jobs (a calibrated quantization; a
+  // quantization with `evaluate`) into its first and returns the second,
+  // or nullopt. Checks what can be checked before the first job runs.
+  absl::StatusOr<std::optional<quantfleet::v1::SubmitJobRequest>> SplitFollowUp(
+      quantfleet::v1::SubmitJobRequest& request);
   // The job a retried submit already created (by request id), none, or
   // RESOURCE_EXHAUSTED when the active-job cap is reached.
   absl::StatusOr<std::optional<quantfleet::v1::Job>> AdmitLocked(const quantfleet::v1::SubmitJobRequest& request)
@@ -180,7 +186,8 @@ class Coordinator {
   void FailJobLocked(ActiveJob& job, const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishJob(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
   // Submits the job that follows each succeeded one (a calibrated job's
-  // quantization) that has not started.
+  // quantization, a measured quantization's evaluation) that has not
+  // started.
   void StartFollowUps() ABSL_LOCKS_EXCLUDED(mu_);
   void RefreshCounters(ActiveJob& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Persist(const quantfleet::v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

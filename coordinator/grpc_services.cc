@@ -124,7 +124,7 @@ grpc::Status WorkerServiceImpl::ReadSource(grpc::ServerContext* ctx, const v1::R
   while (offset < end) {
     if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
     absl::StatusOr<std::string> data =
-        c_->ReadSource(req->lease(), offset, end - offset, req->activations(), req->part());
+        c_->ReadSource(req->lease(), offset, end - offset, req->activations(), {req->part(), req->base()});
     if (!data.ok()) return ToGrpcStatus(data.status());
     if (data->empty()) break;
     v1::DataChunk chunk;

@@ -2,6 +2,7 @@
 #include "coordinator/job_kind.h"
 
 #include "coordinator/calibration_job.h"
+#include "coordinator/evaluation_job.h"
 #include "coordinator/quantize_job.h"
 
 namespace quantfleet {
@@ -10,6 +11,8 @@ std::unique_ptr<JobKind> NewJobKind(const quantfleet::v1::Job& job, const KindEn
   switch (job.kind_case()) {
     case quantfleet::v1::Job::kCalibration:
       return NewCalibrationJob(env);
+    case quantfleet::v1::Job::kEvaluation:
+      return NewEvaluationJob(env);
     case quantfleet::v1::Job::kOptions:
     case quantfleet::v1::Job::KIND_NOT_SET:  // refused by the quantization's options check
       break;

@@ -57,7 +57,11 @@ class SchedulingContext {
 
 // What a kind reports about a finished artifact.
 struct JobOutcome {
-  std::optional<double> perplexity;  // of the calibration text
+  std::optional<double> perplexity;                        // of the calibration text
+  std::optional<quantfleet::v1::EvaluationReport> report;  // an evaluation's
+  // Not empty: the artifact was written, but the job fails for this reason
+  // (an evaluation over its gate).
+  std::string rejected;
 };
 
 class JobKind {
@@ -83,9 +87,9 @@ class JobKind {
   // The input bytes of `task` that a worker with a copy of the input reads
   // from it (their CRC32C is sent along), or nullopt.
   virtual std::optional<SourceSpan> LocalSource(const ActiveJob& job, size_t task) const = 0;
-  // The input bytes the coordinator serves for `task` (`part`: the model
-  // part, where a task streams a whole split model).
-  virtual absl::StatusOr<SourceSpan> Source(const ActiveJob& job, size_t task, int part) const = 0;
+  // The input bytes the coordinator serves for `task` (`which`: the model
+  // and part, where a task streams whole models).
+  virtual absl::StatusOr<SourceSpan> Source(const ActiveJob& job, size_t task, const SourceChoice& which) const = 0;
   // Where in the partial file the activations `task` starts from lie
   // (offset, bytes), or nullopt when it reads none.
   virtual std::optional<std::pair<uint64_t, uint64_t>> InputActivations(const ActiveJob& job, size_t task) const {

@@ -159,8 +159,8 @@ class QuantizeJob final : public JobKind {
     return TensorRows(job, task);
   }
 
-  absl::StatusOr<SourceSpan> Source(const ActiveJob& job, size_t task, int part) const override {
-    (void)part;  // a task's rows lie in one part, which the tensor names
+  absl::StatusOr<SourceSpan> Source(const ActiveJob& job, size_t task, const SourceChoice& which) const override {
+    (void)which;  // a task's rows lie in one part, which the tensor names
     return TensorRows(job, task);
   }
 
@@ -179,6 +179,7 @@ class QuantizeJob final : public JobKind {
     const TaskDef& def = job.tasks[task];
     const ModelTensor* src = plan_.tensors[def.unit].source;
     SourceSpan span;
+    span.file = job.model;
     span.split = src->split;
     span.data = src->data + def.source_offset;
     span.bytes = def.source_bytes;

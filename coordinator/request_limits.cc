@@ -46,6 +46,14 @@ absl::Status CheckSubmitRequest(const v1::SubmitJobRequest& r) {
     const v1::CalibrationOptions& c = r.has_calibrated() ? r.calibrated().calibration() : r.calibration();
     QF_RETURN_IF_ERROR(CheckString(c.text(), kMaxWirePathBytes, "the calibration text path"));
   }
+  for (const v1::EvaluationOptions* e : {&r.evaluation(), &r.evaluate()}) {
+    QF_RETURN_IF_ERROR(CheckString(e->text(), kMaxWirePathBytes, "the evaluation text path"));
+    QF_RETURN_IF_ERROR(CheckString(e->base(), kMaxWirePathBytes, "the base model path"));
+    QF_RETURN_IF_ERROR(CheckString(e->accept_as(), kMaxWirePathBytes, "the accepted model path"));
+    if (!(e->max_kld() >= 0) || !(e->max_ppl_ratio() >= 0)) {  // NaN too
+      return absl::InvalidArgumentError("the evaluation's limits must be numbers, 0 (none) or more");
+    }
+  }
   return absl::OkStatus();
 }
 

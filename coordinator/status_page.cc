@@ -109,7 +109,7 @@ function jobRow(event, now) {
   tr.append(el("td", num(job.tensorsDone) + " / " + num(job.tensorsTotal), "num"));
   const stages = ((job.plan || {}).stageEndLayers || []).length;
   tr.append(el("td", job.calibration ? (stages > 1 ? "imatrix, " + stages + "-stage pipeline" : "imatrix")
-                                     : (job.options || {}).fileType || ""));
+                    : job.evaluation ? "evaluation" : (job.options || {}).fileType || ""));
   tr.append(el("td", state === "running" && rate > 0 ? bytes(rate) + "/s" : "", "num"));
   let eta = "";
   if (state === "running" && rate > 0) eta = duration((total - done) / rate);
@@ -119,6 +119,12 @@ function jobRow(event, now) {
   tr.append(el("td", eta, "num"));
   const out = el("td");
   out.append(el("code", job.output || ""));
+  const report = job.report || {};
+  if (num(report.positions) > 0) {
+    out.append(el("div", "PPL " + num(report.ppl).toFixed(4) + " (base " + num(report.pplBase).toFixed(4) +
+                         ", ratio " + num(report.pplRatio).toFixed(4) + "), mean KLD " + num(report.kld).toFixed(6) +
+                         ", same top " + (100 * num(report.sameTop)).toFixed(2) + "%", "quality"));
+  }
   if (job.error) out.append(el("div", job.error, "error"));
   if (job.waiting) out.append(el("div", job.waiting, "waiting"));
   tr.append(out);

@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 #include "core/calibration/chunk_run.h"
+#include "core/calibration/evaluation.h"
 
 namespace quantfleet {
 
@@ -26,92 +27,114 @@ std::optional<std::string> PathInsideRoots(const std::string& path, const std::v
 
 ChunkRunner::~ChunkRunner() = default;
 
-absl::StatusOr<GpuForward*> ChunkRunner::OnGpu(int first, int end) {
+absl::StatusOr<GpuForward*> ChunkRunner::OnGpu(const Loaded& model, int first, int end) {
   if (gpu_ < 0) return absl::FailedPreconditionError("a GPU calibration job, but this worker has no GPU (--gpu)");
-  if (gpu_forward_ == nullptr || gpu_range_ != std::make_pair(first, end)) {
+  if (gpu_forward_ == nullptr || gpu_path_ != model.path || gpu_range_ != std::make_pair(first, end)) {
     gpu_forward_.reset();  // its device memory first
-    absl::StatusOr<std::unique_ptr<GpuForward>> created = GpuForward::Create(*model_, gpu_, first, end);
+    absl::StatusOr<std::unique_ptr<GpuForward>> created = GpuForward::Create(*model.model, gpu_, first, end);
     if (!created.ok()) {
       return absl::Status(created.status().code(), absl::StrFormat("GPU %d: %s", gpu_, created.status().message()));
     }
     gpu_forward_ = *std::move(created);
+    gpu_path_ = model.path;
     gpu_range_ = {first, end};
   }
   return gpu_forward_.get();
 }
 
-absl::StatusOr<std::string> ChunkRunner::FetchIntoCache(const std::string& model_path,
-                                                        const quantfleet::v1::CalibrationChunk& chunk,
+absl::StatusOr<std::string> ChunkRunner::FetchIntoCache(const quantfleet::v1::ModelCopy& copy, bool base,
                                                         const Fetch& fetch) {
   // One file: CACHE/STEM.ID.gguf. A split model: its parts, under their
   // own names (which the first part's metadata implies), in CACHE/STEM.ID/.
   // The id is the coordinator's (sizes and times in hex): nothing in it may
   // lead out of the cache.
-  const std::string& id = chunk.model_id();
+  const std::string& id = copy.id();
   if (id.empty() || id.size() > 256 ||
       !std::all_of(id.begin(), id.end(), [](char ch) { return absl::ascii_isxdigit(ch) || ch == '-'; })) {
     return absl::InvalidArgumentError(
         absl::StrFormat("the coordinator sent a model id '%s' that is not a file name", id.substr(0, 64)));
   }
-  const std::string base =
-      absl::StrFormat("%s/%s.%s", cache_dir_, std::filesystem::path(model_path).stem().string(), chunk.model_id());
+  const std::string stem =
+      absl::StrFormat("%s/%s.%s", cache_dir_, std::filesystem::path(copy.path()).stem().string(), copy.id());
   struct Part {
     std::string path;
     int64_t bytes;
   };
   std::vector<Part> parts;
-  if (chunk.part_names_size() == 0) {
-    parts.push_back({base + ".gguf", chunk.model_bytes()});
-  } else if (chunk.part_names_size() != chunk.part_bytes_size()) {
+  if (copy.part_names_size() == 0) {
+    parts.push_back({stem + ".gguf", copy.bytes()});
+  } else if (copy.part_names_size() != copy.part_bytes_size()) {
     return absl::InvalidArgumentError("the coordinator sent part names and sizes that do not pair up");
   } else {
-    for (int i = 0; i < chunk.part_names_size(); ++i) {
-      const std::string& name = chunk.part_names(i);
+    for (int i = 0; i < copy.part_names_size(); ++i) {
+      const std::string& name = copy.part_names(i);
       if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
         return absl::InvalidArgumentError(absl::StrFormat("'%s' is not a file name for a model part", name));
       }
-      parts.push_back({base + "/" + name, chunk.part_bytes(i)});
+      parts.push_back({stem + "/" + name, copy.part_bytes(i)});
     }
   }
   for (size_t i = 0; i < parts.size(); ++i) {
     std::error_code ec;
     if (std::filesystem::file_size(parts[i].path, ec) == static_cast<uintmax_t>(parts[i].bytes) && !ec) continue;
-    if (absl::Status s = fetch(parts[i].path, static_cast<int>(i), parts[i].bytes); !s.ok()) return s;
+    if (absl::Status s = fetch(parts[i].path, static_cast<int>(i), parts[i].bytes, base); !s.ok()) return s;
   }
   return parts[0].path;
+}
+
+absl::StatusOr<std::string> ChunkRunner::LocalCopy(const quantfleet::v1::ModelCopy& copy, bool base,
+                                                   const Fetch& fetch) {
+  if (std::optional<std::string> local = PathInsideRoots(copy.path(), data_roots_)) return *local;
+  if (copy.bytes() > 0 && !cache_dir_.empty()) return FetchIntoCache(copy, base, fetch);
+  return absl::NotFoundError(absl::StrFormat(
+      "%s is not under this worker's --data-root, and it has no --cache-dir to stream it into", copy.path()));
+}
+
+absl::StatusOr<ChunkRunner::Loaded*> ChunkRunner::Load(const std::string& local) {
+  for (size_t i = 0; i < loaded_.size(); ++i) {
+    if (loaded_[i]->path != local) continue;
+    std::rotate(loaded_.begin() + static_cast<std::ptrdiff_t>(i), loaded_.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                loaded_.end());
+    return loaded_.back().get();
+  }
+  if (loaded_.size() >= 2) {  // the least recently used goes, with its GPU copy
+    if (gpu_path_ == loaded_.front()->path) {
+      gpu_forward_.reset();
+      gpu_path_.clear();
+    }
+    loaded_.erase(loaded_.begin());
+  }
+  auto entry = std::make_unique<Loaded>();
+  entry->path = local;
+  absl::StatusOr<GgufModel> file = GgufModel::Open(local);
+  if (!file.ok()) return file.status();
+  entry->file = std::make_unique<GgufModel>(*std::move(file));
+  absl::StatusOr<LlamaModel> model = LlamaModel::Load(*entry->file, local);
+  if (!model.ok()) return model.status();
+  entry->model = std::make_unique<LlamaModel>(*std::move(model));
+  loaded_.push_back(std::move(entry));
+  return loaded_.back().get();
 }
 
 absl::StatusOr<std::string> ChunkRunner::Run(const std::string& model_path,
                                              const quantfleet::v1::CalibrationChunk& chunk,
                                              std::string_view activations, const Fetch& fetch) {
-  std::optional<std::string> local = PathInsideRoots(model_path, data_roots_);
-  if (!local && chunk.model_bytes() > 0 && !cache_dir_.empty()) {
-    absl::StatusOr<std::string> cached = FetchIntoCache(model_path, chunk, fetch);
-    if (!cached.ok()) return cached.status();
-    local = *cached;
-  }
-  if (!local) {
-    return absl::NotFoundError(absl::StrFormat(
-        "%s is not under this worker's --data-root, and it has no --cache-dir to stream it into", model_path));
-  }
-  if (*local != loaded_path_) {
-    gpu_forward_.reset();
-    gpu_range_ = {-1, -1};
-    model_.reset();
-    file_.reset();
-    absl::StatusOr<GgufModel> file = GgufModel::Open(*local);
-    if (!file.ok()) return file.status();
-    file_ = std::make_unique<GgufModel>(*std::move(file));
-    absl::StatusOr<LlamaModel> model = LlamaModel::Load(*file_, *local);
-    if (!model.ok()) return model.status();
-    model_ = std::make_unique<LlamaModel>(*std::move(model));
-    loaded_path_ = *local;
-  }
+  quantfleet::v1::ModelCopy copy;
+  copy.set_path(model_path);
+  copy.set_bytes(chunk.model_bytes());
+  copy.set_id(chunk.model_id());
+  *copy.mutable_part_names() = chunk.part_names();
+  *copy.mutable_part_bytes() = chunk.part_bytes();
+  absl::StatusOr<std::string> local = LocalCopy(copy, /*base=*/false, fetch);
+  if (!local.ok()) return local.status();
+  absl::StatusOr<Loaded*> loaded = Load(*local);
+  if (!loaded.ok()) return loaded.status();
+  const Loaded& m = **loaded;
   // A pipeline stage runs its layers only; end_layer 0 means the whole model.
-  const int n_layer = model_->hparams().n_layer;
+  const int n_layer = m.model->hparams().n_layer;
   const int first = chunk.end_layer() > 0 ? chunk.first_layer() : 0;
   const int end = chunk.end_layer() > 0 ? chunk.end_layer() : n_layer;
-  const ImatrixLayout layout = StageLayout(ImatrixLayoutOf(*file_, chunk.process_output()), first, end, n_layer);
+  const ImatrixLayout layout = StageLayout(ImatrixLayoutOf(*m.file, chunk.process_output()), first, end, n_layer);
   bool same = static_cast<int>(layout.size()) == chunk.entries_size();
   for (size_t i = 0; same && i < layout.size(); ++i) same = layout[i].name == chunk.entries(static_cast<int>(i));
   if (!same) {
@@ -130,11 +153,11 @@ absl::StatusOr<std::string> ChunkRunner::Run(const std::string& model_path,
   }
   absl::StatusOr<ChunkStatistics> stats;
   if (chunk.gpu()) {
-    absl::StatusOr<GpuForward*> gpu = OnGpu(first, end);
+    absl::StatusOr<GpuForward*> gpu = OnGpu(m, first, end);
     if (!gpu.ok()) return gpu.status();
     stats = (*gpu)->RunChunk(tokens, &hidden, chunk.process_output(), /*perplexity=*/true);
   } else {
-    stats = RunChunkLayers(*model_, tokens, first, end, &hidden, chunk.process_output(), /*perplexity=*/true);
+    stats = RunChunkLayers(*m.model, tokens, first, end, &hidden, chunk.process_output(), /*perplexity=*/true);
   }
   if (!stats.ok()) return stats.status();
   absl::StatusOr<std::string> encoded = EncodeChunk(*stats, layout);
@@ -143,6 +166,21 @@ absl::StatusOr<std::string> ChunkRunner::Run(const std::string& model_path,
   std::string out(reinterpret_cast<const char*>(hidden.data()), hidden.size() * sizeof(float));
   out += *encoded;
   return out;
+}
+
+absl::StatusOr<std::string> ChunkRunner::Score(const quantfleet::v1::EvaluationChunk& chunk, const Fetch& fetch) {
+  absl::StatusOr<std::string> model_path = LocalCopy(chunk.model(), /*base=*/false, fetch);
+  if (!model_path.ok()) return model_path.status();
+  absl::StatusOr<std::string> base_path = LocalCopy(chunk.base(), /*base=*/true, fetch);
+  if (!base_path.ok()) return base_path.status();
+  absl::StatusOr<Loaded*> model = Load(*model_path);
+  if (!model.ok()) return model.status();
+  absl::StatusOr<Loaded*> base = Load(*base_path);  // both stay loaded: at most two are kept
+  if (!base.ok()) return base.status();
+  const std::vector<TokenId> tokens(chunk.tokens().begin(), chunk.tokens().end());
+  absl::StatusOr<std::vector<EvalPosition>> positions = ScoreChunk(*(*base)->model, *(*model)->model, tokens);
+  if (!positions.ok()) return positions.status();
+  return EncodeEvalPositions(*positions);
 }
 
 }  // namespace quantfleet

@@ -1,9 +1,11 @@
-// Runs calibration chunks on a worker: finds the model under the worker's
-// data roots, or else in its cache (streaming it from the coordinator the
-// first time), keeps it loaded (memory-mapped) across the chunks of the
-// same file, and returns each chunk's statistics in the wire layout. A
-// pipeline stage runs its layers only, on the activations the previous
-// stage produced, and only their pages of the model are read.
+// Runs chunks on a worker: calibration chunks (the statistics of one chunk
+// through the model, or through a pipeline stage's layers on the
+// activations the previous stage produced, reading only their pages) and
+// evaluation chunks (the positions a model and its base score on one
+// chunk). Models are found under the worker's data roots, or else in its
+// cache (streamed from the coordinator the first time), and the last two
+// used stay loaded (memory-mapped) across chunks: an evaluation holds a
+// model and its base.
 //
 // Thread-safety: not thread-safe; the agent runs one chunk at a time.
 #ifndef QUANTFLEET_WORKER_CHUNK_RUNNER_H_
@@ -29,8 +31,9 @@ std::optional<std::string> PathInsideRoots(const std::string& path, const std::v
 
 class ChunkRunner {
  public:
-  // Streams part `part` (`bytes` long) of the model into `destination`.
-  using Fetch = std::function<absl::Status(const std::string& destination, int part, int64_t bytes)>;
+  // Streams part `part` (`bytes` long) of the task's model (with `base`:
+  // of an evaluation's base model) into `destination`.
+  using Fetch = std::function<absl::Status(const std::string& destination, int part, int64_t bytes, bool base)>;
 
   // `gpu`: the GPU that runs chunks of GPU jobs (-1: none).
   ChunkRunner(std::vector<std::string> data_roots, std::string cache_dir, int gpu = -1)
@@ -47,22 +50,36 @@ class ChunkRunner {
   absl::StatusOr<std::string> Run(const std::string& model_path, const quantfleet::v1::CalibrationChunk& chunk,
                                   std::string_view activations, const Fetch& fetch);
 
- private:
-  // The cached copy of the model (its first part), fetching what is missing.
-  absl::StatusOr<std::string> FetchIntoCache(const std::string& model_path,
-                                             const quantfleet::v1::CalibrationChunk& chunk, const Fetch& fetch);
+  // The scored positions of an evaluation chunk in the wire layout (see
+  // EvaluationChunk). Errors as Run's; INVALID_ARGUMENT when the models'
+  // vocabularies differ.
+  absl::StatusOr<std::string> Score(const quantfleet::v1::EvaluationChunk& chunk, const Fetch& fetch);
 
-  // The GPU forward pass for layers [first, end) of the loaded model.
-  absl::StatusOr<GpuForward*> OnGpu(int first, int end);
+ private:
+  struct Loaded {
+    std::string path;
+    std::unique_ptr<GgufModel> file;
+    std::unique_ptr<LlamaModel> model;
+  };
+
+  // The worker's own copy of `copy` (its first part): under a data root,
+  // or in the cache, fetching what is missing.
+  absl::StatusOr<std::string> LocalCopy(const quantfleet::v1::ModelCopy& copy, bool base, const Fetch& fetch);
+  // The cached copy (its first part), fetching what is missing.
+  absl::StatusOr<std::string> FetchIntoCache(const quantfleet::v1::ModelCopy& copy, bool base, const Fetch& fetch);
+  // The model at `local`, loaded if it is not one of the last two used.
+  absl::StatusOr<Loaded*> Load(const std::string& local);
+
+  // The GPU forward pass for layers [first, end) of `model`.
+  absl::StatusOr<GpuForward*> OnGpu(const Loaded& model, int first, int end);
 
   std::vector<std::string> data_roots_;
   std::string cache_dir_;
   int gpu_ = -1;
-  std::unique_ptr<GpuForward> gpu_forward_;  // for the loaded model and gpu_range_
+  std::unique_ptr<GpuForward> gpu_forward_;  // for gpu_path_ and gpu_range_
+  std::string gpu_path_;
   std::pair<int, int> gpu_range_{-1, -1};
-  std::string loaded_path_;
-  std::unique_ptr<GgufModel> file_;
-  std::unique_ptr<LlamaModel> model_;
+  std::vector<std::unique_ptr<Loaded>> loaded_;  // the most recently used last; at most two
 };
 
 }  // namespace quantfleet

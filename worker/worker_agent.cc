@@ -322,7 +322,8 @@ absl::Status WorkerAgent::Stream(const v1::TaskSpec& task, const v1::ReadSourceR
 absl::Status WorkerAgent::Download(Fetched* fetched) {
   const v1::TaskSpec& task = fetched->task;
   std::string* source = &fetched->owned;
-  source->clear();  // keeps its memory
+  source->clear();                                     // keeps its memory
+  if (task.has_evaluation()) return absl::OkStatus();  // it reads whole models (ProcessChunk)
   if (task.has_calibration()) {
     // Chunks read the model (ProcessChunk); a pipeline stage after the
     // first needs the previous stage's activations.
@@ -347,7 +348,7 @@ absl::Status WorkerAgent::Download(Fetched* fetched) {
 }
 
 absl::Status WorkerAgent::DownloadModel(const v1::TaskSpec& task, const std::string& destination, int part,
-                                        int64_t total) {
+                                        int64_t total, bool base) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(destination).parent_path(), ec);
   const std::string partial = destination + ".partial";
@@ -366,10 +367,11 @@ absl::Status WorkerAgent::DownloadModel(const v1::TaskSpec& task, const std::str
   struct stat st;
   int64_t have = ::fstat(fd, &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;  // resume a cut download
   if (have > total) have = 0;
-  absl::FPrintF(stderr, "worker %s: streaming %s (%d bytes) into %s\n", options_.name, task.source_path(), total,
-                destination);
+  absl::FPrintF(stderr, "worker %s: streaming %s (%d bytes) into %s\n", options_.name,
+                base ? task.evaluation().base().path() : task.source_path(), total, destination);
   v1::ReadSourceRequest what;
   what.set_part(part);
+  what.set_base(base);
   absl::Status s = Stream(task, what, total, &have, [&](const std::string& data) -> absl::Status {
     size_t done = 0;
     while (done < data.size()) {
@@ -432,11 +434,12 @@ absl::Status WorkerAgent::Upload(const v1::TaskSpec& task, std::string_view resu
 }
 
 absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task, std::string_view activations) {
-  absl::StatusOr<std::string> result =
-      chunks_.Run(task.source_path(), task.calibration(), activations,
-                  [this, &task](const std::string& destination, int part, int64_t bytes) {
-                    return DownloadModel(task, destination, part, bytes);
-                  });
+  const ChunkRunner::Fetch fetch = [this, &task](const std::string& destination, int part, int64_t bytes, bool base) {
+    return DownloadModel(task, destination, part, bytes, base);
+  };
+  absl::StatusOr<std::string> result = task.has_evaluation()
+                                           ? chunks_.Score(task.evaluation(), fetch)
+                                           : chunks_.Run(task.source_path(), task.calibration(), activations, fetch);
   if (!result.ok()) {
     // Another worker may have the model: the coordinator retries elsewhere
     // and fails the job after its attempt limit, with this reason.
@@ -447,7 +450,7 @@ absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task, std::string_vie
 }
 
 absl::Status WorkerAgent::Process(const v1::TaskSpec& task, std::string_view source) {
-  if (task.has_calibration()) return ProcessChunk(task, source);
+  if (task.has_calibration() || task.has_evaluation()) return ProcessChunk(task, source);
   auto fail = [&](const std::string& reason, bool permanent) {
     ReportFailure(task.lease(), reason, permanent);
     return absl::InvalidArgumentError(reason);

@@ -113,7 +113,7 @@ class WorkerAgent {
   std::optional<Fetched> Prefetch(std::string buffer);
   absl::Status Process(const quantfleet::v1::TaskSpec& task, std::string_view source);
   // A calibration chunk (or a pipeline stage of one, with its input
-  // activations) instead of rows to quantize.
+  // activations) or an evaluation chunk instead of rows to quantize.
   absl::Status ProcessChunk(const quantfleet::v1::TaskSpec& task, std::string_view activations);
   absl::Status Download(Fetched* fetched);
   // Streams bytes [*have, total) of what `what` names (the task's
@@ -121,11 +121,11 @@ class WorkerAgent {
   // `sink`, each chunk CRC32C-checked, resuming after cuts.
   absl::Status Stream(const quantfleet::v1::TaskSpec& task, const quantfleet::v1::ReadSourceRequest& what,
                       int64_t total, int64_t* have, const std::function<absl::Status(const std::string&)>& sink);
-  // Streams part `part` (`total` bytes) of a calibration chunk's model into
-  // `destination` (resuming a .partial left by an earlier cut; renamed
-  // into place when complete).
+  // Streams part `part` (`total` bytes) of a chunk's model (with `base`:
+  // an evaluation's base model) into `destination` (resuming a .partial
+  // left by an earlier cut; renamed into place when complete).
   absl::Status DownloadModel(const quantfleet::v1::TaskSpec& task, const std::string& destination, int part,
-                             int64_t total);
+                             int64_t total, bool base);
   // Maps the source from a data root; false when it is not there or differs.
   bool ReadLocal(Fetched* fetched);
   // Tells the coordinator the task failed (permanent: no retry elsewhere).

@@ -1,5 +1,6 @@
 // EvalAccumulator against values worked out by hand: identical models,
-// and a two-token vocabulary whose KL divergence has a closed form.
+// and a two-token vocabulary whose KL divergence has a closed form; the
+// positions' wire codec, whose replay must give the same report.
 #include "core/calibration/evaluation.h"
 
 #include <gtest/gtest.h>
@@ -56,6 +57,41 @@ TEST(EvalAccumulator, Percentiles_InterpolateAsLlamaPerplexity) {
   EXPECT_NEAR(r.kld_p90, kld_at(9), 1e-6);
   EXPECT_NEAR(r.kld_p95, 0.5 * (kld_at(9) + kld_at(10)), 1e-6);
   EXPECT_NEAR(r.kld_max, kld_at(10), 1e-6);
+}
+
+TEST(EvalPositions, RoundTripAndReplayToTheSameReport) {
+  EvalAccumulator direct, replayed;
+  std::vector<EvalPosition> scored;
+  const float base[3][3] = {{1, 0, -1}, {0.5f, 2, 0}, {-3, 1, 1}};
+  const float quant[3][3] = {{0.9f, 0.1f, -1}, {0.4f, 2, 0.2f}, {-3, 1.2f, 0.9f}};
+  for (int i = 0; i < 3; ++i) {
+    direct.Add(base[i], quant[i], 3, i);
+    scored.push_back(ScorePosition(base[i], quant[i], 3, i));
+  }
+  const std::string wire = EncodeEvalPositions(scored);
+  ASSERT_EQ(wire.size(), 3 * kEvalPositionBytes);
+  absl::StatusOr<std::vector<EvalPosition>> decoded = DecodeEvalPositions(wire, 3);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  for (const EvalPosition& p : *decoded) replayed.Add(p);
+  const EvalReport a = direct.Report(1), b = replayed.Report(1);
+  EXPECT_EQ(a.kld.value, b.kld.value);
+  EXPECT_EQ(a.ppl.value, b.ppl.value);
+  EXPECT_EQ(a.kld_max, b.kld_max);
+  EXPECT_EQ(a.same_top.value, b.same_top.value);
+  EXPECT_GT(a.kld.value, 0);
+}
+
+TEST(EvalPositions, RefusesTheWrongSizeAndValuesNoModelGives) {
+  const std::string wire = EncodeEvalPositions(std::vector<EvalPosition>{{1.0, 2.0, 0.5, true}});
+  EXPECT_FALSE(DecodeEvalPositions(wire, 2).ok());
+  EXPECT_FALSE(DecodeEvalPositions(wire.substr(1), 1).ok());
+  std::string negative = EncodeEvalPositions(std::vector<EvalPosition>{{-1.0, 2.0, 0.5, true}});
+  absl::StatusOr<std::vector<EvalPosition>> bad = DecodeEvalPositions(negative, 1);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("position 0"), std::string::npos) << bad.status();
+  std::string flag = wire;
+  flag[24] = 7;  // same_top must be 0 or 1
+  EXPECT_FALSE(DecodeEvalPositions(flag, 1).ok());
 }
 
 }  // namespace

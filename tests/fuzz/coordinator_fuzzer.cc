@@ -94,7 +94,7 @@ void Play(quantfleet::Coordinator& c, quantfleet::FakeClock& clock, Session& s, 
       if (!Decode(data, size, &r)) return;
       if (!r.has_lease()) *r.mutable_lease() = s.lease;
       if (!quantfleet::CheckByteRange(r.offset(), r.length()).ok()) return;
-      (void)c.ReadSource(r.lease(), r.offset(), r.length(), r.activations(), r.part());
+      (void)c.ReadSource(r.lease(), r.offset(), r.length(), r.activations(), {r.part(), r.base()});
       return;
     }
     case kUpload: {

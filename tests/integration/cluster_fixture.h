@@ -42,6 +42,15 @@ inline std::string ReadText(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// The DOM of `url` after its scripts ran, from headless Chromium.
+inline ProcessResult RenderedDom(const std::string& url, const std::string& profile_dir) {
+  return RunProcess({"/bin/sh", "-c",
+                     "exec \"${CHROMIUM:-chromium}\" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage "
+                     "--no-first-run --user-data-dir=" +
+                         profile_dir + " --virtual-time-budget=8000 --dump-dom " + url + " 2>/dev/null"},
+                    absl::Minutes(1));
+}
+
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {

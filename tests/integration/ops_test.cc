@@ -52,15 +52,6 @@ int64_t JsonInt(const nlohmann::json& j, const std::string& key) {
   return j[key].get<int64_t>();
 }
 
-// The DOM of `url` after its scripts ran, from headless Chromium.
-ProcessResult RenderedDom(const std::string& url, const std::string& profile_dir) {
-  return RunProcess({"/bin/sh", "-c",
-                     "exec \"${CHROMIUM:-chromium}\" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage "
-                     "--no-first-run --user-data-dir=" +
-                         profile_dir + " --virtual-time-budget=8000 --dump-dom " + url + " 2>/dev/null"},
-                    absl::Minutes(1));
-}
-
 class OpsTest : public ClusterTest {};
 
 TEST_F(OpsTest, MetricsMatchTheJobAndTheStatusPageShowsItFinished) {

@@ -1,5 +1,5 @@
 // See eval_report_json.h.
-#include "client/eval_report_json.h"
+#include "core/calibration/eval_report_json.h"
 
 namespace quantfleet {
 

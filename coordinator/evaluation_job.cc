@@ -1,0 +1,237 @@
+// The evaluation job kind: the text cut into chunks, one task per chunk
+// for any worker that can hold both models, the running statistics, and
+// the report summed in chunk order. See evaluation_job.h.
+#include "coordinator/evaluation_job.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "coordinator/model_copy.h"
+#include "core/calibration/calibration_chunks.h"
+#include "core/calibration/eval_gate.h"
+#include "core/calibration/eval_report_json.h"
+#include "core/calibration/eval_statistics.h"
+#include "core/io/atomic_file.h"
+#include "core/io/mapped_file.h"
+#include "core/model/llama_model.h"
+#include "core/model/tokenizer.h"
+#include "core/util/status_macros.h"
+#include "proto/eval_report_wire.h"
+
+namespace quantfleet {
+
+namespace {
+
+// Evaluation text is read whole into the coordinator's memory to cut it
+// into chunks; llama.cpp's own evaluation texts are a few megabytes.
+constexpr size_t kMaxEvaluationTextBytes = size_t{256} << 20;
+
+// Positions a chunk of `tokens` tokens scores: its second half, less the
+// last token, which predicts nothing.
+size_t ScoredPositions(size_t tokens) { return tokens - tokens / 2 - 1; }
+
+// Opens a model the job names, checked as the forward pass will load it.
+absl::StatusOr<std::shared_ptr<GgufModel>> OpenRunnable(const std::string& path, int* n_vocab) {
+  absl::StatusOr<GgufModel> file = GgufModel::Open(path);
+  if (!file.ok()) return absl::InvalidArgumentError(file.status().message());
+  auto model = std::make_shared<GgufModel>(*std::move(file));
+  absl::StatusOr<LlamaModel> llama = LlamaModel::Load(*model, path);
+  if (!llama.ok()) return llama.status();
+  *n_vocab = llama->hparams().n_vocab;
+  return model;
+}
+
+// Task c is chunk c; its result (its scored positions) lies in the partial
+// file at its result_offset.
+class EvaluationJob final : public JobKind {
+ public:
+  explicit EvaluationJob(const KindEnvironment& env) : env_(env) {}
+
+  absl::Status Prepare(ActiveJob& job) override {
+    const v1::EvaluationOptions& o = job.job.evaluation();
+    const int ctx = o.ctx() > 0 ? o.ctx() : 512;
+    QF_RETURN_IF_ERROR(CheckChunkTokens(ctx));
+    if (o.base().empty()) return absl::InvalidArgumentError("an evaluation needs the base model to measure against");
+    if (o.text().empty()) return absl::InvalidArgumentError("an evaluation needs a text");
+    QF_ASSIGN_OR_RETURN(std::string text_path, env_.paths->ResolveInput(o.text()));
+    QF_ASSIGN_OR_RETURN(std::string base_path, env_.paths->ResolveInput(o.base()));
+    absl::StatusOr<std::string> text = ReadRegularFile(text_path, kMaxEvaluationTextBytes);
+    if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
+    int n_vocab = 0, base_vocab = 0;
+    QF_ASSIGN_OR_RETURN(job.model, OpenRunnable(job.job.input(), &n_vocab));
+    QF_ASSIGN_OR_RETURN(base_, OpenRunnable(base_path, &base_vocab));
+    if (n_vocab != base_vocab) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s and %s have different vocabularies (%d and %d tokens): measure a model against the "
+                          "one it was quantized from",
+                          job.job.input(), base_path, n_vocab, base_vocab));
+    }
+    // The text is tokenized by the base model's tokenizer, as `quantfleet eval` does.
+    absl::StatusOr<Vocab> vocab = Vocab::FromGguf(base_->kv(), base_path);
+    if (!vocab.ok()) return vocab.status();
+    auto shared_vocab = std::make_shared<const Vocab>(*std::move(vocab));
+    QF_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Create(shared_vocab));
+    const std::vector<TokenId> tokens = tokenizer.Tokenize(*text, /*add_special=*/true, /*parse_special=*/false);
+    absl::StatusOr<std::vector<std::vector<TokenId>>> chunks = CutChunks(*shared_vocab, tokens, ctx, o.max_chunks());
+    if (!chunks.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat("%s: %s", text_path, chunks.status().message()));
+    }
+    chunks_ = *std::move(chunks);
+    model_copy_ = ModelCopyOf(*job.model);
+    base_copy_ = ModelCopyOf(*base_);
+    footprint_ = static_cast<uint64_t>(model_copy_.bytes() + base_copy_.bytes());
+    std::vector<TaskDef> tasks;
+    uint64_t offset = 0;
+    for (size_t c = 0; c < chunks_.size(); ++c) {
+      TaskDef d;
+      d.unit = c;
+      d.n_rows = 1;
+      d.result_offset = offset;
+      d.result_bytes = ScoredPositions(chunks_[c].size()) * kEvalPositionBytes;
+      offset += d.result_bytes;
+      tasks.push_back(d);
+    }
+    job.SetTasks(std::move(tasks), chunks_.size());
+    QF_ASSIGN_OR_RETURN(job.part, PartFile::Open(job.job.output(), job.job.id(), offset, env_.file_ops));
+    job.job.set_tensors_total(static_cast<int64_t>(chunks_.size()));
+    job.job.set_tasks_total(static_cast<int64_t>(job.tasks.size()));
+    job.job.set_bytes_total(static_cast<int64_t>(offset));
+    return absl::OkStatus();
+  }
+
+  bool TasksCut(const ActiveJob& job) const override {
+    (void)job;
+    return true;
+  }
+
+  absl::StatusOr<std::optional<size_t>> NextTask(ActiveJob& job, const std::string& worker_id,
+                                                 const v1::WorkerInfo& info, SchedulingContext& ctx) override {
+    (void)worker_id;
+    UpdateWaiting(job, ctx);
+    if (!Holds(info)) return std::nullopt;
+    for (size_t t = 0; t < job.rt.size(); ++t) {
+      if (job.rt[t].state == TaskState::kPending) return t;
+    }
+    return std::nullopt;
+  }
+
+  void Describe(const ActiveJob& job, size_t task, v1::TaskSpec* spec) const override {
+    const size_t c = job.tasks[task].unit;
+    spec->set_tensor(absl::StrFormat("evaluation chunk %d", c + 1));
+    spec->set_source_path(job.model->part(0).path());
+    v1::EvaluationChunk* chunk = spec->mutable_evaluation();
+    chunk->set_chunk(static_cast<int32_t>(c));
+    chunk->mutable_tokens()->Add(chunks_[c].begin(), chunks_[c].end());
+    *chunk->mutable_model() = model_copy_;
+    *chunk->mutable_base() = base_copy_;
+  }
+
+  // Workers read both models from their own copies or cache.
+  std::optional<SourceSpan> LocalSource(const ActiveJob& job, size_t task) const override {
+    (void)job, (void)task;
+    return std::nullopt;
+  }
+
+  absl::StatusOr<SourceSpan> Source(const ActiveJob& job, size_t task, const SourceChoice& which) const override {
+    (void)task;  // every task may stream both models
+    const std::shared_ptr<GgufModel>& model = which.base ? base_ : job.model;
+    if (which.part < 0 || which.part >= model->n_parts()) {
+      return absl::OutOfRangeError(absl::StrFormat("the %s model has no part %d (it has %d)",
+                                                   which.base ? "base" : "measured", which.part, model->n_parts()));
+    }
+    const MappedFile& file = model->part(which.part);
+    SourceSpan span;
+    span.file = model;
+    span.split = which.part;
+    span.data = file.data();
+    span.bytes = file.size();
+    return span;
+  }
+
+  std::string TaskLabel(const ActiveJob& job, size_t task) const override {
+    return absl::StrFormat("evaluation chunk %d", job.tasks[task].unit + 1);
+  }
+
+  // The running report, over the chunks in the order they arrived
+  // (progress only: the final one is summed in chunk order).
+  void OnCompleted(ActiveJob& job, size_t task, SchedulingContext& ctx) override {
+    (void)ctx;
+    absl::StatusOr<std::vector<EvalPosition>> positions = ReadPositions(job, *job.part, task);
+    if (!positions.ok()) return;
+    for (const EvalPosition& p : *positions) running_.Add(p);
+    ++running_chunks_;
+    *job.job.mutable_report() = ReportToProto(running_.Report(running_chunks_));
+  }
+
+  // Sums the chunks in chunk order, writes the report, applies the gate
+  // and moves the measured model where the gate sends it.
+  absl::StatusOr<JobOutcome> Finish(const ActiveJob& job, PartFile& part) override {
+    const v1::EvaluationOptions& o = job.job.evaluation();
+    EvalAccumulator total;
+    for (size_t c = 0; c < chunks_.size(); ++c) {
+      QF_ASSIGN_OR_RETURN(std::vector<EvalPosition> positions, ReadPositions(job, part, c));
+      for (const EvalPosition& p : positions) total.Add(p);
+    }
+    const EvalReport report = total.Report(static_cast<int>(chunks_.size()));
+    JobOutcome outcome;
+    outcome.report = ReportToProto(report);
+    outcome.rejected = GateFailure(report, o.max_kld(), o.max_ppl_ratio());
+    const std::string json = ReportJson(report).dump(2) + "\n";
+    QF_RETURN_IF_ERROR(part.FinalizeWith({reinterpret_cast<const uint8_t*>(json.data()), json.size()}));
+    if (!o.accept_as().empty()) {
+      const std::string destination = outcome.rejected.empty() ? o.accept_as() : RejectedPath(o.accept_as());
+      QF_RETURN_IF_ERROR(RenameDurably(job.job.input(), destination, env_.file_ops));
+      if (!outcome.rejected.empty()) absl::StrAppend(&outcome.rejected, "; the model is kept as ", destination);
+    }
+    return outcome;
+  }
+
+ private:
+  // Whether a worker registered with `info` can hold both models.
+  bool Holds(const v1::WorkerInfo& info) const {
+    return info.memory_bytes() <= 0 || footprint_ <= static_cast<uint64_t>(info.memory_bytes());
+  }
+
+  // Says in the job's `waiting` that no live worker can hold both models
+  // (clears it when one can).
+  void UpdateWaiting(ActiveJob& job, const SchedulingContext& ctx) const {
+    const auto live = ctx.LiveWorkers();
+    for (const auto& [id, info] : live) {
+      if (Holds(*info)) {
+        job.job.clear_waiting();
+        return;
+      }
+    }
+    job.job.set_waiting(absl::StrFormat(
+        "waiting for a worker that can hold both models (%d MiB); the %d live workers' --memory is less",
+        footprint_ >> 20, live.size()));
+  }
+
+  // The scored positions of chunk `c` from the partial file.
+  absl::StatusOr<std::vector<EvalPosition>> ReadPositions(const ActiveJob& job, const PartFile& part, size_t c) const {
+    const TaskDef& def = job.tasks[c];
+    std::string bytes(def.result_bytes, '\0');
+    QF_RETURN_IF_ERROR(part.PRead(bytes.data(), bytes.size(), def.result_offset));
+    absl::StatusOr<std::vector<EvalPosition>> positions =
+        DecodeEvalPositions(bytes, ScoredPositions(chunks_[c].size()));
+    if (!positions.ok()) {
+      return absl::DataLossError(absl::StrFormat("chunk %d: %s", c + 1, positions.status().message()));
+    }
+    return positions;
+  }
+
+  const KindEnvironment env_;
+  std::shared_ptr<GgufModel> base_;
+  std::vector<std::vector<TokenId>> chunks_;
+  v1::ModelCopy model_copy_, base_copy_;  // what workers find or fetch their copies by
+  uint64_t footprint_ = 0;                // both models' bytes
+  EvalAccumulator running_;
+  int running_chunks_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<JobKind> NewEvaluationJob(const KindEnvironment& env) { return std::make_unique<EvaluationJob>(env); }
+
+}  // namespace quantfleet
