@@ -153,15 +153,21 @@ class EvaluationJob final : public JobKind {
     return absl::StrFormat("evaluation chunk %d", job.tasks[task].unit + 1);
   }
 
-  // The running report, over the chunks in the order they arrived
-  // (progress only: the final one is summed in chunk order).
+  // The running report, over the chunks in the order they arrived, and
+  // after a restart those already done (progress only: the final one is
+  // summed in chunk order; a result that cannot be read is left out here).
   void OnCompleted(ActiveJob& job, size_t task, SchedulingContext& ctx) override {
-    (void)ctx;
-    absl::StatusOr<std::vector<EvalPosition>> positions = ReadPositions(job, *job.part, task);
-    if (!positions.ok()) return;
-    for (const EvalPosition& p : *positions) running_.Add(p);
-    ++running_chunks_;
-    *job.job.mutable_report() = ReportToProto(running_.Report(running_chunks_));
+    (void)task, (void)ctx;
+    counted_.resize(job.rt.size(), false);
+    for (size_t t = 0; t < job.rt.size(); ++t) {
+      if (counted_[t] || !job.rt[t].finished()) continue;
+      counted_[t] = true;
+      absl::StatusOr<std::vector<EvalPosition>> positions = ReadPositions(job, *job.part, t);
+      if (!positions.ok()) continue;
+      for (const EvalPosition& p : *positions) running_.Add(p);
+      ++running_chunks_;
+    }
+    if (running_chunks_ > 0) *job.job.mutable_report() = ReportToProto(running_.Report(running_chunks_));
   }
 
   // Sums the chunks in chunk order, writes the report, applies the gate
@@ -228,6 +234,7 @@ class EvaluationJob final : public JobKind {
   uint64_t footprint_ = 0;                // both models' bytes
   EvalAccumulator running_;
   int running_chunks_ = 0;
+  std::vector<bool> counted_;  // per task: in running_ already
 };
 
 }  // namespace

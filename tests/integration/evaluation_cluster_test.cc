@@ -7,6 +7,7 @@
 // submitted with --eval must reach its output only within its gate, and
 // otherwise be kept as OUT.rejected.gguf with the job failed saying why.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <regex>
 #include <thread>
@@ -137,6 +138,42 @@ TEST_F(EvaluationCluster, SubmitEvalDeliversWithinTheGateAndKeepsWhatFailsIt) {
   EXPECT_FALSE(fs::exists(Out("lenient.unmeasured.gguf")));
   EXPECT_FALSE(fs::exists(Out("lenient.rejected.gguf")));
   EXPECT_NE(accepted.output.find("mean KLD"), std::string::npos) << accepted.output;
+}
+
+TEST_F(EvaluationCluster, AWorkerAndTheCoordinatorKilledMidJobChangeNothing) {
+  const std::string q4 = Quantized("Q4_K_M");
+  const nlohmann::json local = nlohmann::json::parse(LocalReport(q4), nullptr, false);
+  ASSERT_TRUE(local.contains("kld"));
+  StartCoordinator();
+  ChildProcess* doomed = StartWorker("doomed", {"--data-root", dir_ + "/models", "--fault-stall-ms", "600"});
+  StartWorker("slow", {"--cache-dir", dir_ + "/cache", "--fault-stall-ms", "600"});
+  std::vector<std::string> argv = {
+      Bin("quantfleet"), "eval", "--coordinator", address_, "--base", Base(), "--model", q4, "-o", Out("report.json")};
+  for (const std::string& f : EvalFlags()) argv.push_back(f);
+  auto client = std::make_unique<ChildProcess>(argv, dir_ + "/client.log");  // watching; it dies with the coordinator
+  std::string job;
+  int64_t done = -1;
+  for (int i = 0; i < 400 && done < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    const nlohmann::json jobs = nlohmann::json::parse(Cli({"jobs", "--json"}).output, nullptr, false);
+    if (!jobs.is_object() || !jobs.contains("jobs") || jobs["jobs"].empty()) continue;
+    job = jobs["jobs"][0]["id"].get<std::string>();
+    done = TasksDone(job);
+  }
+  ASSERT_GE(done, 2);
+  ASSERT_LT(done, 6) << "the job finished before the faults";
+  doomed->Signal(SIGKILL);
+  coordinator_->Signal(SIGKILL);
+  coordinator_->Wait(absl::Seconds(5));
+  StartCoordinator();
+  EXPECT_GE(TasksDone(job), done) << "finished chunks must survive the restart";
+  ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
+  ASSERT_EQ(w.exit_code, 0) << w.output << ReadText(dir_ + "/coordinator.log");
+  EXPECT_EQ(nlohmann::json::parse(ReadText(Out("report.json")), nullptr, false), local);
+  // The record's report covers every chunk, those done before the restart too.
+  const nlohmann::json status = Status(job);
+  EXPECT_EQ(status["report"]["chunks"].get<int>(), 6) << status.dump();
+  EXPECT_EQ(status["report"]["kld"].get<double>(), local["kld"]["value"].get<double>());
 }
 
 TEST_F(EvaluationCluster, WaitsForAWorkerThatHoldsBothModelsAndSaysSo) {
