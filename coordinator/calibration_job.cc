@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "coordinator/calibration_plan.h"
+#include "coordinator/chunk_pipeline.h"
 #include "coordinator/model_copy.h"
 #include "core/calibration/chunk_statistics.h"
 #include "core/calibration/imatrix_run.h"
@@ -72,7 +73,10 @@ class CalibrationJob final : public JobKind {
     chunks_ = *std::move(chunks);
     n_layer_ = llama->hparams().n_layer;
     n_embd_ = llama->hparams().n_embd;
-    footprint_ = FootprintOf(*job.model, n_layer_);
+    const bool gpu = o.gpu();
+    pipeline_.emplace(
+        FootprintOf(*job.model, n_layer_), [gpu](const v1::WorkerInfo& info) { return CalibrationBudget(info, gpu); },
+        "the model", gpu ? "GPU workers' memory" : "workers' --memory");
     job.job.set_tensors_total(static_cast<int64_t>(chunks_.size()));
     if (job.job.has_plan()) return CutTasks(job);  // resumed after a restart
     return absl::OkStatus();
@@ -88,21 +92,16 @@ class CalibrationJob final : public JobKind {
       }
       if (!job.job.has_plan()) return std::nullopt;
     }
-    const std::optional<size_t> stage = StageFor(job, worker_id, info, ctx);
-    if (stages() > 1) UpdateStageWaiting(job, ctx);
-    if (!stage) return std::nullopt;
-    // Its own stage only, once the previous stage of the chunk is done.
-    for (size_t t = *stage; t < job.rt.size(); t += stages()) {
-      if (job.rt[t].state == TaskState::kPending && (*stage == 0 || job.rt[t - 1].finished())) return t;
-    }
-    return std::nullopt;
+    const std::optional<size_t> task = pipeline_->NextTask(job, worker_id, info, ctx);
+    if (stages() > 1) pipeline_->UpdateWaiting(job, ctx);
+    return task;
   }
 
   void Describe(const ActiveJob& job, size_t task, v1::TaskSpec* spec) const override {
     const size_t c = job.tasks[task].unit, s = StageOf(task);
     spec->set_tensor(stages() == 1
                          ? absl::StrFormat("chunk %d", c + 1)
-                         : absl::StrFormat("chunk %d, layers %d-%d", c + 1, first_layer(s), stage_end_[s] - 1));
+                         : absl::StrFormat("chunk %d, layers %d-%d", c + 1, first_layer(s), end_layer(s) - 1));
     spec->set_source_path(job.model->part(0).path());
     v1::CalibrationChunk* chunk = spec->mutable_calibration();
     chunk->set_chunk(static_cast<int32_t>(c));
@@ -116,7 +115,7 @@ class CalibrationJob final : public JobKind {
     *chunk->mutable_part_bytes() = model_copy_.part_bytes();
     if (stages() > 1) {
       chunk->set_first_layer(first_layer(s));
-      chunk->set_end_layer(stage_end_[s]);
+      chunk->set_end_layer(end_layer(s));
       if (s > 0) chunk->set_activation_bytes(static_cast<int64_t>(activation_bytes(c)));
     }
   }
@@ -166,13 +165,7 @@ class CalibrationJob final : public JobKind {
   }
 
   void RefreshProgress(ActiveJob& job) const override {
-    job.job.clear_stage_chunks_done();
-    if (stages() < 2) return;
-    std::vector<int64_t> per_stage(stages(), 0);
-    for (size_t i = 0; i < job.rt.size(); ++i) {
-      if (job.rt[i].state == TaskState::kDone) ++per_stage[StageOf(i)];
-    }
-    job.job.mutable_stage_chunks_done()->Assign(per_stage.begin(), per_stage.end());
+    if (pipeline_) pipeline_->RefreshProgress(job);
   }
 
   // Adds the chunks' statistics in chunk order and writes the imatrix.
@@ -211,34 +204,27 @@ class CalibrationJob final : public JobKind {
     (void)job;
     if (stages() < 2) return;
     for (size_t s = 0; s < stages(); ++s) {
-      const std::string name = ctx.WorkerName(stage_owner_[s]);
-      for (int l = first_layer(s); l < stage_end_[s]; ++l) next->add_layer_workers(name);
+      const std::string name = ctx.WorkerName(pipeline_->owner(s));
+      for (int l = first_layer(s); l < end_layer(s); ++l) next->add_layer_workers(name);
     }
   }
 
  private:
-  size_t stages() const { return stage_end_.size(); }
-  size_t StageOf(size_t task) const { return task % stages(); }
-  int first_layer(size_t stage) const { return stage == 0 ? 0 : stage_end_[stage - 1]; }
+  size_t stages() const { return pipeline_->stages(); }
+  size_t StageOf(size_t task) const { return pipeline_->StageOf(task); }
+  int first_layer(size_t stage) const { return pipeline_->first_layer(stage); }
+  int end_layer(size_t stage) const { return pipeline_->end_layer(stage); }
   // Bytes of the activations leaving a stage of chunk `chunk`.
   size_t activation_bytes(size_t chunk) const { return chunks_[chunk].size() * static_cast<size_t>(n_embd_) * 4; }
 
   // Tasks and partial file from the job's plan.
   absl::Status CutTasks(ActiveJob& job) {
-    stage_end_.assign(job.job.plan().stage_end_layers().begin(), job.job.plan().stage_end_layers().end());
-    for (size_t s = 0; s < stages(); ++s) {
-      if (stage_end_[s] <= first_layer(s) || (s + 1 == stages()) != (stage_end_[s] == n_layer_)) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("the job's stages end at layers [%s], which do not cut the model's %d layers",
-                            absl::StrJoin(stage_end_, ", "), n_layer_));
-      }
-    }
-    if (stage_end_.empty()) return absl::InvalidArgumentError("the job's plan has no stage");
+    QF_RETURN_IF_ERROR(pipeline_->SetStages(
+        std::vector<int>(job.job.plan().stage_end_layers().begin(), job.job.plan().stage_end_layers().end())));
     stage_layouts_.clear();
     for (size_t s = 0; s < stages(); ++s) {
-      stage_layouts_.push_back(StageLayout(layout_, first_layer(s), stage_end_[s], n_layer_));
+      stage_layouts_.push_back(StageLayout(layout_, first_layer(s), end_layer(s), n_layer_));
     }
-    stage_owner_.assign(stages(), "");
     std::vector<TaskDef> tasks;
     uint64_t offset = 0;
     for (size_t c = 0; c < chunks_.size(); ++c) {
@@ -262,74 +248,16 @@ class CalibrationJob final : public JobKind {
   // Fixes how the job runs, if the live workers can hold its model;
   // otherwise records in the job that it waits for them.
   absl::Status Plan(ActiveJob& job, SchedulingContext& ctx) {
-    const bool gpu = job.job.calibration().gpu();
-    std::vector<uint64_t> budgets;
-    for (const auto& [id, info] : ctx.LiveWorkers()) {
-      if (const std::optional<uint64_t> budget = CalibrationBudget(*info, gpu)) budgets.push_back(*budget);
-    }
-    std::optional<std::vector<int>> ends = PlanStages(footprint_, budgets);
+    std::string waiting;
+    const std::optional<std::vector<int>> ends = pipeline_->Plan(ctx, &waiting);
     if (!ends) {
-      uint64_t held = 0;
-      for (uint64_t b : budgets) held += b;
-      job.job.set_waiting(absl::StrFormat(
-          "waiting for workers that can hold the model: it needs %d MiB, the %d live %s add up to %d MiB",
-          footprint_.Total() >> 20, budgets.size(), gpu ? "GPU workers' memory" : "workers' --memory", held >> 20));
+      job.job.set_waiting(waiting);
       return absl::OkStatus();
     }
     job.job.clear_waiting();
     job.job.mutable_plan()->mutable_stage_end_layers()->Assign(ends->begin(), ends->end());
     QF_RETURN_IF_ERROR(CutTasks(job));
     return ctx.TasksCreated(job);
-  }
-
-  // Says in the job's `waiting` which pipeline stage, with work left, no
-  // live worker holds or can take (clears it when none).
-  void UpdateStageWaiting(ActiveJob& job, const SchedulingContext& ctx) const {
-    const bool gpu = job.job.calibration().gpu();
-    const auto live = ctx.LiveWorkers();
-    for (size_t s = 0; s < stages(); ++s) {
-      if (ctx.Live(stage_owner_[s])) continue;
-      bool work_left = false;
-      for (size_t t = s; t < job.rt.size() && !work_left; t += stages()) {
-        work_left = job.rt[t].state == TaskState::kPending || job.rt[t].state == TaskState::kLeased;
-      }
-      if (!work_left) continue;
-      const uint64_t bytes = footprint_.StageBytes(first_layer(s), stage_end_[s]);
-      bool taker = false;
-      for (const auto& [id, info] : live) {
-        const std::optional<uint64_t> budget = CalibrationBudget(*info, gpu);
-        const bool owns = std::find(stage_owner_.begin(), stage_owner_.end(), id) != stage_owner_.end();
-        taker = taker || (!owns && budget && (*budget == 0 || bytes <= *budget));
-      }
-      if (!taker) {
-        job.job.set_waiting(absl::StrFormat("stage %d (layers %d-%d, %d MiB) waits for a worker that can hold it",
-                                            s + 1, first_layer(s), stage_end_[s] - 1, bytes >> 20));
-        return;
-      }
-    }
-    job.job.clear_waiting();
-  }
-
-  // The stage `worker_id` may work on (claiming a pipeline stage whose
-  // holder is gone), or nullopt.
-  std::optional<size_t> StageFor(const ActiveJob& job, const std::string& worker_id, const v1::WorkerInfo& info,
-                                 const SchedulingContext& ctx) {
-    const std::optional<uint64_t> can_hold = CalibrationBudget(info, job.job.calibration().gpu());
-    if (!can_hold) return std::nullopt;  // a GPU job, and no GPU here
-    const uint64_t budget = *can_hold;
-    auto fits = [&](size_t s) { return budget == 0 || footprint_.StageBytes(first_layer(s), stage_end_[s]) <= budget; };
-    if (stages() == 1) return fits(0) ? std::optional<size_t>(0) : std::nullopt;
-    for (size_t s = 0; s < stages(); ++s) {
-      if (stage_owner_[s] == worker_id) return s;
-    }
-    // A stage nobody holds (yet, or any more): the first that fits.
-    for (size_t s = 0; s < stages(); ++s) {
-      if (!ctx.Live(stage_owner_[s]) && fits(s)) {
-        stage_owner_[s] = worker_id;
-        return s;
-      }
-    }
-    return std::nullopt;
   }
 
   // Adds a completed task's perplexity sums to the job's running
@@ -352,12 +280,10 @@ class CalibrationJob final : public JobKind {
   ImatrixLayout layout_;
   std::vector<std::vector<TokenId>> chunks_;
   v1::ModelCopy model_copy_;  // what workers find or fetch their copy by
-  ModelFootprint footprint_;
   int n_layer_ = 0;
   int n_embd_ = 0;
-  std::vector<int> stage_end_;  // from the job's plan; empty until planned
+  std::optional<ChunkPipeline> pipeline_;  // set by Prepare; its stages once planned
   std::vector<ImatrixLayout> stage_layouts_;
-  std::vector<std::string> stage_owner_;  // the worker holding each stage of a pipeline
   // Perplexity sums of the chunks completed so far (in arrival order).
   double running_nll_ = 0;
   int64_t running_predictions_ = 0;
