@@ -33,7 +33,7 @@ double CalibrationTokensPerSecond(const v1::Job& j) {
 
 // "data-parallel", "pipeline of 2 stages (layers 0-15, 16-31)", or empty
 // while the job waits for workers.
-std::string CalibrationPlanText(const v1::Job& j) {
+std::string StagePlanText(const v1::Job& j) {
   const auto& ends = j.plan().stage_end_layers();
   if (ends.empty()) return "";
   if (ends.size() == 1) return "data-parallel";
@@ -88,13 +88,14 @@ int WatchJob(ClusterClient& client, const std::string& job_id, bool json) {
     }
     const std::string text =
         !j.waiting().empty() ? absl::StrFormat("%s  %s", JobStateName(j.state()), j.waiting())
-        : j.has_evaluation() ? absl::StrFormat("%s %3.0f%%  evaluation chunks %d/%d  %s  ETA %.0fs",
-                                               JobStateName(j.state()), frac * 100, j.tensors_done(), j.tensors_total(),
-                                               j.report().positions() > 0 ? ReportLine(j.report()) : "", eta)
+        : j.has_evaluation()
+            ? absl::StrFormat("%s %3.0f%%  evaluation chunks %d/%d  %s  ETA %.0fs  %s", JobStateName(j.state()),
+                              frac * 100, j.tensors_done(), j.tensors_total(),
+                              j.report().positions() > 0 ? ReportLine(j.report()) : "", eta, StagePlanText(j))
         : j.has_calibration()
             ? absl::StrFormat("%s %3.0f%%  calibration chunks %d/%d  perplexity %.4f  %.0f tokens/s  ETA %.0fs  %s",
                               JobStateName(j.state()), frac * 100, j.tensors_done(), j.tensors_total(), j.perplexity(),
-                              CalibrationTokensPerSecond(j), eta, CalibrationPlanText(j))
+                              CalibrationTokensPerSecond(j), eta, StagePlanText(j))
             : absl::StrFormat("%s %3.0f%%  tensors %d/%d  %s/%s  ETA %.0fs  %s", JobStateName(j.state()), frac * 100,
                               j.tensors_done(), j.tensors_total(), HumanBytes(j.bytes_done()),
                               HumanBytes(j.bytes_total()), eta, absl::StrJoin(rates, ", "));
@@ -140,10 +141,8 @@ int PrintJob(const v1::Job& j, bool json) {
   absl::PrintF("tasks     %d/%d\ntensors   %d/%d\nbytes     %s/%s\n", j.tasks_done(), j.tasks_total(), j.tensors_done(),
                j.tensors_total(), HumanBytes(j.bytes_done()), HumanBytes(j.bytes_total()));
   if (!j.sha256().empty()) absl::PrintF("sha256    %s\n", j.sha256());
-  if (j.has_calibration()) {
-    absl::PrintF("perplexity %.4f\n", j.perplexity());
-    if (j.has_plan()) absl::PrintF("plan      %s\n", CalibrationPlanText(j));
-  }
+  if (j.has_calibration()) absl::PrintF("perplexity %.4f\n", j.perplexity());
+  if (j.has_plan()) absl::PrintF("plan      %s\n", StagePlanText(j));
   if (!j.waiting().empty()) absl::PrintF("waiting   %s\n", j.waiting());
   if (j.has_evaluation() && j.report().positions() > 0) absl::PrintF("quality   %s\n", ReportLine(j.report()));
   if (!j.next_job_id().empty()) {

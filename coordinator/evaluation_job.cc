@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "coordinator/chunk_pipeline.h"
 #include "coordinator/model_copy.h"
 #include "core/calibration/calibration_chunks.h"
 #include "core/calibration/eval_gate.h"
@@ -32,18 +33,29 @@ constexpr size_t kMaxEvaluationTextBytes = size_t{256} << 20;
 size_t ScoredPositions(size_t tokens) { return tokens - tokens / 2 - 1; }
 
 // Opens a model the job names, checked as the forward pass will load it.
-absl::StatusOr<std::shared_ptr<GgufModel>> OpenRunnable(const std::string& path, int* n_vocab) {
+absl::StatusOr<std::shared_ptr<GgufModel>> OpenRunnable(const std::string& path, LlamaHparams* hparams) {
   absl::StatusOr<GgufModel> file = GgufModel::Open(path);
   if (!file.ok()) return absl::InvalidArgumentError(file.status().message());
   auto model = std::make_shared<GgufModel>(*std::move(file));
   absl::StatusOr<LlamaModel> llama = LlamaModel::Load(*model, path);
   if (!llama.ok()) return llama.status();
-  *n_vocab = llama->hparams().n_vocab;
+  *hparams = llama->hparams();
   return model;
 }
 
-// Task c is chunk c; its result (its scored positions) lies in the partial
-// file at its result_offset.
+// What a stage of both models holds: the sum of their footprints.
+ModelFootprint BothModels(const ModelFootprint& a, const ModelFootprint& b) {
+  ModelFootprint sum = a;
+  sum.embedding += b.embedding;
+  sum.head += b.head;
+  for (size_t l = 0; l < sum.layers.size(); ++l) sum.layers[l] += b.layers[l];
+  return sum;
+}
+
+// Once planned (over the live workers' --memory), a job has one task per
+// chunk and stage: task chunk * stages + stage, whose result (both models'
+// activations leaving the stage unless it is the last, then the chunk's
+// scored positions) lies in the partial file at its result_offset.
 class EvaluationJob final : public JobKind {
  public:
   explicit EvaluationJob(const KindEnvironment& env) : env_(env) {}
@@ -58,15 +70,18 @@ class EvaluationJob final : public JobKind {
     QF_ASSIGN_OR_RETURN(std::string base_path, env_.paths->ResolveInput(o.base()));
     absl::StatusOr<std::string> text = ReadRegularFile(text_path, kMaxEvaluationTextBytes);
     if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
-    int n_vocab = 0, base_vocab = 0;
-    QF_ASSIGN_OR_RETURN(job.model, OpenRunnable(job.job.input(), &n_vocab));
-    QF_ASSIGN_OR_RETURN(base_, OpenRunnable(base_path, &base_vocab));
-    if (n_vocab != base_vocab) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s and %s have different vocabularies (%d and %d tokens): measure a model against the "
-                          "one it was quantized from",
-                          job.job.input(), base_path, n_vocab, base_vocab));
+    LlamaHparams measured, base;
+    QF_ASSIGN_OR_RETURN(job.model, OpenRunnable(job.job.input(), &measured));
+    QF_ASSIGN_OR_RETURN(base_, OpenRunnable(base_path, &base));
+    if (measured.n_vocab != base.n_vocab || measured.n_layer != base.n_layer || measured.n_embd != base.n_embd) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s (%d tokens, %d layers of %d) and %s (%d tokens, %d layers of %d) are not the same model: measure a "
+          "model against the one it was quantized from",
+          job.job.input(), measured.n_vocab, measured.n_layer, measured.n_embd, base_path, base.n_vocab, base.n_layer,
+          base.n_embd));
     }
+    n_layer_ = base.n_layer;
+    n_embd_ = base.n_embd;
     // The text is tokenized by the base model's tokenizer, as `quantfleet eval` does.
     absl::StatusOr<Vocab> vocab = Vocab::FromGguf(base_->kv(), base_path);
     if (!vocab.ok()) return vocab.status();
@@ -80,51 +95,46 @@ class EvaluationJob final : public JobKind {
     chunks_ = *std::move(chunks);
     model_copy_ = ModelCopyOf(*job.model);
     base_copy_ = ModelCopyOf(*base_);
-    footprint_ = static_cast<uint64_t>(model_copy_.bytes() + base_copy_.bytes());
-    std::vector<TaskDef> tasks;
-    uint64_t offset = 0;
-    for (size_t c = 0; c < chunks_.size(); ++c) {
-      TaskDef d;
-      d.unit = c;
-      d.n_rows = 1;
-      d.result_offset = offset;
-      d.result_bytes = ScoredPositions(chunks_[c].size()) * kEvalPositionBytes;
-      offset += d.result_bytes;
-      tasks.push_back(d);
-    }
-    job.SetTasks(std::move(tasks), chunks_.size());
-    QF_ASSIGN_OR_RETURN(job.part, PartFile::Open(job.job.output(), job.job.id(), offset, env_.file_ops));
+    pipeline_.emplace(
+        BothModels(FootprintOf(*job.model, n_layer_), FootprintOf(*base_, n_layer_)),
+        [](const v1::WorkerInfo& info) { return std::optional<uint64_t>(static_cast<uint64_t>(info.memory_bytes())); },
+        "both models", "workers' --memory");
     job.job.set_tensors_total(static_cast<int64_t>(chunks_.size()));
-    job.job.set_tasks_total(static_cast<int64_t>(job.tasks.size()));
-    job.job.set_bytes_total(static_cast<int64_t>(offset));
+    if (job.job.has_plan()) return CutTasks(job);  // resumed after a restart
     return absl::OkStatus();
   }
 
-  bool TasksCut(const ActiveJob& job) const override {
-    (void)job;
-    return true;
-  }
+  bool TasksCut(const ActiveJob& job) const override { return job.job.has_plan(); }
 
   absl::StatusOr<std::optional<size_t>> NextTask(ActiveJob& job, const std::string& worker_id,
                                                  const v1::WorkerInfo& info, SchedulingContext& ctx) override {
-    (void)worker_id;
-    UpdateWaiting(job, ctx);
-    if (!Holds(info)) return std::nullopt;
-    for (size_t t = 0; t < job.rt.size(); ++t) {
-      if (job.rt[t].state == TaskState::kPending) return t;
+    if (!job.job.has_plan()) {
+      if (absl::Status s = Plan(job, ctx); !s.ok()) {
+        return absl::Status(s.code(), absl::StrFormat("planning the evaluation failed: %s", s.message()));
+      }
+      if (!job.job.has_plan()) return std::nullopt;
     }
-    return std::nullopt;
+    const std::optional<size_t> task = pipeline_->NextTask(job, worker_id, info, ctx);
+    pipeline_->UpdateWaiting(job, ctx);
+    return task;
   }
 
   void Describe(const ActiveJob& job, size_t task, v1::TaskSpec* spec) const override {
-    const size_t c = job.tasks[task].unit;
-    spec->set_tensor(absl::StrFormat("evaluation chunk %d", c + 1));
+    const size_t c = job.tasks[task].unit, s = pipeline_->StageOf(task);
+    spec->set_tensor(stages() == 1 ? absl::StrFormat("evaluation chunk %d", c + 1)
+                                   : absl::StrFormat("evaluation chunk %d, layers %d-%d", c + 1,
+                                                     pipeline_->first_layer(s), pipeline_->end_layer(s) - 1));
     spec->set_source_path(job.model->part(0).path());
     v1::EvaluationChunk* chunk = spec->mutable_evaluation();
     chunk->set_chunk(static_cast<int32_t>(c));
     chunk->mutable_tokens()->Add(chunks_[c].begin(), chunks_[c].end());
     *chunk->mutable_model() = model_copy_;
     *chunk->mutable_base() = base_copy_;
+    if (stages() > 1) {
+      chunk->set_first_layer(pipeline_->first_layer(s));
+      chunk->set_end_layer(pipeline_->end_layer(s));
+      if (s > 0) chunk->set_activation_bytes(static_cast<int64_t>(activation_bytes(c)));
+    }
   }
 
   // Workers read both models from their own copies or cache.
@@ -149,17 +159,35 @@ class EvaluationJob final : public JobKind {
     return span;
   }
 
+  // The previous stage's result of the same chunk: both streams.
+  std::optional<std::pair<uint64_t, uint64_t>> InputActivations(const ActiveJob& job, size_t task) const override {
+    if (pipeline_->StageOf(task) == 0) return std::nullopt;
+    return std::make_pair(job.tasks[task - 1].result_offset, activation_bytes(job.tasks[task].unit));
+  }
+
   std::string TaskLabel(const ActiveJob& job, size_t task) const override {
     return absl::StrFormat("evaluation chunk %d", job.tasks[task].unit + 1);
+  }
+
+  // A stage that is durable no longer needs its input's disk space.
+  void OnDurable(ActiveJob& job, size_t task) override {
+    if (const std::optional<std::pair<uint64_t, uint64_t>> input = InputActivations(job, task)) {
+      job.part->Release(input->first, input->second);
+    }
+  }
+
+  void RefreshProgress(ActiveJob& job) const override {
+    if (pipeline_) pipeline_->RefreshProgress(job);
   }
 
   // The running report, over the chunks in the order they arrived, and
   // after a restart those already done (progress only: the final one is
   // summed in chunk order; a result that cannot be read is left out here).
   void OnCompleted(ActiveJob& job, size_t task, SchedulingContext& ctx) override {
-    (void)task, (void)ctx;
+    (void)task;
+    ctx.WorkAppeared();  // the next pipeline stage of its chunk may start
     counted_.resize(job.rt.size(), false);
-    for (size_t t = 0; t < job.rt.size(); ++t) {
+    for (size_t t = stages() - 1; t < job.rt.size(); t += stages()) {  // the scoring stage's tasks
       if (counted_[t] || !job.rt[t].finished()) continue;
       counted_[t] = true;
       absl::StatusOr<std::vector<EvalPosition>> positions = ReadPositions(job, *job.part, t);
@@ -176,7 +204,7 @@ class EvaluationJob final : public JobKind {
     const v1::EvaluationOptions& o = job.job.evaluation();
     EvalAccumulator total;
     for (size_t c = 0; c < chunks_.size(); ++c) {
-      QF_ASSIGN_OR_RETURN(std::vector<EvalPosition> positions, ReadPositions(job, part, c));
+      QF_ASSIGN_OR_RETURN(std::vector<EvalPosition> positions, ReadPositions(job, part, c * stages() + stages() - 1));
       for (const EvalPosition& p : positions) total.Add(p);
     }
     const EvalReport report = total.Report(static_cast<int>(chunks_.size()));
@@ -194,29 +222,59 @@ class EvaluationJob final : public JobKind {
   }
 
  private:
-  // Whether a worker registered with `info` can hold both models.
-  bool Holds(const v1::WorkerInfo& info) const {
-    return info.memory_bytes() <= 0 || footprint_ <= static_cast<uint64_t>(info.memory_bytes());
+  size_t stages() const { return pipeline_->stages(); }
+  // Bytes of both streams leaving a stage of chunk `chunk`.
+  size_t activation_bytes(size_t chunk) const {
+    return 2 * chunks_[chunk].size() * static_cast<size_t>(n_embd_) * sizeof(float);
   }
 
-  // Says in the job's `waiting` that no live worker can hold both models
-  // (clears it when one can).
-  void UpdateWaiting(ActiveJob& job, const SchedulingContext& ctx) const {
-    const auto live = ctx.LiveWorkers();
-    for (const auto& [id, info] : live) {
-      if (Holds(*info)) {
-        job.job.clear_waiting();
-        return;
+  // Fixes how the job runs, if the live workers can hold both models;
+  // otherwise records in the job that it waits for them.
+  absl::Status Plan(ActiveJob& job, SchedulingContext& ctx) {
+    std::string waiting;
+    const std::optional<std::vector<int>> ends = pipeline_->Plan(ctx, &waiting);
+    if (!ends) {
+      job.job.set_waiting(waiting);
+      return absl::OkStatus();
+    }
+    job.job.clear_waiting();
+    job.job.mutable_plan()->mutable_stage_end_layers()->Assign(ends->begin(), ends->end());
+    QF_RETURN_IF_ERROR(CutTasks(job));
+    return ctx.TasksCreated(job);
+  }
+
+  // Tasks and partial file from the job's plan.
+  absl::Status CutTasks(ActiveJob& job) {
+    QF_RETURN_IF_ERROR(pipeline_->SetStages(
+        std::vector<int>(job.job.plan().stage_end_layers().begin(), job.job.plan().stage_end_layers().end())));
+    std::vector<TaskDef> tasks;
+    uint64_t offset = 0;
+    for (size_t c = 0; c < chunks_.size(); ++c) {
+      for (size_t s = 0; s < stages(); ++s) {
+        TaskDef d;
+        d.unit = c;
+        d.n_rows = 1;
+        d.result_offset = offset;
+        d.result_bytes =
+            s + 1 < stages() ? activation_bytes(c) : ScoredPositions(chunks_[c].size()) * kEvalPositionBytes;
+        offset += d.result_bytes;
+        tasks.push_back(d);
       }
     }
-    job.job.set_waiting(absl::StrFormat(
-        "waiting for a worker that can hold both models (%d MiB); the %d live workers' --memory is less",
-        footprint_ >> 20, live.size()));
+    job.SetTasks(std::move(tasks), chunks_.size());
+    QF_ASSIGN_OR_RETURN(job.part, PartFile::Open(job.job.output(), job.job.id(), offset, env_.file_ops));
+    job.job.set_tasks_total(static_cast<int64_t>(job.tasks.size()));
+    job.job.set_bytes_total(static_cast<int64_t>(offset));
+    counted_.clear();
+    return absl::OkStatus();
   }
 
-  // The scored positions of chunk `c` from the partial file.
-  absl::StatusOr<std::vector<EvalPosition>> ReadPositions(const ActiveJob& job, const PartFile& part, size_t c) const {
-    const TaskDef& def = job.tasks[c];
+  // The scored positions that task `task` (of the scoring stage) wrote
+  // into the partial file.
+  absl::StatusOr<std::vector<EvalPosition>> ReadPositions(const ActiveJob& job, const PartFile& part,
+                                                          size_t task) const {
+    const TaskDef& def = job.tasks[task];
+    const size_t c = def.unit;
     std::string bytes(def.result_bytes, '\0');
     QF_RETURN_IF_ERROR(part.PRead(bytes.data(), bytes.size(), def.result_offset));
     absl::StatusOr<std::vector<EvalPosition>> positions =
@@ -231,7 +289,9 @@ class EvaluationJob final : public JobKind {
   std::shared_ptr<GgufModel> base_;
   std::vector<std::vector<TokenId>> chunks_;
   v1::ModelCopy model_copy_, base_copy_;  // what workers find or fetch their copies by
-  uint64_t footprint_ = 0;                // both models' bytes
+  int n_layer_ = 0;
+  int n_embd_ = 0;
+  std::optional<ChunkPipeline> pipeline_;  // set by Prepare; its stages once planned
   EvalAccumulator running_;
   int running_chunks_ = 0;
   std::vector<bool> counted_;  // per task: in running_ already

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "core/calibration/chunk_run.h"
 #include "core/calibration/evaluation.h"
+#include "core/model/forward_pass.h"
 
 namespace quantfleet {
 
@@ -168,7 +169,8 @@ absl::StatusOr<std::string> ChunkRunner::Run(const std::string& model_path,
   return out;
 }
 
-absl::StatusOr<std::string> ChunkRunner::Score(const quantfleet::v1::EvaluationChunk& chunk, const Fetch& fetch) {
+absl::StatusOr<std::string> ChunkRunner::Score(const quantfleet::v1::EvaluationChunk& chunk,
+                                               std::string_view activations, const Fetch& fetch) {
   absl::StatusOr<std::string> model_path = LocalCopy(chunk.model(), /*base=*/false, fetch);
   if (!model_path.ok()) return model_path.status();
   absl::StatusOr<std::string> base_path = LocalCopy(chunk.base(), /*base=*/true, fetch);
@@ -177,10 +179,48 @@ absl::StatusOr<std::string> ChunkRunner::Score(const quantfleet::v1::EvaluationC
   if (!model.ok()) return model.status();
   absl::StatusOr<Loaded*> base = Load(*base_path);  // both stay loaded: at most two are kept
   if (!base.ok()) return base.status();
+  const LlamaModel& m = *(*model)->model;
+  const LlamaModel& b = *(*base)->model;
   const std::vector<TokenId> tokens(chunk.tokens().begin(), chunk.tokens().end());
-  absl::StatusOr<std::vector<EvalPosition>> positions = ScoreChunk(*(*base)->model, *(*model)->model, tokens);
-  if (!positions.ok()) return positions.status();
-  return EncodeEvalPositions(*positions);
+  const int n_layer = m.hparams().n_layer;
+  if (chunk.end_layer() <= 0) {  // the whole models
+    absl::StatusOr<std::vector<EvalPosition>> positions = ScoreChunk(b, m, tokens);
+    if (!positions.ok()) return positions.status();
+    return EncodeEvalPositions(*positions);
+  }
+  // A pipeline stage: both streams through its layers; the last one scores.
+  const int first = chunk.first_layer(), end = chunk.end_layer();
+  if (b.hparams().n_layer != n_layer || b.hparams().n_embd != m.hparams().n_embd ||
+      b.hparams().n_vocab != m.hparams().n_vocab) {
+    return absl::InvalidArgumentError("the model and its base differ in layers, width or vocabulary");
+  }
+  std::vector<float> hidden_m, hidden_b;
+  if (first > 0) {
+    const size_t values = tokens.size() * static_cast<size_t>(m.hparams().n_embd);
+    if (activations.size() != 2 * values * sizeof(float)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("evaluation chunk %d: %d bytes of activations where both models' streams take %d",
+                          chunk.chunk() + 1, activations.size(), 2 * values * sizeof(float)));
+    }
+    hidden_m.resize(values);
+    hidden_b.resize(values);
+    std::memcpy(hidden_m.data(), activations.data(), values * sizeof(float));
+    std::memcpy(hidden_b.data(), activations.data() + values * sizeof(float), values * sizeof(float));
+  }
+  const bool last = end == n_layer;
+  std::vector<float> logits_m, logits_b;
+  if (absl::Status s = RunForwardLayers(m, tokens, first, end, &hidden_m, nullptr, last ? &logits_m : nullptr);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = RunForwardLayers(b, tokens, first, end, &hidden_b, nullptr, last ? &logits_b : nullptr);
+      !s.ok()) {
+    return s;
+  }
+  if (last) return EncodeEvalPositions(ScoreLogits(logits_b, logits_m, m.hparams().n_vocab, tokens));
+  std::string out(reinterpret_cast<const char*>(hidden_m.data()), hidden_m.size() * sizeof(float));
+  out.append(reinterpret_cast<const char*>(hidden_b.data()), hidden_b.size() * sizeof(float));
+  return out;
 }
 
 }  // namespace quantfleet

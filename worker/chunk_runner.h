@@ -50,10 +50,13 @@ class ChunkRunner {
   absl::StatusOr<std::string> Run(const std::string& model_path, const quantfleet::v1::CalibrationChunk& chunk,
                                   std::string_view activations, const Fetch& fetch);
 
-  // The scored positions of an evaluation chunk in the wire layout (see
-  // EvaluationChunk). Errors as Run's; INVALID_ARGUMENT when the models'
-  // vocabularies differ.
-  absl::StatusOr<std::string> Score(const quantfleet::v1::EvaluationChunk& chunk, const Fetch& fetch);
+  // The scored positions of an evaluation chunk in the wire layout, or for
+  // a pipeline stage before the last both streams leaving it (see
+  // EvaluationChunk; a stage after the first starts from `activations`).
+  // Errors as Run's; INVALID_ARGUMENT when the models' shapes or
+  // vocabularies differ, or for activations of the wrong size.
+  absl::StatusOr<std::string> Score(const quantfleet::v1::EvaluationChunk& chunk, std::string_view activations,
+                                    const Fetch& fetch);
 
  private:
   struct Loaded {

@@ -323,11 +323,11 @@ absl::Status WorkerAgent::Download(Fetched* fetched) {
   const v1::TaskSpec& task = fetched->task;
   std::string* source = &fetched->owned;
   source->clear();                                     // keeps its memory
-  if (task.has_evaluation()) return absl::OkStatus();  // it reads whole models (ProcessChunk)
-  if (task.has_calibration()) {
-    // Chunks read the model (ProcessChunk); a pipeline stage after the
+  if (task.has_calibration() || task.has_evaluation()) {
+    // Chunks read the models (ProcessChunk); a pipeline stage after the
     // first needs the previous stage's activations.
-    const int64_t total = task.calibration().activation_bytes();
+    const int64_t total =
+        task.has_evaluation() ? task.evaluation().activation_bytes() : task.calibration().activation_bytes();
     if (total <= 0) return absl::OkStatus();
     source->reserve(static_cast<size_t>(total));
     int64_t have = 0;
@@ -438,7 +438,7 @@ absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task, std::string_vie
     return DownloadModel(task, destination, part, bytes, base);
   };
   absl::StatusOr<std::string> result = task.has_evaluation()
-                                           ? chunks_.Score(task.evaluation(), fetch)
+                                           ? chunks_.Score(task.evaluation(), activations, fetch)
                                            : chunks_.Run(task.source_path(), task.calibration(), activations, fetch);
   if (!result.ok()) {
     // Another worker may have the model: the coordinator retries elsewhere

@@ -20,14 +20,20 @@ absl::Status CheckVocabularies(const LlamaModel& base, const LlamaModel& model) 
 absl::StatusOr<std::vector<EvalPosition>> ScoreChunk(const LlamaModel& base, const LlamaModel& model,
                                                      const std::vector<TokenId>& chunk) {
   if (absl::Status s = CheckVocabularies(base, model); !s.ok()) return s;
-  const size_t n_vocab = static_cast<size_t>(base.hparams().n_vocab);
+  const int n_vocab = base.hparams().n_vocab;
   std::vector<float> base_logits, logits;
   if (absl::Status s = RunForward(base, chunk, nullptr, &base_logits); !s.ok()) return s;
   if (absl::Status s = RunForward(model, chunk, nullptr, &logits); !s.ok()) return s;
+  return ScoreLogits(base_logits, logits, n_vocab, chunk);
+}
+
+std::vector<EvalPosition> ScoreLogits(const std::vector<float>& base_logits, const std::vector<float>& logits,
+                                      int n_vocab, const std::vector<TokenId>& chunk) {
+  const size_t width = static_cast<size_t>(n_vocab);
   std::vector<EvalPosition> positions;
   for (size_t j = chunk.size() / 2; j + 1 < chunk.size(); ++j) {
-    positions.push_back(ScorePosition(base_logits.data() + j * n_vocab, logits.data() + j * n_vocab,
-                                      static_cast<int>(n_vocab), chunk[j + 1]));
+    positions.push_back(
+        ScorePosition(base_logits.data() + j * width, logits.data() + j * width, n_vocab, chunk[j + 1]));
   }
   return positions;
 }

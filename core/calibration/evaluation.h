@@ -38,6 +38,11 @@ struct EvalOptions {
 absl::StatusOr<std::vector<EvalPosition>> ScoreChunk(const LlamaModel& base, const LlamaModel& model,
                                                      const std::vector<TokenId>& chunk);
 
+// The positions of `chunk` scored from both models' logits over it
+// (chunk.size() x n_vocab each), as ScoreChunk scores them.
+std::vector<EvalPosition> ScoreLogits(const std::vector<float>& base_logits, const std::vector<float>& logits,
+                                      int n_vocab, const std::vector<TokenId>& chunk);
+
 // Runs `base` and `model` over `tokens` (the text tokenized with BOS as the
 // vocabulary asks). INVALID_ARGUMENT when the models' vocabularies differ
 // in size or ctx is out of range; FAILED_PRECONDITION when the text holds

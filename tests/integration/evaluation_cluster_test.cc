@@ -176,6 +176,27 @@ TEST_F(EvaluationCluster, AWorkerAndTheCoordinatorKilledMidJobChangeNothing) {
   EXPECT_EQ(status["report"]["kld"].get<double>(), local["kld"]["value"].get<double>());
 }
 
+TEST_F(EvaluationCluster, ModelsNoWorkerCanHoldRunAsAPipelineWithTheLocalReport) {
+  const std::string q4 = Quantized("Q4_K_M");
+  const std::string local = LocalReport(q4);
+  // Each worker may hold two thirds of both models: a pipeline of two stages.
+  const uint64_t both = fs::file_size(Base()) + fs::file_size(q4);
+  const std::string memory = absl::StrCat(both * 2 / 3);
+  StartCoordinator();
+  StartWorker("front", {"--data-root", dir_ + "/models", "--memory", memory});
+  StartWorker("back", {"--cache-dir", dir_ + "/cache", "--memory", memory});
+  std::vector<std::string> argv = {
+      Bin("quantfleet"),  "eval",  "--coordinator", address_, "--base", Base(), "--model", q4, "-o",
+      Out("report.json"), "--json"};
+  for (const std::string& f : EvalFlags()) argv.push_back(f);
+  ProcessResult cluster = Stdout(argv, absl::Minutes(3));
+  ASSERT_EQ(cluster.exit_code, 0) << cluster.output << ReadText(dir_ + "/stderr.log");
+  EXPECT_EQ(cluster.output, local) << "the pipeline's report differs from the local run's";
+  const nlohmann::json jobs = nlohmann::json::parse(Cli({"jobs", "--json"}).output, nullptr, false);
+  ASSERT_TRUE(jobs.contains("jobs") && jobs["jobs"].size() == 1) << jobs.dump();
+  EXPECT_EQ(jobs["jobs"][0]["plan"]["stageEndLayers"].size(), 2u) << jobs.dump();
+}
+
 TEST_F(EvaluationCluster, WaitsForAWorkerThatHoldsBothModelsAndSaysSo) {
   const std::string q4 = Quantized("Q4_0");
   StartCoordinator();
@@ -191,7 +212,7 @@ TEST_F(EvaluationCluster, WaitsForAWorkerThatHoldsBothModelsAndSaysSo) {
     if (jobs.contains("jobs") && !jobs["jobs"].empty()) waiting = jobs["jobs"][0].value("waiting", "");
     if (waiting.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  EXPECT_NE(waiting.find("waiting for a worker that can hold both models"), std::string::npos) << waiting;
+  EXPECT_NE(waiting.find("waiting for workers that can hold both models"), std::string::npos) << waiting;
   // A worker that can hold them finishes it.
   StartWorker("big", {"--data-root", dir_ + "/models"});
   const nlohmann::json jobs = nlohmann::json::parse(Cli({"jobs", "--json"}).output, nullptr, false);
