@@ -40,13 +40,6 @@ const Linear* FindMatrix(const LlamaModel& model, const std::string& name) {
 
 }  // namespace
 
-std::vector<GgmlType> CandidateTypes(int64_t n_per_row) {
-  if (n_per_row % 256 == 0) {
-    return {GgmlType::kQ2_K, GgmlType::kQ3_K, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kQ8_0};
-  }
-  return {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ8_0};
-}
-
 absl::StatusOr<std::vector<TensorCosts>> MeasureTypeCosts(const LlamaModel& model,
                                                           const std::vector<std::vector<TokenId>>& chunks,
                                                           const std::vector<std::string>& names,
@@ -153,76 +146,6 @@ absl::StatusOr<std::vector<TensorCosts>> MeasureTypeCosts(const LlamaModel& mode
   for (std::thread& t : pool) t.join();
   if (!failed.ok()) return failed;
   return out;
-}
-
-absl::StatusOr<std::vector<size_t>> AllocateTypes(const std::vector<TensorCosts>& tensors, uint64_t budget) {
-  uint64_t smallest = 0;
-  for (const TensorCosts& t : tensors) {
-    if (t.options.empty()) return absl::InvalidArgumentError(absl::StrFormat("%s has no candidate type", t.name));
-    smallest += t.options.front().bytes;
-  }
-  if (smallest > budget) {
-    return absl::FailedPreconditionError(
-        absl::StrFormat("the quantized matrices need at least %d bytes in the smallest types, %d over the budget",
-                        smallest, smallest - budget));
-  }
-  // Exact multiple-choice knapsack over the budget cut into at most
-  // kUnits units, each option's bytes rounded up to whole units (so the
-  // choice always fits): least total KLD per number of units used.
-  constexpr uint64_t kUnits = 1 << 14;
-  const uint64_t unit = std::max<uint64_t>(1, (budget + kUnits - 1) / kUnits);
-  const size_t capacity = static_cast<size_t>(budget / unit);
-  std::vector<double> best(capacity + 1, 0.0), next(capacity + 1);
-  std::vector<std::vector<uint8_t>> choice(tensors.size(), std::vector<uint8_t>(capacity + 1, 0));
-  for (size_t t = 0; t < tensors.size(); ++t) {
-    for (size_t c = 0; c <= capacity; ++c) {
-      next[c] = INFINITY;
-      for (size_t o = 0; o < tensors[t].options.size(); ++o) {
-        const size_t w = static_cast<size_t>((tensors[t].options[o].bytes + unit - 1) / unit);
-        if (w > c || best[c - w] == INFINITY) continue;
-        const double v = best[c - w] + tensors[t].options[o].kld;
-        if (v < next[c]) {
-          next[c] = v;
-          choice[t][c] = static_cast<uint8_t>(o);
-        }
-      }
-    }
-    best.swap(next);
-  }
-  std::vector<size_t> fitting(tensors.size(), 0);
-  if (best[capacity] == INFINITY) {
-    // Rounding up made the smallest options overflow the units: they fit in bytes.
-  } else {
-    size_t c = capacity;
-    for (size_t t = tensors.size(); t-- > 0;) {
-      fitting[t] = choice[t][c];
-      c -= static_cast<size_t>((tensors[t].options[fitting[t]].bytes + unit - 1) / unit);
-    }
-  }
-  // Spend what is left on the upgrades that lower the KLD most per byte.
-  uint64_t used = 0;
-  for (size_t t = 0; t < tensors.size(); ++t) used += tensors[t].options[fitting[t]].bytes;
-  for (;;) {
-    double best_gain = 0;
-    size_t best_t = 0, best_o = 0;
-    for (size_t t = 0; t < tensors.size(); ++t) {
-      const TypeCost& now = tensors[t].options[fitting[t]];
-      for (size_t o = 0; o < tensors[t].options.size(); ++o) {
-        const TypeCost& c = tensors[t].options[o];
-        if (c.bytes <= now.bytes || c.kld >= now.kld || used - now.bytes + c.bytes > budget) continue;
-        const double gain = (now.kld - c.kld) / static_cast<double>(c.bytes - now.bytes);
-        if (gain > best_gain) {
-          best_gain = gain;
-          best_t = t;
-          best_o = o;
-        }
-      }
-    }
-    if (best_gain <= 0) break;
-    used = used - tensors[best_t].options[fitting[best_t]].bytes + tensors[best_t].options[best_o].bytes;
-    fitting[best_t] = best_o;
-  }
-  return fitting;
 }
 
 }  // namespace quantfleet
