@@ -31,6 +31,7 @@ namespace {
 constexpr char kUsage[] = R"(usage:
   quantfleet submit [--coordinator HOST:PORT] [--force] [--watch] [--json] [quantize options] IN OUT TYPE
   quantfleet submit --calibration TEXT [--chunks N] [--ctx C] [--gpu auto] [...] IN OUT TYPE
+  quantfleet submit --calibration TEXT --target-size SIZE [...] IN OUT TYPE
   quantfleet submit --eval TEXT [--max-kld X] [--max-ppl-ratio R] [--eval-ctx C] [--eval-chunks N] [...] IN OUT TYPE
   quantfleet status  [--coordinator HOST:PORT] [--json] JOB
   quantfleet watch   [--coordinator HOST:PORT] [--json] JOB
@@ -57,6 +58,14 @@ artifact as OUT.imatrix.gguf; then the coordinator quantizes OUT with it, as
 `llama-quantize --imatrix OUT.imatrix.gguf` would. submit prints the calibration job;
 `status` on it names the quantization job (next) once that starts. With --gpu auto the
 chunks run on the workers' GPUs only (dense F32/F16/BF16 models).
+
+With --target-size SIZE (or --target-bpw BITS) and --calibration TEXT, the types are
+chosen for the size as `quantfleet quantize --target-size` chooses them, the measuring
+spread over the workers: after the importance matrix, a type-choice job has each worker
+measure what every candidate type of one layer's matrices costs over TEXT (chunks of
+--ctx tokens, 256 by default, at most --chunks, 8 by default; a worker must hold the
+model), the coordinator allocates the bytes (the choice in OUT.types.json), and the
+quantization follows with the chosen types.
 
 With --eval TEXT, the artifact is measured before it is delivered, as `quantfleet
 quantize --eval` measures it: it is written as OUT.unmeasured.gguf, then an evaluation
@@ -92,10 +101,11 @@ absl::StatusOr<v1::SubmitJobRequest> BuildSubmit(const CommonFlags& flags) {
   absl::StatusOr<QuantizeCommandArgs> q = ParseQuantizeArgs(rest);
   if (!q.ok()) return q.status();
   if (q->dry_run) return absl::InvalidArgumentError("--dry-run is for `quantfleet quantize`; submit runs the job");
-  if (q->target.file_bytes > 0 || q->target.bits_per_weight > 0) {
-    return absl::UnimplementedError(
-        "--target-size and --target-bpw run on one machine for now (quantfleet quantize --target-size ...); a "
-        "cluster job takes a file type");
+  const bool sized = q->target.file_bytes > 0 || q->target.bits_per_weight > 0;
+  if (sized && flags.calibration.empty()) {
+    return absl::InvalidArgumentError(
+        "--target-size and --target-bpw on the cluster need --calibration TEXT: the workers compute the importance "
+        "matrix over it, then measure each matrix's types on it");
   }
   v1::SubmitJobRequest req;
   std::mt19937_64 gen(std::random_device{}());
@@ -117,6 +127,14 @@ absl::StatusOr<v1::SubmitJobRequest> BuildSubmit(const CommonFlags& flags) {
   o->set_imatrix(Absolute(q->options.imatrix_path));
   for (const std::string& w : q->options.include_weights) o->add_include_weights(w);
   for (const std::string& w : q->options.exclude_weights) o->add_exclude_weights(w);
+  if (sized) {  // a type per matrix for the size, measured on the calibration text
+    v1::TargetSizeOptions* t = req.mutable_target();
+    t->set_file_bytes(static_cast<int64_t>(q->target.file_bytes));
+    t->set_bits_per_weight(q->target.bits_per_weight);
+    t->set_text(Absolute(flags.calibration));
+    t->set_ctx(flags.ctx);
+    t->set_max_chunks(flags.chunks);
+  }
   if (!q->gate.text.empty()) {  // measured before it is delivered
     v1::EvaluationOptions* e = req.mutable_evaluate();
     e->set_text(Absolute(q->gate.text));

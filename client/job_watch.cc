@@ -48,6 +48,12 @@ std::string StagePlanText(const v1::Job& j) {
   return text;
 }
 
+// "12.6 MiB" or "4.5 bits per weight".
+std::string TargetText(const v1::TargetSizeOptions& t) {
+  return t.file_bytes() > 0 ? HumanBytes(static_cast<uint64_t>(t.file_bytes()))
+                            : absl::StrFormat("%g bits per weight", t.bits_per_weight());
+}
+
 }  // namespace
 
 std::string ToJson(const google::protobuf::Message& m) {
@@ -88,6 +94,9 @@ int WatchJob(ClusterClient& client, const std::string& job_id, bool json) {
     }
     const std::string text =
         !j.waiting().empty() ? absl::StrFormat("%s  %s", JobStateName(j.state()), j.waiting())
+        : j.has_type_choice()
+            ? absl::StrFormat("%s %3.0f%%  measuring the types of layer %d/%d  ETA %.0fs", JobStateName(j.state()),
+                              frac * 100, j.tensors_done(), j.tensors_total(), eta)
         : j.has_evaluation()
             ? absl::StrFormat("%s %3.0f%%  evaluation chunks %d/%d  %s  ETA %.0fs  %s", JobStateName(j.state()),
                               frac * 100, j.tensors_done(), j.tensors_total(),
@@ -118,6 +127,10 @@ int WatchJob(ClusterClient& client, const std::string& job_id, bool json) {
       if (end->has_calibration())
         absl::FPrintF(stderr, "perplexity of the calibration text: %.4f\n", end->perplexity());
       if (end->has_evaluation()) absl::FPrintF(stderr, "%s\n", ReportLine(end->report()));
+      if (end->has_type_choice()) {
+        absl::FPrintF(stderr, "types chosen for %s: expected KLD %.6f (the sum of each matrix's own)\n",
+                      TargetText(end->type_choice().target()), end->expected_kld());
+      }
     }
     return 0;
   }
@@ -136,6 +149,11 @@ int PrintJob(const v1::Job& j, bool json) {
   absl::PrintF("job       %s\nstate     %s\ninput     %s\noutput    %s\n", j.id(), JobStateName(j.state()), j.input(),
                j.output());
   if (j.has_options()) absl::PrintF("type      %s\n", j.options().file_type());
+  if (j.has_type_choice()) {
+    absl::PrintF("type      %s, a type per matrix for %s\n", j.type_choice().options().file_type(),
+                 TargetText(j.type_choice().target()));
+    if (j.state() == v1::JOB_SUCCEEDED) absl::PrintF("expected  KLD %.6f\n", j.expected_kld());
+  }
   if (j.has_calibration()) absl::PrintF("imatrix   over %s\n", j.calibration().text());
   if (j.has_evaluation()) absl::PrintF("measured  against %s over %s\n", j.evaluation().base(), j.evaluation().text());
   absl::PrintF("tasks     %d/%d\ntensors   %d/%d\nbytes     %s/%s\n", j.tasks_done(), j.tasks_total(), j.tensors_done(),
@@ -147,7 +165,10 @@ int PrintJob(const v1::Job& j, bool json) {
   if (j.has_evaluation() && j.report().positions() > 0) absl::PrintF("quality   %s\n", ReportLine(j.report()));
   if (!j.next_job_id().empty()) {
     absl::PrintF("next      %s (%s)\n", j.next_job_id(),
-                 j.then().has_evaluation() ? "the evaluation of this artifact" : "the quantization with this imatrix");
+                 j.then().has_evaluation() ? "the evaluation of this artifact"
+                 : j.then().has_target()   ? "the choice of types for its size"
+                 : j.has_type_choice()     ? "the quantization with these types"
+                                           : "the quantization with this imatrix");
   }
   if (!j.error().empty()) absl::PrintF("error     %s\n", j.error());
   return 0;

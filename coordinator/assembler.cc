@@ -211,6 +211,13 @@ void Coordinator::FinishJob(const std::string& job_id) {
   j.finalizing = false;
   j.job.set_perplexity(outcome.ok() && outcome->perplexity ? *outcome->perplexity : 0);
   if (outcome.ok() && outcome->report) *j.job.mutable_report() = *outcome->report;
+  if (outcome.ok() && outcome->expected_kld) j.job.set_expected_kld(*outcome->expected_kld);
+  if (outcome.ok() && !outcome->then_tensor_types.empty() && j.job.then().has_options()) {
+    // First match wins: the chosen types go ahead of the user's.
+    auto* types = j.job.mutable_then()->mutable_options()->mutable_tensor_types();
+    types->Add(outcome->then_tensor_types.begin(), outcome->then_tensor_types.end());
+    std::rotate(types->begin(), types->end() - static_cast<int>(outcome->then_tensor_types.size()), types->end());
+  }
   if (!digest.ok()) {
     FailJobLocked(j, absl::StrFormat("finishing the artifact failed: %s", digest.status().message()));
     return;

@@ -174,10 +174,37 @@ absl::StatusOr<std::optional<v1::SubmitJobRequest>> Coordinator::SplitFollowUp(v
     request.set_output(request.output() + ".imatrix.gguf");
     then->mutable_options()->set_imatrix(request.output());
     *request.mutable_calibration() = calibrated.calibration();
-    if (request.has_evaluate()) {  // the quantization's own follow-up
+    if (request.has_evaluate()) {  // the quantization's own follow-ups
       *then->mutable_evaluate() = request.evaluate();
       request.clear_evaluate();
     }
+    if (request.has_target()) {
+      *then->mutable_target() = request.target();
+      request.clear_target();
+    }
+    return then;
+  }
+  if (request.has_target()) {
+    // A quantization to a size: the type choice first (its choice in
+    // OUT.types.json), then the quantization (with its own follow-ups).
+    if (!request.has_options()) {
+      return absl::InvalidArgumentError("only a quantization can be sized (target)");
+    }
+    const std::string output = request.output();
+    QF_RETURN_IF_ERROR(OptionsFromProto(request.options()).status());
+    QF_RETURN_IF_ERROR(paths_.ResolveOutput(output, request.force()).status());  // fail early
+    then = request;
+    then->clear_target();
+    then->clear_request_id();
+    const v1::TargetSizeOptions target = request.target();
+    request.clear_evaluate();
+    request.clear_target();
+    v1::TypeChoiceOptions* choice = request.mutable_type_choice();  // takes the options' place
+    *choice->mutable_options() = then->options();
+    *choice->mutable_target() = target;
+    request.set_output(
+        absl::StrCat(output.substr(0, output.size() - (absl::EndsWith(output, ".gguf") ? 5 : 0)), ".types.json"));
+    request.set_force(true);  // the choice of an earlier run of the same job
     return then;
   }
   if (!request.has_evaluate()) return then;
@@ -234,6 +261,9 @@ absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& given) {
       break;
     case v1::SubmitJobRequest::kEvaluation:
       *record.mutable_evaluation() = request.evaluation();
+      break;
+    case v1::SubmitJobRequest::kTypeChoice:
+      *record.mutable_type_choice() = request.type_choice();
       break;
     case v1::SubmitJobRequest::kOptions:
     case v1::SubmitJobRequest::KIND_NOT_SET:  // the options' check names what is missing

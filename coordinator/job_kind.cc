@@ -4,6 +4,7 @@
 #include "coordinator/calibration_job.h"
 #include "coordinator/evaluation_job.h"
 #include "coordinator/quantize_job.h"
+#include "coordinator/type_choice_job.h"
 
 namespace quantfleet {
 
@@ -13,6 +14,8 @@ std::unique_ptr<JobKind> NewJobKind(const quantfleet::v1::Job& job, const KindEn
       return NewCalibrationJob(env);
     case quantfleet::v1::Job::kEvaluation:
       return NewEvaluationJob(env);
+    case quantfleet::v1::Job::kTypeChoice:
+      return NewTypeChoiceJob(env);
     case quantfleet::v1::Job::kOptions:
     case quantfleet::v1::Job::KIND_NOT_SET:  // refused by the quantization's options check
       break;

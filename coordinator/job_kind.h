@@ -62,6 +62,10 @@ struct JobOutcome {
   // Not empty: the artifact was written, but the job fails for this reason
   // (an evaluation over its gate).
   std::string rejected;
+  // A type choice's types (NAME=TYPE), put ahead of the tensor_types of
+  // the quantization that follows, and their expected KLD.
+  std::vector<std::string> then_tensor_types;
+  std::optional<double> expected_kld;
 };
 
 class JobKind {

@@ -74,6 +74,27 @@ absl::StatusOr<QuantizeOptions> OptionsFromProto(const v1::QuantizeOptions& p) {
   return o;
 }
 
+absl::Status PlanQuantization(const GgufModel& model, const v1::QuantizeOptions& proto, const PathPolicy& paths,
+                              std::optional<Imatrix>* imatrix, QuantizePlan* plan) {
+  QF_ASSIGN_OR_RETURN(QuantizeOptions options, OptionsFromProto(proto));
+  if (!options.imatrix_path.empty()) {
+    QF_ASSIGN_OR_RETURN(std::string imatrix_path, paths.ResolveInput(options.imatrix_path));
+    absl::StatusOr<Imatrix> im = LoadImatrix(imatrix_path);
+    if (!im.ok()) return absl::InvalidArgumentError(im.status().message());
+    *imatrix = std::move(*im);
+    FilterImatrix(**imatrix, options.include_weights, options.exclude_weights);
+  }
+  absl::StatusOr<QuantizePlan> planned =
+      BuildQuantizePlan(model, options, *imatrix ? &**imatrix : nullptr, /*dry_run=*/false);
+  if (!planned.ok()) {
+    return planned.status().code() == absl::StatusCode::kUnimplemented
+               ? planned.status()
+               : absl::Status(absl::StatusCode::kInvalidArgument, planned.status().message());
+  }
+  *plan = std::move(*planned);
+  return absl::OkStatus();
+}
+
 namespace {
 
 class QuantizeJob final : public JobKind {
@@ -81,25 +102,10 @@ class QuantizeJob final : public JobKind {
   explicit QuantizeJob(const KindEnvironment& env) : env_(env) {}
 
   absl::Status Prepare(ActiveJob& job) override {
-    QF_ASSIGN_OR_RETURN(QuantizeOptions options, OptionsFromProto(job.job.options()));
     absl::StatusOr<GgufModel> model = GgufModel::Open(job.job.input());
     if (!model.ok()) return absl::InvalidArgumentError(model.status().message());
     job.model = std::make_shared<GgufModel>(std::move(*model));
-    if (!options.imatrix_path.empty()) {
-      QF_ASSIGN_OR_RETURN(std::string imatrix_path, env_.paths->ResolveInput(options.imatrix_path));
-      absl::StatusOr<Imatrix> im = LoadImatrix(imatrix_path);
-      if (!im.ok()) return absl::InvalidArgumentError(im.status().message());
-      imatrix_ = std::move(*im);
-      FilterImatrix(*imatrix_, options.include_weights, options.exclude_weights);
-    }
-    absl::StatusOr<QuantizePlan> plan =
-        BuildQuantizePlan(*job.model, options, imatrix_ ? &*imatrix_ : nullptr, /*dry_run=*/false);
-    if (!plan.ok()) {
-      return plan.status().code() == absl::StatusCode::kUnimplemented
-                 ? plan.status()
-                 : absl::Status(absl::StatusCode::kInvalidArgument, plan.status().message());
-    }
-    plan_ = std::move(*plan);
+    QF_RETURN_IF_ERROR(PlanQuantization(*job.model, job.job.options(), *env_.paths, &imatrix_, &plan_));
     job.SetTasks(CutTasks(plan_, env_.task_result_bytes), plan_.tensors.size());
     for (const PlannedTensor& t : plan_.tensors) tensor_layer_.push_back(EntryLayer(t.output.name));
     QF_ASSIGN_OR_RETURN(job.part, PartFile::Open(job.job.output(), job.job.id(), plan_.file_size(), env_.file_ops));

@@ -9,11 +9,14 @@
 #define QUANTFLEET_COORDINATOR_QUANTIZE_JOB_H_
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "coordinator/active_job.h"
 #include "coordinator/job_kind.h"
+#include "coordinator/path_policy.h"
+#include "core/quant/imatrix_file.h"
 #include "core/quant/quantize_plan.h"
 #include "proto/quantfleet.pb.h"
 
@@ -27,6 +30,13 @@ std::vector<TaskDef> CutTasks(const QuantizePlan& plan, uint64_t target_result_b
 
 // Converts wire options to the planner's; errors name the bad option.
 absl::StatusOr<QuantizeOptions> OptionsFromProto(const quantfleet::v1::QuantizeOptions& proto);
+
+// The plan of a quantization of `model` with `proto`'s options, as a job
+// plans it: the imatrix they name (resolved by `paths`) is loaded into
+// `imatrix`, which the plan points into. INVALID_ARGUMENT naming the bad
+// option, file or tensor; UNIMPLEMENTED for what the planner does not do.
+absl::Status PlanQuantization(const GgufModel& model, const quantfleet::v1::QuantizeOptions& proto,
+                              const PathPolicy& paths, std::optional<Imatrix>* imatrix, QuantizePlan* plan);
 
 }  // namespace quantfleet
 

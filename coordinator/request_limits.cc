@@ -33,7 +33,9 @@ absl::Status CheckSubmitRequest(const v1::SubmitJobRequest& r) {
   QF_RETURN_IF_ERROR(CheckString(r.input(), kMaxWirePathBytes, "the input path"));
   QF_RETURN_IF_ERROR(CheckString(r.output(), kMaxWirePathBytes, "the output path"));
   QF_RETURN_IF_ERROR(CheckStrings(r.layer_workers(), kMaxNameBytes, "layer_workers"));
-  const v1::QuantizeOptions& o = r.has_calibrated() ? r.calibrated().options() : r.options();
+  const v1::QuantizeOptions& o = r.has_calibrated()    ? r.calibrated().options()
+                                 : r.has_type_choice() ? r.type_choice().options()
+                                                       : r.options();
   QF_RETURN_IF_ERROR(CheckString(o.file_type(), kMaxNameBytes, "the file type"));
   QF_RETURN_IF_ERROR(CheckString(o.output_tensor_type(), kMaxNameBytes, "the output tensor type"));
   QF_RETURN_IF_ERROR(CheckString(o.token_embedding_type(), kMaxNameBytes, "the token embedding type"));
@@ -45,6 +47,12 @@ absl::Status CheckSubmitRequest(const v1::SubmitJobRequest& r) {
   if (r.has_calibration() || r.has_calibrated()) {
     const v1::CalibrationOptions& c = r.has_calibrated() ? r.calibrated().calibration() : r.calibration();
     QF_RETURN_IF_ERROR(CheckString(c.text(), kMaxWirePathBytes, "the calibration text path"));
+  }
+  for (const v1::TargetSizeOptions* t : {&r.target(), &r.type_choice().target()}) {
+    QF_RETURN_IF_ERROR(CheckString(t->text(), kMaxWirePathBytes, "the type choice's text path"));
+    if (t->file_bytes() < 0 || !(t->bits_per_weight() >= 0) || t->ctx() < 0 || t->max_chunks() < 0) {
+      return absl::InvalidArgumentError("the target size, bits per weight, ctx and chunks cannot be negative");
+    }
   }
   for (const v1::EvaluationOptions* e : {&r.evaluation(), &r.evaluate()}) {
     QF_RETURN_IF_ERROR(CheckString(e->text(), kMaxWirePathBytes, "the evaluation text path"));

@@ -109,7 +109,8 @@ function jobRow(event, now) {
   tr.append(el("td", num(job.tensorsDone) + " / " + num(job.tensorsTotal), "num"));
   const stages = ((job.plan || {}).stageEndLayers || []).length;
   tr.append(el("td", job.calibration ? (stages > 1 ? "imatrix, " + stages + "-stage pipeline" : "imatrix")
-                    : job.evaluation ? "evaluation" : (job.options || {}).fileType || ""));
+                    : job.evaluation ? "evaluation"
+                    : job.typeChoice ? "types for a size" : (job.options || {}).fileType || ""));
   tr.append(el("td", state === "running" && rate > 0 ? bytes(rate) + "/s" : "", "num"));
   let eta = "";
   if (state === "running" && rate > 0) eta = duration((total - done) / rate);

@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 #include "core/calibration/chunk_run.h"
 #include "core/calibration/evaluation.h"
+#include "core/calibration/type_budget.h"
 #include "core/model/forward_pass.h"
 
 namespace quantfleet {
@@ -221,6 +224,34 @@ absl::StatusOr<std::string> ChunkRunner::Score(const quantfleet::v1::EvaluationC
   std::string out(reinterpret_cast<const char*>(hidden_m.data()), hidden_m.size() * sizeof(float));
   out.append(reinterpret_cast<const char*>(hidden_b.data()), hidden_b.size() * sizeof(float));
   return out;
+}
+
+absl::StatusOr<std::string> ChunkRunner::MeasureTypes(const quantfleet::v1::TypeCostTask& task, const Fetch& fetch) {
+  absl::StatusOr<std::string> local = LocalCopy(task.model(), /*base=*/false, fetch);
+  if (!local.ok()) return local.status();
+  absl::StatusOr<Loaded*> loaded = Load(*local);
+  if (!loaded.ok()) return loaded.status();
+  const size_t ctx = static_cast<size_t>(task.ctx());
+  if (ctx < 2 || task.tokens().empty() || task.tokens_size() % ctx != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%d tokens are not whole chunks of %d", task.tokens_size(), task.ctx()));
+  }
+  std::vector<std::vector<TokenId>> chunks;
+  for (size_t at = 0; at < static_cast<size_t>(task.tokens_size()); at += ctx) {
+    chunks.emplace_back(task.tokens().begin() + static_cast<int>(at),
+                        task.tokens().begin() + static_cast<int>(at + ctx));
+  }
+  std::map<std::string, std::vector<float>> weights;
+  for (const quantfleet::v1::ImportanceWeights& w : task.weights()) {
+    weights[w.name()].assign(w.values().begin(), w.values().end());
+  }
+  const std::vector<std::string> names(task.names().begin(), task.names().end());
+  const int threads = threads_ > 0 ? threads_ : static_cast<int>(std::thread::hardware_concurrency());
+  absl::StatusOr<std::vector<TensorCosts>> costs =
+      MeasureTypeCosts(*(*loaded)->model, chunks, names, weights, threads, nullptr);
+  SetBlasThreads(threads_);  // the measurement ran BLAS on one thread per matrix
+  if (!costs.ok()) return costs.status();
+  return EncodeTypeCosts(*costs);
 }
 
 }  // namespace quantfleet

@@ -35,9 +35,11 @@ class ChunkRunner {
   // of an evaluation's base model) into `destination`.
   using Fetch = std::function<absl::Status(const std::string& destination, int part, int64_t bytes, bool base)>;
 
-  // `gpu`: the GPU that runs chunks of GPU jobs (-1: none).
-  ChunkRunner(std::vector<std::string> data_roots, std::string cache_dir, int gpu = -1)
-      : data_roots_(std::move(data_roots)), cache_dir_(std::move(cache_dir)), gpu_(gpu) {}
+  // `gpu`: the GPU that runs chunks of GPU jobs (-1: none); `threads`:
+  // what the worker runs BLAS on (0: all cores), restored after a type
+  // measurement spreads its matrices over them.
+  ChunkRunner(std::vector<std::string> data_roots, std::string cache_dir, int gpu = -1, int threads = 0)
+      : data_roots_(std::move(data_roots)), cache_dir_(std::move(cache_dir)), gpu_(gpu), threads_(threads) {}
   ~ChunkRunner();
 
   // The result of `chunk` over the model at `model_path` in the wire
@@ -57,6 +59,11 @@ class ChunkRunner {
   // vocabularies differ, or for activations of the wrong size.
   absl::StatusOr<std::string> Score(const quantfleet::v1::EvaluationChunk& chunk, std::string_view activations,
                                     const Fetch& fetch);
+
+  // The measured costs of a type-choice task's matrices in the wire
+  // layout (see TypeCostTask). Errors as Run's; INVALID_ARGUMENT for tokens
+  // that are not whole chunks or a name that is no matrix of the model.
+  absl::StatusOr<std::string> MeasureTypes(const quantfleet::v1::TypeCostTask& task, const Fetch& fetch);
 
  private:
   struct Loaded {
@@ -79,6 +86,7 @@ class ChunkRunner {
   std::vector<std::string> data_roots_;
   std::string cache_dir_;
   int gpu_ = -1;
+  int threads_ = 0;
   std::unique_ptr<GpuForward> gpu_forward_;  // for gpu_path_ and gpu_range_
   std::string gpu_path_;
   std::pair<int, int> gpu_range_{-1, -1};

@@ -57,7 +57,8 @@ void ParallelRows(int threads, int64_t n, Fn fn) {
 WorkerAgent::WorkerAgent(WorkerOptions options, std::unique_ptr<CoordinatorLink> link)
     : options_(std::move(options)),
       link_(std::move(link)),
-      chunks_(options_.data_roots, options_.cache_dir, options_.gpus.empty() ? -1 : options_.gpus[0]) {
+      chunks_(options_.data_roots, options_.cache_dir, options_.gpus.empty() ? -1 : options_.gpus[0],
+              options_.threads) {
   std::mt19937_64 gen(std::random_device{}());
   incarnation_ = absl::StrFormat("%d-%016x", getpid(), gen());
 }
@@ -323,6 +324,7 @@ absl::Status WorkerAgent::Download(Fetched* fetched) {
   const v1::TaskSpec& task = fetched->task;
   std::string* source = &fetched->owned;
   source->clear();                                     // keeps its memory
+  if (task.has_type_costs()) return absl::OkStatus();  // it reads the whole model (ProcessChunk)
   if (task.has_calibration() || task.has_evaluation()) {
     // Chunks read the models (ProcessChunk); a pipeline stage after the
     // first needs the previous stage's activations.
@@ -437,7 +439,8 @@ absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task, std::string_vie
   const ChunkRunner::Fetch fetch = [this, &task](const std::string& destination, int part, int64_t bytes, bool base) {
     return DownloadModel(task, destination, part, bytes, base);
   };
-  absl::StatusOr<std::string> result = task.has_evaluation()
+  absl::StatusOr<std::string> result = task.has_type_costs() ? chunks_.MeasureTypes(task.type_costs(), fetch)
+                                       : task.has_evaluation()
                                            ? chunks_.Score(task.evaluation(), activations, fetch)
                                            : chunks_.Run(task.source_path(), task.calibration(), activations, fetch);
   if (!result.ok()) {
@@ -450,7 +453,7 @@ absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task, std::string_vie
 }
 
 absl::Status WorkerAgent::Process(const v1::TaskSpec& task, std::string_view source) {
-  if (task.has_calibration() || task.has_evaluation()) return ProcessChunk(task, source);
+  if (task.has_calibration() || task.has_evaluation() || task.has_type_costs()) return ProcessChunk(task, source);
   auto fail = [&](const std::string& reason, bool permanent) {
     ReportFailure(task.lease(), reason, permanent);
     return absl::InvalidArgumentError(reason);

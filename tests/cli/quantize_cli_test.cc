@@ -284,13 +284,15 @@ TEST_F(QuantizeCli, TargetSizeRefusals_SayWhatIsMissing) {
   ProcessResult bpw = Quantize({"--target-bpw", "-2", Path("model.gguf"), Path("t.gguf"), "Q4_K_M"});
   EXPECT_EQ(bpw.exit_code, 1);
   EXPECT_NE(bpw.output.find("--target-bpw '-2'"), std::string::npos) << bpw.output;
-  // Not on the cluster yet: said, not ignored.
+  // On the cluster the text that calibrates also measures: it is asked for.
   ProcessResult submit =
       RunProcess({std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "submit", "--coordinator", "127.0.0.1:1",
                   "--target-size", "1GiB", Path("model.gguf"), Path("t.gguf"), "Q4_K_M"},
                  absl::Seconds(30));
   EXPECT_EQ(submit.exit_code, 1);
-  EXPECT_NE(submit.output.find("run on one machine for now"), std::string::npos) << submit.output;
+  EXPECT_NE(submit.output.find("--target-size and --target-bpw on the cluster need --calibration TEXT"),
+            std::string::npos)
+      << submit.output;
   EXPECT_FALSE(fs::exists(Path("t.gguf")));
   ProcessResult gptq = RunProcess({std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "submit", "--coordinator",
                                    "127.0.0.1:1", "--method", "gptq", Path("model.gguf"), Path("t.gguf"), "Q4_K_M"},

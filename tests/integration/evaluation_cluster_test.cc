@@ -1,11 +1,14 @@
-// Evaluations run by the cluster on the trained model of ../shared/models:
+// Quality measured by the cluster on the trained model of ../shared/models
+// (evaluations, and the choice of types for a file size):
 // real coordinator and worker processes on loopback, one worker reading
 // the models under its --data-root and one streaming them into its cache.
 // The report must be the one `quantfleet eval` gives on one machine with
 // the workers' thread count (the workers' scored positions are summed in
 // chunk order); a quantization
 // submitted with --eval must reach its output only within its gate, and
-// otherwise be kept as OUT.rejected.gguf with the job failed saying why.
+// otherwise be kept as OUT.rejected.gguf with the job failed saying why; a
+// quantization submitted with --target-size must be the bytes `quantfleet
+// quantize --target-size` writes with the same imatrix and text.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -28,10 +31,13 @@ class EvaluationCluster : public ClusterTest {
     ASSERT_FALSE(ec) << shared << "/model-f16.gguf: " << ec.message();
     fs::copy_file(shared + "/eval.txt", Text(), ec);
     ASSERT_FALSE(ec) << shared << "/eval.txt: " << ec.message();
+    fs::copy_file(shared + "/calib.txt", Calibration(), ec);
+    ASSERT_FALSE(ec) << shared << "/calib.txt: " << ec.message();
   }
 
   std::string Base() const { return Out("trained-f16.gguf"); }
   std::string Text() const { return Out("eval.txt"); }
+  std::string Calibration() const { return Out("calib.txt"); }
   std::vector<std::string> EvalFlags() const { return {"-f", Text(), "-c", "128", "--chunks", "6"}; }
 
   // The trained model quantized on one machine.
@@ -195,6 +201,52 @@ TEST_F(EvaluationCluster, ModelsNoWorkerCanHoldRunAsAPipelineWithTheLocalReport)
   const nlohmann::json jobs = nlohmann::json::parse(Cli({"jobs", "--json"}).output, nullptr, false);
   ASSERT_TRUE(jobs.contains("jobs") && jobs["jobs"].size() == 1) << jobs.dump();
   EXPECT_EQ(jobs["jobs"][0]["plan"]["stageEndLayers"].size(), 2u) << jobs.dump();
+}
+
+TEST_F(EvaluationCluster, SubmitTargetSizeChoosesTheLocalTypesThenMeasuresTheFile) {
+  StartCoordinator();
+  StartWorkers();
+  // The whole chain: the imatrix, the type choice, the quantization, its evaluation.
+  ProcessResult sized = Cli({"submit",
+                             "--watch",
+                             "--force",
+                             "--calibration",
+                             Calibration(),
+                             "--ctx",
+                             "64",
+                             "--chunks",
+                             "2",
+                             "--target-size",
+                             "12.5MiB",
+                             "--eval",
+                             Text(),
+                             "--eval-ctx",
+                             "128",
+                             "--eval-chunks",
+                             "4",
+                             "--max-kld",
+                             "1",
+                             Base(),
+                             Out("sized.gguf"),
+                             "Q4_K_M"},
+                            absl::Minutes(4));
+  ASSERT_EQ(sized.exit_code, 0) << sized.output << ReadText(dir_ + "/coordinator.log");
+  EXPECT_NE(sized.output.find("types chosen for 12.5 MiB: expected KLD"), std::string::npos) << sized.output;
+  ASSERT_TRUE(fs::exists(Out("sized.gguf")));
+  EXPECT_LE(fs::file_size(Out("sized.gguf")), 12.5 * 1024 * 1024);
+  const nlohmann::json choice = nlohmann::json::parse(ReadText(Out("sized.types.json")), nullptr, false);
+  ASSERT_TRUE(choice.contains("types")) << ReadText(Out("sized.types.json"));
+  EXPECT_EQ(choice["types"].size(), 30u) << choice.dump();  // 4 layers of 7 matrices, embeddings and output
+  EXPECT_TRUE(fs::exists(Out("sized.eval.json")));
+  // One machine, the same imatrix (by the same path: it is recorded in the
+  // file), the same text and the workers' thread count.
+  ProcessResult local = RunProcess(
+      {Bin("quantfleet"), "quantize", "--threads", "1", "--imatrix", Out("sized.gguf.imatrix.gguf"), "--target-size",
+       "12.5MiB", "--calibration", Calibration(), "--ctx", "64", "--chunks", "2", Base(), Out("local.gguf"), "Q4_K_M"},
+      absl::Minutes(3));
+  ASSERT_EQ(local.exit_code, 0) << local.output;
+  EXPECT_TRUE(ReadFile(Out("sized.gguf")) == ReadFile(Out("local.gguf")))
+      << "the cluster's sized file differs from `quantfleet quantize --target-size`";
 }
 
 TEST_F(EvaluationCluster, WaitsForAWorkerThatHoldsBothModelsAndSaysSo) {
