@@ -25,11 +25,12 @@ int Fail(const std::string& message) {
   return 1;
 }
 
-// A limit: a positive finite number.
-std::function<absl::Status(const std::string&)> Limit(const char* flag, double* out) {
-  return [flag, out](const std::string& v) -> absl::Status {
-    if (!absl::SimpleAtod(v, out) || !(*out > 0) || !std::isfinite(*out)) {
-      return absl::InvalidArgumentError(absl::StrFormat("%s '%s': expected a positive number", flag, v));
+// A limit: a finite number of at least `least` (above 0 when it is 0).
+std::function<absl::Status(const std::string&)> Limit(const char* flag, double least, double* out) {
+  return [flag, least, out](const std::string& v) -> absl::Status {
+    if (!absl::SimpleAtod(v, out) || !std::isfinite(*out) || *out < least || !(*out > 0)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s '%s': expected %s", flag, v, least > 0 ? absl::StrFormat("%g or more", least) : "a positive number"));
     }
     return absl::OkStatus();
   };
@@ -52,8 +53,8 @@ int RunClusterEval(const std::vector<std::string>& args) {
       .Text({"-f", "--file"}, &text, "a file")
       .Text({"-o", "--output"}, &output, "a file")
       .Int({"-c"}, &ctx, 16, "a number of tokens, 16 or more")
-      .Value({"--max-kld"}, "a positive number", Limit("--max-kld", &max_kld))
-      .Value({"--max-ppl-ratio"}, "a positive number", Limit("--max-ppl-ratio", &max_ppl_ratio))
+      .Value({"--max-kld"}, "a positive number", Limit("--max-kld", 0, &max_kld))
+      .Value({"--max-ppl-ratio"}, "a number of 1 or more", Limit("--max-ppl-ratio", 1, &max_ppl_ratio))
       .Refuse({"-t", "--threads"}, absl::InvalidArgumentError("-t: on the cluster each worker uses its own --threads"))
       .Flag({"--json"}, &json);
   absl::StatusOr<bool> parsed = line.Parse(flags->rest);

@@ -95,8 +95,8 @@ int WatchJob(ClusterClient& client, const std::string& job_id, bool json) {
     const std::string text =
         !j.waiting().empty() ? absl::StrFormat("%s  %s", JobStateName(j.state()), j.waiting())
         : j.has_type_choice()
-            ? absl::StrFormat("%s %3.0f%%  measuring the types of layer %d/%d  ETA %.0fs", JobStateName(j.state()),
-                              frac * 100, j.tensors_done(), j.tensors_total(), eta)
+            ? absl::StrFormat("%s %3.0f%%  measuring types: %d/%d groups of matrices  ETA %.0fs",
+                              JobStateName(j.state()), frac * 100, j.tensors_done(), j.tensors_total(), eta)
         : j.has_evaluation()
             ? absl::StrFormat("%s %3.0f%%  evaluation chunks %d/%d  %s  ETA %.0fs  %s", JobStateName(j.state()),
                               frac * 100, j.tensors_done(), j.tensors_total(),
@@ -180,15 +180,15 @@ int WatchChain(ClusterClient& client, const std::string& job_id, bool json, std:
     *last = id;
     if (const int rc = WatchJob(client, id, json); rc != 0) return rc;
     // A job that others follow names the next once the coordinator has
-    // started it, as the job ends.
+    // started it (opened and planned its inputs) after the job ended.
     std::string next;
-    for (int i = 0; i < 100 && next.empty(); ++i) {
+    for (int i = 0; i < 1500 && next.empty(); ++i) {  // at most 5 minutes
       absl::StatusOr<v1::Job> now = client.GetJob(id);
       if (!now.ok()) return FailWith(now.status());
       if (!now->has_then()) return 0;
       if (!now->error().empty()) return FailWith(absl::FailedPreconditionError(now->error()));
       next = now->next_job_id();
-      if (next.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (next.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     if (next.empty()) {
       return FailWith(absl::DeadlineExceededError(

@@ -18,6 +18,11 @@ void ActiveJob::SetTasks(std::vector<TaskDef> defs, size_t units) {
   for (const TaskDef& t : tasks) ++unit_tasks_left[t.unit];
 }
 
+void ActiveJob::ReleaseInputs() {
+  model.reset();
+  if (kind) kind->ReleaseInputs();
+}
+
 bool ActiveJob::all_finished() const {
   return std::all_of(rt.begin(), rt.end(), [](const TaskRuntime& r) { return r.finished(); });
 }

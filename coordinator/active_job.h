@@ -28,7 +28,7 @@ class JobKind;
 // One task: where its result lies in the artifact, and which part of the
 // job it is (the kind says what `unit` and the rows mean).
 struct TaskDef {
-  size_t unit = 0;  // quantization: index into the plan's tensors; calibration: the chunk
+  size_t unit = 0;  // quantization: the plan's tensor; calibration, evaluation: the chunk; type choice: the group
   int64_t first_row = 0;
   int64_t n_rows = 0;
   uint64_t source_offset = 0;  // within the unit's source bytes
@@ -104,6 +104,9 @@ struct ActiveJob {
   // The tasks, their runtime and the per-unit counts for `units` units.
   void SetTasks(std::vector<TaskDef> defs, size_t units);
   bool all_finished() const;
+  // The job ended: its input files close and the kind drops what only its
+  // tasks needed (JobKind::ReleaseInputs).
+  void ReleaseInputs();
 };
 
 }  // namespace quantfleet

@@ -232,7 +232,7 @@ void Coordinator::FinishJob(const std::string& job_id) {
     j.job.set_state(v1::JOB_SUCCEEDED);
   }
   j.part.reset();
-  j.model.reset();
+  j.ReleaseInputs();
   Persist(j.job);
 }
 

@@ -155,7 +155,25 @@ absl::StatusOr<std::optional<v1::Job>> Coordinator::AdmitLocked(const v1::Submit
   return std::nullopt;
 }
 
+absl::Status Coordinator::CheckFollowUps(const v1::SubmitJobRequest& request) const {
+  if (request.has_evaluate()) {
+    if (request.evaluate().text().empty()) return absl::InvalidArgumentError("evaluate: give the evaluation text");
+    QF_RETURN_IF_ERROR(paths_.ResolveInput(request.evaluate().text()).status());
+  }
+  if (request.has_target()) {
+    const v1::TargetSizeOptions& t = request.target();
+    if (t.text().empty()) return absl::InvalidArgumentError("target: give the text the types are measured on");
+    if (t.file_bytes() <= 0 && !(t.bits_per_weight() > 0)) {
+      return absl::InvalidArgumentError("target: give a file size or bits per weight");
+    }
+    QF_RETURN_IF_ERROR(paths_.ResolveInput(t.text()).status());
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::optional<v1::SubmitJobRequest>> Coordinator::SplitFollowUp(v1::SubmitJobRequest& request) {
+  // Every job of the chain is checked now, not when it starts hours later.
+  QF_RETURN_IF_ERROR(CheckFollowUps(request));
   std::optional<v1::SubmitJobRequest> then;
   // A calibrated job is an importance-matrix job with the quantization to
   // run after it: check the quantization options now, submit them later.
@@ -225,6 +243,7 @@ absl::StatusOr<std::optional<v1::SubmitJobRequest>> Coordinator::SplitFollowUp(v
   *then->mutable_evaluation() = request.evaluate();
   then->mutable_evaluation()->set_base(request.input());
   then->mutable_evaluation()->set_accept_as(output);
+  then->mutable_evaluation()->set_replace(request.force());
   request.set_output(UnmeasuredPath(output));
   request.clear_evaluate();
   return then;
@@ -235,7 +254,7 @@ absl::StatusOr<v1::Job> Coordinator::Submit(const v1::SubmitJobRequest& given) {
   QF_ASSIGN_OR_RETURN(std::optional<v1::SubmitJobRequest> then, SplitFollowUp(request));
   if (request.has_evaluation() && !request.evaluation().accept_as().empty()) {
     // Where the measured model goes: both names are outputs.
-    QF_RETURN_IF_ERROR(paths_.ResolveOutput(request.evaluation().accept_as(), request.force()).status());
+    QF_RETURN_IF_ERROR(paths_.ResolveOutput(request.evaluation().accept_as(), request.evaluation().replace()).status());
     QF_RETURN_IF_ERROR(paths_.ResolveOutput(RejectedPath(request.evaluation().accept_as()), true).status());
   }
   // Cheap checks first, under the lock; then the input is opened, read and
@@ -361,7 +380,7 @@ absl::StatusOr<v1::Job> Coordinator::Cancel(const std::string& job_id) {
   j.job.set_finished_unix_ms(absl::ToUnixMillis(clock_->Now()));
   if (j.part) j.part->Remove();
   j.part.reset();
-  j.model.reset();
+  j.ReleaseInputs();
   Persist(j.job);
   return j.job;
 }
@@ -406,7 +425,7 @@ void Coordinator::FailJobLocked(ActiveJob& job, const std::string& reason) {
   job.job.set_finished_unix_ms(absl::ToUnixMillis(clock_->Now()));
   if (job.part) job.part->Remove();
   job.part.reset();
-  job.model.reset();
+  job.ReleaseInputs();
   Persist(job.job);
 }
 
@@ -431,7 +450,9 @@ void Coordinator::StartFollowUps() {
       job.set_next_job_id(next->id());
     } else {
       job.set_error(absl::StrFormat("the %s that follows could not start: %s",
-                                    job.then().has_evaluation() ? "evaluation" : "quantization",
+                                    job.then().has_evaluation() ? "evaluation"
+                                    : job.then().has_target()   ? "type choice"
+                                                                : "quantization",
                                     next.status().message()));
     }
     Persist(job);

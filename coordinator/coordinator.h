@@ -32,6 +32,7 @@
 //   quantize_job.cc     quantization: plan and row-range tasks
 //   calibration_job.cc  importance matrix: chunks, stages, statistics
 //   evaluation_job.cc   a model measured against its base: chunks, report, gate
+//   type_choice_job.cc  the best type per matrix for a size: layers measured, bytes allocated
 #ifndef QUANTFLEET_COORDINATOR_COORDINATOR_H_
 #define QUANTFLEET_COORDINATOR_COORDINATOR_H_
 
@@ -160,10 +161,14 @@ class Coordinator {
 
   absl::Status Restore() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Rewrites a request that runs as two jobs (a calibrated quantization; a
-  // quantization with `evaluate`) into its first and returns the second,
-  // or nullopt. Checks what can be checked before the first job runs.
+  // quantization with `target` or `evaluate`) into its first and returns
+  // the second (which may split again when it is submitted), or nullopt.
+  // Checks the whole chain first (CheckFollowUps).
   absl::StatusOr<std::optional<quantfleet::v1::SubmitJobRequest>> SplitFollowUp(
       quantfleet::v1::SubmitJobRequest& request);
+  // The texts a request's `evaluate` and `target` name can be read, and
+  // they say what they need.
+  absl::Status CheckFollowUps(const quantfleet::v1::SubmitJobRequest& request) const;
   // The job a retried submit already created (by request id), none, or
   // RESOURCE_EXHAUSTED when the active-job cap is reached.
   absl::StatusOr<std::optional<quantfleet::v1::Job>> AdmitLocked(const quantfleet::v1::SubmitJobRequest& request)

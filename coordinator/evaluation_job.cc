@@ -1,8 +1,10 @@
-// The evaluation job kind: the text cut into chunks, one task per chunk
-// for any worker that can hold both models, the running statistics, and
-// the report summed in chunk order. See evaluation_job.h.
+// The evaluation job kind: the text cut into chunks, the plan of stages
+// over the workers that hold both models (one: data-parallel), one task per
+// chunk and stage, the running statistics, and the report summed in chunk
+// order. See evaluation_job.h.
 #include "coordinator/evaluation_job.h"
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -70,6 +72,16 @@ class EvaluationJob final : public JobKind {
     QF_ASSIGN_OR_RETURN(std::string base_path, env_.paths->ResolveInput(o.base()));
     absl::StatusOr<std::string> text = ReadRegularFile(text_path, kMaxEvaluationTextBytes);
     if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
+    if (!o.accept_as().empty() && !std::filesystem::exists(job.job.input())) {
+      // Moved by this job's own end, just before a restart recorded it.
+      for (const std::string& moved : {o.accept_as(), RejectedPath(o.accept_as())}) {
+        if (std::filesystem::exists(moved)) {
+          return absl::FailedPreconditionError(
+              absl::StrFormat("the evaluation had finished: the measured model is at %s and the report at %s", moved,
+                              job.job.output()));
+        }
+      }
+    }
     LlamaHparams measured, base;
     QF_ASSIGN_OR_RETURN(job.model, OpenRunnable(job.job.input(), &measured));
     QF_ASSIGN_OR_RETURN(base_, OpenRunnable(base_path, &base));
@@ -146,6 +158,7 @@ class EvaluationJob final : public JobKind {
   absl::StatusOr<SourceSpan> Source(const ActiveJob& job, size_t task, const SourceChoice& which) const override {
     (void)task;  // every task may stream both models
     const std::shared_ptr<GgufModel>& model = which.base ? base_ : job.model;
+    if (model == nullptr) return absl::FailedPreconditionError("the evaluation has ended");
     if (which.part < 0 || which.part >= model->n_parts()) {
       return absl::OutOfRangeError(absl::StrFormat("the %s model has no part %d (it has %d)",
                                                    which.base ? "base" : "measured", which.part, model->n_parts()));
@@ -163,6 +176,11 @@ class EvaluationJob final : public JobKind {
   std::optional<std::pair<uint64_t, uint64_t>> InputActivations(const ActiveJob& job, size_t task) const override {
     if (pipeline_->StageOf(task) == 0) return std::nullopt;
     return std::make_pair(job.tasks[task - 1].result_offset, activation_bytes(job.tasks[task].unit));
+  }
+
+  void ReleaseInputs() override {
+    base_.reset();
+    chunks_ = {};
   }
 
   std::string TaskLabel(const ActiveJob& job, size_t task) const override {

@@ -110,6 +110,10 @@ class JobKind {
   virtual void RefreshProgress(ActiveJob& job) const { (void)job; }
   // Turns the partial file, every task durable, into the artifact.
   virtual absl::StatusOr<JobOutcome> Finish(const ActiveJob& job, PartFile& part) = 0;
+  // The job ended (no task will be leased or read again): drops the
+  // inputs the kind holds beside job.model (another model, a text, an
+  // imatrix), so their files close and their memory goes back.
+  virtual void ReleaseInputs() {}
   // Completes the request of the job that follows this one (job.then).
   virtual void PrepareFollowUp(const ActiveJob& job, const SchedulingContext& ctx,
                                quantfleet::v1::SubmitJobRequest* next) const {

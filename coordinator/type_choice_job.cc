@@ -127,6 +127,7 @@ class TypeChoiceJob final : public JobKind {
 
   absl::StatusOr<SourceSpan> Source(const ActiveJob& job, size_t task, const SourceChoice& which) const override {
     (void)task;  // every task may stream the whole model
+    if (job.model == nullptr) return absl::FailedPreconditionError("the type choice has ended");
     if (which.base || which.part < 0 || which.part >= job.model->n_parts()) {
       return absl::OutOfRangeError(absl::StrFormat("the model has no part %d (it has %d)%s", which.part,
                                                    job.model->n_parts(), which.base ? ", and no base model" : ""));
@@ -138,6 +139,11 @@ class TypeChoiceJob final : public JobKind {
     span.data = file.data();
     span.bytes = file.size();
     return span;
+  }
+
+  void ReleaseInputs() override {
+    imatrix_.reset();
+    tokens_ = {};
   }
 
   std::string TaskLabel(const ActiveJob& job, size_t task) const override {
@@ -159,6 +165,20 @@ class TypeChoiceJob final : public JobKind {
       costs.insert(costs.end(), group->begin(), group->end());
     }
     QF_ASSIGN_OR_RETURN(TypeChoice choice, ChooseTypes(problem_, costs));
+    // The quantization that follows, planned with the choice, fits.
+    if (job.job.type_choice().target().file_bytes() > 0) {
+      v1::QuantizeOptions chosen = job.job.type_choice().options();
+      chosen.clear_tensor_types();
+      for (const std::string& spec : choice.specs) chosen.add_tensor_types(spec);
+      for (const std::string& spec : job.job.type_choice().options().tensor_types()) chosen.add_tensor_types(spec);
+      std::optional<Imatrix> imatrix;
+      QuantizePlan plan;
+      QF_RETURN_IF_ERROR(PlanQuantization(*job.model, chosen, *env_.paths, &imatrix, &plan));
+      if (plan.file_size() > problem_.file_bytes) {
+        return absl::InternalError(absl::StrFormat("the chosen types make %d bytes, over the %d asked for",
+                                                   plan.file_size(), problem_.file_bytes));
+      }
+    }
     nlohmann::json types = nlohmann::json::object();
     for (size_t t = 0; t < costs.size(); ++t) types[costs[t].name] = std::string(TypeName(choice.overrides[t].type));
     const nlohmann::json report = {{"file_bytes", problem_.file_bytes},

@@ -1,6 +1,9 @@
 #include "worker/chunk_runner.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -33,14 +36,14 @@ ChunkRunner::~ChunkRunner() = default;
 
 absl::StatusOr<GpuForward*> ChunkRunner::OnGpu(const Loaded& model, int first, int end) {
   if (gpu_ < 0) return absl::FailedPreconditionError("a GPU calibration job, but this worker has no GPU (--gpu)");
-  if (gpu_forward_ == nullptr || gpu_path_ != model.path || gpu_range_ != std::make_pair(first, end)) {
+  if (gpu_forward_ == nullptr || gpu_model_ != &model || gpu_range_ != std::make_pair(first, end)) {
     gpu_forward_.reset();  // its device memory first
     absl::StatusOr<std::unique_ptr<GpuForward>> created = GpuForward::Create(*model.model, gpu_, first, end);
     if (!created.ok()) {
       return absl::Status(created.status().code(), absl::StrFormat("GPU %d: %s", gpu_, created.status().message()));
     }
     gpu_forward_ = *std::move(created);
-    gpu_path_ = model.path;
+    gpu_model_ = &model;
     gpu_range_ = {first, end};
   }
   return gpu_forward_.get();
@@ -95,21 +98,27 @@ absl::StatusOr<std::string> ChunkRunner::LocalCopy(const quantfleet::v1::ModelCo
 }
 
 absl::StatusOr<ChunkRunner::Loaded*> ChunkRunner::Load(const std::string& local) {
+  struct stat st;
+  if (::stat(local.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrFormat("%s: %s", local, std::strerror(errno)));
+  }
+  const std::string identity =
+      absl::StrFormat("%x:%x:%x:%x.%x", static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                      static_cast<uint64_t>(st.st_size), static_cast<int64_t>(st.st_mtim.tv_sec), st.st_mtim.tv_nsec);
   for (size_t i = 0; i < loaded_.size(); ++i) {
     if (loaded_[i]->path != local) continue;
+    if (loaded_[i]->identity != identity) {  // rewritten since: not this model any more
+      Evict(i);
+      break;
+    }
     std::rotate(loaded_.begin() + static_cast<std::ptrdiff_t>(i), loaded_.begin() + static_cast<std::ptrdiff_t>(i) + 1,
                 loaded_.end());
     return loaded_.back().get();
   }
-  if (loaded_.size() >= 2) {  // the least recently used goes, with its GPU copy
-    if (gpu_path_ == loaded_.front()->path) {
-      gpu_forward_.reset();
-      gpu_path_.clear();
-    }
-    loaded_.erase(loaded_.begin());
-  }
+  if (loaded_.size() >= 2) Evict(0);  // the least recently used
   auto entry = std::make_unique<Loaded>();
   entry->path = local;
+  entry->identity = identity;
   absl::StatusOr<GgufModel> file = GgufModel::Open(local);
   if (!file.ok()) return file.status();
   entry->file = std::make_unique<GgufModel>(*std::move(file));
@@ -118,6 +127,14 @@ absl::StatusOr<ChunkRunner::Loaded*> ChunkRunner::Load(const std::string& local)
   entry->model = std::make_unique<LlamaModel>(*std::move(model));
   loaded_.push_back(std::move(entry));
   return loaded_.back().get();
+}
+
+void ChunkRunner::Evict(size_t i) {
+  if (gpu_model_ == loaded_[i].get()) {  // its GPU copy goes with it
+    gpu_forward_.reset();
+    gpu_model_ = nullptr;
+  }
+  loaded_.erase(loaded_.begin() + static_cast<std::ptrdiff_t>(i));
 }
 
 absl::StatusOr<std::string> ChunkRunner::Run(const std::string& model_path,

@@ -1,11 +1,13 @@
 // Runs chunks on a worker: calibration chunks (the statistics of one chunk
 // through the model, or through a pipeline stage's layers on the
-// activations the previous stage produced, reading only their pages) and
+// activations the previous stage produced, reading only their pages),
 // evaluation chunks (the positions a model and its base score on one
-// chunk). Models are found under the worker's data roots, or else in its
-// cache (streamed from the coordinator the first time), and the last two
-// used stay loaded (memory-mapped) across chunks: an evaluation holds a
-// model and its base.
+// chunk, or a stage of that), and type-choice measurements (the cost of
+// each candidate type of a layer's matrices). Models are found under the
+// worker's data roots, or else in its cache (streamed from the coordinator
+// the first time), and the last two used stay loaded (memory-mapped)
+// across chunks, so an evaluation holds a model and its base; a file
+// rewritten since it was loaded is loaded again.
 //
 // Thread-safety: not thread-safe; the agent runs one chunk at a time.
 #ifndef QUANTFLEET_WORKER_CHUNK_RUNNER_H_
@@ -68,6 +70,7 @@ class ChunkRunner {
  private:
   struct Loaded {
     std::string path;
+    std::string identity;  // device, inode, size and modification time: a rewritten file is another model
     std::unique_ptr<GgufModel> file;
     std::unique_ptr<LlamaModel> model;
   };
@@ -77,8 +80,11 @@ class ChunkRunner {
   absl::StatusOr<std::string> LocalCopy(const quantfleet::v1::ModelCopy& copy, bool base, const Fetch& fetch);
   // The cached copy (its first part), fetching what is missing.
   absl::StatusOr<std::string> FetchIntoCache(const quantfleet::v1::ModelCopy& copy, bool base, const Fetch& fetch);
-  // The model at `local`, loaded if it is not one of the last two used.
+  // The model at `local`, loaded if it is not one of the last two used
+  // (or the file changed since).
   absl::StatusOr<Loaded*> Load(const std::string& local);
+  // Drops loaded_[i] (and the GPU copy made from it).
+  void Evict(size_t i);
 
   // The GPU forward pass for layers [first, end) of `model`.
   absl::StatusOr<GpuForward*> OnGpu(const Loaded& model, int first, int end);
@@ -87,8 +93,8 @@ class ChunkRunner {
   std::string cache_dir_;
   int gpu_ = -1;
   int threads_ = 0;
-  std::unique_ptr<GpuForward> gpu_forward_;  // for gpu_path_ and gpu_range_
-  std::string gpu_path_;
+  std::unique_ptr<GpuForward> gpu_forward_;  // for gpu_model_ and gpu_range_
+  const Loaded* gpu_model_ = nullptr;
   std::pair<int, int> gpu_range_{-1, -1};
   std::vector<std::unique_ptr<Loaded>> loaded_;  // the most recently used last; at most two
 };

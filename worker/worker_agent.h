@@ -112,8 +112,9 @@ class WorkerAgent {
   // memory when it is downloaded.
   std::optional<Fetched> Prefetch(std::string buffer);
   absl::Status Process(const quantfleet::v1::TaskSpec& task, std::string_view source);
-  // A calibration chunk (or a pipeline stage of one, with its input
-  // activations) or an evaluation chunk instead of rows to quantize.
+  // A calibration or evaluation chunk (or a pipeline stage of one, with
+  // its input activations), or a type choice's measurement, instead of
+  // rows to quantize.
   absl::Status ProcessChunk(const quantfleet::v1::TaskSpec& task, std::string_view activations);
   absl::Status Download(Fetched* fetched);
   // Streams bytes [*have, total) of what `what` names (the task's

@@ -75,7 +75,8 @@ class EvalAccumulator {
 
 // Scored positions on the wire (a cluster evaluation task's result): per
 // position nll, nll_base and kld as float64 and same_top as a uint64 (0 or
-// 1), little-endian, kEvalPositionBytes in all.
+// 1), in the host's byte order (little-endian on every host quantfleet
+// builds for), kEvalPositionBytes in all.
 inline constexpr size_t kEvalPositionBytes = 32;
 std::string EncodeEvalPositions(absl::Span<const EvalPosition> positions);
 // INVALID_ARGUMENT unless `bytes` holds exactly `count` positions with

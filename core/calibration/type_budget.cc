@@ -52,15 +52,23 @@ absl::StatusOr<std::vector<TensorCosts>> MeasureTypeCosts(const LlamaModel& mode
   const int first = ctx / 2;
   const size_t n_vocab = static_cast<size_t>(hp.n_vocab);
 
+  for (const std::string& name : names) {
+    const Linear* m = FindMatrix(model, name);
+    if (m == nullptr || m->n_mat != 1) {
+      return absl::InvalidArgumentError(absl::StrFormat("%s is not a dense weight matrix of the model", name));
+    }
+  }
   // The unquantized model, once: each chunk's logits over the scored half,
-  // and the residual stream entering every layer.
+  // and the residual stream entering every layer a measured matrix is in.
+  std::vector<bool> wanted(static_cast<size_t>(hp.n_layer), false);
+  for (const std::string& name : names) wanted[static_cast<size_t>(LayerOf(name, hp.n_layer))] = true;
   std::vector<std::vector<float>> base_logits(chunks.size());
   std::vector<std::vector<std::vector<float>>> layer_input(chunks.size());
   for (size_t c = 0; c < chunks.size(); ++c) {
     std::vector<float> hidden, logits;
     layer_input[c].resize(static_cast<size_t>(hp.n_layer));
     for (int l = 0; l < hp.n_layer; ++l) {
-      layer_input[c][static_cast<size_t>(l)] = hidden;
+      if (wanted[static_cast<size_t>(l)]) layer_input[c][static_cast<size_t>(l)] = hidden;
       const bool last = l + 1 == hp.n_layer;
       if (absl::Status s = RunForwardLayers(model, chunks[c], l, l + 1, &hidden, nullptr, last ? &logits : nullptr);
           !s.ok()) {
@@ -73,12 +81,6 @@ absl::StatusOr<std::vector<TensorCosts>> MeasureTypeCosts(const LlamaModel& mode
   // Matrices are measured in parallel, each thread on its own copy of the
   // model (weights are shared pointers; only the matrix under test is
   // swapped) with single-threaded BLAS.
-  for (const std::string& name : names) {
-    const Linear* m = FindMatrix(model, name);
-    if (m == nullptr || m->n_mat != 1) {
-      return absl::InvalidArgumentError(absl::StrFormat("%s is not a dense weight matrix of the model", name));
-    }
-  }
   const int n_threads = std::max(1, std::min<int>(threads, static_cast<int>(names.size())));
   if (n_threads > 1) SetBlasThreads(1);
   std::vector<TensorCosts> out(names.size());

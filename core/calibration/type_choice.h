@@ -79,7 +79,8 @@ std::vector<std::vector<std::string>> GroupByLayer(const std::vector<std::string
 
 // Measured costs on the wire: per matrix in order, per candidate type in
 // CandidateTypes order, the type id (uint32), 4 zero bytes, the bytes
-// (uint64) and the KLD (float64), little-endian.
+// (uint64) and the KLD (float64), in the host's byte order (little-endian
+// on every host quantfleet builds for).
 inline constexpr size_t kTypeCostBytes = 24;
 size_t TypeCostsBytes(const TypeChoiceProblem& problem, const std::vector<std::string>& names);
 std::string EncodeTypeCosts(const std::vector<TensorCosts>& costs);
