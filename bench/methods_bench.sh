@@ -55,10 +55,12 @@ for type in Q4_0 Q3_K_M Q4_K_M IQ4_XS Q5_K_M Q6_K; do
   peer_secs=$(awk -v a="$(since "$start")" -v b="$imatrix_secs" 'BEGIN{printf "%.2f", a + b}')
   read -r ppl_p kld_p top_p <<<"$(kld "$peer")"
   rows+=("$type|llama.cpp + imatrix|$(stat -c %s "$peer")|$ppl_p|$kld_p|$top_p|1.00|$peer_secs")
-  for method in awq gptq awq+gptq; do
-    ours="$work/$method-$type.gguf"
+  for variant in awq gptq "gptq --act-order" awq+gptq; do
+    read -r -a flags <<<"--method $variant"
+    method=$variant
+    ours="$work/${variant// /}-$type.gguf"
     start=$(now)
-    "$bin/quantfleet" quantize --method "$method" --calibration "$models/calib.txt" --ctx "$ctx" \
+    "$bin/quantfleet" quantize "${flags[@]}" --calibration "$models/calib.txt" --ctx "$ctx" \
       --chunks "$calib_chunks" --imatrix "$work/imatrix.gguf" "$base" "$ours" "$type" >/dev/null 2>"$work/method.log" || {
       cat "$work/method.log" >&2
       exit 1

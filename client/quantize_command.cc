@@ -165,6 +165,11 @@ how the weight matrices are rounded:
   --damp X                    GPTQ's damping, a fraction of the mean Hessian
                               diagonal added to it (default 0.01; raised by
                               0.01 until the Hessian factors)
+  --act-order                 GPTQ rounds the columns whose inputs carry the
+                              most energy first, with every block's scales
+                              fixed before any update (GPTQModel's desc_act
+                              with static groups); the file keeps ordinary
+                              blocks
 
 the best mix for a size (instead of TYPE's fixed recipe for the weight matrices):
   --target-size SIZE          the file is at most SIZE (14200000, 14.2MiB, 20GiB)
@@ -238,6 +243,7 @@ absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::str
                return absl::OkStatus();
              })
       .Choice({"--method"}, &out.method, {"rtn", "gptq", "awq", "awq+gptq"})
+      .Flag({"--act-order"}, &out.act_order)
       .Value({"--damp"}, "a number in (0, 1]",
              [&out](const std::string& v) -> absl::Status {
                if (!absl::SimpleAtod(v, &out.damp) || !(out.damp > 0) || out.damp > 1) {
@@ -297,6 +303,9 @@ absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::str
   }
   if (out.damp_given && !absl::EndsWith(out.method, "gptq")) {
     return UsageError("--damp is GPTQ's: give it with --method gptq or awq+gptq");
+  }
+  if (out.act_order && !absl::EndsWith(out.method, "gptq")) {
+    return UsageError("--act-order is GPTQ's: give it with --method gptq or awq+gptq");
   }
   if ((out.gate.max_kld > 0 || out.gate.max_ppl_ratio > 0) && out.gate.text.empty()) {
     return UsageError("--max-kld and --max-ppl-ratio need --eval TEXT to measure the file with");
@@ -434,6 +443,7 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
       options.awq = absl::StartsWith(args.method, "awq");
       options.gptq = absl::EndsWith(args.method, "gptq");
       options.gptq_options.damp = args.damp;
+      options.gptq_options.act_order = args.act_order;
       absl::StatusOr<std::unique_ptr<LayerwiseMethod>> method = LayerwiseMethod::Create(
           *model, args.input, *plan, std::move(calibration->chunks), options, threads,
           [&](const LayerReport& r, int n_layer) {

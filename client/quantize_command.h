@@ -30,7 +30,8 @@ struct QuantizeCommandArgs {
   std::string method = "rtn";
   double damp = 0.01;  // GPTQ's damping, of the Hessian's mean diagonal
   bool damp_given = false;
-  QualityGate gate;  // --eval TEXT: the file measured (and gated) once written
+  bool act_order = false;  // GPTQ: columns by decreasing Hessian diagonal, static groups
+  QualityGate gate;        // --eval TEXT: the file measured (and gated) once written
   // The flags' text, for sending the same options to a coordinator.
   std::vector<std::string> raw_tensor_types;
   std::vector<std::string> raw_kv_overrides;

@@ -10,7 +10,8 @@
 
 namespace quantfleet {
 
-GgmlGridQuantizer::GgmlGridQuantizer(GgmlType type, const float* w, int64_t rows, int64_t columns, const float* imatrix)
+GgmlGridQuantizer::GgmlGridQuantizer(GgmlType type, const float* w, int64_t rows, int64_t columns, const float* imatrix,
+                                     bool static_groups)
     : type_(type),
       rows_(rows),
       columns_(columns),
@@ -19,10 +20,13 @@ GgmlGridQuantizer::GgmlGridQuantizer(GgmlType type, const float* w, int64_t rows
       imatrix_(imatrix),
       bytes_(static_cast<size_t>(rows) * row_bytes_),
       row_mean_square_(static_cast<size_t>(rows)),
-      scale_(static_cast<size_t>(rows * block_size_)),
-      offset_(static_cast<size_t>(rows * block_size_)),
-      seen_(static_cast<size_t>(rows * block_size_)),
-      level_(static_cast<size_t>(rows * block_size_)) {
+      scale_(static_groups ? 0 : static_cast<size_t>(rows * block_size_)),
+      offset_(static_groups ? 0 : static_cast<size_t>(rows * block_size_)),
+      seen_(static_groups ? 0 : static_cast<size_t>(rows * block_size_)),
+      level_(static_groups ? 0 : static_cast<size_t>(rows * block_size_)),
+      static_groups_(static_groups),
+      static_scale_(static_groups ? static_cast<size_t>(rows * columns) : 0),
+      static_offset_(static_groups ? static_cast<size_t>(rows * columns) : 0) {
   for (int64_t r = 0; r < rows; ++r) row_mean_square_[r] = RowMeanSquare(w + r * columns, columns);
 }
 
@@ -41,6 +45,12 @@ void GgmlGridQuantizer::BeginGroup(int64_t first, int64_t count, const double* w
     QuantizeRowPartFast(type_, x.data(), block, block_size_, imatrix_ != nullptr ? imatrix_ + first : nullptr,
                         row_mean_square_[r]);
     const BlockAffine a = AffineOf(type_, block);
+    if (static_groups_) {
+      const size_t at = static_cast<size_t>(r * columns_ + first);
+      std::copy(a.scale.begin(), a.scale.end(), static_scale_.begin() + at);
+      std::copy(a.offset.begin(), a.offset.end(), static_offset_.begin() + at);
+      continue;
+    }
     const size_t at = static_cast<size_t>(r * block_size_);
     std::copy(a.scale.begin(), a.scale.end(), scale_.begin() + at);
     std::copy(a.offset.begin(), a.offset.end(), offset_.begin() + at);
@@ -52,14 +62,17 @@ void GgmlGridQuantizer::BeginGroup(int64_t first, int64_t count, const double* w
 }
 
 void GgmlGridQuantizer::QuantizeColumn(int64_t column, const double* w, double* q, int64_t rows) {
-  const int64_t e = column - group_first_;
+  const int64_t first = static_groups_ ? column - column % block_size_ : group_first_;
+  const int64_t e = column - first;
   const LevelRange range = LevelsOf(type_);
   const bool linear = HasLinearLevels(type_);
   for (int64_t r = 0; r < rows; ++r) {
     const size_t at = static_cast<size_t>(r * block_size_ + e);
-    const double a = scale_[at], b = offset_[at];
+    const size_t at_static = static_cast<size_t>(r * columns_ + column);
+    const double a = static_groups_ ? static_scale_[at_static] : scale_[at];
+    const double b = static_groups_ ? static_offset_[at_static] : offset_[at];
     int level = range.lo;
-    if (w[r] == seen_[at]) {
+    if (!static_groups_ && w[r] == seen_[at]) {
       level = level_[at];
     } else if (a != 0 && linear) {
       const double l = std::nearbyint((w[r] - b) / a);
@@ -75,7 +88,7 @@ void GgmlGridQuantizer::QuantizeColumn(int64_t column, const double* w, double* 
       }
     }
     q[r] = a * LevelValue(type_, level) + b;
-    SetLevel(type_, Block(r, group_first_), static_cast<int>(e), level);
+    SetLevel(type_, Block(r, first), static_cast<int>(e), level);
   }
 }
 
@@ -89,7 +102,7 @@ absl::StatusOr<std::vector<uint8_t>> GptqQuantizeRows(GgmlType type, const float
     return absl::InvalidArgumentError(absl::StrFormat("GPTQ to %s: rows of %d values are not whole blocks of %d",
                                                       TypeName(type), columns, BlockSize(type)));
   }
-  GgmlGridQuantizer grid(type, w, rows, columns, imatrix);
+  GgmlGridQuantizer grid(type, w, rows, columns, imatrix, options.act_order);
   options.group = BlockSize(type);
   const std::vector<double> weights(w, w + rows * columns);
   absl::StatusOr<GptqResult> solved = SolveGptq(weights, rows, columns, std::move(hessian), grid, options);

@@ -26,8 +26,11 @@ class GgmlGridQuantizer final : public GptqQuantizer {
   // squares the importance-weighted legacy recipes use; `imatrix`: null or
   // `columns` importance weights for the type's quantizer. Precondition:
   // HasBlockLevels(type), columns a multiple of its block size; groups are
-  // its blocks.
-  GgmlGridQuantizer(GgmlType type, const float* w, int64_t rows, int64_t columns, const float* imatrix);
+  // its blocks. `static_groups` (GPTQ's act_order): every block is begun
+  // up front and columns come in any order; the grid of every weight is
+  // then kept (8 bytes a weight) instead of the current block's.
+  GgmlGridQuantizer(GgmlType type, const float* w, int64_t rows, int64_t columns, const float* imatrix,
+                    bool static_groups = false);
 
   void BeginGroup(int64_t first, int64_t count, const double* w, int64_t stride, int64_t rows) override;
   void QuantizeColumn(int64_t column, const double* w, double* q, int64_t rows) override;
@@ -51,12 +54,15 @@ class GgmlGridQuantizer final : public GptqQuantizer {
   // quantizer's own).
   std::vector<double> scale_, offset_, seen_;
   std::vector<int> level_;
+  // With static groups: every weight's grid (rows x columns).
+  const bool static_groups_;
+  std::vector<float> static_scale_, static_offset_;
 };
 
 // Quantizes `rows` x `columns` weights (row-major) to `type` with GPTQ
 // over `hessian` (columns x columns). options.group is the type's block
-// size whatever it says. With options.feedback false the bytes are
-// QuantizeRows's for the same weights and imatrix. Errors: those of SolveGptq, and INVALID_ARGUMENT
+// size whatever it says. With options.feedback false (and act_order off)
+// the bytes are QuantizeRows's for the same weights and imatrix. Errors: those of SolveGptq, and INVALID_ARGUMENT
 // for a type without block levels or a row length that is not a whole
 // number of blocks.
 absl::StatusOr<std::vector<uint8_t>> GptqQuantizeRows(GgmlType type, const float* w, int64_t rows, int64_t columns,

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <numeric>
 
 #include "absl/strings/str_format.h"
 
@@ -67,6 +68,28 @@ absl::StatusOr<GptqResult> SolveGptq(const std::vector<double>& w_in, int64_t ro
     mean_diag += h[at(j, j)];
   }
   mean_diag /= static_cast<double>(columns);
+  const int64_t group = options.group > 0 ? std::min(options.group, columns) : columns;
+  // The order the columns are rounded in: position i holds column order[i].
+  std::vector<int64_t> order(static_cast<size_t>(columns));
+  std::iota(order.begin(), order.end(), 0);
+  if (options.act_order) {
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return h[at(a, a)] > h[at(b, b)]; });
+    // Static groups: every group's scales from the weights as given.
+    for (int64_t g = 0; g < columns; g += group) {
+      quantizer.BeginGroup(g, std::min(group, columns - g), w.data() + g, columns, rows);
+    }
+    // The weights' columns and the Hessian's rows and columns in that order.
+    std::vector<double> permuted(w.size()), hp(h.size());
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t i = 0; i < columns; ++i)
+        permuted[static_cast<size_t>(r * columns + i)] = w[static_cast<size_t>(r * columns + order[i])];
+    }
+    for (int64_t i = 0; i < columns; ++i) {
+      for (int64_t j = 0; j < columns; ++j) hp[at(i, j)] = h[at(order[i], order[j])];
+    }
+    w.swap(permuted);
+    h.swap(hp);
+  }
   // Damp, factor, invert, factor the inverse; more damping until it works.
   std::vector<double> u;
   for (double damp = options.damp;; damp += options.damp_step) {
@@ -85,25 +108,26 @@ absl::StatusOr<GptqResult> SolveGptq(const std::vector<double>& w_in, int64_t ro
 
   result.q.assign(w.size(), 0);
   std::vector<double> column(static_cast<size_t>(rows)), q(static_cast<size_t>(rows));
-  const int64_t group = options.group > 0 ? std::min(options.group, columns) : columns;
   // Whole groups per block: a group's scales are then fixed from weights
   // that carry every earlier column's error (within a block updates are
-  // immediate, across blocks they land at the block's end).
-  const int64_t block = (std::max<int64_t>(1, options.block) + group - 1) / group * group;
+  // immediate, across blocks they land at the block's end). With act_order
+  // the groups are fixed already.
+  const int64_t block = options.act_order ? std::max<int64_t>(1, options.block)
+                                          : (std::max<int64_t>(1, options.block) + group - 1) / group * group;
   std::vector<double> err;  // rows x block: the scaled errors of this block's columns
   for (int64_t i1 = 0; i1 < columns; i1 += block) {
     const int64_t i2 = std::min(columns, i1 + block);
     const int64_t count = i2 - i1;
     err.assign(static_cast<size_t>(rows * count), 0);
     for (int64_t i = i1; i < i2; ++i) {
-      if (i % group == 0) {
+      if (!options.act_order && i % group == 0) {
         quantizer.BeginGroup(i, std::min(group, columns - i), w.data() + i, columns, rows);
       }
       for (int64_t r = 0; r < rows; ++r) column[static_cast<size_t>(r)] = w[static_cast<size_t>(r * columns + i)];
-      quantizer.QuantizeColumn(i, column.data(), q.data(), rows);
+      quantizer.QuantizeColumn(order[i], column.data(), q.data(), rows);
       const double d = u[at(i, i)];
       for (int64_t r = 0; r < rows; ++r) {
-        result.q[static_cast<size_t>(r * columns + i)] = q[static_cast<size_t>(r)];
+        result.q[static_cast<size_t>(r * columns + order[i])] = q[static_cast<size_t>(r)];
         const double e = options.feedback ? (column[static_cast<size_t>(r)] - q[static_cast<size_t>(r)]) / d : 0.0;
         err[static_cast<size_t>(r * count + (i - i1))] = e;
         // Within the block, at once: the columns after i.

@@ -15,6 +15,12 @@
 // column on that grid. The result equals Optimal Brain Quantization done
 // column by column with the remaining Hessian inverted afresh (a test).
 //
+// With act_order (GPTQModel's desc_act with static groups), the columns go
+// in order of decreasing Hessian diagonal, the inputs that carry the most
+// energy first, while every group keeps its place: all groups' scales are
+// fixed up front from the weights before any update, so a file still holds
+// ordinary contiguous groups.
+//
 // Thread-safety: pure function of its arguments; the quantizer is called
 // from the calling thread only.
 #ifndef QUANTFLEET_CORE_CALIBRATION_GPTQ_SOLVER_H_
@@ -32,10 +38,11 @@ class GptqQuantizer {
  public:
   virtual ~GptqQuantizer() = default;
   // Columns [first, first + count) start a group: fix its scales from
-  // `w`, rows x count values (row r's at w + r * stride).
+  // `w`, rows x count values (row r's at w + r * stride). With act_order
+  // every group is begun before the first column is rounded.
   virtual void BeginGroup(int64_t first, int64_t count, const double* w, int64_t stride, int64_t rows) = 0;
-  // Rounds column `column` (`rows` values, one per row) on the current
-  // group's grid, writing the dequantized values to `q`.
+  // Rounds column `column` (`rows` values, one per row) on its group's
+  // grid, writing the dequantized values to `q`.
   virtual void QuantizeColumn(int64_t column, const double* w, double* q, int64_t rows) = 0;
 };
 
@@ -48,6 +55,8 @@ struct GptqOptions {
   // false: no error moves onto later columns, which is rounding to
   // nearest on the quantizer's grid (the baseline GPTQ is measured from).
   bool feedback = true;
+  // Columns by decreasing Hessian diagonal, groups fixed up front (above).
+  bool act_order = false;
 };
 
 struct GptqResult {

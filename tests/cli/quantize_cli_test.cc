@@ -144,6 +144,9 @@ TEST_F(QuantizeCli, GptqWithoutItsTextOrOnAModelItCannotRun_IsRefusedAndWritesNo
   ExpectFails(Quantize({"--method", "gptq", Path("model.gguf"), Path("out.gguf"), "Q4_K_M"}),
               "--method gptq needs --calibration TEXT");
   ExpectFails(Quantize({"--method", "obq", Path("model.gguf"), Path("out.gguf"), "Q4_K_M"}), "--method");
+  ExpectFails(Quantize({"--act-order", "--method", "awq", "--calibration", Path("calib.txt"), Path("model.gguf"),
+                        Path("out.gguf"), "Q4_K_M"}),
+              "--act-order is GPTQ's");
   std::ofstream(Path("calib.txt")) << "def f(x):\n    return x\n";
   // The fixture model has no tokenizer: the forward pass cannot run on it.
   ExpectFails(Quantize({"--method", "gptq", "--calibration", Path("calib.txt"), Path("model.gguf"), Path("out.gguf"),
@@ -153,8 +156,9 @@ TEST_F(QuantizeCli, GptqWithoutItsTextOrOnAModelItCannotRun_IsRefusedAndWritesNo
 
 // The calibrated methods on the model shapes the forward pass runs beside
 // plain llama: a mixture of experts (each expert its own Hessian), qwen2's
-// biases (AWQ leaves the v -> o group alone) and a split model. Each file
-// has rtn's size and metadata, and the forward pass runs it.
+// biases (AWQ leaves the v -> o group alone) and a split model, GPTQ with
+// and without act order. Each file has rtn's size and metadata, and the
+// forward pass runs it.
 TEST_F(QuantizeCli, CalibratedMethodsOnExpertsBiasesAndSplitModels_WriteFilesOfTheSameSizeThatRun) {
   ASSERT_TRUE(WriteTestVocab(Path("vocab.gguf")).ok());
   {
@@ -180,10 +184,14 @@ TEST_F(QuantizeCli, CalibratedMethodsOnExpertsBiasesAndSplitModels_WriteFilesOfT
     s.input = Path(s.name + (s.spec.n_split > 1 ? "-00001-of-00002.gguf" : ".gguf"));
     ASSERT_TRUE(WriteTestModel(s.spec, s.input).ok()) << s.name;
     ASSERT_EQ(Quantize({s.input, Path(s.name + "-rtn.gguf"), "Q4_K_M"}).exit_code, 0) << s.name;
-    for (const char* method : {"gptq", "awq+gptq"}) {
-      const std::string out = Path(s.name + "-" + method + ".gguf");
-      ProcessResult r = Quantize({"--method", method, "--calibration", Path("calib.txt"), "--ctx", "64", "--chunks",
-                                  "4", s.input, out, "Q4_K_M"});
+    for (const std::string method : {"gptq", "awq+gptq", "gptq --act-order"}) {
+      const std::string out = Path(s.name + "-" + method.substr(0, method.find(' ')) +
+                                   (method.find(' ') != std::string::npos ? "-act-order" : "") + ".gguf");
+      std::vector<std::string> args = {"--method", method.substr(0, method.find(' '))};
+      if (method.find("--act-order") != std::string::npos) args.push_back("--act-order");
+      args.insert(args.end(),
+                  {"--calibration", Path("calib.txt"), "--ctx", "64", "--chunks", "4", s.input, out, "Q4_K_M"});
+      ProcessResult r = Quantize(args);
       ASSERT_EQ(r.exit_code, 0) << s.name << " " << method << ": " << r.output;
       EXPECT_EQ(fs::file_size(out), fs::file_size(Path(s.name + "-rtn.gguf"))) << s.name << " " << method;
       ProcessResult eval =
