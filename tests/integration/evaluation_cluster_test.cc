@@ -249,6 +249,47 @@ TEST_F(EvaluationCluster, SubmitTargetSizeChoosesTheLocalTypesThenMeasuresTheFil
       << "the cluster's sized file differs from `quantfleet quantize --target-size`";
 }
 
+TEST_F(EvaluationCluster, BadEvaluationsAndChainsAreRefusedAtSubmitWithTheReason) {
+  const std::string q4 = Quantized("Q4_0");
+  StartCoordinator();
+  auto eval = [&](const std::string& base, const std::string& model, const std::string& text,
+                  std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"eval", "--base", base, "--model", model, "-f", text, "-o", Out("bad.json")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Cli(args);
+  };
+  auto expect_refused = [](const ProcessResult& r, const std::string& says) {
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find(says), std::string::npos) << "expected '" << says << "' in: " << r.output;
+  };
+  // Another model's quantization: the fixture's model has other shapes.
+  expect_refused(eval(Model(), q4, Text()), "are not the same model");
+  // A base outside the coordinator's roots.
+  std::error_code ec;
+  fs::copy_file(Base(), dir_ + "/outside-f16.gguf", ec);
+  expect_refused(eval(dir_ + "/outside-f16.gguf", q4, Text()), "outside-f16.gguf");
+  // A text too short for one chunk of the context.
+  expect_refused(eval(Base(), q4, Text(), {"-c", "100000"}), "eval.txt");
+  // A limit that is no limit.
+  expect_refused(eval(Base(), q4, Text(), {"--max-ppl-ratio", "0.5"}), "--max-ppl-ratio '0.5'");
+  EXPECT_FALSE(fs::exists(Out("bad.json")));
+  // A chain is checked whole before its first job runs: an evaluation text
+  // that does not exist fails the submit, not the evaluation hours later.
+  ProcessResult chain = Cli({"submit", "--calibration", Calibration(), "--target-size", "12MiB", "--eval",
+                             Out("missing.txt"), Base(), Out("chain.gguf"), "Q4_K_M"});
+  expect_refused(chain, "missing.txt");
+  // A size below what the smallest types allow is refused when the type
+  // choice starts, after the imatrix it needs, naming the smallest.
+  StartWorkers();
+  const nlohmann::json jobs = nlohmann::json::parse(Cli({"jobs", "--json"}).output, nullptr, false);
+  EXPECT_TRUE(!jobs.contains("jobs") || jobs["jobs"].empty()) << jobs.dump();
+  ProcessResult tiny = Cli({"submit", "--watch", "--calibration", Calibration(), "--ctx", "64", "--chunks", "2",
+                            "--target-size", "1MiB", Base(), Out("tiny.gguf"), "Q4_K_M"},
+                           absl::Minutes(3));
+  expect_refused(tiny, "cannot hold this model");
+  EXPECT_FALSE(fs::exists(Out("tiny.gguf")));
+}
+
 TEST_F(EvaluationCluster, WaitsForAWorkerThatHoldsBothModelsAndSaysSo) {
   const std::string q4 = Quantized("Q4_0");
   StartCoordinator();
