@@ -290,6 +290,20 @@ TEST_F(EvaluationCluster, BadEvaluationsAndChainsAreRefusedAtSubmitWithTheReason
   EXPECT_FALSE(fs::exists(Out("tiny.gguf")));
 }
 
+TEST_F(EvaluationCluster, TheOneShotLocalClusterMeasuresItsArtifactToo) {
+  const std::vector<uint8_t> reference = ReadFile(Quantized("Q4_K_M"));
+  ProcessResult r = RunProcess({Bin("quantfleet"), "cluster", "--workers", "2", "--eval", Text(), "--eval-ctx", "128",
+                                "--eval-chunks", "4", "--max-kld", "1", Base(), Out("one-shot.gguf"), "Q4_K_M"},
+                               absl::Minutes(3));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(ReadFile(Out("one-shot.gguf")) == reference) << "not the bytes of quantfleet quantize";
+  EXPECT_FALSE(fs::exists(Out("one-shot.unmeasured.gguf")));
+  const nlohmann::json report = nlohmann::json::parse(ReadText(Out("one-shot.eval.json")), nullptr, false);
+  ASSERT_TRUE(report.contains("kld")) << ReadText(Out("one-shot.eval.json"));
+  EXPECT_EQ(report["chunks"].get<int>(), 4);
+  EXPECT_GT(report["kld"]["value"].get<double>(), 0);
+}
+
 TEST_F(EvaluationCluster, WaitsForAWorkerThatHoldsBothModelsAndSaysSo) {
   const std::string q4 = Quantized("Q4_0");
   StartCoordinator();
