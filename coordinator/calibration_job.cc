@@ -86,15 +86,8 @@ class CalibrationJob final : public JobKind {
 
   absl::StatusOr<std::optional<size_t>> NextTask(ActiveJob& job, const std::string& worker_id,
                                                  const v1::WorkerInfo& info, SchedulingContext& ctx) override {
-    if (!job.job.has_plan()) {
-      if (absl::Status s = Plan(job, ctx); !s.ok()) {
-        return absl::Status(s.code(), absl::StrFormat("planning the calibration failed: %s", s.message()));
-      }
-      if (!job.job.has_plan()) return std::nullopt;
-    }
-    const std::optional<size_t> task = pipeline_->NextTask(job, worker_id, info, ctx);
-    if (stages() > 1) pipeline_->UpdateWaiting(job, ctx);
-    return task;
+    return pipeline_->Next(
+        job, worker_id, info, ctx, [this](ActiveJob& j) { return CutTasks(j); }, "calibration");
   }
 
   void Describe(const ActiveJob& job, size_t task, v1::TaskSpec* spec) const override {
@@ -243,21 +236,6 @@ class CalibrationJob final : public JobKind {
     job.job.set_tasks_total(static_cast<int64_t>(job.tasks.size()));
     job.job.set_bytes_total(static_cast<int64_t>(offset));
     return absl::OkStatus();
-  }
-
-  // Fixes how the job runs, if the live workers can hold its model;
-  // otherwise records in the job that it waits for them.
-  absl::Status Plan(ActiveJob& job, SchedulingContext& ctx) {
-    std::string waiting;
-    const std::optional<std::vector<int>> ends = pipeline_->Plan(ctx, &waiting);
-    if (!ends) {
-      job.job.set_waiting(waiting);
-      return absl::OkStatus();
-    }
-    job.job.clear_waiting();
-    job.job.mutable_plan()->mutable_stage_end_layers()->Assign(ends->begin(), ends->end());
-    QF_RETURN_IF_ERROR(CutTasks(job));
-    return ctx.TasksCreated(job);
   }
 
   // Adds a completed task's perplexity sums to the job's running

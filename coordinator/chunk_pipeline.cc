@@ -15,6 +15,27 @@ ChunkPipeline::ChunkPipeline(ModelFootprint footprint, Budget budget, std::strin
       what_(std::move(what)),
       budgets_name_(std::move(budgets_name)) {}
 
+absl::StatusOr<std::optional<size_t>> ChunkPipeline::Next(ActiveJob& job, const std::string& worker_id,
+                                                          const v1::WorkerInfo& info, SchedulingContext& ctx,
+                                                          const CutTasks& cut, const std::string& what) {
+  if (!job.job.has_plan()) {
+    std::string waiting;
+    const std::optional<std::vector<int>> ends = Plan(ctx, &waiting);
+    if (!ends) {
+      job.job.set_waiting(waiting);
+      return std::nullopt;
+    }
+    job.job.clear_waiting();
+    job.job.mutable_plan()->mutable_stage_end_layers()->Assign(ends->begin(), ends->end());
+    absl::Status s = cut(job);
+    if (s.ok()) s = ctx.TasksCreated(job);
+    if (!s.ok()) return absl::Status(s.code(), absl::StrFormat("planning the %s failed: %s", what, s.message()));
+  }
+  const std::optional<size_t> task = NextTask(job, worker_id, info, ctx);
+  UpdateWaiting(job, ctx);
+  return task;
+}
+
 std::optional<std::vector<int>> ChunkPipeline::Plan(const SchedulingContext& ctx, std::string* waiting) const {
   std::vector<uint64_t> budgets;
   for (const auto& [id, info] : ctx.LiveWorkers()) {

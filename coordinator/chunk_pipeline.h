@@ -35,6 +35,20 @@ class ChunkPipeline {
   // ("workers' --memory").
   ChunkPipeline(ModelFootprint footprint, Budget budget, std::string what, std::string budgets_name);
 
+  // Makes a job's tasks from its recorded plan (SetStages, then the
+  // kind's own layout of tasks and partial file).
+  using CutTasks = std::function<absl::Status(ActiveJob& job)>;
+
+  // The task `worker_id` should take next, planning the job first when it
+  // has no plan: over the live workers' budgets, recorded in the job, its
+  // tasks cut by `cut` (or, when they cannot hold it, the job's `waiting`
+  // says so and there is no task yet). Keeps `waiting` current. An error
+  // (from `cut`, or recording the plan) fails the job; `what` names the job
+  // in it ("calibration").
+  absl::StatusOr<std::optional<size_t>> Next(ActiveJob& job, const std::string& worker_id,
+                                             const quantfleet::v1::WorkerInfo& info, SchedulingContext& ctx,
+                                             const CutTasks& cut, const std::string& what);
+
   // The stage ends over the live workers' budgets, or nullopt with
   // `*waiting` saying why none fits.
   std::optional<std::vector<int>> Plan(const SchedulingContext& ctx, std::string* waiting) const;

@@ -120,15 +120,8 @@ class EvaluationJob final : public JobKind {
 
   absl::StatusOr<std::optional<size_t>> NextTask(ActiveJob& job, const std::string& worker_id,
                                                  const v1::WorkerInfo& info, SchedulingContext& ctx) override {
-    if (!job.job.has_plan()) {
-      if (absl::Status s = Plan(job, ctx); !s.ok()) {
-        return absl::Status(s.code(), absl::StrFormat("planning the evaluation failed: %s", s.message()));
-      }
-      if (!job.job.has_plan()) return std::nullopt;
-    }
-    const std::optional<size_t> task = pipeline_->NextTask(job, worker_id, info, ctx);
-    pipeline_->UpdateWaiting(job, ctx);
-    return task;
+    return pipeline_->Next(
+        job, worker_id, info, ctx, [this](ActiveJob& j) { return CutTasks(j); }, "evaluation");
   }
 
   void Describe(const ActiveJob& job, size_t task, v1::TaskSpec* spec) const override {
@@ -244,21 +237,6 @@ class EvaluationJob final : public JobKind {
   // Bytes of both streams leaving a stage of chunk `chunk`.
   size_t activation_bytes(size_t chunk) const {
     return 2 * chunks_[chunk].size() * static_cast<size_t>(n_embd_) * sizeof(float);
-  }
-
-  // Fixes how the job runs, if the live workers can hold both models;
-  // otherwise records in the job that it waits for them.
-  absl::Status Plan(ActiveJob& job, SchedulingContext& ctx) {
-    std::string waiting;
-    const std::optional<std::vector<int>> ends = pipeline_->Plan(ctx, &waiting);
-    if (!ends) {
-      job.job.set_waiting(waiting);
-      return absl::OkStatus();
-    }
-    job.job.clear_waiting();
-    job.job.mutable_plan()->mutable_stage_end_layers()->Assign(ends->begin(), ends->end());
-    QF_RETURN_IF_ERROR(CutTasks(job));
-    return ctx.TasksCreated(job);
   }
 
   // Tasks and partial file from the job's plan.
