@@ -155,6 +155,16 @@ absl::StatusOr<std::optional<v1::Job>> Coordinator::AdmitLocked(const v1::Submit
   return std::nullopt;
 }
 
+namespace {
+
+// "DIR/model-Q4_K_M.gguf" -> "DIR/model-Q4_K_M" + suffix: a file that goes
+// with an artifact.
+std::string Beside(const std::string& output, const char* suffix) {
+  return absl::StrCat(output.substr(0, output.size() - (absl::EndsWith(output, ".gguf") ? 5 : 0)), suffix);
+}
+
+}  // namespace
+
 absl::Status Coordinator::CheckFollowUps(const v1::SubmitJobRequest& request) const {
   if (request.has_evaluate()) {
     if (request.evaluate().text().empty()) return absl::InvalidArgumentError("evaluate: give the evaluation text");
@@ -220,8 +230,7 @@ absl::StatusOr<std::optional<v1::SubmitJobRequest>> Coordinator::SplitFollowUp(v
     v1::TypeChoiceOptions* choice = request.mutable_type_choice();  // takes the options' place
     *choice->mutable_options() = then->options();
     *choice->mutable_target() = target;
-    request.set_output(
-        absl::StrCat(output.substr(0, output.size() - (absl::EndsWith(output, ".gguf") ? 5 : 0)), ".types.json"));
+    request.set_output(Beside(output, ".types.json"));
     request.set_force(true);  // the choice of an earlier run of the same job
     return then;
   }
@@ -237,8 +246,7 @@ absl::StatusOr<std::optional<v1::SubmitJobRequest>> Coordinator::SplitFollowUp(v
   QF_RETURN_IF_ERROR(paths_.ResolveOutput(output, request.force()).status());  // fail early
   then.emplace();
   then->set_input(UnmeasuredPath(output));
-  then->set_output(
-      absl::StrCat(output.substr(0, output.size() - (absl::EndsWith(output, ".gguf") ? 5 : 0)), ".eval.json"));
+  then->set_output(Beside(output, ".eval.json"));
   then->set_force(true);  // the report of an earlier run of the same job
   *then->mutable_evaluation() = request.evaluate();
   then->mutable_evaluation()->set_base(request.input());
