@@ -121,17 +121,7 @@ class CalibrationJob final : public JobKind {
 
   absl::StatusOr<SourceSpan> Source(const ActiveJob& job, size_t task, const SourceChoice& which) const override {
     (void)task;  // every task may stream the whole model
-    const int part = which.part;
-    if (part < 0 || part >= job.model->n_parts()) {
-      return absl::OutOfRangeError(absl::StrFormat("the model has no part %d (it has %d)", part, job.model->n_parts()));
-    }
-    const MappedFile& file = job.model->part(part);
-    SourceSpan span;
-    span.file = job.model;
-    span.split = part;
-    span.data = file.data();
-    span.bytes = file.size();
-    return span;
+    return WholePart(job.model, which.part, "the model");
   }
 
   // The previous stage's result of the same chunk starts with them.

@@ -1,7 +1,9 @@
 // How a job cut into text chunks (an importance matrix, an evaluation)
 // spreads over the workers: one stage (data-parallel: every worker that
 // holds the whole model takes chunks) or a pipeline of contiguous layer
-// ranges, each held by one worker, a chunk passing from stage to stage.
+// ranges, each held by one worker, a chunk passing from stage to stage. A
+// job whose every task needs the whole model (a type choice) sets one
+// stage itself and uses the same choice of workers and waiting message.
 // Task chunk * stages + stage is one chunk through one stage; a stage's
 // task is ready once the chunk's previous stage is finished. The kind that
 // owns the pipeline says what a worker may hold (its budget), what a task

@@ -150,19 +150,8 @@ class EvaluationJob final : public JobKind {
 
   absl::StatusOr<SourceSpan> Source(const ActiveJob& job, size_t task, const SourceChoice& which) const override {
     (void)task;  // every task may stream both models
-    const std::shared_ptr<GgufModel>& model = which.base ? base_ : job.model;
-    if (model == nullptr) return absl::FailedPreconditionError("the evaluation has ended");
-    if (which.part < 0 || which.part >= model->n_parts()) {
-      return absl::OutOfRangeError(absl::StrFormat("the %s model has no part %d (it has %d)",
-                                                   which.base ? "base" : "measured", which.part, model->n_parts()));
-    }
-    const MappedFile& file = model->part(which.part);
-    SourceSpan span;
-    span.file = model;
-    span.split = which.part;
-    span.data = file.data();
-    span.bytes = file.size();
-    return span;
+    return which.base ? WholePart(base_, which.part, "the base model")
+                      : WholePart(job.model, which.part, "the measured model");
   }
 
   // The previous stage's result of the same chunk: both streams.

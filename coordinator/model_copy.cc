@@ -32,4 +32,18 @@ v1::ModelCopy ModelCopyOf(const GgufModel& model) {
   return copy;
 }
 
+absl::StatusOr<SourceSpan> WholePart(const std::shared_ptr<GgufModel>& model, int part, std::string_view what) {
+  if (model == nullptr) return absl::FailedPreconditionError(absl::StrFormat("%s is closed: the job has ended", what));
+  if (part < 0 || part >= model->n_parts()) {
+    return absl::OutOfRangeError(absl::StrFormat("%s has no part %d (it has %d)", what, part, model->n_parts()));
+  }
+  const MappedFile& file = model->part(part);
+  SourceSpan span;
+  span.file = model;
+  span.split = part;
+  span.data = file.data();
+  span.bytes = file.size();
+  return span;
+}
+
 }  // namespace quantfleet

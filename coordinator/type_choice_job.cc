@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "coordinator/chunk_pipeline.h"
 #include "coordinator/model_copy.h"
 #include "coordinator/quantize_job.h"
 #include "core/calibration/calibration_chunks.h"
@@ -46,6 +47,14 @@ class TypeChoiceJob final : public JobKind {
     job.model = std::make_shared<GgufModel>(*std::move(model));
     absl::StatusOr<LlamaModel> llama = LlamaModel::Load(*job.model, job.job.input());  // the workers run it
     if (!llama.ok()) return llama.status();
+    // One stage: each measurement runs the model from the matrix's layer to
+    // the logits, so a worker holds all of it.
+    const int n_layer = llama->hparams().n_layer;
+    pipeline_.emplace(
+        FootprintOf(*job.model, n_layer),
+        [](const v1::WorkerInfo& info) { return std::optional<uint64_t>(static_cast<uint64_t>(info.memory_bytes())); },
+        "the model", "workers' --memory");
+    QF_RETURN_IF_ERROR(pipeline_->SetStages({n_layer}));
     QuantizePlan plan;
     QF_RETURN_IF_ERROR(PlanQuantization(*job.model, job.job.type_choice().options(), *env_.paths, &imatrix_, &plan));
     QF_ASSIGN_OR_RETURN(problem_,
@@ -89,17 +98,12 @@ class TypeChoiceJob final : public JobKind {
     return true;
   }
 
-  // Any pending group, for a worker that can hold the whole model (each
-  // measurement runs the model from the matrix's layer to the logits).
+  // Any pending group, for a worker that can hold the whole model.
   absl::StatusOr<std::optional<size_t>> NextTask(ActiveJob& job, const std::string& worker_id,
                                                  const v1::WorkerInfo& info, SchedulingContext& ctx) override {
-    (void)worker_id;
-    UpdateWaiting(job, ctx);
-    if (!Holds(info)) return std::nullopt;
-    for (size_t t = 0; t < job.rt.size(); ++t) {
-      if (job.rt[t].state == TaskState::kPending) return t;
-    }
-    return std::nullopt;
+    const std::optional<size_t> task = pipeline_->NextTask(job, worker_id, info, ctx);
+    pipeline_->UpdateWaiting(job, ctx);
+    return task;
   }
 
   void Describe(const ActiveJob& job, size_t task, v1::TaskSpec* spec) const override {
@@ -127,18 +131,8 @@ class TypeChoiceJob final : public JobKind {
 
   absl::StatusOr<SourceSpan> Source(const ActiveJob& job, size_t task, const SourceChoice& which) const override {
     (void)task;  // every task may stream the whole model
-    if (job.model == nullptr) return absl::FailedPreconditionError("the type choice has ended");
-    if (which.base || which.part < 0 || which.part >= job.model->n_parts()) {
-      return absl::OutOfRangeError(absl::StrFormat("the model has no part %d (it has %d)%s", which.part,
-                                                   job.model->n_parts(), which.base ? ", and no base model" : ""));
-    }
-    const MappedFile& file = job.model->part(which.part);
-    SourceSpan span;
-    span.file = job.model;
-    span.split = which.part;
-    span.data = file.data();
-    span.bytes = file.size();
-    return span;
+    if (which.base) return absl::InvalidArgumentError("a type choice has no base model");
+    return WholePart(job.model, which.part, "the model");
   }
 
   void ReleaseInputs() override {
@@ -167,13 +161,10 @@ class TypeChoiceJob final : public JobKind {
     QF_ASSIGN_OR_RETURN(TypeChoice choice, ChooseTypes(problem_, costs));
     // The quantization that follows, planned with the choice, fits.
     if (job.job.type_choice().target().file_bytes() > 0) {
-      v1::QuantizeOptions chosen = job.job.type_choice().options();
-      chosen.clear_tensor_types();
-      for (const std::string& spec : choice.specs) chosen.add_tensor_types(spec);
-      for (const std::string& spec : job.job.type_choice().options().tensor_types()) chosen.add_tensor_types(spec);
-      std::optional<Imatrix> imatrix;
-      QuantizePlan plan;
-      QF_RETURN_IF_ERROR(PlanQuantization(*job.model, chosen, *env_.paths, &imatrix, &plan));
+      QF_ASSIGN_OR_RETURN(QuantizeOptions options, OptionsFromProto(job.job.type_choice().options()));
+      options.tensor_types.insert(options.tensor_types.begin(), choice.overrides.begin(), choice.overrides.end());
+      QF_ASSIGN_OR_RETURN(QuantizePlan plan, BuildQuantizePlan(*job.model, options, imatrix_ ? &*imatrix_ : nullptr,
+                                                               /*dry_run=*/false));
       if (plan.file_size() > problem_.file_bytes) {
         return absl::InternalError(absl::StrFormat("the chosen types make %d bytes, over the %d asked for",
                                                    plan.file_size(), problem_.file_bytes));
@@ -195,26 +186,6 @@ class TypeChoiceJob final : public JobKind {
   }
 
  private:
-  bool Holds(const v1::WorkerInfo& info) const {
-    return info.memory_bytes() <= 0 ||
-           static_cast<uint64_t>(model_copy_.bytes()) <= static_cast<uint64_t>(info.memory_bytes());
-  }
-
-  // Says in the job's `waiting` that no live worker can hold the model.
-  void UpdateWaiting(ActiveJob& job, const SchedulingContext& ctx) const {
-    const auto live = ctx.LiveWorkers();
-    for (const auto& [id, info] : live) {
-      if (Holds(*info)) {
-        job.job.clear_waiting();
-        return;
-      }
-    }
-    job.job.set_waiting(absl::StrFormat(
-        "waiting for a worker that can hold the model (%d MiB) to measure its types; the %d live workers' --memory "
-        "is less",
-        model_copy_.bytes() >> 20, live.size()));
-  }
-
   const KindEnvironment env_;
   std::optional<Imatrix> imatrix_;
   TypeChoiceProblem problem_;
@@ -222,6 +193,7 @@ class TypeChoiceJob final : public JobKind {
   std::vector<TokenId> tokens_;                   // the chunks, one after another
   int ctx_ = 256;
   v1::ModelCopy model_copy_;
+  std::optional<ChunkPipeline> pipeline_;  // one stage: which worker can hold the model, what waits
 };
 
 }  // namespace

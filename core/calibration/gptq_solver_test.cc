@@ -231,7 +231,7 @@ TEST(GptqSolver, OnTheTrainedModel_LowersTheOutputErrorBelowRoundingToNearest) {
 // Onto ggml's own grids: the result is blocks of the type, and their values
 // (as any loader dequantizes them) have a lower output error than the
 // type's own quantizer with the same importance weights (diag(H) / 2, the
-// imatrix of the same text).
+// imatrix of the same text), with act order too.
 TEST(GptqGgml, OnTheTrainedModel_BeatsTheTypesOwnQuantizerWithTheSameImatrix) {
   TrainedLlama* t = TrainedLlama::Get();
   ASSERT_TRUE(t->model != nullptr) << "the trained model in ../shared/models/pystdlib-tiny did not load";
@@ -251,57 +251,26 @@ TEST(GptqGgml, OnTheTrainedModel_BeatsTheTypesOwnQuantizerWithTheSameImatrix) {
       };
       std::vector<uint8_t> rtn_bytes(static_cast<size_t>(rows) * RowSize(type, columns));
       QuantizeRows(type, f.data(), rtn_bytes.data(), rows, columns, imatrix.data());
+      GptqOptions act_order;
+      act_order.act_order = true;
       absl::StatusOr<std::vector<uint8_t>> gptq_bytes =
           GptqQuantizeRows(type, f.data(), rows, columns, h, imatrix.data());
-      ASSERT_TRUE(gptq_bytes.ok()) << gptq_bytes.status();
+      absl::StatusOr<std::vector<uint8_t>> act_bytes =
+          GptqQuantizeRows(type, f.data(), rows, columns, h, imatrix.data(), act_order);
+      ASSERT_TRUE(gptq_bytes.ok() && act_bytes.ok()) << gptq_bytes.status() << act_bytes.status();
       ASSERT_EQ(gptq_bytes->size(), rtn_bytes.size());
+      ASSERT_EQ(act_bytes->size(), rtn_bytes.size());
       const double gptq = OutputError(w, values(*gptq_bytes), h, rows, columns);
+      const double act = OutputError(w, values(*act_bytes), h, rows, columns);
       const double rtn = OutputError(w, values(rtn_bytes), h, rows, columns);
       ::testing::Test::RecordProperty(absl::StrFormat("%s_%s_gptq_over_rtn", TypeName(type), weight->name),
                                       std::to_string(gptq / rtn));
-      std::printf("%s %s: output error GPTQ / quantizer = %.3f\n", std::string(TypeName(type)).c_str(),
-                  weight->name.c_str(), gptq / rtn);
+      std::printf("%s %s: output error GPTQ / quantizer = %.3f, with act order %.3f\n",
+                  std::string(TypeName(type)).c_str(), weight->name.c_str(), gptq / rtn, act / rtn);
       EXPECT_LT(gptq, rtn) << TypeName(type) << " " << weight->name;
+      // Act order: the columns in another order, every block's header fixed up front.
+      EXPECT_LT(act, rtn) << TypeName(type) << " " << weight->name << ", act order";
     }
-  }
-}
-
-// Act order on the trained model's Hessians: the columns in another order,
-// every block's header fixed up front, and still below the type's own
-// quantizer's output error on every matrix (printed beside plain GPTQ's).
-TEST(GptqGgml, ActOrder_OnTheTrainedModel_BeatsTheTypesOwnQuantizer) {
-  TrainedLlama* t = TrainedLlama::Get();
-  ASSERT_TRUE(t->model != nullptr) << "the trained model in ../shared/models/pystdlib-tiny did not load";
-  for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ3_K, GgmlType::kQ4_K}) {
-    double act_total = 0, plain_total = 0;
-    for (auto [weight, entry] : t->Weights()) {
-      const int64_t rows = weight->n_out, columns = weight->n_in;
-      const std::vector<float> f = LinearFloats(*weight);
-      const std::vector<double> w(f.begin(), f.end());
-      const std::vector<double> h = t->hessians.Hessian(entry);
-      std::vector<float> imatrix(static_cast<size_t>(columns));
-      for (int64_t j = 0; j < columns; ++j) imatrix[j] = static_cast<float>(h[j * columns + j] / 2);
-      auto error_of = [&](const std::vector<uint8_t>& bytes) {
-        std::vector<float> back(f.size());
-        DequantizeToFloat(type, bytes.data(), back.data(), static_cast<int64_t>(back.size()));
-        return OutputError(w, std::vector<double>(back.begin(), back.end()), h, rows, columns);
-      };
-      std::vector<uint8_t> rtn_bytes(static_cast<size_t>(rows) * RowSize(type, columns));
-      QuantizeRows(type, f.data(), rtn_bytes.data(), rows, columns, imatrix.data());
-      GptqOptions act;
-      act.act_order = true;
-      absl::StatusOr<std::vector<uint8_t>> act_bytes =
-          GptqQuantizeRows(type, f.data(), rows, columns, h, imatrix.data(), act);
-      absl::StatusOr<std::vector<uint8_t>> plain_bytes =
-          GptqQuantizeRows(type, f.data(), rows, columns, h, imatrix.data());
-      ASSERT_TRUE(act_bytes.ok() && plain_bytes.ok()) << act_bytes.status() << plain_bytes.status();
-      const double act_error = error_of(*act_bytes), rtn_error = error_of(rtn_bytes);
-      act_total += act_error;
-      plain_total += error_of(*plain_bytes);
-      EXPECT_LT(act_error, rtn_error) << TypeName(type) << " " << weight->name;
-    }
-    std::printf("%s: output error, act order / plain GPTQ, all matrices = %.3f\n", std::string(TypeName(type)).c_str(),
-                act_total / plain_total);
   }
 }
 

@@ -98,11 +98,6 @@ class CalibrationCluster : public ClusterTest {
     for (int i = 0; i < 200 && AliveWorkers() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     ASSERT_GE(AliveWorkers(), n);
   }
-  std::string OnlyJob() {
-    const nlohmann::json jobs = nlohmann::json::parse(Cli({"jobs", "--json"}).output, nullptr, false);
-    if (!jobs.is_object() || !jobs.contains("jobs") || jobs["jobs"].empty()) return "";
-    return jobs["jobs"][0]["id"].get<std::string>();
-  }
   std::vector<int> StageEnds(const std::string& job) {
     const nlohmann::json j = Status(job);
     std::vector<int> ends;
@@ -158,17 +153,8 @@ TEST_F(CalibrationCluster, CoordinatorKilledAndRestartedKeepsFinishedChunksAndTh
                                  Calibrated(), Out("unused.gguf"), "Q8_0"},
                                 absl::Seconds(2));  // the client watches; cut it short
   (void)submitted;
-  nlohmann::json jobs;
   std::string job;
-  int64_t done = -1;
-  for (int i = 0; i < 200 && done < 3; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    ProcessResult list = Cli({"jobs", "--json"});
-    jobs = nlohmann::json::parse(list.output, nullptr, false);
-    if (!jobs.is_object() || !jobs.contains("jobs") || jobs["jobs"].empty()) continue;
-    job = jobs["jobs"][0]["id"].get<std::string>();
-    done = TasksDone(job);
-  }
+  const int64_t done = WaitForTasksDone(3, &job);
   ASSERT_GE(done, 3);
   coordinator_->Signal(SIGKILL);
   coordinator_->Wait(absl::Seconds(5));
@@ -432,12 +418,7 @@ TEST_F(CalibrationCluster, APipelineSurvivesLosingAStageWorkerAndTheCoordinator)
                                 absl::Seconds(2));
   (void)submitted;
   std::string job;
-  int64_t done = -1;
-  for (int i = 0; i < 200 && done < 4; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (job.empty()) job = OnlyJob();
-    if (!job.empty()) done = TasksDone(job);
-  }
+  const int64_t done = WaitForTasksDone(4, &job);
   ASSERT_GE(done, 4) << ReadText(dir_ + "/coordinator.log");
   ASSERT_EQ(StageEnds(job).size(), 2u);
   // A stage's worker dies; then the coordinator. A new process takes the

@@ -16,6 +16,7 @@
 #include <iterator>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -157,6 +158,23 @@ class ClusterTest : public ::testing::Test {
     const nlohmann::json& v = j["tasksDone"];
     if (v.is_string()) return absl::SimpleAtoi(v.get<std::string>(), &n) ? n : -1;
     return v.get<int64_t>();
+  }
+  // The id of the oldest job ("" when there is none).
+  std::string OnlyJob() {
+    const nlohmann::json jobs = nlohmann::json::parse(Cli({"jobs", "--json"}).output, nullptr, false);
+    if (!jobs.is_object() || !jobs.contains("jobs") || jobs["jobs"].empty()) return "";
+    return jobs["jobs"][0]["id"].get<std::string>();
+  }
+  // Waits (at most 10 s) until the oldest job has `n` tasks done; returns
+  // how many it had at the end (-1: no job) and sets `*job` to its id.
+  int64_t WaitForTasksDone(int64_t n, std::string* job) {
+    int64_t done = -1;
+    for (int i = 0; i < 400 && done < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      if (job->empty()) *job = OnlyJob();
+      if (!job->empty()) done = TasksDone(*job);
+    }
+    return done;
   }
 
   // The single-machine result for the same input and options.

@@ -158,14 +158,7 @@ TEST_F(EvaluationCluster, AWorkerAndTheCoordinatorKilledMidJobChangeNothing) {
   for (const std::string& f : EvalFlags()) argv.push_back(f);
   auto client = std::make_unique<ChildProcess>(argv, dir_ + "/client.log");  // watching; it dies with the coordinator
   std::string job;
-  int64_t done = -1;
-  for (int i = 0; i < 400 && done < 2; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    const nlohmann::json jobs = nlohmann::json::parse(Cli({"jobs", "--json"}).output, nullptr, false);
-    if (!jobs.is_object() || !jobs.contains("jobs") || jobs["jobs"].empty()) continue;
-    job = jobs["jobs"][0]["id"].get<std::string>();
-    done = TasksDone(job);
-  }
+  const int64_t done = WaitForTasksDone(2, &job);
   ASSERT_GE(done, 2);
   ASSERT_LT(done, 6) << "the job finished before the faults";
   doomed->Signal(SIGKILL);
@@ -313,18 +306,17 @@ TEST_F(EvaluationCluster, WaitsForAWorkerThatHoldsBothModelsAndSaysSo) {
                   Out("waiting.json"), "-f", Text(), "-c", "128", "--chunks", "2"},
                  absl::Seconds(3));
   // The command waits with the job; the job says what it waits for.
+  const std::string job = OnlyJob();
+  ASSERT_FALSE(job.empty());
   std::string waiting;
   for (int i = 0; i < 100 && waiting.empty(); ++i) {
-    const nlohmann::json jobs = nlohmann::json::parse(Cli({"jobs", "--json"}).output, nullptr, false);
-    if (jobs.contains("jobs") && !jobs["jobs"].empty()) waiting = jobs["jobs"][0].value("waiting", "");
+    waiting = Status(job).value("waiting", "");
     if (waiting.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_NE(waiting.find("waiting for workers that can hold both models"), std::string::npos) << waiting;
   // A worker that can hold them finishes it.
   StartWorker("big", {"--data-root", dir_ + "/models"});
-  const nlohmann::json jobs = nlohmann::json::parse(Cli({"jobs", "--json"}).output, nullptr, false);
-  ASSERT_TRUE(jobs.contains("jobs") && !jobs["jobs"].empty());
-  ProcessResult watched = Cli({"watch", jobs["jobs"][0]["id"].get<std::string>()}, absl::Minutes(2));
+  ProcessResult watched = Cli({"watch", job}, absl::Minutes(2));
   EXPECT_EQ(watched.exit_code, 0) << watched.output;
   EXPECT_TRUE(fs::exists(Out("waiting.json")));
 }
