@@ -5,6 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "client/certs_command.h"
 #include "client/cluster_commands.h"
+#include "client/convert_command.h"
 #include "client/eval_command.h"
 #include "client/fit_command.h"
 #include "client/imatrix_command.h"
@@ -21,6 +22,7 @@ cluster of GPU rigs, with the same bytes as llama.cpp's llama-quantize.
 
 commands:
   quantize   quantize a GGUF model here (a drop-in for llama-quantize)
+  convert    a Hugging Face checkpoint folder to GGUF (convert_hf_to_gguf.py)
   inspect    show what a GGUF file holds (metadata, tensor types, sizes)
   imatrix    compute an importance matrix over a calibration text (llama-imatrix)
   tokenize   the tokens of a text under a model's tokenizer (llama.cpp's ids)
@@ -53,6 +55,7 @@ int main(int argc, char** argv) {
   const std::string command = args[0];
   args.erase(args.begin());
   if (command == "quantize") return quantfleet::RunQuantizeCommand(args);
+  if (command == "convert") return quantfleet::RunConvertCommand(args);
   if (command == "inspect") return quantfleet::RunInspectCommand(args);
   if (command == "certs") return quantfleet::RunCertsCommand(args);
   if (command == "tokenize") return quantfleet::RunTokenizeCommand(args);

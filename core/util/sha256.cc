@@ -12,6 +12,15 @@
 #include "absl/strings/str_format.h"
 
 namespace quantfleet {
+namespace {
+
+std::string Hex(const unsigned char* digest, unsigned int len) {
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) hex += absl::StrFormat("%02x", digest[i]);
+  return hex;
+}
+
+}  // namespace
 
 absl::StatusOr<std::string> Sha256File(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -38,9 +47,14 @@ absl::StatusOr<std::string> Sha256Fd(int fd, const std::string& name) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx.get(), digest, &len);
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) hex += absl::StrFormat("%02x", digest[i]);
-  return hex;
+  return Hex(digest, len);
+}
+
+std::string Sha256Hex(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr);
+  return Hex(digest, len);
 }
 
 }  // namespace quantfleet

@@ -1,10 +1,12 @@
-// SHA-256 of a file, streamed (the artifact's recorded digest).
+// SHA-256 of a file, streamed (the artifact's recorded digest), or of bytes
+// in memory.
 //
 // Thread-safety: pure function.
 #ifndef QUANTFLEET_CORE_UTIL_SHA256_H_
 #define QUANTFLEET_CORE_UTIL_SHA256_H_
 
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 
@@ -16,6 +18,9 @@ absl::StatusOr<std::string> Sha256File(const std::string& path);
 // The same for an open file, read from its start with pread (the
 // descriptor's offset is untouched); `name` appears in errors.
 absl::StatusOr<std::string> Sha256Fd(int fd, const std::string& name);
+
+// Lower-case hex digest of `bytes`.
+std::string Sha256Hex(std::string_view bytes);
 
 }  // namespace quantfleet
 
