@@ -9,6 +9,11 @@
 # and oracle-logits (ours, beside this script) call llama_tokenize and
 # llama_decode; nothing else of llama.cpp is built here.
 #
+# The conversion tests also run llama.cpp's convert_hf_to_gguf.py from the
+# bundle; where it tokenizes (to name a byte-pair pre-tokenizer) it uses
+# Hugging Face's tokenizers, here npm @huggingface/tokenizers (unpacked
+# into DEST/hf-tokenizers).
+#
 # Usage: fetch_oracle.sh DEST   (idempotent: DEST/.fetched marks the
 # download, each tool is built when missing)
 set -euo pipefail
@@ -49,8 +54,20 @@ build_tools() {
   build_tool oracle-logits "$here/oracle_logits.cc" "${pinned[@]}"
 }
 
+readonly HF_TOKENIZERS=0.2.0
+fetch_hf_tokenizers() {
+  [[ -f "$dest/hf-tokenizers/package/dist/tokenizers.mjs" ]] && return 0
+  mkdir -p "$dest/npm"
+  local tarball="huggingface-tokenizers-$HF_TOKENIZERS.tgz"
+  (cd "$dest/npm" && { [[ -f "$tarball" ]] || npm pack --silent "@huggingface/tokenizers@$HF_TOKENIZERS" >/dev/null; })
+  rm -rf "$dest/hf-tokenizers"
+  mkdir -p "$dest/hf-tokenizers"
+  tar xzf "$dest/npm/$tarball" -C "$dest/hf-tokenizers"
+}
+
 if [[ -f "$dest/.fetched" || -f "$dest/.complete" ]]; then
   build_tools
+  fetch_hf_tokenizers
   exit 0
 fi
 mkdir -p "$dest/npm"
@@ -74,5 +91,6 @@ rm -f llama-quantize llama-imatrix oracle-tokenize oracle-logits
 build_tool llama-quantize llama.cpp/tools/quantize/quantize.cpp llama.cpp/tools/quantize/main.cpp
 ./llama-quantize >/dev/null 2>&1 || [[ $? -eq 1 ]]  # usage exits 1: the binary loads its libraries
 build_tools
+fetch_hf_tokenizers
 touch .fetched
 echo "oracle ready in $dest (llama.cpp from node-llama-cpp@$VERSION)"

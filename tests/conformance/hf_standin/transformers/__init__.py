@@ -70,6 +70,13 @@ class _FastTokenizer:
         for t in j.get("added_tokens", []):
             self.vocab[t["content"]] = t["id"]
             self.added_tokens_decoder[t["id"]] = _AddedToken(t)
+        # The converter round-trips every added token through encode and
+        # decode; answer those from two batched runs instead of one each.
+        texts = [t.content for t in self.added_tokens_decoder.values()]
+        encoded = _node_tokenize(self._dir, [{"encode": t, "special": False} for t in texts])
+        decoded = _node_tokenize(self._dir, [{"decode": ids} for ids in encoded])
+        self._encoded = {(t, False): ids for t, ids in zip(texts, encoded)}
+        self._decoded = {tuple(ids): text for ids, text in zip(encoded, decoded)}
 
     def get_vocab(self):
         return dict(self.vocab)
@@ -78,10 +85,16 @@ class _FastTokenizer:
         return {t.content: i for i, t in sorted(self.added_tokens_decoder.items())}
 
     def encode(self, text, add_special_tokens=True):
-        return _node_tokenize(self._dir, [{"encode": text, "special": add_special_tokens}])[0]
+        key = (text, bool(add_special_tokens))
+        if key not in self._encoded:
+            self._encoded[key] = _node_tokenize(self._dir, [{"encode": text, "special": add_special_tokens}])[0]
+        return list(self._encoded[key])
 
     def decode(self, ids, **kwargs):
-        return _node_tokenize(self._dir, [{"decode": list(ids)}])[0]
+        key = tuple(ids)
+        if key not in self._decoded:
+            self._decoded[key] = _node_tokenize(self._dir, [{"decode": list(ids)}])[0]
+        return self._decoded[key]
 
     def convert_tokens_to_ids(self, token):
         return self.vocab.get(token)
