@@ -29,6 +29,8 @@ packages=(
   libopenblas-dev                  # calibration: the forward pass's matrix products
   shellcheck systemd python3-yaml docker-compose  # checks of deploy/ and the scripts
   chromium fonts-liberation        # renders the status page in the tests (headless)
+  # llama.cpp's convert_hf_to_gguf.py, run by the conversion conformance tests
+  python3-torch python3-numpy python3-sentencepiece python3-tqdm
 )
 # Node.js with npm fetches the llama.cpp oracle; keep an existing install.
 if ! command -v npm >/dev/null 2>&1; then
