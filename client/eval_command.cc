@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "client/command_line.h"
+#include "core/convert/checkpoint_conversion.h"
 #include "core/calibration/eval_report_json.h"
 #include "core/calibration/evaluation.h"
 #include "core/calibration/imatrix_run.h"
@@ -68,7 +69,7 @@ struct LoadedModel {
 };
 
 absl::StatusOr<LoadedModel> Load(const std::string& path) {
-  absl::StatusOr<GgufModel> file = GgufModel::Open(path);
+  absl::StatusOr<GgufModel> file = OpenModel(path);
   if (!file.ok()) return file.status();
   LoadedModel out;
   out.file = std::make_unique<GgufModel>(*std::move(file));

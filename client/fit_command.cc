@@ -10,6 +10,7 @@
 #include "client/calibration_text.h"
 #include "client/command_line.h"
 #include "client/terminal_progress.h"
+#include "core/convert/checkpoint_conversion.h"
 #include "core/calibration/calibration_chunks.h"
 #include "core/calibration/evaluation.h"
 #include "core/gguf/gguf_model.h"
@@ -93,7 +94,7 @@ absl::StatusOr<Measured> Measure(const GgufModel& model, const QuantizePlan& pla
       std::filesystem::remove(path, ec);
     }
   } remove{path};
-  QF_ASSIGN_OR_RETURN(GgufModel file, GgufModel::Open(path));
+  QF_ASSIGN_OR_RETURN(GgufModel file, OpenModel(path));
   QF_ASSIGN_OR_RETURN(LlamaModel quantized, LlamaModel::Load(file, path));
   QF_ASSIGN_OR_RETURN(EvalReport report, RunEval(base.llama, quantized, *base.vocab, tokens, eval));
   return Measured{report.kld.value, report.ppl_ratio.value};
@@ -125,7 +126,7 @@ int RunFitCommand(const std::vector<std::string>& args) {
   if (std::optional<int> exit = line.ParseOrExit(args, kUsage)) return *exit;
   if (!positional.empty()) model_path = positional[0];
   if (model_path.empty() || vram == 0) return Fail("give the GPU's memory (--vram SIZE) and the model");
-  absl::StatusOr<GgufModel> model = GgufModel::Open(model_path);
+  absl::StatusOr<GgufModel> model = OpenModel(model_path);
   if (!model.ok()) return Fail(std::string(model.status().message()));
   const GgufKv* arch_kv = FindKv(model->kv(), "general.architecture");
   const std::optional<std::string> arch = arch_kv != nullptr ? arch_kv->GetString() : std::nullopt;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "client/cluster_commands.h"
 #include "client/command_line.h"
+#include "core/convert/checkpoint_conversion.h"
 #include "core/calibration/imatrix_checkpoint.h"
 #include "core/calibration/imatrix_run.h"
 #include "core/gguf/gguf_model.h"
@@ -152,7 +153,7 @@ int RunImatrixCommand(const std::vector<std::string>& args, const ImatrixCommand
   absl::StatusOr<std::string> text_or = ReadRegularFile(text_path);
   if (!text_or.ok()) return Fail(std::string(text_or.status().message()));
   const std::string text = *std::move(text_or);
-  absl::StatusOr<GgufModel> file = GgufModel::Open(model_path);
+  absl::StatusOr<GgufModel> file = OpenModel(model_path);
   if (!file.ok()) return Fail(std::string(file.status().message()));
   absl::StatusOr<RunnableModel> runnable = MakeRunnable(*file, model_path);
   if (!runnable.ok()) return Fail(std::string(runnable.status().message()));

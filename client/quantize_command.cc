@@ -21,6 +21,7 @@
 #include "client/calibration_text.h"
 #include "client/command_line.h"
 #include "client/terminal_progress.h"
+#include "core/convert/checkpoint_conversion.h"
 #include "core/calibration/eval_report_json.h"
 #include "core/calibration/layerwise_method.h"
 #include "core/gguf/gguf_model.h"
@@ -368,7 +369,7 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
     }
   }
   const absl::Time start = absl::Now();
-  absl::StatusOr<GgufModel> model = GgufModel::Open(args.input);
+  absl::StatusOr<GgufModel> model = OpenModel(args.input);
   if (!model.ok()) return fail(model.status());
 
   std::optional<Imatrix> imatrix;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "client/command_line.h"
+#include "core/convert/checkpoint_conversion.h"
 #include "core/gguf/gguf_model.h"
 #include "core/io/mapped_file.h"
 #include "core/model/tokenizer.h"
@@ -58,7 +59,7 @@ int RunTokenizeCommand(const std::vector<std::string>& args) {
     if (!read.ok()) return Fail(std::string(read.status().message()));
     text = *std::move(read);
   }
-  absl::StatusOr<GgufModel> model = GgufModel::Open(model_path);
+  absl::StatusOr<GgufModel> model = OpenModel(model_path);
   if (!model.ok()) return Fail(std::string(model.status().message()));
   absl::StatusOr<Vocab> vocab = Vocab::FromGguf(model->kv(), model_path);
   if (!vocab.ok()) return Fail(std::string(vocab.status().message()));

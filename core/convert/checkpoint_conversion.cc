@@ -376,4 +376,58 @@ absl::Status CheckpointConversion::Write(const std::string& path, bool overwrite
   return file->Commit();
 }
 
+absl::StatusOr<GgufModel> CheckpointConversion::ToModel() const {
+  // Shards become parts 1..N; part 0 holds what is produced here.
+  std::vector<std::shared_ptr<const MappedFile>> parts = {nullptr};
+  std::map<const MappedFile*, int> part_of;
+  for (const SafetensorsFile& shard : checkpoint_.shards()) {
+    part_of[shard.mapping().get()] = static_cast<int>(parts.size());
+    parts.push_back(shard.mapping());
+  }
+  auto in_place = [](const ConvertedTensor& t) {
+    if (t.sources.size() != 1 || t.permute_heads != 0) return false;
+    const SafetensorsDtype d = t.sources[0]->dtype;
+    return (d == SafetensorsDtype::kF16 && t.info.type == GgmlType::kF16) ||
+           (d == SafetensorsDtype::kF32 && t.info.type == GgmlType::kF32) ||
+           (d == SafetensorsDtype::kBF16 && t.info.type == GgmlType::kBF16);
+  };
+  std::vector<uint64_t> memory_offset(tensors_.size(), 0);
+  uint64_t memory_size = 0;
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    if (in_place(tensors_[i])) continue;
+    memory_offset[i] = memory_size;
+    memory_size += (tensors_[i].info.nbytes + kAlignment - 1) / kAlignment * kAlignment;
+  }
+  QF_ASSIGN_OR_RETURN(MappedFile memory, MappedFile::Anonymous(memory_size, dir_ + " (converted in memory)"));
+  std::vector<ModelTensor> tensors;
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    const ConvertedTensor& t = tensors_[i];
+    ModelTensor mt;
+    mt.info = t.info;
+    if (in_place(t)) {
+      const SafetensorsFile* shard = checkpoint_.ShardOf(*t.sources[0]);
+      if (shard == nullptr) return absl::InternalError(absl::StrFormat("tensor '%s': no shard", t.info.name));
+      mt.split = part_of.at(shard->mapping().get());
+      mt.file_offset = t.sources[0]->offset;
+      mt.data = t.sources[0]->data;
+    } else {
+      mt.split = 0;
+      mt.file_offset = memory_offset[i];
+      mt.data = memory.data() + memory_offset[i];
+      QF_RETURN_IF_ERROR(Produce(i, memory.mutable_data() + memory_offset[i]));
+    }
+    tensors.push_back(std::move(mt));
+  }
+  parts[0] = std::make_shared<const MappedFile>(std::move(memory));
+  // Only the header is parsed: the size stands for the file it would be.
+  QF_ASSIGN_OR_RETURN(GgufFile header, GgufFile::Parse(header_.data(), file_size(), dir_));
+  return GgufModel::FromParts(std::move(parts), std::move(header), std::move(tensors));
+}
+
+absl::StatusOr<GgufModel> OpenModel(const std::string& path) {
+  if (!IsCheckpointDir(path)) return GgufModel::Open(path);
+  QF_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointConversion> plan, CheckpointConversion::Plan(path, OutType::kAuto));
+  return plan->ToModel();
+}
+
 }  // namespace quantfleet

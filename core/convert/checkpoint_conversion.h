@@ -8,7 +8,11 @@
 // values come from (one checkpoint tensor, the llama Q/K row order
 // undone, or the experts of one layer stacked). Produce fills one output
 // tensor's bytes; Write streams the whole GGUF tensor by tensor, so no
-// more than one tensor's bytes are held at a time.
+// more than one tensor's bytes are held at a time. OpenModel presents the
+// checkpoint as the GGUF model it converts to, without writing it: a
+// tensor whose bytes are the checkpoint's (same type, no reordering) is
+// read in place from the safetensors mapping; the others (the llama Q/K
+// matrices, widened norms, stacked experts) are produced into memory.
 //
 // Output types (`--outtype`): auto (BF16 when the first matrix of the
 // checkpoint is BF16, else F16), f32, f16, bf16, q8_0. Vectors and norms
@@ -29,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "core/convert/hf_architecture.h"
 #include "core/gguf/gguf_file.h"
+#include "core/gguf/gguf_model.h"
 #include "core/gguf/gguf_value.h"
 #include "core/safetensors/safetensors_checkpoint.h"
 
@@ -69,6 +74,9 @@ class CheckpointConversion {
   // be read again soon.
   void Drop(size_t index) const;
 
+  // The converted model, as GgufModel::Open would read the written file.
+  absl::StatusOr<GgufModel> ToModel() const;
+
   // Writes the GGUF to `path` (atomically: nothing at `path` on error).
   // `on_tensor(done, total)` after each tensor.
   absl::Status Write(const std::string& path, bool overwrite,
@@ -87,6 +95,11 @@ class CheckpointConversion {
   std::vector<uint8_t> header_;
   uint64_t data_size_ = 0;
 };
+
+// A GGUF file as GgufModel::Open reads it, or a checkpoint folder converted
+// on the fly (auto output type). What every command that takes a model
+// opens it with.
+absl::StatusOr<GgufModel> OpenModel(const std::string& path);
 
 }  // namespace quantfleet
 

@@ -22,8 +22,8 @@ absl::StatusOr<std::string> SplitPartPath(const std::string& first_path, int ind
 absl::StatusOr<GgufModel> GgufModel::Open(const std::string& path) {
   if (IsCheckpointDir(path)) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "%s is a Hugging Face checkpoint folder, not a GGUF file: quantfleet can show it (quantfleet inspect) "
-        "but does not convert it yet; convert it to GGUF first (llama.cpp's convert_hf_to_gguf.py)",
+        "%s is a Hugging Face checkpoint folder, not a GGUF file (commands open it with OpenModel, which converts "
+        "it)",
         path));
   }
   GgufModel model;
@@ -35,7 +35,7 @@ absl::StatusOr<GgufModel> GgufModel::Open(const std::string& path) {
     if (!count) return absl::InvalidArgumentError(absl::StrFormat("%s: key '%s' must be a u16", path, kSplitCountKey));
     n_split = *count;
   }
-  model.files_.push_back(std::move(first));
+  model.files_.push_back(std::make_shared<const MappedFile>(std::move(first)));
   model.headers_.push_back(std::move(header));
   if (n_split > 1) {
     const GgufKv* no = FindKv(model.headers_[0].kv(), kSplitNoKey);
@@ -52,7 +52,7 @@ absl::StatusOr<GgufModel> GgufModel::Open(const std::string& path) {
         return absl::InvalidArgumentError(
             absl::StrFormat("%s: key '%s' is missing or is not %d", part_path, kSplitNoKey, i));
       }
-      model.files_.push_back(std::move(part));
+      model.files_.push_back(std::make_shared<const MappedFile>(std::move(part)));
       model.headers_.push_back(std::move(part_header));
     }
   }
@@ -62,13 +62,13 @@ absl::StatusOr<GgufModel> GgufModel::Open(const std::string& path) {
     for (const GgufTensorInfo& t : h.tensors()) {
       if (!names.insert(t.name).second) {
         return absl::InvalidArgumentError(
-            absl::StrFormat("%s: tensor '%s' appears in more than one part", model.files_[s].path(), t.name));
+            absl::StrFormat("%s: tensor '%s' appears in more than one part", model.files_[s]->path(), t.name));
       }
       ModelTensor mt;
       mt.info = t;
       mt.split = s;
       mt.file_offset = h.data_offset() + t.offset;
-      mt.data = model.files_[s].data() + mt.file_offset;
+      mt.data = model.files_[s]->data() + mt.file_offset;
       model.tensors_.push_back(std::move(mt));
     }
   }
@@ -81,6 +81,15 @@ absl::StatusOr<GgufModel> GgufModel::Open(const std::string& path) {
                                                         model.tensors_.size()));
     }
   }
+  return model;
+}
+
+GgufModel GgufModel::FromParts(std::vector<std::shared_ptr<const MappedFile>> parts, GgufFile header,
+                               std::vector<ModelTensor> tensors) {
+  GgufModel model;
+  model.files_ = std::move(parts);
+  model.headers_.push_back(std::move(header));
+  model.tensors_ = std::move(tensors);
   return model;
 }
 

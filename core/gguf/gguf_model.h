@@ -2,10 +2,14 @@
 // (`NAME-00001-of-0000N.gguf` as gguf-split writes them) seen as one.
 //
 // Files are memory-mapped; tensors point into the mappings. Metadata is
-// the first part's. Thread-safety: immutable after Open.
+// the first part's. A model can also be assembled from parts that are not
+// GGUF files (a converted checkpoint: its safetensors shards and a block
+// of memory), with the header it would have as a file.
+// Thread-safety: immutable after Open; parts are shared read-only.
 #ifndef QUANTFLEET_CORE_GGUF_GGUF_MODEL_H_
 #define QUANTFLEET_CORE_GGUF_GGUF_MODEL_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,17 +35,21 @@ class GgufModel {
   // Opens `path`; when its metadata says it is the first of N parts, opens
   // the other parts too. Errors name the part and what is wrong.
   static absl::StatusOr<GgufModel> Open(const std::string& path);
+  // A model whose tensors (`tensors[i].split` indexing `parts`) lie in
+  // `parts`, described by `header`.
+  static GgufModel FromParts(std::vector<std::shared_ptr<const MappedFile>> parts, GgufFile header,
+                             std::vector<ModelTensor> tensors);
 
   const GgufFile& header() const { return headers_.front(); }
   const std::vector<GgufKv>& kv() const { return headers_.front().kv(); }
   // Every tensor of every part, in file order.
   const std::vector<ModelTensor>& tensors() const { return tensors_; }
-  const MappedFile& part(int i) const { return files_[i]; }
+  const MappedFile& part(int i) const { return *files_[i]; }
   int n_parts() const { return static_cast<int>(files_.size()); }
   uint64_t total_bytes() const;
 
  private:
-  std::vector<MappedFile> files_;
+  std::vector<std::shared_ptr<const MappedFile>> files_;
   std::vector<GgufFile> headers_;
   std::vector<ModelTensor> tensors_;
 };

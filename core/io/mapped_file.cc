@@ -46,8 +46,24 @@ absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path) {
   return file;
 }
 
+absl::StatusOr<MappedFile> MappedFile::Anonymous(size_t size, const std::string& name) {
+  MappedFile block;
+  block.path_ = name;
+  block.anonymous_ = true;
+  block.size_ = size;
+  if (size > 0) {
+    void* addr = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (addr == MAP_FAILED) {
+      return absl::ResourceExhaustedError(
+          absl::StrFormat("%s: cannot have %d bytes of memory: %s", name, size, std::strerror(errno)));
+    }
+    block.data_ = static_cast<const uint8_t*>(addr);
+  }
+  return block;
+}
+
 MappedFile::MappedFile(MappedFile&& other) noexcept
-    : path_(std::move(other.path_)), data_(other.data_), size_(other.size_) {
+    : path_(std::move(other.path_)), data_(other.data_), size_(other.size_), anonymous_(other.anonymous_) {
   other.data_ = nullptr;
   other.size_ = 0;
 }
@@ -58,6 +74,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     path_ = std::move(other.path_);
     data_ = other.data_;
     size_ = other.size_;
+    anonymous_ = other.anonymous_;
     other.data_ = nullptr;
     other.size_ = 0;
   }
@@ -69,7 +86,7 @@ MappedFile::~MappedFile() {
 }
 
 void MappedFile::DropRange(size_t offset, size_t len) const {
-  if (!data_ || len == 0) return;
+  if (!data_ || len == 0 || anonymous_) return;
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   const size_t begin = (offset + page - 1) / page * page;  // only whole pages inside the range
   const size_t end = (offset + len) / page * page;

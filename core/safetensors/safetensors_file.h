@@ -78,6 +78,8 @@ class SafetensorsFile {
   const std::vector<SafetensorsTensor>& tensors() const { return tensors_; }
   const SafetensorsTensor* Find(std::string_view name) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // The mapping the tensors point into (null for Parse).
+  const std::shared_ptr<const MappedFile>& mapping() const { return file_; }
   // Tells the kernel a tensor's pages will not be read again soon.
   void Drop(const SafetensorsTensor& tensor) const;
 
