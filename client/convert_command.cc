@@ -60,7 +60,8 @@ int RunConvertCommand(const std::vector<std::string>& args) {
   const bool show = !json && isatty(STDERR_FILENO);
   TerminalProgress progress(stderr, c.file_size(), c.tensors().size());
   absl::Status written = c.Write(out, overwrite, [&](size_t done, size_t) {
-    if (show) progress.Update(done, c.header().size() + c.tensors()[done - 1].info.offset, c.tensors()[done - 1].info.name);
+    if (show)
+      progress.Update(done, c.header().size() + c.tensors()[done - 1].info.offset, c.tensors()[done - 1].info.name);
   });
   if (show) progress.Finish();
   if (!written.ok()) return Fail(std::string(written.message()));

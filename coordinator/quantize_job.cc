@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_format.h"
 #include "core/calibration/chunk_statistics.h"
+#include "core/convert/checkpoint_conversion.h"
 #include "core/quant/file_type.h"
 #include "core/quant/row_ranges.h"
 #include "core/util/status_macros.h"
@@ -102,7 +103,9 @@ class QuantizeJob final : public JobKind {
   explicit QuantizeJob(const KindEnvironment& env) : env_(env) {}
 
   absl::Status Prepare(ActiveJob& job) override {
-    absl::StatusOr<GgufModel> model = GgufModel::Open(job.job.input());
+    // A checkpoint folder is converted as it is read: rows the checkpoint
+    // holds as they are are served (or read by workers) in place.
+    absl::StatusOr<GgufModel> model = OpenModel(job.job.input());
     if (!model.ok()) return absl::InvalidArgumentError(model.status().message());
     job.model = std::make_shared<GgufModel>(std::move(*model));
     QF_RETURN_IF_ERROR(PlanQuantization(*job.model, job.job.options(), *env_.paths, &imatrix_, &plan_));
@@ -152,7 +155,8 @@ class QuantizeJob final : public JobKind {
     spec->set_source_bytes(static_cast<int64_t>(def.source_bytes));
     spec->set_convert(pt.convert);
     const ModelTensor* src = pt.source;
-    spec->set_source_path(job.model->part(src->split).path());
+    // Rows produced in the coordinator's memory have no file to read.
+    if (!job.model->part(src->split).anonymous()) spec->set_source_path(job.model->part(src->split).path());
     spec->set_source_file_offset(static_cast<int64_t>(src->file_offset + def.source_offset));
     if (pt.imatrix) {
       const int64_t expert = def.first_row / pt.output.ne[1];

@@ -97,10 +97,11 @@ std::optional<std::vector<float>> Llama3RopeFactors(const Json& hparams) {
     auto it = obj.find(key);
     return it != obj.end() && it->is_number() ? it->get<double>() : fallback;
   };
-  const double base = rope.contains("rope_theta") ? number(rope, "rope_theta", 10000.0)
-                                                  : number(hparams, "rope_theta", 10000.0);
+  const double base =
+      rope.contains("rope_theta") ? number(rope, "rope_theta", 10000.0) : number(hparams, "rope_theta", 10000.0);
   int64_t dim = IntParam(hparams, {"head_dim"});
-  if (dim == 0) dim = IntParam(hparams, {"hidden_size"}) / std::max<int64_t>(1, IntParam(hparams, {"num_attention_heads"}));
+  if (dim == 0)
+    dim = IntParam(hparams, {"hidden_size"}) / std::max<int64_t>(1, IntParam(hparams, {"num_attention_heads"}));
   const double factor = number(rope, "factor", 8.0);
   const double low = number(rope, "low_freq_factor", 1.0);
   const double high = number(rope, "high_freq_factor", 4.0);
@@ -116,8 +117,8 @@ std::optional<std::vector<float>> Llama3RopeFactors(const Json& hparams) {
     } else if (wavelen > static_cast<float>(low_wavelen)) {
       factors.push_back(static_cast<float>(factor));
     } else {
-      const float smooth = (static_cast<float>(old_context) / wavelen - static_cast<float>(low)) /
-                           static_cast<float>(high - low);
+      const float smooth =
+          (static_cast<float>(old_context) / wavelen - static_cast<float>(low)) / static_cast<float>(high - low);
       factors.push_back(1.0f / ((1.0f - smooth) / static_cast<float>(factor) + smooth));
     }
   }
@@ -209,8 +210,7 @@ absl::Status CheckpointConversion::PlanTensors(const Json& hparams, OutType out_
     }
     for (size_t d = 0; d < shape.size(); ++d) t.info.ne[d] = shape[shape.size() - 1 - d];
     const bool vector = shape.size() <= 1 || absl::EndsWith(t.info.name, "_norm.weight") ||
-                        absl::EndsWith(t.info.name, ".ffn_gate_inp.weight") ||
-                        !absl::EndsWith(t.info.name, ".weight");
+                        absl::EndsWith(t.info.name, ".ffn_gate_inp.weight") || !absl::EndsWith(t.info.name, ".weight");
     GgmlType type = GgmlType::kF32;
     if (!vector) {
       switch (out_type) {
@@ -286,9 +286,9 @@ absl::Status CheckpointConversion::PlanTensors(const Json& hparams, OutType out_
         const SafetensorsTensor* first = experts.front();
         for (const SafetensorsTensor* e : experts) {
           if (e->shape != first->shape || WorkingType(e->dtype) != WorkingType(first->dtype) || e->shape.size() != 2) {
-            return absl::InvalidArgumentError(absl::StrFormat(
-                "%s: the experts of layer %d's %s differ in shape or type ('%s' and '%s')", dir_, part->layer,
-                projection, first->name, e->name));
+            return absl::InvalidArgumentError(
+                absl::StrFormat("%s: the experts of layer %d's %s differ in shape or type ('%s' and '%s')", dir_,
+                                part->layer, projection, first->name, e->name));
           }
         }
         QF_ASSIGN_OR_RETURN(std::string out_name, GgufTensorName(arch_, MergedExpertName(part->layer, projection)));
@@ -304,9 +304,8 @@ absl::Status CheckpointConversion::PlanTensors(const Json& hparams, OutType out_
       if (absl::EndsWith(name, "q_proj.weight") || absl::EndsWith(name, "q_proj.bias")) heads = n_head;
       if (absl::EndsWith(name, "k_proj.weight") || absl::EndsWith(name, "k_proj.bias")) heads = n_head_kv;
       if (heads > 0 && (t->shape.empty() || t->shape[0] % (2 * heads) != 0)) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "%s: tensor '%s' has %d rows, not a multiple of 2 x %d heads", dir_, name,
-            t->shape.empty() ? 0 : t->shape[0], heads));
+        return absl::InvalidArgumentError(absl::StrFormat("%s: tensor '%s' has %d rows, not a multiple of 2 x %d heads",
+                                                          dir_, name, t->shape.empty() ? 0 : t->shape[0], heads));
       }
     }
     QF_RETURN_IF_ERROR(add(out_name, {t}, t->shape, heads));
@@ -346,8 +345,8 @@ absl::Status CheckpointConversion::Produce(size_t index, uint8_t* dst) const {
     }
   }
   if (static_cast<size_t>(out - dst) != t.info.nbytes) {
-    return absl::InternalError(absl::StrFormat("tensor '%s': produced %d bytes for %d", t.info.name, out - dst,
-                                               t.info.nbytes));
+    return absl::InternalError(
+        absl::StrFormat("tensor '%s': produced %d bytes for %d", t.info.name, out - dst, t.info.nbytes));
   }
   return absl::OkStatus();
 }

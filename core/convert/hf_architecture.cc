@@ -27,15 +27,19 @@ const Json& FindParam(const Json& hparams, std::initializer_list<const char*> ke
 // The per-layer tensors every family has, and those only some have.
 const std::map<std::string, std::string>& LayerNames(HfFamily family) {
   static const std::map<std::string, std::string> kDense = {
-      {"input_layernorm", "attn_norm"},    {"self_attn.q_proj", "attn_q"},  {"self_attn.k_proj", "attn_k"},
-      {"self_attn.v_proj", "attn_v"},      {"self_attn.o_proj", "attn_output"},
-      {"post_attention_layernorm", "ffn_norm"}, {"mlp.gate_proj", "ffn_gate"}, {"mlp.up_proj", "ffn_up"},
-      {"mlp.down_proj", "ffn_down"}};
-  static const std::map<std::string, std::string> kMixtral = {
-      {"input_layernorm", "attn_norm"},     {"self_attn.q_proj", "attn_q"},       {"self_attn.k_proj", "attn_k"},
-      {"self_attn.v_proj", "attn_v"},       {"self_attn.o_proj", "attn_output"},  {"post_attention_layernorm", "ffn_norm"},
-      {"block_sparse_moe.gate", "ffn_gate_inp"}, {"experts.w1", "ffn_gate_exps"}, {"experts.w2", "ffn_down_exps"},
-      {"experts.w3", "ffn_up_exps"}};
+      {"input_layernorm", "attn_norm"}, {"self_attn.q_proj", "attn_q"},      {"self_attn.k_proj", "attn_k"},
+      {"self_attn.v_proj", "attn_v"},   {"self_attn.o_proj", "attn_output"}, {"post_attention_layernorm", "ffn_norm"},
+      {"mlp.gate_proj", "ffn_gate"},    {"mlp.up_proj", "ffn_up"},           {"mlp.down_proj", "ffn_down"}};
+  static const std::map<std::string, std::string> kMixtral = {{"input_layernorm", "attn_norm"},
+                                                              {"self_attn.q_proj", "attn_q"},
+                                                              {"self_attn.k_proj", "attn_k"},
+                                                              {"self_attn.v_proj", "attn_v"},
+                                                              {"self_attn.o_proj", "attn_output"},
+                                                              {"post_attention_layernorm", "ffn_norm"},
+                                                              {"block_sparse_moe.gate", "ffn_gate_inp"},
+                                                              {"experts.w1", "ffn_gate_exps"},
+                                                              {"experts.w2", "ffn_down_exps"},
+                                                              {"experts.w3", "ffn_up_exps"}};
   static const std::map<std::string, std::string> kQwen3 = [] {
     std::map<std::string, std::string> m = kDense;
     m["self_attn.q_norm"] = "attn_q_norm";
@@ -43,11 +47,12 @@ const std::map<std::string, std::string>& LayerNames(HfFamily family) {
     return m;
   }();
   static const std::map<std::string, std::string> kQwen3Moe = {
-      {"input_layernorm", "attn_norm"},     {"self_attn.q_proj", "attn_q"},      {"self_attn.k_proj", "attn_k"},
-      {"self_attn.v_proj", "attn_v"},       {"self_attn.o_proj", "attn_output"}, {"self_attn.q_norm", "attn_q_norm"},
-      {"self_attn.k_norm", "attn_k_norm"},  {"post_attention_layernorm", "ffn_norm"}, {"mlp.gate", "ffn_gate_inp"},
-      {"experts.gate_proj", "ffn_gate_exps"}, {"experts.down_proj", "ffn_down_exps"},
-      {"experts.up_proj", "ffn_up_exps"}};
+      {"input_layernorm", "attn_norm"},       {"self_attn.q_proj", "attn_q"},
+      {"self_attn.k_proj", "attn_k"},         {"self_attn.v_proj", "attn_v"},
+      {"self_attn.o_proj", "attn_output"},    {"self_attn.q_norm", "attn_q_norm"},
+      {"self_attn.k_norm", "attn_k_norm"},    {"post_attention_layernorm", "ffn_norm"},
+      {"mlp.gate", "ffn_gate_inp"},           {"experts.gate_proj", "ffn_gate_exps"},
+      {"experts.down_proj", "ffn_down_exps"}, {"experts.up_proj", "ffn_up_exps"}};
   switch (family) {
     case HfFamily::kMixtral:
       return kMixtral;
@@ -185,15 +190,15 @@ absl::Status AddHyperparameters(const HfArchitecture& arch, const Json& hparams,
   if (!hparams.contains("rope_parameters")) rope = FindParam(hparams, {"rope_scaling"});
   if (!rope.is_object()) rope = Json::object();
   if (rope.contains("full_attention") || rope.contains("sliding_attention") ||
-      !FindParam(hparams, {"local_rope_theta", "rope_local_theta", "rope_theta_local", "swa_rope_theta",
-                           "rope_local_base_freq"})
+      !FindParam(hparams,
+                 {"local_rope_theta", "rope_local_theta", "rope_theta_local", "swa_rope_theta", "rope_local_base_freq"})
            .is_null() ||
       hparams.contains("mrope_section") || rope.contains("mrope_section")) {
     return absl::UnimplementedError(
         absl::StrFormat("%s/config.json: per-attention-type or multimodal rope parameters are not supported", dir));
   }
-  const Json& theta = FindParam(hparams, {"global_rope_theta", "rope_global_theta", "rope_theta_global", "rope_theta",
-                                          "rotary_emb_base"});
+  const Json& theta = FindParam(
+      hparams, {"global_rope_theta", "rope_global_theta", "rope_theta_global", "rope_theta", "rotary_emb_base"});
   if (!rope.contains("rope_theta") && !theta.is_null()) rope["rope_theta"] = theta;
   if (!rope.contains("rope_type") && rope.contains("type") && !rope["type"].is_null()) rope["rope_type"] = rope["type"];
   if (const Json& type = FindParam(rope, {"rope_type"}); type.is_string()) {
@@ -280,6 +285,10 @@ absl::Status AddVocabulary(const HfArchitecture& arch, const Json& hparams, cons
                            MetadataList& meta) {
   std::optional<int64_t> vocab_size;
   if (const Json& v = FindParam(hparams, {"vocab_size"}); v.is_number_integer()) vocab_size = v.get<int64_t>();
+  if (!HasFile(dir, "tokenizer.model") && !HasFile(dir, "tokenizer.json")) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: no tokenizer.model and no tokenizer.json: the tokenizer is part of the GGUF file", dir));
+  }
   if (arch.family == HfFamily::kQwen3Moe) return AddBytePairVocab(dir, vocab_size, meta);
   if (arch.family == HfFamily::kLlama || arch.family == HfFamily::kMixtral) {
     QF_ASSIGN_OR_RETURN(std::optional<Json> config, ReadJsonFile(dir, "tokenizer_config.json"));
@@ -289,9 +298,11 @@ absl::Status AddVocabulary(const HfArchitecture& arch, const Json& hparams, cons
       }
     }
   }
+  const bool llama = arch.family == HfFamily::kLlama || arch.family == HfFamily::kMixtral;
   absl::Status spm = AddSentencePieceVocab(dir, vocab_size, meta);
+  if (spm.ok() && llama && vocab_size == 49152) meta.Set(GgufKv::Bool("tokenizer.ggml.add_bos_token", false));
   if (!absl::IsNotFound(spm)) return spm;
-  if (arch.family == HfFamily::kLlama || arch.family == HfFamily::kMixtral) {
+  if (llama) {
     // A SentencePiece-style BPE in tokenizer.json (byte fallback) goes
     // through transformers in the converter; not read here yet.
     QF_ASSIGN_OR_RETURN(std::optional<Json> tokenizer, ReadJsonFile(dir, "tokenizer.json"));
@@ -306,9 +317,7 @@ absl::Status AddVocabulary(const HfArchitecture& arch, const Json& hparams, cons
     }
   }
   QF_RETURN_IF_ERROR(AddBytePairVocab(dir, vocab_size, meta));
-  if (vocab_size == 49152 && (arch.family == HfFamily::kLlama || arch.family == HfFamily::kMixtral)) {
-    meta.Set(GgufKv::Bool("tokenizer.ggml.add_bos_token", false));
-  }
+  if (llama && vocab_size == 49152) meta.Set(GgufKv::Bool("tokenizer.ggml.add_bos_token", false));
   return absl::OkStatus();
 }
 

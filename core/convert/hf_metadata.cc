@@ -117,10 +117,9 @@ ModelIdParts SplitModelId(const std::string& model_id, int64_t total_params) {
         if (std::optional<double> number = PythonFloat(part.substr(0, part.size() - 1))) {
           const int power = static_cast<int>(std::string(" KMBT").find(part.back()));
           const double label = *number * std::pow(1000.0, power);
-          const bool context_length =
-              (total_params < 0 && label < static_cast<double>(-total_params / 8)) ||
-              (total_params > 0 &&
-               std::fabs(label - static_cast<double>(total_params)) > static_cast<double>(7 * total_params / 8));
+          const bool context_length = (total_params < 0 && label < static_cast<double>(-total_params / 8)) ||
+                                      (total_params > 0 && std::fabs(label - static_cast<double>(total_params)) >
+                                                               static_cast<double>(7 * total_params / 8));
           if (context_length) {
             types[i].insert("finetune");
             part.back() = absl::ascii_tolower(part.back());
@@ -200,7 +199,7 @@ std::string SizeLabel(const ParameterCount& count) {
     }
     // Python's round() (half to even), printed without leading zeros.
     std::string digits = absl::StrFormat("%d", static_cast<int64_t>(std::nearbyint(scaled)));
-    digits = std::string(absl::StripPrefix(digits, std::string(digits.find_first_not_of('0'), '0')));
+    digits.erase(0, std::min(digits.find_first_not_of('0'), digits.size()));
     const int fix = std::max(2 - static_cast<int>(digits.size()), 0);
     return absl::StrFormat("%.*f%c", fix, scaled, suffix);
   };

@@ -157,8 +157,8 @@ class SpecialVocab {
       // as U+0120 so that the pair still splits at its one space.
       for (const Json& pair : merges) {
         if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_string()) {
-          return absl::InvalidArgumentError(absl::StrFormat("%s/tokenizer.json: a merge is not a pair of strings: %s",
-                                                            dir_, pair.dump()));
+          return absl::InvalidArgumentError(
+              absl::StrFormat("%s/tokenizer.json: a merge is not a pair of strings: %s", dir_, pair.dump()));
         }
         merges_.push_back(absl::StrReplaceAll(pair[0].get<std::string>(), {{" ", "\xc4\xa0"}}) + " " +
                           absl::StrReplaceAll(pair[1].get<std::string>(), {{" ", "\xc4\xa0"}}));
@@ -380,8 +380,10 @@ constexpr char kCheckText[] =
     "\x8d\xf0\x9f\x8c\xab\xef\xb8\x8f (multiple emojis concatenated) \xe2\x9c\x85 \xf0\x9f\xa6\x99\xf0"
     "\x9f\xa6\x99 3 33 333 3333 33333 333333 3333333 33333333 3.3 3..3 3...3 \xe1\x9e\x80\xe1\x9e\xb6\xe1"
     "\x9e\x93\xe1\x9f\x8b\xe1\x9e\x8f\xe1\x9f\x82\xe1\x9e\x96\xe1\x9e\xb7\xe1\x9e\x9f\xe1\x9f\x81\xe1\x9e"
-    "\x9f\xe1\x9e\xa2\xe1\x9e\xb6\xe1\x9e\x85\xf0\x9f\x98\x81 ?\xe6\x88\x91\xe6\x83\xb3\xe5\x9c\xa8" "app"
-    "le\xe5\xb7\xa5\xe4\xbd\x9c" "1314151\xe5\xa4\xa9\xef\xbd\x9e ------======= \xd0\xbd\xd0\xb5\xd1\x89"
+    "\x9f\xe1\x9e\xa2\xe1\x9e\xb6\xe1\x9e\x85\xf0\x9f\x98\x81 ?\xe6\x88\x91\xe6\x83\xb3\xe5\x9c\xa8"
+    "app"
+    "le\xe5\xb7\xa5\xe4\xbd\x9c"
+    "1314151\xe5\xa4\xa9\xef\xbd\x9e ------======= \xd0\xbd\xd0\xb5\xd1\x89"
     "\xd0\xbe \xd0\xbd\xd0\xb0 \xd0\x91\xd1\x8a\xd0\xbb\xd0\xb3\xd0\xb0\xd1\x80\xd1\x81\xd0\xba\xd0\xb8 '"
     "'''''```````\"\"\"\"......!!!!!!?????? I've been 'told he's there, 'RE you sure? 'M not sure I'll ma"
     "ke it, 'D you like some tea? We'Ve a'lL";
@@ -431,14 +433,13 @@ void SpecialIdsAround(const Json& post, std::vector<int64_t>* before, std::vecto
 // The pre-tokenizer's name as the converter finds it, or NOT_FOUND with
 // the hash when none of those this project runs gives a known hash.
 absl::StatusOr<std::string> FindPreTokenizer(const std::string& dir, const Json& tokenizer,
-                                             const std::vector<std::string>& tokens,
-                                             const std::vector<int32_t>& types, const std::vector<std::string>& merges) {
+                                             const std::vector<std::string>& tokens, const std::vector<int32_t>& types,
+                                             const std::vector<std::string>& merges) {
   std::vector<int64_t> before, after;
   SpecialIdsAround(Get(tokenizer, "post_processor"), &before, &after);
   std::vector<std::string> hashes;
   for (const char* candidate : {"llama-bpe", "qwen2", "gpt-2"}) {
-    std::vector<GgufKv> kv = {GgufKv::Str("tokenizer.ggml.model", "gpt2"),
-                              GgufKv::Str("tokenizer.ggml.pre", candidate),
+    std::vector<GgufKv> kv = {GgufKv::Str("tokenizer.ggml.model", "gpt2"), GgufKv::Str("tokenizer.ggml.pre", candidate),
                               GgufKv::StrArray("tokenizer.ggml.tokens", tokens),
                               GgufKv::NumArray("tokenizer.ggml.token_type", GgufValueType::kInt32, types),
                               GgufKv::StrArray("tokenizer.ggml.merges", merges)};
@@ -541,9 +542,9 @@ absl::Status AddBytePairVocab(const std::string& dir, std::optional<int64_t> voc
   if (!tokenizer) return absl::NotFoundError(absl::StrFormat("%s/tokenizer.json: no such file", dir));
   const Json& model = Get(*tokenizer, "model");
   if (Get(model, "type") != "BPE" || !Get(model, "vocab").is_object()) {
-    return absl::UnimplementedError(absl::StrFormat(
-        "%s/tokenizer.json: the tokenizer model is '%s', not a byte-level BPE with a vocabulary", dir,
-        Get(model, "type").is_string() ? Get(model, "type").get<std::string>() : "missing"));
+    return absl::UnimplementedError(
+        absl::StrFormat("%s/tokenizer.json: the tokenizer model is '%s', not a byte-level BPE with a vocabulary", dir,
+                        Get(model, "type").is_string() ? Get(model, "type").get<std::string>() : "missing"));
   }
   // The vocabulary with the added tokens, as the tokenizer reports it.
   std::map<int64_t, std::string> by_id;
@@ -561,8 +562,8 @@ absl::Status AddBytePairVocab(const std::string& dir, std::optional<int64_t> voc
   std::map<std::string, Added> added;
   for (const Json& t : Get(*tokenizer, "added_tokens")) {
     if (!Get(t, "id").is_number_integer() || !Get(t, "content").is_string() || Get(t, "id").get<int64_t>() < 0) {
-      return absl::InvalidArgumentError(absl::StrFormat("%s/tokenizer.json: an added token has no id and content: %s",
-                                                        dir, t.dump()));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s/tokenizer.json: an added token has no id and content: %s", dir, t.dump()));
     }
     const std::string content = Get(t, "content").get<std::string>();
     by_id[Get(t, "id").get<int64_t>()] = content;

@@ -22,9 +22,9 @@ absl::StatusOr<std::string> SplitPartPath(const std::string& first_path, int ind
 absl::StatusOr<GgufModel> GgufModel::Open(const std::string& path) {
   if (IsCheckpointDir(path)) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "%s is a Hugging Face checkpoint folder, not a GGUF file (commands open it with OpenModel, which converts "
-        "it)",
-        path));
+        "%s is a Hugging Face checkpoint folder, not a GGUF file, and this reads a GGUF file: convert it first "
+        "(quantfleet convert %s OUT.gguf)",
+        path, path));
   }
   GgufModel model;
   QF_ASSIGN_OR_RETURN(MappedFile first, MappedFile::Open(path));

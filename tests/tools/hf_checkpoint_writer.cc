@@ -98,10 +98,12 @@ std::vector<float> UnpermuteRows(const std::vector<float>& v, int64_t rows, int6
 }
 
 const std::map<std::string, std::string> kLayerNames = {
-    {"attn_norm", "input_layernorm"},       {"attn_q", "self_attn.q_proj"},    {"attn_k", "self_attn.k_proj"},
-    {"attn_v", "self_attn.v_proj"},         {"attn_output", "self_attn.o_proj"}, {"attn_q_norm", "self_attn.q_norm"},
-    {"attn_k_norm", "self_attn.k_norm"},    {"ffn_norm", "post_attention_layernorm"}, {"ffn_gate", "mlp.gate_proj"},
-    {"ffn_up", "mlp.up_proj"},              {"ffn_down", "mlp.down_proj"}};
+    {"attn_norm", "input_layernorm"},    {"attn_q", "self_attn.q_proj"},
+    {"attn_k", "self_attn.k_proj"},      {"attn_v", "self_attn.v_proj"},
+    {"attn_output", "self_attn.o_proj"}, {"attn_q_norm", "self_attn.q_norm"},
+    {"attn_k_norm", "self_attn.k_norm"}, {"ffn_norm", "post_attention_layernorm"},
+    {"ffn_gate", "mlp.gate_proj"},       {"ffn_up", "mlp.up_proj"},
+    {"ffn_down", "mlp.down_proj"}};
 
 // The SentencePiece model of the GGUF's "llama" vocabulary.
 std::string SentencePieceModel(const GgufModel& m) {
@@ -197,11 +199,10 @@ Json BytePairTokenizer(const GgufModel& m, bool llama3) {
     auto sequence = [](const char* id, int type_id) { return Json{{"Sequence", {{"id", id}, {"type_id", type_id}}}}; };
     Json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false}, {"use_regex", true}};
     Json bos_entry = {{"id", bos}, {"ids", Json::array({bos_id})}, {"tokens", Json::array({bos})}};
-    Json template_processing = {
-        {"type", "TemplateProcessing"},
-        {"single", Json::array({special(0), sequence("A", 0)})},
-        {"pair", Json::array({special(0), sequence("A", 0), special(1), sequence("B", 1)})},
-        {"special_tokens", Json::object({{bos, bos_entry}})}};
+    Json template_processing = {{"type", "TemplateProcessing"},
+                                {"single", Json::array({special(0), sequence("A", 0)})},
+                                {"pair", Json::array({special(0), sequence("A", 0), special(1), sequence("B", 1)})},
+                                {"special_tokens", Json::object({{bos, bos_entry}})}};
     post = {{"type", "Sequence"}, {"processors", Json::array({byte_level, template_processing})}};
   } else {
     post = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
@@ -314,7 +315,9 @@ absl::Status WriteHfCheckpoint(const std::string& gguf_path, const std::string& 
                  {"vocab_size", tokens->strings.size()},
                  {"tie_word_embeddings", spec.drop_output},
                  {"hidden_act", "silu"},
-                 {"torch_dtype", spec.dtype == "BF16" ? "bfloat16" : spec.dtype == "F16" ? "float16" : "float32"},
+                 {"torch_dtype", spec.dtype == "BF16"  ? "bfloat16"
+                                 : spec.dtype == "F16" ? "float16"
+                                                       : "float32"},
                  {"transformers_version", "4.46.0"}};
   if (arch == "qwen3" || arch == "qwen3moe") config["head_dim"] = n_embd / n_head;
   if (n_expert > 1) {
@@ -344,11 +347,13 @@ absl::Status WriteHfCheckpoint(const std::string& gguf_path, const std::string& 
   };
   if (model == "llama") {
     QF_RETURN_IF_ERROR(WriteFile(dir + "/tokenizer.model", SentencePieceModel(m)));
-    tokenizer_config = {{"add_bos_token", true},       {"add_eos_token", false},
+    tokenizer_config = {{"add_bos_token", true},
+                        {"add_eos_token", false},
                         {"bos_token", token_text("tokenizer.ggml.bos_token_id")},
                         {"eos_token", token_text("tokenizer.ggml.eos_token_id")},
                         {"unk_token", token_text("tokenizer.ggml.unknown_token_id")},
-                        {"legacy", false},             {"tokenizer_class", "LlamaTokenizer"}};
+                        {"legacy", false},
+                        {"tokenizer_class", "LlamaTokenizer"}};
   } else {
     const bool llama3 = *Kv(m, "tokenizer.ggml.pre")->GetString() == "llama-bpe";
     QF_RETURN_IF_ERROR(WriteFile(dir + "/tokenizer.json", BytePairTokenizer(m, llama3).dump(2)));

@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
       positional.push_back(a);
     }
   }
-  if (positional.size() != 2 || spec.shards < 1 || (spec.dtype != "F32" && spec.dtype != "F16" && spec.dtype != "BF16")) {
+  if (positional.size() != 2 || spec.shards < 1 ||
+      (spec.dtype != "F32" && spec.dtype != "F16" && spec.dtype != "BF16")) {
     absl::FPrintF(stderr, "%s", kUsage);
     return 1;
   }
