@@ -25,6 +25,7 @@ packages=(
   libssl-dev                       # SHA-256 of artifacts, `quantfleet certs init`
   pkg-config libcpp-httplib-dev    # the daemons' metrics port and status page
   libtomlplusplus-dev              # --config files (TOML)
+  libyaml-cpp-dev                  # model cards' front matter (Hugging Face checkpoints)
   libpcre2-dev                     # tokenizers: pre-tokenizer regular expressions with Unicode classes
   libopenblas-dev                  # calibration: the forward pass's matrix products
   shellcheck systemd python3-yaml docker-compose  # checks of deploy/ and the scripts

@@ -7,11 +7,15 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "core/io/mapped_file.h"
 #include "core/util/status_macros.h"
+#include "yaml-cpp/yaml.h"
 
 namespace quantfleet {
 namespace {
@@ -209,16 +213,178 @@ std::string SizeLabel(const ParameterCount& count) {
   return rounded(std::llabs(count.total));
 }
 
+namespace {
+
+using Entry = std::vector<std::pair<std::string, std::string>>;  // a base model or dataset, in key order
+
+// What the converter's Metadata holds that ends up in the file.
+struct Authorship {
+  std::optional<std::string> name, author, version, organization, finetune, basename, description, quantized_by,
+      size_label, license_name, license_link, url, doi, uuid, repo_url, source_url, source_doi, source_uuid,
+      source_repo_url;
+  std::optional<std::vector<std::string>> license;  // one, or a list joined with ","
+  std::optional<std::vector<Entry>> base_models, datasets;
+  std::optional<std::vector<std::string>> tags, languages;
+};
+
+std::optional<std::string> Scalar(const YAML::Node& n) {
+  if (!n.IsDefined() || n.IsNull() || !n.IsScalar()) return std::nullopt;
+  return n.as<std::string>();
+}
+
+// The YAML front matter of README.md, as the converter reads it: between a
+// first line "---" and the next; {} when absent or not a mapping.
+YAML::Node ModelCard(const std::string& dir) {
+  if (!HasFile(dir, "README.md")) return YAML::Node(YAML::NodeType::Map);
+  absl::StatusOr<std::string> text = ReadRegularFile(dir + "/README.md", size_t{64} << 20);
+  if (!text.ok()) return YAML::Node(YAML::NodeType::Map);
+  std::vector<std::string> lines = absl::StrSplit(*text, '\n');
+  for (std::string& line : lines) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+  }
+  if (!lines.empty() && lines.back().empty()) lines.pop_back();
+  if (lines.empty() || lines[0] != "---") return YAML::Node(YAML::NodeType::Map);
+  std::string yaml;
+  for (size_t i = 1; i < lines.size() && lines[i] != "---"; ++i) yaml += lines[i] + "\n";
+  // The converter's own fixes: "no" as a language, and tabs.
+  yaml = absl::StrReplaceAll(yaml, {{"- no\n", "- \"no\"\n"}, {"\t", "  "}});
+  try {
+    YAML::Node card = YAML::Load(yaml);
+    if (card.IsMap()) return card;
+  } catch (const YAML::Exception&) {
+  }
+  return YAML::Node(YAML::NodeType::Map);
+}
+
+// A base model or dataset named by a model id or a URL, as the converter
+// describes it.
+Entry DescribeSource(const std::string& id, int64_t total_params) {
+  Entry e;
+  auto add_parts = [&](const ModelIdParts& p, bool with_repo) {
+    if (p.name) e.emplace_back("name", IdToTitle(*p.name));
+    if (p.organization) e.emplace_back("organization", IdToTitle(*p.organization));
+    if (p.version) e.emplace_back("version", *p.version);
+    if (with_repo && p.organization && p.name) {
+      e.emplace_back("repo_url", absl::StrFormat("https://huggingface.co/%s/%s", *p.organization, *p.name));
+    }
+  };
+  if (absl::StartsWith(id, "http://") || absl::StartsWith(id, "https://") || absl::StartsWith(id, "ssh://")) {
+    e.emplace_back("repo_url", id);
+    std::smatch m;
+    if (id.find("huggingface.co") != std::string::npos &&
+        std::regex_match(id, m, std::regex(R"(https?://huggingface.co/([^/]+/[^/]+))"))) {
+      add_parts(SplitModelId(m[1].str(), total_params), false);
+    }
+  } else {
+    add_parts(SplitModelId(id, total_params), true);
+  }
+  return e;
+}
+
+// The base models (or datasets) the card lists under the first of `keys`.
+void ReadSources(const YAML::Node& card, std::initializer_list<const char*> keys, int64_t total_params,
+                 std::optional<std::vector<Entry>>* out) {
+  bool present = false;
+  YAML::Node value;
+  for (const char* k : keys) {
+    if (card[k].IsDefined()) {
+      if (!present) value = card[k];
+      present = true;
+    }
+  }
+  if (!present) return;
+  if (!*out) *out = std::vector<Entry>();
+  std::vector<YAML::Node> items;
+  if (value.IsScalar()) items.push_back(value);
+  if (value.IsSequence()) {
+    for (const YAML::Node& n : value) items.push_back(n);
+  }
+  static const char* kFields[] = {"name", "author", "version", "organization", "description",
+                                  "url",  "doi",    "uuid",    "repo_url"};
+  for (const YAML::Node& item : items) {
+    if (item.IsScalar()) {
+      (*out)->push_back(DescribeSource(item.as<std::string>(), total_params));
+    } else if (item.IsMap()) {
+      Entry e;
+      for (const char* f : kFields) {
+        if (std::optional<std::string> v = Scalar(item[f])) e.emplace_back(f, *v);
+      }
+      (*out)->push_back(std::move(e));
+    } else {
+      (*out)->push_back({});
+    }
+  }
+}
+
+void AppendList(const YAML::Node& card, const char* key, std::optional<std::vector<std::string>>* out) {
+  const YAML::Node v = card[key];
+  if (!v.IsDefined() || v.IsNull()) return;
+  if (!*out) *out = std::vector<std::string>();
+  if (v.IsScalar()) (*out)->push_back(v.as<std::string>());
+  if (v.IsSequence()) {
+    for (const YAML::Node& n : v) {
+      if (n.IsScalar()) (*out)->push_back(n.as<std::string>());
+    }
+  }
+}
+
+void FromModelCard(const YAML::Node& card, int64_t total_params, Authorship& a) {
+  auto use = [&card](std::optional<std::string>* field, const char* key) {
+    if (!*field) *field = Scalar(card[key]);
+  };
+  use(&a.name, "name"), use(&a.author, "author"), use(&a.version, "version");
+  use(&a.organization, "organization"), use(&a.description, "description"), use(&a.finetune, "finetune");
+  use(&a.basename, "basename"), use(&a.size_label, "size_label"), use(&a.source_url, "url");
+  use(&a.source_doi, "doi"), use(&a.source_uuid, "uuid"), use(&a.source_repo_url, "repo_url");
+  use(&a.name, "model_name"), use(&a.author, "model_author"), use(&a.version, "model_version");
+  use(&a.organization, "model_organization"), use(&a.description, "model_description");
+  use(&a.finetune, "model_finetune"), use(&a.basename, "model_basename"), use(&a.size_label, "model_size_label");
+  use(&a.source_url, "model_url"), use(&a.source_doi, "model_doi"), use(&a.source_uuid, "model_uuid");
+  use(&a.source_repo_url, "model_repo_url");
+  use(&a.author, "model_creator"), use(&a.basename, "model_type");
+  ReadSources(card, {"base_model", "base_models", "base_model_sources"}, total_params, &a.base_models);
+  ReadSources(card, {"datasets", "dataset", "dataset_sources"}, total_params, &a.datasets);
+  if (!a.license) {
+    const YAML::Node license = card["license"];
+    if (license.IsScalar()) a.license = std::vector<std::string>{license.as<std::string>()};
+    if (license.IsSequence()) {
+      a.license = std::vector<std::string>();
+      for (const YAML::Node& n : license) a.license->push_back(n.IsScalar() ? n.as<std::string>() : "");
+    }
+  }
+  use(&a.license_name, "license_name"), use(&a.license_link, "license_link");
+  AppendList(card, "tags", &a.tags);
+  AppendList(card, "pipeline_tag", &a.tags);
+  AppendList(card, "languages", &a.languages);
+  AppendList(card, "language", &a.languages);
+}
+
+void WriteEntries(MetadataList& meta, const char* what, const std::vector<Entry>& entries) {
+  meta.Set(GgufKv::U32(absl::StrFormat("general.%s.count", what), static_cast<uint32_t>(entries.size())));
+  static const char* kOrder[] = {"name", "author", "version", "organization", "description",
+                                 "url",  "doi",    "uuid",    "repo_url"};
+  for (size_t i = 0; i < entries.size(); ++i) {
+    for (const char* field : kOrder) {
+      for (const auto& [k, v] : entries[i]) {
+        if (k == field) meta.Set(GgufKv::Str(absl::StrFormat("general.%s.%d.%s", what, i, field), v));
+      }
+    }
+  }
+}
+
+}  // namespace
+
 absl::Status AddAuthorship(const std::string& dir, const Json& config, const ParameterCount& count,
                            MetadataList& meta) {
-  ModelIdParts m;
-  auto fill = [&m](const ModelIdParts& p) {
-    if (!m.name && p.name) m.name = IdToTitle(*p.name);
-    if (!m.organization && p.organization) m.organization = IdToTitle(*p.organization);
-    if (!m.basename) m.basename = p.basename;
-    if (!m.finetune) m.finetune = p.finetune;
-    if (!m.version) m.version = p.version;
-    if (!m.size_label) m.size_label = p.size_label;
+  Authorship a;
+  FromModelCard(ModelCard(dir), count.total, a);
+  auto fill = [&a](const ModelIdParts& p) {
+    if (!a.name && p.name) a.name = IdToTitle(*p.name);
+    if (!a.organization && p.organization) a.organization = IdToTitle(*p.organization);
+    if (!a.basename) a.basename = p.basename;
+    if (!a.finetune) a.finetune = p.finetune;
+    if (!a.version) a.version = p.version;
+    if (!a.size_label) a.size_label = p.size_label;
   };
   if (auto it = config.find("_name_or_path"); it != config.end() && it->is_string()) {
     const std::string id = it->get<std::string>();
@@ -228,8 +394,8 @@ absl::Status AddAuthorship(const std::string& dir, const Json& config, const Par
   while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
   folder = folder.substr(folder.find_last_of('/') + 1);
   fill(SplitModelId(folder, count.total));
-  if (!m.name) m.name = folder;
-  if (!m.size_label && count.total > 0) m.size_label = SizeLabel(count);
+  if (!a.name) a.name = folder;
+  if (!a.size_label && count.total > 0) a.size_label = SizeLabel(count);
 
   // Sampling defaults from generation_config.json (ignored when not JSON).
   absl::StatusOr<std::optional<Json>> generation = ReadJsonFile(dir, "generation_config.json");
@@ -268,12 +434,30 @@ absl::Status AddAuthorship(const std::string& dir, const Json& config, const Par
       }
     }
   }
-  meta.Set(GgufKv::Str("general.name", *m.name));
-  SetString(meta, "general.version", m.version);
-  SetString(meta, "general.organization", m.organization);
-  SetString(meta, "general.finetune", m.finetune);
-  SetString(meta, "general.basename", m.basename);
-  SetString(meta, "general.size_label", m.size_label);
+  meta.Set(GgufKv::Str("general.name", *a.name));
+  SetString(meta, "general.author", a.author);
+  SetString(meta, "general.version", a.version);
+  SetString(meta, "general.organization", a.organization);
+  SetString(meta, "general.finetune", a.finetune);
+  SetString(meta, "general.basename", a.basename);
+  SetString(meta, "general.description", a.description);
+  SetString(meta, "general.quantized_by", a.quantized_by);
+  SetString(meta, "general.size_label", a.size_label);
+  if (a.license) meta.Set(GgufKv::Str("general.license", absl::StrJoin(*a.license, ",")));
+  SetString(meta, "general.license.name", a.license_name);
+  SetString(meta, "general.license.link", a.license_link);
+  SetString(meta, "general.url", a.url);
+  SetString(meta, "general.doi", a.doi);
+  SetString(meta, "general.uuid", a.uuid);
+  SetString(meta, "general.repo_url", a.repo_url);
+  SetString(meta, "general.source.url", a.source_url);
+  SetString(meta, "general.source.doi", a.source_doi);
+  SetString(meta, "general.source.uuid", a.source_uuid);
+  SetString(meta, "general.source.repo_url", a.source_repo_url);
+  if (a.base_models) WriteEntries(meta, "base_model", *a.base_models);
+  if (a.datasets) WriteEntries(meta, "dataset", *a.datasets);
+  if (a.tags) meta.Set(GgufKv::StrArray("general.tags", *a.tags));
+  if (a.languages) meta.Set(GgufKv::StrArray("general.languages", *a.languages));
   return absl::OkStatus();
 }
 

@@ -1,12 +1,13 @@
 // The authorship and sampling metadata llama.cpp's converter derives for a
-// checkpoint folder (general.name, basename, finetune, version, size label,
-// organization; general.sampling.* from generation_config.json): the same
-// heuristics over config.json's `_name_or_path` and the folder's name,
-// and the size label from the parameter count of the tensors written.
-//
-// Not read here: the model card's YAML front matter (README.md), which the
-// converter also mines for names, licenses, tags and base models; a folder
-// whose README.md has front matter is converted without those keys.
+// checkpoint folder: from the model card's YAML front matter (README.md:
+// names, license, tags, languages, base models and datasets), then the
+// same heuristics over config.json's `_name_or_path` and the folder's name
+// (name, basename, finetune, version, size label, organization), the size
+// label from the parameter count of the tensors written, and
+// general.sampling.* from generation_config.json. The front matter is
+// read with yaml-cpp, whose scalars are strings: where YAML 1.1 would make
+// a number or a boolean of a value the converter writes as text, the
+// text is written.
 //
 // Thread-safety: pure functions.
 #ifndef QUANTFLEET_CORE_CONVERT_HF_METADATA_H_

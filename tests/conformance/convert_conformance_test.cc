@@ -60,6 +60,13 @@ std::vector<Case> Cases() {
     c.checkpoint.dtype = "F32";
     c.checkpoint.architecture = "MistralForCausalLM";
     c.checkpoint.generation_config = false;
+    // A model card: license, languages (with Norway's "no"), tags, base
+    // models by id, by URL and as a mapping, datasets, a tab.
+    c.checkpoint.model_card =
+        "---\nlicense: apache-2.0\nlicense_name: my-license\nlicense_link: LICENSE\nlanguage:\n- en\n- no\n"
+        "tags:\n- code\npipeline_tag: text-generation\nbase_model:\n- meta-llama/Meta-Llama-3.1-8B-Instruct\n"
+        "- https://huggingface.co/mistralai/Mixtral-8x7B-v0.1\n- name: Custom Base\n  organization: Someone\n"
+        "datasets: bigcode/the-stack-v2\nmodel_creator: Team\tTiny\n---\n\n# A model\n";
     add(c);
   }
   {

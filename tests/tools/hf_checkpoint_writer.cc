@@ -369,6 +369,7 @@ absl::Status WriteHfCheckpoint(const std::string& gguf_path, const std::string& 
         "{% for message in messages %}{{ message['role'] + ': ' + message['content'] + '\n' }}{% endfor %}";
   }
   QF_RETURN_IF_ERROR(WriteFile(dir + "/tokenizer_config.json", tokenizer_config.dump(2)));
+  if (!spec.model_card.empty()) QF_RETURN_IF_ERROR(WriteFile(dir + "/README.md", spec.model_card));
   if (spec.generation_config) {
     Json generation = {{"bos_token_id", config.value("bos_token_id", 1)},
                        {"do_sample", true},

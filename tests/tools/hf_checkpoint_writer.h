@@ -25,6 +25,7 @@ struct HfCheckpointSpec {
   bool llama3_rope = false;   // rope_scaling {"rope_type": "llama3", ...}
   bool chat_template = true;  // a chat template in tokenizer_config.json
   bool generation_config = true;
+  std::string model_card;  // README.md's text (none when empty)
   // The architecture config.json names; empty: from the GGUF
   // (llama -> LlamaForCausalLM or MixtralForCausalLM, qwen2, qwen3, qwen3moe).
   std::string architecture;
