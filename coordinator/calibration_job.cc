@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "coordinator/calibration_plan.h"
 #include "coordinator/chunk_pipeline.h"
+#include "coordinator/converted_model.h"
 #include "coordinator/model_copy.h"
 #include "core/calibration/chunk_statistics.h"
 #include "core/calibration/imatrix_run.h"
@@ -52,7 +53,9 @@ class CalibrationJob final : public JobKind {
     QF_ASSIGN_OR_RETURN(std::string text_path, env_.paths->ResolveInput(o.text()));
     absl::StatusOr<std::string> text = ReadRegularFile(text_path, kMaxCalibrationTextBytes);
     if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
-    absl::StatusOr<GgufModel> model = GgufModel::Open(input);
+    // Workers copy a GGUF file: a checkpoint folder is converted once.
+    QF_ASSIGN_OR_RETURN(std::string served, GgufForWorkers(input, env_.converted_dir));
+    absl::StatusOr<GgufModel> model = GgufModel::Open(served);
     if (!model.ok()) return absl::InvalidArgumentError(model.status().message());
     job.model = std::make_shared<GgufModel>(std::move(*model));
     // Loading checks the architecture and shapes (weights stay mapped).

@@ -52,7 +52,7 @@ Coordinator::Coordinator(CoordinatorOptions options, const Clock* clock, PathPol
     : options_(std::move(options)),
       clock_(clock),
       paths_(std::move(paths)),
-      kinds_{&paths_, options_.file_ops, options_.task_result_bytes},
+      kinds_{&paths_, options_.file_ops, options_.task_result_bytes, options_.state_dir + "/converted"},
       lock_(std::move(lock)),
       store_(std::move(store)) {}
 

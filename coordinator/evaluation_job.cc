@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_format.h"
 #include "coordinator/chunk_pipeline.h"
+#include "coordinator/converted_model.h"
 #include "coordinator/model_copy.h"
 #include "core/calibration/calibration_chunks.h"
 #include "core/calibration/eval_gate.h"
@@ -35,7 +36,11 @@ constexpr size_t kMaxEvaluationTextBytes = size_t{256} << 20;
 size_t ScoredPositions(size_t tokens) { return tokens - tokens / 2 - 1; }
 
 // Opens a model the job names, checked as the forward pass will load it.
-absl::StatusOr<std::shared_ptr<GgufModel>> OpenRunnable(const std::string& path, LlamaHparams* hparams) {
+// A checkpoint folder is converted once into `converted_dir` (workers copy
+// a GGUF file).
+absl::StatusOr<std::shared_ptr<GgufModel>> OpenRunnable(const std::string& named, const std::string& converted_dir,
+                                                        LlamaHparams* hparams) {
+  QF_ASSIGN_OR_RETURN(std::string path, GgufForWorkers(named, converted_dir));
   absl::StatusOr<GgufModel> file = GgufModel::Open(path);
   if (!file.ok()) return absl::InvalidArgumentError(file.status().message());
   auto model = std::make_shared<GgufModel>(*std::move(file));
@@ -83,8 +88,8 @@ class EvaluationJob final : public JobKind {
       }
     }
     LlamaHparams measured, base;
-    QF_ASSIGN_OR_RETURN(job.model, OpenRunnable(job.job.input(), &measured));
-    QF_ASSIGN_OR_RETURN(base_, OpenRunnable(base_path, &base));
+    QF_ASSIGN_OR_RETURN(job.model, OpenRunnable(job.job.input(), env_.converted_dir, &measured));
+    QF_ASSIGN_OR_RETURN(base_, OpenRunnable(base_path, env_.converted_dir, &base));
     if (measured.n_vocab != base.n_vocab || measured.n_layer != base.n_layer || measured.n_embd != base.n_embd) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s (%d tokens, %d layers of %d) and %s (%d tokens, %d layers of %d) are not the same model: measure a "

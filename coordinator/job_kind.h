@@ -33,6 +33,7 @@ struct KindEnvironment {
   const PathPolicy* paths = nullptr;  // which further inputs a job may name
   FileOps* file_ops = nullptr;        // the partial files' I/O
   uint64_t task_result_bytes = 0;     // target output bytes per task, where a kind cuts by size
+  std::string converted_dir;          // where checkpoint folders are converted for whole-model jobs
 };
 
 // What the coordinator lends a kind while it holds its lock.

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_format.h"
 #include "coordinator/chunk_pipeline.h"
+#include "coordinator/converted_model.h"
 #include "coordinator/model_copy.h"
 #include "coordinator/quantize_job.h"
 #include "core/calibration/calibration_chunks.h"
@@ -42,7 +43,9 @@ class TypeChoiceJob final : public JobKind {
     QF_ASSIGN_OR_RETURN(std::string text_path, env_.paths->ResolveInput(target.text()));
     absl::StatusOr<std::string> text = ReadRegularFile(text_path, kMaxTextBytes);
     if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
-    absl::StatusOr<GgufModel> model = GgufModel::Open(job.job.input());
+    // Workers copy a GGUF file: a checkpoint folder is converted once.
+    QF_ASSIGN_OR_RETURN(std::string served, GgufForWorkers(job.job.input(), env_.converted_dir));
+    absl::StatusOr<GgufModel> model = GgufModel::Open(served);
     if (!model.ok()) return absl::InvalidArgumentError(model.status().message());
     job.model = std::make_shared<GgufModel>(*std::move(model));
     absl::StatusOr<LlamaModel> llama = LlamaModel::Load(*job.model, job.job.input());  // the workers run it

@@ -344,8 +344,7 @@ void FromModelCard(const YAML::Node& card, int64_t total_params, Authorship& a) 
   use(&a.author, "model_creator"), use(&a.basename, "model_type");
   ReadSources(card, {"base_model", "base_models", "base_model_sources"}, total_params, &a.base_models);
   ReadSources(card, {"datasets", "dataset", "dataset_sources"}, total_params, &a.datasets);
-  if (!a.license) {
-    const YAML::Node license = card["license"];
+  if (const YAML::Node license = card["license"]; !a.license && license.IsDefined()) {
     if (license.IsScalar()) a.license = std::vector<std::string>{license.as<std::string>()};
     if (license.IsSequence()) {
       a.license = std::vector<std::string>();
@@ -377,7 +376,12 @@ void WriteEntries(MetadataList& meta, const char* what, const std::vector<Entry>
 absl::Status AddAuthorship(const std::string& dir, const Json& config, const ParameterCount& count,
                            MetadataList& meta) {
   Authorship a;
-  FromModelCard(ModelCard(dir), count.total, a);
+  try {
+    FromModelCard(ModelCard(dir), count.total, a);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s/README.md: the model card's front matter: %s", dir, e.what()));
+  }
   auto fill = [&a](const ModelIdParts& p) {
     if (!a.name && p.name) a.name = IdToTitle(*p.name);
     if (!a.organization && p.organization) a.organization = IdToTitle(*p.organization);

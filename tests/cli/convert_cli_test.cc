@@ -1,7 +1,8 @@
 // Hugging Face checkpoint folders as a user gives them to quantfleet:
 // `convert` (its output, --json, --overwrite), every model-taking command
 // reading the folder directly with the bytes of convert-then-run, on this
-// machine and on a local cluster, and the refusals of folders it cannot
+// machine and on a local cluster (quantization, the calibrated chain, an
+// evaluation against the folder), and the refusals of folders it cannot
 // convert, naming the file, the tensor or the architecture (exit 1, no
 // output file left).
 #include <gtest/gtest.h>
@@ -116,12 +117,24 @@ TEST_F(ConvertCli, QuantizeImatrixAndClusterTakeTheFolder_WithTheBytesOfConvertF
   ASSERT_EQ(Quantfleet({"quantize", folder.string(), (dir_ / "local.q3ks.gguf").string(), "Q3_K_S", "2"}).exit_code, 0);
   EXPECT_TRUE(SameBytes(dir_ / "cluster.q3ks.gguf", dir_ / "local.q3ks.gguf"));
 
-  // Jobs whose workers copy the whole model need a GGUF file.
-  ProcessResult calibrated = Quantfleet({"cluster", "--workers", "1", "--calibration", text, "--ctx", "64", "--chunks",
-                                         "1", folder.string(), (dir_ / "cal.gguf").string(), "Q4_K_M"});
-  EXPECT_EQ(calibrated.exit_code, 1);
-  EXPECT_NE(calibrated.output.find("quantfleet convert " + folder.string()), std::string::npos) << calibrated.output;
-  EXPECT_FALSE(fs::exists(dir_ / "cal.gguf"));
+  // Jobs whose workers copy the whole model: the coordinator converts the
+  // folder once into its state directory. The calibrated chain's artifact
+  // is what quantizing the folder with its importance matrix gives here.
+  ProcessResult calibrated = Quantfleet({"cluster", "--workers", "2", "--calibration", text, "--ctx", "64", "--chunks",
+                                         "2", folder.string(), (dir_ / "cal.gguf").string(), "Q4_K_M"});
+  ASSERT_EQ(calibrated.exit_code, 0) << calibrated.output;
+  ProcessResult local = Quantfleet({"quantize", "--imatrix", (dir_ / "cal.gguf.imatrix.gguf").string(), folder.string(),
+                                    (dir_ / "cal-local.gguf").string(), "Q4_K_M", "2"});
+  ASSERT_EQ(local.exit_code, 0) << local.output;
+  EXPECT_TRUE(SameBytes(dir_ / "cal.gguf", dir_ / "cal-local.gguf"));
+  // And an evaluation against the folder as the base model.
+  ProcessResult evaluated = Quantfleet(
+      {"cluster", "--workers", "2", "--eval", std::string(QUANTFLEET_DEFAULT_SHARED_MODELS) + "/pystdlib-tiny/eval.txt",
+       "--eval-ctx", "128", "--eval-chunks", "2", folder.string(), (dir_ / "ev.gguf").string(), "Q4_K_M"});
+  ASSERT_EQ(evaluated.exit_code, 0) << evaluated.output;
+  EXPECT_NE(evaluated.output.find("mean KLD"), std::string::npos) << evaluated.output;
+  EXPECT_TRUE(fs::exists(dir_ / "ev.gguf"));
+  EXPECT_TRUE(fs::exists(dir_ / "ev.eval.json"));
 }
 
 TEST_F(ConvertCli, FoldersItCannotConvert_AreRefusedNamingWhatIsWrong) {
