@@ -96,7 +96,8 @@ LayerwiseMethod::LayerwiseMethod(LlamaModel model, const QuantizePlan& plan, std
       model_(std::move(model)),
       hidden_(chunks_.size()) {
   // Folding rewrites every matrix and both norms of a layer, whatever
-  // their types; GPTQ alone takes the matrices whose types have levels.
+  // their types; GPTQ alone takes the matrices whose types have levels,
+  // and a solver of its own every matrix.
   fold_ = options_.awq && model_.hparams().n_expert == 0;
   std::map<std::string, const Linear*> matrices;
   for (size_t l = 0; l < model_.layers().size(); ++l) {
@@ -111,7 +112,7 @@ LayerwiseMethod::LayerwiseMethod(LlamaModel model, const QuantizePlan& plan, std
     auto m = matrices.find(t.output.name);
     if (m == matrices.end() || t.output.ne[0] % BlockSize(t.output.type) != 0) continue;
     if (m->second != nullptr && t.output.ne[0] != m->second->n_in) continue;
-    if (!fold_ && (!t.convert || !HasBlockLevels(t.output.type))) continue;
+    if (!fold_ && !options_.solve && (!t.convert || !HasBlockLevels(t.output.type))) continue;
     handled_[t.output.name] = i;
   }
   if (fold_) {
@@ -306,6 +307,19 @@ absl::StatusOr<LayerReport> LayerwiseMethod::SolveLayer(int layer) {
         for (int64_t k = 0; k < columns; ++k) imatrix[k] = static_cast<float>(h[k * columns + k] / 2);
       }
       const float* qw = imatrix.empty() ? nullptr : imatrix.data();
+      if (options_.solve) {
+        absl::StatusOr<std::vector<uint8_t>> bytes = options_.solve(p, e, w, rows, columns, std::move(h));
+        if (bytes.ok() && bytes->size() != static_cast<size_t>(rows) * RowSize(p.output.type, columns)) {
+          bytes = absl::InternalError(absl::StrFormat("the solver gave %d bytes", bytes->size()));
+        }
+        if (!bytes.ok()) {
+          errors[j] = absl::Status(bytes.status().code(),
+                                   absl::StrFormat("tensor '%s': %s", p.output.name, bytes.status().message()));
+          continue;
+        }
+        std::copy(bytes->begin(), bytes->end(), jobs[j].dst);
+        continue;
+      }
       if (!options_.gptq || h.empty() || !HasBlockLevels(p.output.type)) {
         QuantizeRowsFast(p.output.type, w, jobs[j].dst, rows, columns, qw);
         continue;

@@ -48,10 +48,21 @@
 
 namespace quantfleet {
 
+// Solves one matrix into the bytes its planned type holds (rows x
+// RowSize(type, columns)), given its weights (rows x columns floats, AWQ
+// scales folded in) and the Hessian of its input (empty when no token
+// reached it). Called from the method's threads for different matrices.
+using MatrixSolver =
+    std::function<absl::StatusOr<std::vector<uint8_t>>(const PlannedTensor& t, int64_t matrix, const float* w,
+                                                       int64_t rows, int64_t columns, std::vector<double> hessian)>;
+
 struct LayerwiseOptions {
   bool awq = false;  // search and fold AWQ scales first (dense models)
   bool gptq = true;  // GPTQ; otherwise each type's own quantizer
   GptqOptions gptq_options;
+  // Set: every matrix is solved by it instead (e.g. GPTQ onto a
+  // checkpoint format's grid, given back as F32 for the layers after).
+  MatrixSolver solve;
 };
 
 // Per layer, what the method did (for reports and tests).

@@ -44,15 +44,6 @@ uint32_t FileTypeOf(OutType t) {
 // anything but F16 and F32) is widened to F32 first.
 GgmlType WorkingType(SafetensorsDtype d) { return d == SafetensorsDtype::kF16 ? GgmlType::kF16 : GgmlType::kF32; }
 
-// The llama rotary permutation of rows: output row `r` of a head of `d`
-// rows is input row (r % 2) * d/2 + r / 2 of that head.
-int64_t PermutedRow(int64_t r, int64_t rows, int heads) {
-  if (heads <= 0) return r;
-  const int64_t d = rows / heads;
-  const int64_t h = r / d, within = r % d;
-  return h * d + (within % 2) * (d / 2) + within / 2;
-}
-
 // Values of one source row as floats.
 void RowToFloat(const SafetensorsTensor& t, int64_t row, int64_t cols, float* out) {
   const size_t n = static_cast<size_t>(cols);
@@ -126,6 +117,15 @@ std::optional<std::vector<float>> Llama3RopeFactors(const Json& hparams) {
 }
 
 }  // namespace
+
+// Output row `r` of a head of `d` rows is input row (r % 2) * d/2 + r / 2
+// of that head.
+int64_t RotaryRowSource(int64_t r, int64_t rows, int heads) {
+  if (heads <= 0) return r;
+  const int64_t d = rows / heads;
+  const int64_t h = r / d, within = r % d;
+  return h * d + (within % 2) * (d / 2) + within / 2;
+}
 
 absl::StatusOr<OutType> ParseOutType(std::string_view name) {
   if (name == "auto") return OutType::kAuto;
@@ -334,7 +334,7 @@ absl::Status CheckpointConversion::Produce(size_t index, uint8_t* dst) const {
                       (src->dtype == SafetensorsDtype::kF32 && t.info.type == GgmlType::kF32);
     const size_t in_row = static_cast<size_t>(cols) * SafetensorsDtypeBytes(src->dtype);
     for (int64_t r = 0; r < rows; ++r) {
-      const int64_t from = PermutedRow(r, rows, t.permute_heads);
+      const int64_t from = RotaryRowSource(r, rows, t.permute_heads);
       if (copy) {
         std::memcpy(out, src->data + static_cast<size_t>(from) * in_row, in_row);
       } else {

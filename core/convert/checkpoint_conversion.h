@@ -60,6 +60,7 @@ class CheckpointConversion {
   static absl::StatusOr<std::unique_ptr<CheckpointConversion>> Plan(const std::string& dir, OutType out_type);
 
   const std::string& dir() const { return dir_; }
+  const SafetensorsCheckpoint& checkpoint() const { return checkpoint_; }
   const HfArchitecture& architecture() const { return arch_; }
   const std::vector<GgufKv>& kv() const { return kv_; }
   // In file order, offsets laid out (alignment 32).
@@ -95,6 +96,10 @@ class CheckpointConversion {
   std::vector<uint8_t> header_;
   uint64_t data_size_ = 0;
 };
+
+// The checkpoint row that row `r` of a GGUF tensor of `rows` rows comes
+// from, for llama's rotary order of `heads` heads (0: the same row).
+int64_t RotaryRowSource(int64_t r, int64_t rows, int heads);
 
 // A GGUF file as GgufModel::Open reads it, or a checkpoint folder converted
 // on the fly (auto output type). What every command that takes a model

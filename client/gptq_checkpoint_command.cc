@@ -1,0 +1,138 @@
+#include "client/gptq_checkpoint_command.h"
+
+#include <unistd.h>
+
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "client/calibration_text.h"
+#include "client/command_line.h"
+#include "core/calibration/gptq_checkpoint.h"
+#include "core/convert/checkpoint_conversion.h"
+#include "core/safetensors/safetensors_checkpoint.h"
+#include "nlohmann/json.hpp"
+
+namespace quantfleet {
+namespace {
+
+constexpr char kUsage[] =
+    R"(usage: quantfleet quantize --method gptq --format gptq --calibration TEXT [options] IN_DIR OUT_DIR [NTHREADS]
+
+Writes a GPTQ checkpoint, the "gptq" format vLLM, transformers and exllama
+load, from a Hugging Face checkpoint folder: every transformer block's
+matrices (q/k/v/o, gate/up/down) quantized by GPTQ layer after layer over
+the calibration text, each layer from the activations the quantized layers
+before it produce; the embeddings, norms and output head copied as they
+are; config.json with its quantization_config, quantize_config.json, and
+the tokenizer and generation files. Dense Llama, Mistral, Qwen2 and Qwen3
+models.
+
+  --calibration TEXT   the calibration text (required)
+  --bits B             2, 3, 4 (default) or 8
+  --group-size G       columns per scale and zero point (128; -1: one per row)
+  --asym               asymmetric grid with a zero point per group (default:
+                       symmetric, zero point 2^(B-1), what Marlin kernels run)
+  --desc-act           GPTQ's activation order (columns by decreasing input
+                       energy; groups stay contiguous, g_idx is k / G)
+  --damp X             damping, a fraction of the mean Hessian diagonal (0.01)
+  --chunks N, --ctx N  calibration chunks and tokens per chunk (8, 256)
+  --json               print {"output", "layers", "matrices", "bytes"}
+)";
+
+int Fail(const std::string& message) {
+  absl::FPrintF(stderr, "quantfleet quantize: %s\n", message);
+  return 1;
+}
+
+}  // namespace
+
+bool WantsCheckpointFormat(const std::vector<std::string>& args) {
+  for (const std::string& a : args) {
+    if (a == "--format") return true;
+  }
+  return false;
+}
+
+int RunGptqCheckpointCommand(const std::vector<std::string>& args) {
+  std::string method, format, calibration;
+  int bits = 4, chunks = 8, ctx = 256;
+  int64_t group = 128;
+  bool asym = false, desc_act = false, json = false;
+  double damp = 0.01;
+  std::vector<std::string> positional;
+  CommandLine line("quantfleet quantize");
+  line.Choice({"--method"}, &method, {"gptq"})
+      .Choice({"--format"}, &format, {"gptq"})
+      .Text({"--calibration"}, &calibration, "a text file")
+      .Int({"--bits"}, &bits, 2, "2, 3, 4 or 8")
+      .Value({"--group-size"}, "a number of columns, or -1",
+             [&group](const std::string& v) {
+               if (!absl::SimpleAtoi(v, &group) || (group != -1 && group <= 0)) {
+                 return absl::InvalidArgumentError(
+                     absl::StrFormat("--group-size '%s': a positive number of columns, or -1", v));
+               }
+               return absl::OkStatus();
+             })
+      .Flag({"--asym"}, &asym)
+      .Flag({"--desc-act"}, &desc_act)
+      .Value({"--damp"}, "a number in (0, 1]",
+             [&damp](const std::string& v) {
+               if (!absl::SimpleAtod(v, &damp) || !(damp > 0 && damp <= 1)) {
+                 return absl::InvalidArgumentError(absl::StrFormat("--damp '%s': a number in (0, 1], e.g. 0.01", v));
+               }
+               return absl::OkStatus();
+             })
+      .Int({"--chunks"}, &chunks, 1, "a positive number")
+      .Int({"-c", "--ctx"}, &ctx, 16, "a number of tokens, 16 or more")
+      .Flag({"--json"}, &json)
+      .Positional(&positional, 3);
+  if (std::optional<int> exit = line.ParseOrExit(args, kUsage)) return *exit;
+  if (method.empty()) return Fail("--format gptq needs --method gptq");
+  if (calibration.empty()) return Fail("--method gptq needs --calibration TEXT");
+  if (bits != 2 && bits != 3 && bits != 4 && bits != 8) return Fail(absl::StrFormat("--bits %d: 2, 3, 4 or 8", bits));
+  if (positional.size() < 2) return Fail("give the checkpoint folder and the output folder: IN_DIR OUT_DIR");
+  const std::string& in = positional[0];
+  const std::string& out = positional[1];
+  int threads = static_cast<int>(std::thread::hardware_concurrency());
+  if (positional.size() == 3 && (!absl::SimpleAtoi(positional[2], &threads) || threads < 1)) {
+    return Fail(absl::StrFormat("NTHREADS '%s': a positive number", positional[2]));
+  }
+  if (!IsCheckpointDir(in)) {
+    return Fail(
+        absl::StrFormat("%s: --format gptq reads a Hugging Face checkpoint folder (config.json, safetensors)", in));
+  }
+  absl::StatusOr<GgufModel> model = OpenModel(in);
+  if (!model.ok()) return Fail(std::string(model.status().message()));
+  absl::StatusOr<CalibrationText> text = LoadCalibrationText(*model, in, calibration, ctx, chunks);
+  if (!text.ok()) return Fail(std::string(text.status().message()));
+  GptqCheckpointOptions options;
+  options.bits = bits;
+  options.group_size = group;
+  options.symmetric = !asym;
+  options.desc_act = desc_act;
+  options.damp = damp;
+  options.threads = threads;
+  options.quantizer = absl::StrFormat("quantfleet:%s", QUANTFLEET_VERSION);
+  const bool tty = !json && isatty(STDERR_FILENO);
+  absl::StatusOr<GptqCheckpointReport> report =
+      WriteGptqCheckpoint(in, out, std::move(text->chunks), options, [&](const LayerReport& r, int n_layer) {
+        if (json) return;
+        absl::FPrintF(stderr, "%sgptq: layer %d/%d done (%d matrices)%s", tty ? "\r" : "", r.layer + 1, n_layer,
+                      r.matrices, tty && r.layer + 1 < n_layer ? "" : "\n");
+      });
+  if (!report.ok()) return Fail(std::string(report.status().message()));
+  if (json) {
+    absl::PrintF(
+        "%s\n",
+        nlohmann::json(
+            {{"output", out}, {"layers", report->layers}, {"matrices", report->matrices}, {"bytes", report->bytes}})
+            .dump());
+  } else {
+    absl::PrintF("%s: GPTQ %d-bit, group %d, %s: %d matrices in %d layers, %d bytes of weights\n", out, bits, group,
+                 asym ? "asymmetric" : "symmetric", report->matrices, report->layers, report->bytes);
+  }
+  return 0;
+}
+
+}  // namespace quantfleet
