@@ -35,10 +35,17 @@ std::string Bin() { return std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantflee
 
 class GptqCheckpoint : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new fs::path(fs::path(::testing::TempDir()) / "gptq-checkpoint");
+  // Each test its own folder: ctest runs them as processes side by side.
+  void SetUp() override {
+    dir_ = new fs::path(
+        fs::path(::testing::TempDir()) /
+        ("gptq-checkpoint-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())));
     fs::remove_all(*dir_);
     ASSERT_TRUE(WriteHfCheckpoint(Shared() + "/model-f16.gguf", Folder(), {}).ok());
+  }
+  void TearDown() override {
+    delete dir_;
+    dir_ = nullptr;
   }
   static std::string Folder() { return (*dir_ / "pystdlib-tiny").string(); }
   // `n` chunks of `ctx` tokens of the calibration text.
