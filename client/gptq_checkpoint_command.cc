@@ -26,9 +26,10 @@ the calibration text, each layer from the activations the quantized layers
 before it produce; the embeddings, norms and output head copied as they
 are; config.json with its quantization_config, quantize_config.json, and
 the tokenizer and generation files. Dense Llama, Mistral, Qwen2 and Qwen3
-models.
+models. --method rtn writes the same format with every weight rounded to
+nearest on the same grid (no calibration text; the baseline GPTQ beats).
 
-  --calibration TEXT   the calibration text (required)
+  --calibration TEXT   the calibration text (required by --method gptq)
   --bits B             2, 3, 4 (default) or 8
   --group-size G       columns per scale and zero point (128; -1: one per row)
   --asym               asymmetric grid with a zero point per group (default:
@@ -62,7 +63,7 @@ int RunGptqCheckpointCommand(const std::vector<std::string>& args) {
   double damp = 0.01;
   std::vector<std::string> positional;
   CommandLine line("quantfleet quantize");
-  line.Choice({"--method"}, &method, {"gptq"})
+  line.Choice({"--method"}, &method, {"gptq", "rtn"})
       .Choice({"--format"}, &format, {"gptq"})
       .Text({"--calibration"}, &calibration, "a text file")
       .Int({"--bits"}, &bits, 2, "2, 3, 4 or 8")
@@ -88,8 +89,8 @@ int RunGptqCheckpointCommand(const std::vector<std::string>& args) {
       .Flag({"--json"}, &json)
       .Positional(&positional, 3);
   if (std::optional<int> exit = line.ParseOrExit(args, kUsage)) return *exit;
-  if (method.empty()) return Fail("--format gptq needs --method gptq");
-  if (calibration.empty()) return Fail("--method gptq needs --calibration TEXT");
+  if (method.empty()) return Fail("--format gptq needs --method gptq (or rtn)");
+  if (method == "gptq" && calibration.empty()) return Fail("--method gptq needs --calibration TEXT");
   if (bits != 2 && bits != 3 && bits != 4 && bits != 8) return Fail(absl::StrFormat("--bits %d: 2, 3, 4 or 8", bits));
   if (positional.size() < 2) return Fail("give the checkpoint folder and the output folder: IN_DIR OUT_DIR");
   const std::string& in = positional[0];
@@ -102,11 +103,16 @@ int RunGptqCheckpointCommand(const std::vector<std::string>& args) {
     return Fail(
         absl::StrFormat("%s: --format gptq reads a Hugging Face checkpoint folder (config.json, safetensors)", in));
   }
-  absl::StatusOr<GgufModel> model = OpenModel(in);
-  if (!model.ok()) return Fail(std::string(model.status().message()));
-  absl::StatusOr<CalibrationText> text = LoadCalibrationText(*model, in, calibration, ctx, chunks);
-  if (!text.ok()) return Fail(std::string(text.status().message()));
+  std::vector<std::vector<TokenId>> calibration_chunks;
+  if (method == "gptq") {
+    absl::StatusOr<GgufModel> model = OpenModel(in);
+    if (!model.ok()) return Fail(std::string(model.status().message()));
+    absl::StatusOr<CalibrationText> text = LoadCalibrationText(*model, in, calibration, ctx, chunks);
+    if (!text.ok()) return Fail(std::string(text.status().message()));
+    calibration_chunks = std::move(text->chunks);
+  }
   GptqCheckpointOptions options;
+  options.error_feedback = method == "gptq";
   options.bits = bits;
   options.group_size = group;
   options.symmetric = !asym;
@@ -116,9 +122,9 @@ int RunGptqCheckpointCommand(const std::vector<std::string>& args) {
   options.quantizer = absl::StrFormat("quantfleet:%s", QUANTFLEET_VERSION);
   const bool tty = !json && isatty(STDERR_FILENO);
   absl::StatusOr<GptqCheckpointReport> report =
-      WriteGptqCheckpoint(in, out, std::move(text->chunks), options, [&](const LayerReport& r, int n_layer) {
+      WriteGptqCheckpoint(in, out, std::move(calibration_chunks), options, [&](const LayerReport& r, int n_layer) {
         if (json) return;
-        absl::FPrintF(stderr, "%sgptq: layer %d/%d done (%d matrices)%s", tty ? "\r" : "", r.layer + 1, n_layer,
+        absl::FPrintF(stderr, "%s%s: layer %d/%d done (%d matrices)%s", tty ? "\r" : "", method, r.layer + 1, n_layer,
                       r.matrices, tty && r.layer + 1 < n_layer ? "" : "\n");
       });
   if (!report.ok()) return Fail(std::string(report.status().message()));
@@ -129,8 +135,9 @@ int RunGptqCheckpointCommand(const std::vector<std::string>& args) {
             {{"output", out}, {"layers", report->layers}, {"matrices", report->matrices}, {"bytes", report->bytes}})
             .dump());
   } else {
-    absl::PrintF("%s: GPTQ %d-bit, group %d, %s: %d matrices in %d layers, %d bytes of weights\n", out, bits, group,
-                 asym ? "asymmetric" : "symmetric", report->matrices, report->layers, report->bytes);
+    absl::PrintF("%s: %s onto %d bits, group %d, %s: %d matrices in %d layers, %d bytes of weights\n", out,
+                 method == "gptq" ? "GPTQ" : "rounding to nearest", bits, group, asym ? "asymmetric" : "symmetric",
+                 report->matrices, report->layers, report->bytes);
   }
   return 0;
 }
