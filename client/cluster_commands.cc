@@ -20,6 +20,7 @@
 #include "client/job_watch.h"
 #include "client/quantize_command.h"
 #include "client/terminal_progress.h"
+#include "core/safetensors/safetensors_checkpoint.h"
 #include "core/util/local_process.h"
 #include "core/util/status_macros.h"
 
@@ -192,10 +193,23 @@ int SubmitCalibrated(ClusterClient& client, v1::SubmitJobRequest request, const 
   return rc;
 }
 
+// How long a call may take. The coordinator converts a checkpoint folder
+// while it takes the job (rows into memory for a quantization; the whole
+// GGUF once for jobs whose workers copy the model), which takes minutes
+// for a large model: the submit then waits for it, and says so.
+absl::Duration CallTimeout(const v1::SubmitJobRequest& request, bool json) {
+  if (!IsCheckpointDir(request.input())) return absl::Seconds(60);
+  if (!json) {
+    absl::FPrintF(stderr, "%s is a checkpoint folder: the coordinator converts it as it takes the job\n",
+                  request.input());
+  }
+  return absl::Hours(6);
+}
+
 int Submit(const CommonFlags& flags) {
   absl::StatusOr<v1::SubmitJobRequest> req = BuildSubmit(flags);
   if (!req.ok()) return Fail(req.status());
-  absl::StatusOr<std::unique_ptr<ClusterClient>> connected = Connect(flags, absl::Seconds(60));
+  absl::StatusOr<std::unique_ptr<ClusterClient>> connected = Connect(flags, CallTimeout(*req, flags.json));
   if (!connected.ok()) return Fail(connected.status());
   ClusterClient& client = **connected;
   if (flags.gpu && flags.calibration.empty()) {
@@ -268,7 +282,7 @@ int LocalCluster(const CommonFlags& flags) {
   // first connection waits out a reconnect backoff of seconds.
   const bool up = WaitForLoopbackPort(port, absl::Seconds(20));
   auto client = std::make_unique<ClusterClient>(
-      address, grpc::CreateChannel(address, grpc::InsecureChannelCredentials()), absl::Seconds(30));
+      address, grpc::CreateChannel(address, grpc::InsecureChannelCredentials()), CallTimeout(*req, flags.json));
   if (!up) {
     StopAll(pids);
     return Fail(
