@@ -20,7 +20,7 @@
 #include "absl/time/clock.h"
 #include "client/calibration_text.h"
 #include "client/command_line.h"
-#include "client/gptq_checkpoint_command.h"
+#include "client/quantized_checkpoint_command.h"
 #include "client/terminal_progress.h"
 #include "core/calibration/eval_report_json.h"
 #include "core/calibration/layerwise_method.h"
@@ -343,7 +343,7 @@ absl::StatusOr<QuantizeCommandArgs> ParseQuantizeArgs(const std::vector<std::str
 }
 
 int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
-  if (WantsCheckpointFormat(raw_args)) return RunGptqCheckpointCommand(raw_args);
+  if (WantsCheckpointFormat(raw_args)) return RunQuantizedCheckpointCommand(raw_args);
   absl::StatusOr<QuantizeCommandArgs> parsed = ParseQuantizeArgs(raw_args);
   if (!parsed.ok()) {
     absl::FPrintF(stderr, "quantfleet quantize: %s\n", parsed.status().message());

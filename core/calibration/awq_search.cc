@@ -46,9 +46,13 @@ double AwqLoss(const AwqGroup& group, const std::vector<float>& s) {
     const size_t count = static_cast<size_t>(m.rows * columns);
     std::vector<float> scaled(count), back(count);
     for (size_t i = 0; i < count; ++i) scaled[i] = m.w[i] * s[i % columns];
-    std::vector<uint8_t> q(static_cast<size_t>(m.rows) * RowSize(m.type, columns));
-    QuantizeRowsFast(m.type, scaled.data(), q.data(), m.rows, columns, imatrix.empty() ? nullptr : imatrix.data());
-    DequantizeToFloat(m.type, q.data(), back.data(), static_cast<int64_t>(count));
+    if (m.round) {
+      m.round(scaled.data(), m.rows, columns, back.data());
+    } else {
+      std::vector<uint8_t> q(static_cast<size_t>(m.rows) * RowSize(m.type, columns));
+      QuantizeRowsFast(m.type, scaled.data(), q.data(), m.rows, columns, imatrix.empty() ? nullptr : imatrix.data());
+      DequantizeToFloat(m.type, q.data(), back.data(), static_cast<int64_t>(count));
+    }
     std::vector<double> d(count), dh(count);
     for (size_t i = 0; i < count; ++i)
       d[i] = static_cast<double>(m.w[i]) - static_cast<double>(back[i]) / s[i % columns];
@@ -69,7 +73,7 @@ absl::StatusOr<AwqScales> SearchAwqScales(const AwqGroup& group, int grid) {
         absl::StrFormat("AWQ: a group of %d columns with mismatched statistics", columns));
   }
   for (const AwqMember& m : group.members) {
-    if (m.rows <= 0 || columns % BlockSize(m.type) != 0 || !CanDequantize(m.type)) {
+    if (m.rows <= 0 || (!m.round && (columns % BlockSize(m.type) != 0 || !CanDequantize(m.type)))) {
       return absl::InvalidArgumentError(
           absl::StrFormat("AWQ: a member of %d x %d cannot be quantized to %s", m.rows, columns, TypeName(m.type)));
     }

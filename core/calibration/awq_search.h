@@ -9,13 +9,15 @@
 // calibration data. Each candidate's loss is the group's output error over
 // the calibration inputs, tr(D H D^T) summed over the members, where
 // D = W - Q(W diag(s)) / s and Q is the member's ggml type's own quantizer
-// (with importance weights imatrix / s^2, the importance of x / s).
+// (with importance weights imatrix / s^2, the importance of x / s), or the
+// member's own rounding (a checkpoint format's grid).
 //
 // Thread-safety: pure functions; ChannelAbsMeans belongs to one thread.
 #ifndef QUANTFLEET_CORE_CALIBRATION_AWQ_SEARCH_H_
 #define QUANTFLEET_CORE_CALIBRATION_AWQ_SEARCH_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -45,10 +47,15 @@ class ChannelAbsMeans : public ActivationSink {
   std::map<std::string, Sums> sums_;
 };
 
+// Rounds rows x columns weights to a grid other than a ggml type's,
+// writing the dequantized values to `back`.
+using AwqRound = std::function<void(const float* w, int64_t rows, int64_t columns, float* back)>;
+
 struct AwqMember {
   const float* w = nullptr;  // rows x columns, row-major
   int64_t rows = 0;
   GgmlType type = GgmlType::kQ4_K;  // what it will be quantized to
+  AwqRound round;                   // set: this grid instead of the type's
 };
 
 struct AwqGroup {

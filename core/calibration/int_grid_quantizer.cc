@@ -6,6 +6,53 @@
 #include "core/quant/half.h"
 
 namespace quantfleet {
+namespace {
+
+// The F16 a scale is stored as, never zero (2^-24 at least).
+float StoredScale(float scale) {
+  const float stored = HalfToFloat(FloatToHalf(scale));
+  return stored > 0 ? stored : HalfToFloat(1);
+}
+
+}  // namespace
+
+IntGrid RoundToAwqGrid(const float* w, int64_t rows, int64_t columns, int64_t group, int bits,
+                       std::vector<float>* back) {
+  IntGrid g;
+  g.rows = rows;
+  g.columns = columns;
+  g.group_size = group > 0 ? group : columns;
+  g.groups = (columns + g.group_size - 1) / g.group_size;
+  g.codes.resize(static_cast<size_t>(rows * columns));
+  g.scales.resize(static_cast<size_t>(rows * g.groups));
+  g.zeros.resize(static_cast<size_t>(rows * g.groups));
+  if (back != nullptr) back->resize(static_cast<size_t>(rows * columns));
+  const int max_code = (1 << bits) - 1;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t k = 0; k < g.groups; ++k) {
+      const int64_t first = k * g.group_size, last = std::min(columns, first + g.group_size);
+      float lo = w[r * columns + first], hi = lo;
+      for (int64_t j = first; j < last; ++j) {
+        lo = std::min(lo, w[r * columns + j]);
+        hi = std::max(hi, w[r * columns + j]);
+      }
+      const float scale = StoredScale(std::max(hi - lo, 1e-5f) / static_cast<float>(max_code));
+      const int32_t zero = std::clamp(static_cast<int32_t>(-std::nearbyint(lo / scale)), 0, max_code);
+      g.scales[static_cast<size_t>(r * g.groups + k)] = scale;
+      g.zeros[static_cast<size_t>(r * g.groups + k)] = zero;
+      for (int64_t j = first; j < last; ++j) {
+        const float code =
+            std::clamp(std::nearbyint(w[r * columns + j] / scale) + zero, 0.0f, static_cast<float>(max_code));
+        g.codes[static_cast<size_t>(r * columns + j)] = static_cast<uint8_t>(code);
+        if (back != nullptr) {
+          (*back)[static_cast<size_t>(r * columns + j)] =
+              static_cast<float>(static_cast<double>(scale) * (code - zero));
+        }
+      }
+    }
+  }
+  return g;
+}
 
 IntGridQuantizer::IntGridQuantizer(int bits, bool symmetric, int64_t rows, int64_t columns, int64_t group)
     : max_code_((1 << bits) - 1),
@@ -34,8 +81,7 @@ void IntGridQuantizer::BeginGroup(int64_t first, int64_t count, const double* w,
     // Computed in float, as the reference does on the GPU, then kept as the
     // F16 the file stores (never zero: the smallest F16 step at least).
     const float scale = static_cast<float>((hi - lo) / max_code_);
-    float stored = HalfToFloat(FloatToHalf(scale));
-    if (!(stored > 0)) stored = HalfToFloat(1);  // 2^-24, the smallest positive F16
+    const float stored = StoredScale(scale);
     const int32_t zero =
         symmetric_ ? (max_code_ + 1) / 2 : static_cast<int32_t>(std::nearbyint(static_cast<float>(-lo) / scale));
     scales_[static_cast<size_t>(r * groups_ + g)] = stored;

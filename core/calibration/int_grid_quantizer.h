@@ -22,6 +22,22 @@
 
 namespace quantfleet {
 
+// b-bit codes with a scale and a zero point per row and group of columns:
+// weight = scale * (code - zero).
+struct IntGrid {
+  int64_t rows = 0, columns = 0, groups = 0, group_size = 0;
+  std::vector<uint8_t> codes;  // rows x columns
+  std::vector<float> scales;   // rows x groups, F16-exact
+  std::vector<int32_t> zeros;  // rows x groups
+};
+
+// AutoAWQ's grid, rounding to nearest: over each group of a row,
+// scale = max(max - min, 1e-5) / (2^b - 1) (kept as F16), zero =
+// clamp(-round(min / scale), 0, 2^b - 1), code = clamp(round(w / scale) +
+// zero, 0, 2^b - 1). `back` (when not null) gets the dequantized weights.
+IntGrid RoundToAwqGrid(const float* w, int64_t rows, int64_t columns, int64_t group, int bits,
+                       std::vector<float>* back);
+
 class IntGridQuantizer final : public GptqQuantizer {
  public:
   // `group` <= 0: one group per row (all columns).
@@ -32,6 +48,8 @@ class IntGridQuantizer final : public GptqQuantizer {
 
   int64_t groups() const { return groups_; }
   int64_t group_size() const { return group_; }
+  // The grid as chosen (after the solve).
+  IntGrid grid() const { return {rows_, columns_, groups_, group_, codes_, scales_, zeros_}; }
   // rows x columns codes, row-major.
   const std::vector<uint8_t>& codes() const { return codes_; }
   // rows x groups, row-major: the F16-exact scales and the zero points.

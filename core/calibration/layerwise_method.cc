@@ -227,7 +227,7 @@ absl::StatusOr<LayerReport> LayerwiseMethod::SolveLayer(int layer) {
       group.shared = std::move(shared);
       for (const Linear* m : members) {
         const Tensor& t = tensors[m->name];
-        group.members.push_back({t.values.data(), t.plan->output.ne[1], t.plan->output.type});
+        group.members.push_back({t.values.data(), t.plan->output.ne[1], t.plan->output.type, options_.awq_round});
       }
       QF_ASSIGN_OR_RETURN(AwqScales scales, SearchAwqScales(group));
       if (scales.ratio < 0) return std::vector<float>();

@@ -41,6 +41,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "core/calibration/awq_search.h"
 #include "core/calibration/gptq_solver.h"
 #include "core/calibration/hessian_collector.h"
 #include "core/model/llama_model.h"
@@ -63,6 +64,9 @@ struct LayerwiseOptions {
   // Set: every matrix is solved by it instead (e.g. GPTQ onto a
   // checkpoint format's grid, given back as F32 for the layers after).
   MatrixSolver solve;
+  // Set: AWQ's search scores its candidates on this grid (the one `solve`
+  // rounds to) instead of the planned types'.
+  AwqRound awq_round;
 };
 
 // Per layer, what the method did (for reports and tests).

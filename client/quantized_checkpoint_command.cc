@@ -1,4 +1,4 @@
-#include "client/gptq_checkpoint_command.h"
+#include "client/quantized_checkpoint_command.h"
 
 #include <unistd.h>
 
@@ -8,7 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "client/calibration_text.h"
 #include "client/command_line.h"
-#include "core/calibration/gptq_checkpoint.h"
+#include "core/calibration/quantized_checkpoint.h"
 #include "core/convert/checkpoint_conversion.h"
 #include "core/safetensors/safetensors_checkpoint.h"
 #include "nlohmann/json.hpp"
@@ -18,25 +18,35 @@ namespace {
 
 constexpr char kUsage[] =
     R"(usage: quantfleet quantize --method gptq --format gptq --calibration TEXT [options] IN_DIR OUT_DIR [NTHREADS]
+       quantfleet quantize --method awq --format awq --calibration TEXT [options] IN_DIR OUT_DIR [NTHREADS]
+       quantfleet quantize --method rtn --format gptq|awq [options] IN_DIR OUT_DIR [NTHREADS]
 
-Writes a GPTQ checkpoint, the "gptq" format vLLM, transformers and exllama
-load, from a Hugging Face checkpoint folder: every transformer block's
-matrices (q/k/v/o, gate/up/down) quantized by GPTQ layer after layer over
-the calibration text, each layer from the activations the quantized layers
-before it produce; the embeddings, norms and output head copied as they
-are; config.json with its quantization_config, quantize_config.json, and
-the tokenizer and generation files. Dense Llama, Mistral, Qwen2 and Qwen3
-models. --method rtn writes the same format with every weight rounded to
-nearest on the same grid (no calibration text; the baseline GPTQ beats).
+Writes a quantized checkpoint that vLLM, transformers and exllama load,
+from a Hugging Face checkpoint folder: every transformer block's matrices
+(q/k/v/o, gate/up/down) quantized layer after layer over the calibration
+text, each layer from the activations the quantized layers before it
+produce; the embeddings, norms and output head copied as they are;
+config.json with its quantization_config, and the tokenizer and
+generation files. Dense Llama, Mistral, Qwen2 and Qwen3 models.
 
-  --calibration TEXT   the calibration text (required by --method gptq)
-  --bits B             2, 3, 4 (default) or 8
+  --format gptq   GPTQ's error feedback onto GPTQModel's grid, the "gptq"
+                  (v1) format (qweight, qzeros, scales, g_idx); also
+                  quantize_config.json
+  --format awq    AWQ's scales (searched per group of matrices sharing an
+                  input, folded into the norms and v/up rows), then
+                  AutoAWQ's 4-bit grid with a zero point, the GEMM layout
+  --method rtn    the format's grid, each weight rounded to nearest (no
+                  calibration text; the baseline the methods beat)
+
+  --calibration TEXT   the calibration text (required by gptq and awq)
+  --bits B             GPTQ: 2, 3, 4 (default) or 8; AWQ: 4
   --group-size G       columns per scale and zero point (128; -1: one per row)
-  --asym               asymmetric grid with a zero point per group (default:
-                       symmetric, zero point 2^(B-1), what Marlin kernels run)
+  --asym               GPTQ: a zero point per group (default: symmetric, zero
+                       point 2^(B-1), what Marlin kernels run)
   --desc-act           GPTQ's activation order (columns by decreasing input
                        energy; groups stay contiguous, g_idx is k / G)
-  --damp X             damping, a fraction of the mean Hessian diagonal (0.01)
+  --damp X             GPTQ's damping, a fraction of the mean Hessian
+                       diagonal (0.01)
   --chunks N, --ctx N  calibration chunks and tokens per chunk (8, 256)
   --json               print {"output", "layers", "matrices", "bytes"}
 )";
@@ -55,7 +65,7 @@ bool WantsCheckpointFormat(const std::vector<std::string>& args) {
   return false;
 }
 
-int RunGptqCheckpointCommand(const std::vector<std::string>& args) {
+int RunQuantizedCheckpointCommand(const std::vector<std::string>& args) {
   std::string method, format, calibration;
   int bits = 4, chunks = 8, ctx = 256;
   int64_t group = 128;
@@ -63,8 +73,8 @@ int RunGptqCheckpointCommand(const std::vector<std::string>& args) {
   double damp = 0.01;
   std::vector<std::string> positional;
   CommandLine line("quantfleet quantize");
-  line.Choice({"--method"}, &method, {"gptq", "rtn"})
-      .Choice({"--format"}, &format, {"gptq"})
+  line.Choice({"--method"}, &method, {"gptq", "awq", "rtn"})
+      .Choice({"--format"}, &format, {"gptq", "awq"})
       .Text({"--calibration"}, &calibration, "a text file")
       .Int({"--bits"}, &bits, 2, "2, 3, 4 or 8")
       .Value({"--group-size"}, "a number of columns, or -1",
@@ -89,9 +99,12 @@ int RunGptqCheckpointCommand(const std::vector<std::string>& args) {
       .Flag({"--json"}, &json)
       .Positional(&positional, 3);
   if (std::optional<int> exit = line.ParseOrExit(args, kUsage)) return *exit;
-  if (method.empty()) return Fail("--format gptq needs --method gptq (or rtn)");
-  if (method == "gptq" && calibration.empty()) return Fail("--method gptq needs --calibration TEXT");
-  if (bits != 2 && bits != 3 && bits != 4 && bits != 8) return Fail(absl::StrFormat("--bits %d: 2, 3, 4 or 8", bits));
+  if (method.empty()) return Fail(absl::StrFormat("--format %s needs --method %s (or rtn)", format, format));
+  if (method != "rtn" && method != format) {
+    return Fail(absl::StrFormat("--method %s writes --format %s (or --method rtn)", method, method));
+  }
+  const bool calibrated = method != "rtn";
+  if (calibrated && calibration.empty()) return Fail(absl::StrFormat("--method %s needs --calibration TEXT", method));
   if (positional.size() < 2) return Fail("give the checkpoint folder and the output folder: IN_DIR OUT_DIR");
   const std::string& in = positional[0];
   const std::string& out = positional[1];
@@ -104,15 +117,16 @@ int RunGptqCheckpointCommand(const std::vector<std::string>& args) {
         absl::StrFormat("%s: --format gptq reads a Hugging Face checkpoint folder (config.json, safetensors)", in));
   }
   std::vector<std::vector<TokenId>> calibration_chunks;
-  if (method == "gptq") {
+  if (calibrated) {
     absl::StatusOr<GgufModel> model = OpenModel(in);
     if (!model.ok()) return Fail(std::string(model.status().message()));
     absl::StatusOr<CalibrationText> text = LoadCalibrationText(*model, in, calibration, ctx, chunks);
     if (!text.ok()) return Fail(std::string(text.status().message()));
     calibration_chunks = std::move(text->chunks);
   }
-  GptqCheckpointOptions options;
-  options.error_feedback = method == "gptq";
+  QuantizedCheckpointOptions options;
+  options.format = format == "awq" ? CheckpointFormat::kAwq : CheckpointFormat::kGptq;
+  options.calibrated = calibrated;
   options.bits = bits;
   options.group_size = group;
   options.symmetric = !asym;
@@ -121,8 +135,8 @@ int RunGptqCheckpointCommand(const std::vector<std::string>& args) {
   options.threads = threads;
   options.quantizer = absl::StrFormat("quantfleet:%s", QUANTFLEET_VERSION);
   const bool tty = !json && isatty(STDERR_FILENO);
-  absl::StatusOr<GptqCheckpointReport> report =
-      WriteGptqCheckpoint(in, out, std::move(calibration_chunks), options, [&](const LayerReport& r, int n_layer) {
+  absl::StatusOr<QuantizedCheckpointReport> report =
+      WriteQuantizedCheckpoint(in, out, std::move(calibration_chunks), options, [&](const LayerReport& r, int n_layer) {
         if (json) return;
         absl::FPrintF(stderr, "%s%s: layer %d/%d done (%d matrices)%s", tty ? "\r" : "", method, r.layer + 1, n_layer,
                       r.matrices, tty && r.layer + 1 < n_layer ? "" : "\n");
@@ -135,8 +149,8 @@ int RunGptqCheckpointCommand(const std::vector<std::string>& args) {
             {{"output", out}, {"layers", report->layers}, {"matrices", report->matrices}, {"bytes", report->bytes}})
             .dump());
   } else {
-    absl::PrintF("%s: %s onto %d bits, group %d, %s: %d matrices in %d layers, %d bytes of weights\n", out,
-                 method == "gptq" ? "GPTQ" : "rounding to nearest", bits, group, asym ? "asymmetric" : "symmetric",
+    absl::PrintF("%s: %s checkpoint, %s onto %d bits, group %d: %d matrices in %d layers, %d bytes of weights\n", out,
+                 format == "awq" ? "AWQ" : "GPTQ", calibrated ? method : "rounding to nearest", bits, group,
                  report->matrices, report->layers, report->bytes);
   }
   return 0;

@@ -1,19 +1,21 @@
-// GPTQ checkpoints from a Hugging Face folder (the trained model of
-// ../shared/models): read back by a dequantizer written from the format's
-// definition (tests/tools/gptq_checkpoint_reader.h), every quantized
-// matrix is exactly what the solver chose, across bit widths, groupings
-// and grids; the other tensors are the folder's bytes; the config says
-// how it was quantized; and, evaluated through our forward pass against
-// the unquantized folder, GPTQ's error feedback gives a lower KL
-// divergence than rounding to nearest on the same grid. The command
-// line path (`quantize --method gptq --format gptq`) as a user runs it.
-#include "core/calibration/gptq_checkpoint.h"
+// GPTQ and AWQ checkpoints from a Hugging Face folder (the trained model
+// of ../shared/models): read back by a dequantizer written from the
+// formats' definitions (tests/tools/quantized_checkpoint_reader.h), every
+// quantized matrix is exactly what the method chose, across bit widths,
+// groupings and grids; the other tensors are the folder's bytes (AWQ's
+// folded norms excepted); the config says how it was quantized; and,
+// evaluated through our forward pass against the unquantized folder, GPTQ
+// gives a lower KL divergence than rounding to nearest on the same grid.
+// The command line path (`quantize --method gptq|awq|rtn --format ...`)
+// as a user runs it.
+#include "core/calibration/quantized_checkpoint.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <map>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "core/calibration/calibration_chunks.h"
 #include "core/convert/checkpoint_conversion.h"
@@ -21,8 +23,8 @@
 #include "core/model/runnable_model.h"
 #include "core/safetensors/safetensors_file.h"
 #include "nlohmann/json.hpp"
-#include "tests/tools/gptq_checkpoint_reader.h"
 #include "tests/tools/hf_checkpoint_writer.h"
+#include "tests/tools/quantized_checkpoint_reader.h"
 #include "tests/tools/subprocess.h"
 
 namespace quantfleet {
@@ -33,13 +35,13 @@ namespace fs = std::filesystem;
 std::string Shared() { return std::string(QUANTFLEET_DEFAULT_SHARED_MODELS) + "/pystdlib-tiny"; }
 std::string Bin() { return std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet"; }
 
-class GptqCheckpoint : public ::testing::Test {
+class QuantizedCheckpoint : public ::testing::Test {
  protected:
   // Each test its own folder: ctest runs them as processes side by side.
   void SetUp() override {
     dir_ = new fs::path(
         fs::path(::testing::TempDir()) /
-        ("gptq-checkpoint-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())));
+        ("quantized-checkpoint-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())));
     fs::remove_all(*dir_);
     ASSERT_TRUE(WriteHfCheckpoint(Shared() + "/model-f16.gguf", Folder(), {}).ok());
   }
@@ -73,32 +75,38 @@ class GptqCheckpoint : public ::testing::Test {
   }
   static fs::path* dir_;
 };
-fs::path* GptqCheckpoint::dir_ = nullptr;
+fs::path* QuantizedCheckpoint::dir_ = nullptr;
 
-TEST_F(GptqCheckpoint, ReadsBackToTheSolversWeights_AcrossBitsGroupsAndGrids) {
+TEST_F(QuantizedCheckpoint, ReadsBackToTheSolversWeights_AcrossBitsGroupsAndGrids) {
   const std::vector<std::vector<TokenId>> chunks = Chunks(4, 128);
   struct Variant {
+    CheckpointFormat format;
     int bits;
     int64_t group;
     bool symmetric, desc_act;
   };
-  for (const Variant& v : {Variant{4, 128, true, false}, Variant{3, -1, false, false}, Variant{8, 64, true, true},
-                           Variant{2, 32, false, false}}) {
-    const std::string out = (*dir_ / absl::StrFormat("out-%d-%d-%d", v.bits, v.group, v.symmetric)).string();
-    GptqCheckpointOptions options;
+  const CheckpointFormat gptq = CheckpointFormat::kGptq, awq = CheckpointFormat::kAwq;
+  for (const Variant& v :
+       {Variant{gptq, 4, 128, true, false}, Variant{gptq, 3, -1, false, false}, Variant{gptq, 8, 64, true, true},
+        Variant{gptq, 2, 32, false, false}, Variant{awq, 4, 128, true, false}, Variant{awq, 4, 64, true, false}}) {
+    const bool is_awq = v.format == awq;
+    const std::string out =
+        (*dir_ / absl::StrFormat("out-%s-%d-%d-%d", is_awq ? "awq" : "gptq", v.bits, v.group, v.symmetric)).string();
+    QuantizedCheckpointOptions options;
+    options.format = v.format;
     options.bits = v.bits;
     options.group_size = v.group;
     options.symmetric = v.symmetric;
     options.desc_act = v.desc_act;
     options.threads = 2;
     std::map<std::string, std::vector<float>> chosen;
-    absl::StatusOr<GptqCheckpointReport> report = WriteGptqCheckpoint(
+    absl::StatusOr<QuantizedCheckpointReport> report = WriteQuantizedCheckpoint(
         Folder(), out, chunks, options, nullptr,
         [&](const std::string& name, const std::vector<float>& values, int64_t, int64_t) { chosen[name] = values; });
     ASSERT_TRUE(report.ok()) << report.status();
     EXPECT_EQ(report->layers, 4);
     EXPECT_EQ(report->matrices, 28);
-    absl::StatusOr<std::map<std::string, DequantizedMatrix>> read = ReadGptqCheckpoint(out);
+    absl::StatusOr<std::map<std::string, DequantizedMatrix>> read = ReadQuantizedCheckpoint(out);
     ASSERT_TRUE(read.ok()) << read.status();
     ASSERT_EQ(read->size(), 28u);
     const std::map<std::string, std::string> gguf_names = {
@@ -116,7 +124,8 @@ TEST_F(GptqCheckpoint, ReadsBackToTheSolversWeights_AcrossBitsGroupsAndGrids) {
       for (size_t i = 0; i < m.values.size(); ++i) differ += chosen[gguf][i] != m.values[i];
       EXPECT_EQ(differ, 0u) << module << " (" << v.bits << " bits, group " << v.group << ")";
     }
-    // The unquantized tensors are the folder's own bytes.
+    // The unquantized tensors are the folder's own bytes; AWQ rewrites the
+    // norms its scales fold into.
     absl::StatusOr<SafetensorsFile> in = SafetensorsFile::Open(Folder() + "/model.safetensors");
     absl::StatusOr<SafetensorsFile> written = SafetensorsFile::Open(out + "/model.safetensors");
     ASSERT_TRUE(in.ok() && written.ok());
@@ -125,26 +134,32 @@ TEST_F(GptqCheckpoint, ReadsBackToTheSolversWeights_AcrossBitsGroupsAndGrids) {
       const SafetensorsTensor* a = in->Find(name);
       const SafetensorsTensor* b = written->Find(name);
       ASSERT_TRUE(a != nullptr && b != nullptr) << name;
-      EXPECT_EQ(std::string(reinterpret_cast<const char*>(a->data), a->nbytes),
-                std::string(reinterpret_cast<const char*>(b->data), b->nbytes))
-          << name;
+      const bool same = std::string(reinterpret_cast<const char*>(a->data), a->nbytes) ==
+                        std::string(reinterpret_cast<const char*>(b->data), b->nbytes);
+      EXPECT_EQ(same, !(is_awq && absl::StrContains(name, "layernorm"))) << name;
     }
     const nlohmann::json config = nlohmann::json::parse(*ReadRegularFile(out + "/config.json"));
     const nlohmann::json& q = config["quantization_config"];
-    EXPECT_EQ(q["quant_method"], "gptq");
-    EXPECT_EQ(q["checkpoint_format"], "gptq");
     EXPECT_EQ(q["bits"], v.bits);
     EXPECT_EQ(q["group_size"], v.group);
-    EXPECT_EQ(q["sym"], v.symmetric);
-    EXPECT_EQ(q["desc_act"], v.desc_act);
+    if (is_awq) {
+      EXPECT_EQ(q["quant_method"], "awq");
+      EXPECT_EQ(q["version"], "gemm");
+      EXPECT_EQ(q["zero_point"], true);
+    } else {
+      EXPECT_EQ(q["quant_method"], "gptq");
+      EXPECT_EQ(q["checkpoint_format"], "gptq");
+      EXPECT_EQ(q["sym"], v.symmetric);
+      EXPECT_EQ(q["desc_act"], v.desc_act);
+      EXPECT_TRUE(fs::exists(out + "/quantize_config.json"));
+    }
     EXPECT_EQ(config["architectures"][0], "LlamaForCausalLM");
-    EXPECT_TRUE(fs::exists(out + "/quantize_config.json"));
     EXPECT_TRUE(fs::exists(out + "/tokenizer.model"));
     EXPECT_TRUE(fs::exists(out + "/tokenizer_config.json"));
   }
 }
 
-TEST_F(GptqCheckpoint, CommandLine_ErrorFeedbackBeatsRoundingToNearestOnTheSameGrid) {
+TEST_F(QuantizedCheckpoint, CommandLine_GptqAndAwqBeatRoundingToNearestOnTheSameGrid) {
   const std::string gptq = (*dir_ / "cli-gptq").string();
   ProcessResult r =
       RunProcess({Bin(), "quantize", "--method", "gptq", "--format", "gptq", "--calibration", Shared() + "/calib.txt",
@@ -152,15 +167,28 @@ TEST_F(GptqCheckpoint, CommandLine_ErrorFeedbackBeatsRoundingToNearestOnTheSameG
                  absl::Minutes(5));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(nlohmann::json::parse(r.output)["matrices"], 28);
-  GptqCheckpointOptions rtn;
-  rtn.error_feedback = false;
-  rtn.threads = 2;
   const std::string nearest = (*dir_ / "rtn").string();
-  ASSERT_TRUE(WriteGptqCheckpoint(Folder(), nearest, Chunks(8, 256), rtn).ok());
+  ProcessResult rtn =
+      RunProcess({Bin(), "quantize", "--method", "rtn", "--format", "gptq", Folder(), nearest, "2"}, absl::Minutes(2));
+  ASSERT_EQ(rtn.exit_code, 0) << rtn.output;
   const double kld_gptq = Kld(gptq), kld_rtn = Kld(nearest);
-  std::printf("4-bit group 128 symmetric: mean KLD GPTQ %.6f, round to nearest %.6f (%.2fx)\n", kld_gptq, kld_rtn,
+  std::printf("GPTQ 4-bit group 128 symmetric: mean KLD GPTQ %.6f, round to nearest %.6f (%.2fx)\n", kld_gptq, kld_rtn,
               kld_gptq / kld_rtn);
   EXPECT_LT(kld_gptq, kld_rtn);
+
+  // AWQ's format: its scales against rounding to nearest on the same grid.
+  const std::string awq = (*dir_ / "cli-awq").string(), awq_rtn = (*dir_ / "awq-rtn").string();
+  ProcessResult a = RunProcess({Bin(), "quantize", "--method", "awq", "--format", "awq", "--calibration",
+                                Shared() + "/calib.txt", "--chunks", "8", "--ctx", "256", Folder(), awq, "2"},
+                               absl::Minutes(5));
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  ProcessResult ar =
+      RunProcess({Bin(), "quantize", "--method", "rtn", "--format", "awq", Folder(), awq_rtn, "2"}, absl::Minutes(2));
+  ASSERT_EQ(ar.exit_code, 0) << ar.output;
+  const double kld_awq = Kld(awq), kld_awq_rtn = Kld(awq_rtn);
+  std::printf("AWQ 4-bit group 128: mean KLD AWQ %.6f, round to nearest %.6f (%.2fx)\n", kld_awq, kld_awq_rtn,
+              kld_awq / kld_awq_rtn);
+  EXPECT_LT(kld_awq, kld_awq_rtn);
 
   // Bad requests are refused naming the option.
   ProcessResult bits = RunProcess({Bin(), "quantize", "--method", "gptq", "--format", "gptq", "--calibration",

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Benchmark: GPTQ checkpoints (the "gptq" format vLLM and transformers load)
-# of the trained model in ../shared/models/pystdlib-tiny, written from its
-# Hugging Face folder by `quantize --method gptq --format gptq`, against
-# rounding to nearest on the same grid (`--method rtn`) and, for scale,
-# llama.cpp's Q4_K_M with an importance matrix (the bytes llama-quantize
-# writes), all in one run. Each checkpoint is read back by the format's
-# definition (quantfleet-gptq-dequantize) and measured by `quantfleet eval`
-# against the unquantized folder over the held-out text. Not part of ctest:
+# Benchmark: GPTQ and AWQ checkpoints (the formats vLLM and transformers
+# load) of the trained model in ../shared/models/pystdlib-tiny, written from
+# its Hugging Face folder by `quantize --method gptq|awq --format ...`,
+# against rounding to nearest on the same grid (`--method rtn`) and, for
+# scale, llama.cpp's Q4_K_M with an importance matrix (the bytes
+# llama-quantize writes), all in one run. Each checkpoint is read back by
+# the format's definition (quantfleet-checkpoint-dequantize) and measured
+# by `quantfleet eval` against the unquantized folder over the held-out
+# text. Not part of ctest:
 #
-#   bench/gptq_checkpoint_bench.sh [--chunks N] [--markdown]
+#   bench/checkpoint_bench.sh [--chunks N] [--markdown]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,7 @@ while (( $# )); do
   esac
 done
 shared=../shared/models/pystdlib-tiny
-work=build/bench/gptq-checkpoint
+work=build/bench/checkpoint
 rm -rf "$work"
 mkdir -p "$work"
 build/bin/quantfleet-hf-checkpoint "$shared/model-f16.gguf" "$work/pystdlib-tiny"
@@ -40,18 +41,19 @@ print("%s|%s|%.3f|%.6f|%.2f" % (sys.argv[2], sys.argv[3], r["ppl"]["value"], r["
 }
 
 rows=()
-for spec in "4 128 sym" "4 128 asym" "3 128 sym" "8 128 sym"; do
-  read -r bits group grid <<<"$spec"
+for spec in "gptq 4 128 sym" "gptq 4 128 asym" "gptq 3 128 sym" "gptq 8 128 sym" "awq 4 128 zero" "awq 4 64 zero"; do
+  read -r format bits group grid <<<"$spec"
   flags=(--bits "$bits" --group-size "$group")
   [[ $grid == asym ]] && flags+=(--asym)
-  for method in rtn gptq; do
-    out="$work/$method-$bits-$group-$grid"
+  for method in rtn "$format"; do
+    out="$work/$format-$method-$bits-$group-$grid"
     calibration=()
-    [[ $method == gptq ]] && calibration=(--calibration "$shared/calib.txt")
-    build/bin/quantfleet quantize --method "$method" --format gptq "${calibration[@]}" "${flags[@]}" \
+    [[ $method != rtn ]] && calibration=(--calibration "$shared/calib.txt")
+    build/bin/quantfleet quantize --method "$method" --format "$format" "${calibration[@]}" "${flags[@]}" \
       "$work/pystdlib-tiny" "$out" "$threads" >/dev/null 2>&1
-    build/bin/quantfleet-gptq-dequantize "$out" "$out-dequantized"
-    rows+=("$(measure "$bits-bit g$group $grid, $method" "$out-dequantized" "$(stat -c %s "$out/model.safetensors")")")
+    build/bin/quantfleet-checkpoint-dequantize "$out" "$out-dequantized"
+    rows+=("$(measure "$format $bits-bit g$group $grid, $method" "$out-dequantized" \
+      "$(stat -c %s "$out/model.safetensors")")")
   done
 done
 build/bin/quantfleet imatrix -m "$work/pystdlib-tiny" -f "$shared/calib.txt" -c 256 --chunks 8 -t "$threads" \
