@@ -439,25 +439,31 @@ absl::Status AddAuthorship(const std::string& dir, const Json& config, const Par
     }
   }
   meta.Set(GgufKv::Str("general.name", *a.name));
-  SetString(meta, "general.author", a.author);
-  SetString(meta, "general.version", a.version);
-  SetString(meta, "general.organization", a.organization);
-  SetString(meta, "general.finetune", a.finetune);
-  SetString(meta, "general.basename", a.basename);
-  SetString(meta, "general.description", a.description);
-  SetString(meta, "general.quantized_by", a.quantized_by);
-  SetString(meta, "general.size_label", a.size_label);
+  // The keys in the order the converter writes them; the license (one, or
+  // a list joined) between the size label and its name.
+  const std::pair<const char*, const std::optional<std::string>*> before_license[] = {
+      {"general.author", &a.author},
+      {"general.version", &a.version},
+      {"general.organization", &a.organization},
+      {"general.finetune", &a.finetune},
+      {"general.basename", &a.basename},
+      {"general.description", &a.description},
+      {"general.quantized_by", &a.quantized_by},
+      {"general.size_label", &a.size_label}};
+  const std::pair<const char*, const std::optional<std::string>*> after_license[] = {
+      {"general.license.name", &a.license_name},
+      {"general.license.link", &a.license_link},
+      {"general.url", &a.url},
+      {"general.doi", &a.doi},
+      {"general.uuid", &a.uuid},
+      {"general.repo_url", &a.repo_url},
+      {"general.source.url", &a.source_url},
+      {"general.source.doi", &a.source_doi},
+      {"general.source.uuid", &a.source_uuid},
+      {"general.source.repo_url", &a.source_repo_url}};
+  for (const auto& [key, value] : before_license) SetString(meta, key, *value);
   if (a.license) meta.Set(GgufKv::Str("general.license", absl::StrJoin(*a.license, ",")));
-  SetString(meta, "general.license.name", a.license_name);
-  SetString(meta, "general.license.link", a.license_link);
-  SetString(meta, "general.url", a.url);
-  SetString(meta, "general.doi", a.doi);
-  SetString(meta, "general.uuid", a.uuid);
-  SetString(meta, "general.repo_url", a.repo_url);
-  SetString(meta, "general.source.url", a.source_url);
-  SetString(meta, "general.source.doi", a.source_doi);
-  SetString(meta, "general.source.uuid", a.source_uuid);
-  SetString(meta, "general.source.repo_url", a.source_repo_url);
+  for (const auto& [key, value] : after_license) SetString(meta, key, *value);
   if (a.base_models) WriteEntries(meta, "base_model", *a.base_models);
   if (a.datasets) WriteEntries(meta, "dataset", *a.datasets);
   if (a.tags) meta.Set(GgufKv::StrArray("general.tags", *a.tags));

@@ -167,28 +167,26 @@ TEST_F(QuantizedCheckpoint, CommandLine_GptqAndAwqBeatRoundingToNearestOnTheSame
                  absl::Minutes(5));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(nlohmann::json::parse(r.output)["matrices"], 28);
-  const std::string nearest = (*dir_ / "rtn").string();
-  ProcessResult rtn =
-      RunProcess({Bin(), "quantize", "--method", "rtn", "--format", "gptq", Folder(), nearest, "2"}, absl::Minutes(2));
-  ASSERT_EQ(rtn.exit_code, 0) << rtn.output;
-  const double kld_gptq = Kld(gptq), kld_rtn = Kld(nearest);
-  std::printf("GPTQ 4-bit group 128 symmetric: mean KLD GPTQ %.6f, round to nearest %.6f (%.2fx)\n", kld_gptq, kld_rtn,
-              kld_gptq / kld_rtn);
-  EXPECT_LT(kld_gptq, kld_rtn);
-
+  // Each method against rounding to nearest on its format's grid, both
+  // measured against the unquantized folder.
+  auto versus_nearest = [&](const std::string& format, const std::string& method_dir) {
+    const std::string nearest = (*dir_ / (format + "-rtn")).string();
+    ProcessResult rtn = RunProcess({Bin(), "quantize", "--method", "rtn", "--format", format, Folder(), nearest, "2"},
+                                   absl::Minutes(2));
+    EXPECT_EQ(rtn.exit_code, 0) << rtn.output;
+    const double kld = Kld(method_dir), kld_rtn = Kld(nearest);
+    std::printf("%s 4-bit group 128: mean KLD %.6f, round to nearest %.6f (%.2fx)\n", format.c_str(), kld, kld_rtn,
+                kld / kld_rtn);
+    EXPECT_LT(kld, kld_rtn) << format;
+  };
+  versus_nearest("gptq", gptq);
   // AWQ's format: its scales against rounding to nearest on the same grid.
-  const std::string awq = (*dir_ / "cli-awq").string(), awq_rtn = (*dir_ / "awq-rtn").string();
+  const std::string awq = (*dir_ / "cli-awq").string();
   ProcessResult a = RunProcess({Bin(), "quantize", "--method", "awq", "--format", "awq", "--calibration",
                                 Shared() + "/calib.txt", "--chunks", "8", "--ctx", "256", Folder(), awq, "2"},
                                absl::Minutes(5));
   ASSERT_EQ(a.exit_code, 0) << a.output;
-  ProcessResult ar =
-      RunProcess({Bin(), "quantize", "--method", "rtn", "--format", "awq", Folder(), awq_rtn, "2"}, absl::Minutes(2));
-  ASSERT_EQ(ar.exit_code, 0) << ar.output;
-  const double kld_awq = Kld(awq), kld_awq_rtn = Kld(awq_rtn);
-  std::printf("AWQ 4-bit group 128: mean KLD AWQ %.6f, round to nearest %.6f (%.2fx)\n", kld_awq, kld_awq_rtn,
-              kld_awq / kld_awq_rtn);
-  EXPECT_LT(kld_awq, kld_awq_rtn);
+  versus_nearest("awq", awq);
 
   // Bad requests are refused naming the option.
   ProcessResult bits = RunProcess({Bin(), "quantize", "--method", "gptq", "--format", "gptq", "--calibration",

@@ -21,6 +21,7 @@
 #include "coordinator/request_limits.h"
 #include "core/util/clock.h"
 #include "core/util/crc32c.h"
+#include "tests/fuzz/fuzz_seed.h"
 #include "tests/tools/test_model.h"
 
 namespace {
@@ -175,14 +176,7 @@ std::string SeedScript() {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  // QUANTFLEET_FUZZ_WRITE_SEED=FILE: write the seed script there and stop.
-  if (const char* seed = std::getenv("QUANTFLEET_FUZZ_WRITE_SEED"); seed != nullptr) {
-    const std::string script = SeedScript();
-    FILE* f = std::fopen(seed, "wb");
-    const bool ok = f != nullptr && std::fwrite(script.data(), 1, script.size(), f) == script.size();
-    if (f != nullptr) std::fclose(f);
-    std::exit(ok ? 0 : 1);
-  }
+  quantfleet::WriteSeedIfAsked(SeedScript);
   // Under /dev/shm when there is one: the store fsyncs every change.
   const fs::path base = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
   root = new std::string((base / ("qf-coordinator-fuzz-" + std::to_string(::getpid()))).string());

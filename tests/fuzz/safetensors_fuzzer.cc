@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "core/safetensors/safetensors_file.h"
+#include "tests/fuzz/fuzz_seed.h"
 
 namespace {
 
@@ -28,13 +29,7 @@ std::string Seed() {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  if (const char* seed = std::getenv("QUANTFLEET_FUZZ_WRITE_SEED"); seed != nullptr) {
-    const std::string bytes = Seed();
-    FILE* f = std::fopen(seed, "wb");
-    const bool ok = f != nullptr && std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-    if (f != nullptr) std::fclose(f);
-    std::exit(ok ? 0 : 1);
-  }
+  quantfleet::WriteSeedIfAsked(Seed);
   return 0;
 }
 

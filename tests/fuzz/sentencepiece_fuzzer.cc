@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "core/convert/sentencepiece_model.h"
+#include "tests/fuzz/fuzz_seed.h"
 
 namespace {
 
@@ -30,13 +31,7 @@ std::string Seed() {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  if (const char* seed = std::getenv("QUANTFLEET_FUZZ_WRITE_SEED"); seed != nullptr) {
-    const std::string bytes = Seed();
-    FILE* f = std::fopen(seed, "wb");
-    const bool ok = f != nullptr && std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-    if (f != nullptr) std::fclose(f);
-    std::exit(ok ? 0 : 1);
-  }
+  quantfleet::WriteSeedIfAsked(Seed);
   return 0;
 }
 
