@@ -41,7 +41,7 @@ TEST(Awq, FoldedScalesKeepTheModelsFunctionAndLowerTheGroupsError) {
       group.x_mean = means.Mean(entry);
       group.columns = static_cast<int64_t>(group.x_mean.size());
       group.shared = std::move(shared);
-      for (auto [w, rows] : members) group.members.push_back({w->data(), rows, GgmlType::kQ4_K});
+      for (auto [w, rows] : members) group.members.push_back({w->data(), rows, GgmlType::kQ4_K, nullptr});
       absl::StatusOr<AwqScales> s = SearchAwqScales(group);
       EXPECT_TRUE(s.ok()) << s.status();
       if (!s.ok()) return std::vector<float>();
