@@ -173,6 +173,11 @@ how the weight matrices are rounded:
                               with static groups); the file keeps ordinary
                               blocks
 
+checkpoints for vLLM and transformers instead of GGUF (from a Hugging Face
+checkpoint folder; `quantfleet quantize --format gptq --help` for the options):
+  --format gptq               GPTQModel's "gptq" format (--method gptq or rtn)
+  --format awq                AutoAWQ's GEMM format (--method awq or rtn)
+
 the best mix for a size (instead of TYPE's fixed recipe for the weight matrices):
   --target-size SIZE          the file is at most SIZE (14200000, 14.2MiB, 20GiB)
   --target-bpw BITS           or at most BITS bits per weight on average
