@@ -27,7 +27,8 @@ from a Hugging Face checkpoint folder: every transformer block's matrices
 text, each layer from the activations the quantized layers before it
 produce; the embeddings, norms and output head copied as they are;
 config.json with its quantization_config, and the tokenizer and
-generation files. Dense Llama, Mistral, Qwen2 and Qwen3 models.
+generation files. Llama, Mistral, Mixtral, Qwen2, Qwen3 and Qwen3-MoE models
+(each expert its own module).
 
   --format gptq   GPTQ's error feedback onto GPTQModel's grid, the "gptq"
                   (v1) format (qweight, qzeros, scales, g_idx); also

@@ -186,39 +186,26 @@ absl::StatusOr<QuantizedCheckpointReport> WriteQuantizedCheckpoint(
   const bool awq = options.format == CheckpointFormat::kAwq;
   QF_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointConversion> conversion,
                       CheckpointConversion::Plan(hf_dir, OutType::kAuto));
-  if (!conversion->architecture().expert_projections.empty()) {
-    return absl::UnimplementedError(
-        absl::StrFormat("%s: %s is a mixture of experts; quantized checkpoints are written for dense models so far",
-                        hf_dir, conversion->architecture().hf_name));
-  }
   QF_ASSIGN_OR_RETURN(GgufModel model, conversion->ToModel());
   QuantizeOptions all_f32;
   all_f32.file_type = *ParseFileType("F32");
   QF_ASSIGN_OR_RETURN(QuantizePlan plan, BuildQuantizePlan(model, all_f32, nullptr, false));
-  // Every matrix must split into whole groups and pack into whole words.
-  for (const PlannedTensor& t : plan.tensors) {
-    if (LayerOf(t.output.name) < 0 || t.output.n_dims() != 2 || absl::EndsWith(t.output.name, "_norm.weight")) continue;
-    const int64_t k = t.output.ne[0], n = t.output.ne[1];
-    if ((options.group_size > 0 && k % options.group_size != 0) || k % 32 != 0 || n % 32 != 0) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "tensor '%s' (%d inputs, %d outputs): quantized checkpoints need both multiples of 32 and the inputs a "
-          "multiple of the group size %d",
-          t.output.name, k, n, options.group_size));
-    }
-  }
-  // Checkpoint row n of a GGUF tensor is grid row row_of[n].
-  auto rows_of = [&](const std::string& gguf_name, int64_t rows) {
-    int heads = 0;
+  // The checkpoint tensor matrix `e` of a GGUF tensor comes from (one per
+  // expert of a merged one), and which grid row its row n is.
+  auto source_of = [&](const std::string& gguf_name, int64_t e) -> const ConvertedTensor* {
     for (const ConvertedTensor& ct : conversion->tensors()) {
-      if (ct.info.name == gguf_name) heads = ct.permute_heads;
+      if (ct.info.name == gguf_name && e < static_cast<int64_t>(ct.sources.size())) return &ct;
     }
+    return nullptr;
+  };
+  auto rows_of = [](const ConvertedTensor& ct, int64_t rows) {
     auto row = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(rows));
-    for (int64_t r = 0; r < rows; ++r) (*row)[static_cast<size_t>(RotaryRowSource(r, rows, heads))] = r;
+    for (int64_t r = 0; r < rows; ++r) (*row)[static_cast<size_t>(RotaryRowSource(r, rows, ct.permute_heads))] = r;
     return row;
   };
 
   absl::Mutex mu;
-  std::map<std::string, Module> solved;  // by GGUF name
+  std::map<std::string, Module> solved;  // by checkpoint tensor name
   LayerwiseOptions layerwise;
   layerwise.awq = awq && options.calibrated;
   layerwise.gptq = !awq;
@@ -234,8 +221,10 @@ absl::StatusOr<QuantizedCheckpointReport> WriteQuantizedCheckpoint(
       std::copy(values.begin(), values.end(), back);
     };
   }
-  layerwise.solve = [&](const PlannedTensor& t, int64_t, const float* w, int64_t rows, int64_t columns,
+  layerwise.solve = [&](const PlannedTensor& t, int64_t matrix, const float* w, int64_t rows, int64_t columns,
                         std::vector<double> hessian) -> Bytes {
+    const ConvertedTensor* source = source_of(t.output.name, matrix);
+    if (source == nullptr) return absl::InternalError("no checkpoint tensor behind it");
     IntGrid grid;
     std::vector<float> values;
     if (awq) {
@@ -255,7 +244,8 @@ absl::StatusOr<QuantizedCheckpointReport> WriteQuantizedCheckpoint(
     }
     std::vector<uint8_t> bytes(values.size() * sizeof(float));
     std::memcpy(bytes.data(), values.data(), bytes.size());
-    Module m{std::make_shared<const IntGrid>(std::move(grid)), rows_of(t.output.name, rows)};
+    Module m{std::make_shared<const IntGrid>(std::move(grid)), rows_of(*source, rows)};
+    const std::string& name = source->sources[static_cast<size_t>(matrix)]->name;
     absl::MutexLock lock(&mu);
     if (observer) {
       std::vector<float> ordered(values.size());
@@ -263,9 +253,9 @@ absl::StatusOr<QuantizedCheckpointReport> WriteQuantizedCheckpoint(
         std::copy(values.begin() + (*m.row)[n] * columns, values.begin() + ((*m.row)[n] + 1) * columns,
                   ordered.begin() + n * columns);
       }
-      observer(t.output.name, ordered, rows, columns);
+      observer(name, ordered, rows, columns);
     }
-    solved[t.output.name] = std::move(m);
+    solved[name] = std::move(m);
     return bytes;
   };
   QF_ASSIGN_OR_RETURN(
@@ -280,9 +270,21 @@ absl::StatusOr<QuantizedCheckpointReport> WriteQuantizedCheckpoint(
   std::stable_sort(order.begin(), order.end(), [](const PlannedTensor* a, const PlannedTensor* b) {
     return LayerOf(a->output.name) < LayerOf(b->output.name);
   });
+  // Every matrix must split into whole groups and pack into whole words.
+  for (const PlannedTensor* t : order) {
+    const int64_t k = t->output.ne[0], n = t->output.ne[1];
+    if (absl::EndsWith(t->output.name, "_norm.weight")) continue;
+    if ((options.group_size > 0 && k % options.group_size != 0) || k % 32 != 0 || n % 32 != 0) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "tensor '%s' (%d inputs, %d outputs): quantized checkpoints need both multiples of 32 and the inputs a "
+          "multiple of the group size %d",
+          t->output.name, k, n, options.group_size));
+    }
+  }
   QuantizedCheckpointReport report;
   std::map<std::string, std::vector<float>> norms;  // folded, by GGUF name
   for (const PlannedTensor* t : order) {
+    for (int64_t e = 1; e < t->output.ne[2]; ++e) QF_RETURN_IF_ERROR(method->Quantize(*t, e).status());
     QF_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, method->Quantize(*t, 0));
     if (absl::EndsWith(t->output.name, "_norm.weight")) {
       std::vector<float>& v = norms[t->output.name];
@@ -304,7 +306,7 @@ absl::StatusOr<QuantizedCheckpointReport> WriteQuantizedCheckpoint(
     for (const ConvertedTensor& ct : conversion->tensors()) {
       if (ct.sources.size() == 1 && ct.sources[0] == src) gguf = ct.info.name;
     }
-    if (auto it = solved.find(gguf); it != solved.end()) {
+    if (auto it = solved.find(src->name); it != solved.end()) {
       const std::string module = src->name.substr(0, src->name.size() - std::string(".weight").size());
       for (SafetensorsEntry& e : awq ? AwqTensors(module, it->second) : GptqTensors(module, it->second, options.bits)) {
         entries.push_back(std::move(e));

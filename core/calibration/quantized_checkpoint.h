@@ -30,9 +30,12 @@
 // copied in its dtype. config.json gains "quantization_config"; the
 // tokenizer and generation files are copied.
 //
-// Dense Llama-family and Qwen models (no mixtures of experts yet).
-// The observer sees each matrix as the file will hold it (for AWQ with
-// its scales folded in).
+// Llama, Mistral, Mixtral, Qwen2, Qwen3 and Qwen3-MoE models: each expert
+// of a mixture is its own module, solved over the tokens routed to it
+// (rounded to nearest when none were); AWQ's scales are folded for dense
+// models only (a mixture's experts get its grid unscaled). The observer
+// sees each matrix as the file will hold it (for AWQ with its scales
+// folded in).
 //
 // Thread-safety: one call at a time per output folder; the observer is
 // called from the solving threads, one matrix at a time.
@@ -72,9 +75,9 @@ struct QuantizedCheckpointReport {
   uint64_t bytes = 0;  // of the weights file
 };
 
-// A solved matrix as the checkpoint will hold it, dequantized: its GGUF
-// name (blk.L.attn_q.weight), rows in the checkpoint's (Hugging Face's)
-// order, rows x columns floats.
+// A solved matrix as the checkpoint will hold it, dequantized: its
+// checkpoint name (model.layers.L.self_attn.q_proj.weight), rows in the
+// checkpoint's order, rows x columns floats.
 using SolvedMatrixObserver =
     std::function<void(const std::string& name, const std::vector<float>& values, int64_t rows, int64_t columns)>;
 

@@ -26,6 +26,7 @@
 #include "tests/tools/hf_checkpoint_writer.h"
 #include "tests/tools/quantized_checkpoint_reader.h"
 #include "tests/tools/subprocess.h"
+#include "tests/tools/test_model.h"
 
 namespace quantfleet {
 namespace {
@@ -109,19 +110,11 @@ TEST_F(QuantizedCheckpoint, ReadsBackToTheSolversWeights_AcrossBitsGroupsAndGrid
     absl::StatusOr<std::map<std::string, DequantizedMatrix>> read = ReadQuantizedCheckpoint(out);
     ASSERT_TRUE(read.ok()) << read.status();
     ASSERT_EQ(read->size(), 28u);
-    const std::map<std::string, std::string> gguf_names = {
-        {"self_attn.q_proj", "attn_q"},      {"self_attn.k_proj", "attn_k"}, {"self_attn.v_proj", "attn_v"},
-        {"self_attn.o_proj", "attn_output"}, {"mlp.gate_proj", "ffn_gate"},  {"mlp.up_proj", "ffn_up"},
-        {"mlp.down_proj", "ffn_down"}};
     for (const auto& [module, m] : *read) {
-      // model.layers.L.X -> blk.L.Y.weight
-      const size_t after_layer = module.find('.', std::string("model.layers.").size());
-      const std::string layer = module.substr(13, after_layer - 13);
-      const std::string gguf = "blk." + layer + "." + gguf_names.at(module.substr(after_layer + 1)) + ".weight";
-      ASSERT_TRUE(chosen.count(gguf)) << gguf;
-      ASSERT_EQ(chosen[gguf].size(), m.values.size()) << module;
+      const std::vector<float>& want = chosen[module + ".weight"];
+      ASSERT_EQ(want.size(), m.values.size()) << module;
       size_t differ = 0;
-      for (size_t i = 0; i < m.values.size(); ++i) differ += chosen[gguf][i] != m.values[i];
+      for (size_t i = 0; i < m.values.size(); ++i) differ += want[i] != m.values[i];
       EXPECT_EQ(differ, 0u) << module << " (" << v.bits << " bits, group " << v.group << ")";
     }
     // The unquantized tensors are the folder's own bytes; AWQ rewrites the
@@ -156,6 +149,56 @@ TEST_F(QuantizedCheckpoint, ReadsBackToTheSolversWeights_AcrossBitsGroupsAndGrid
     EXPECT_EQ(config["architectures"][0], "LlamaForCausalLM");
     EXPECT_TRUE(fs::exists(out + "/tokenizer.model"));
     EXPECT_TRUE(fs::exists(out + "/tokenizer_config.json"));
+  }
+}
+
+// A mixture of experts (Mixtral's layout): every expert is its own module,
+// read back to what was chosen for it; the router is copied.
+TEST_F(QuantizedCheckpoint, MixtureOfExperts_EachExpertIsAModule) {
+  TestModelSpec spec;
+  spec.n_layer = 2;
+  spec.n_embd = 64;
+  spec.n_ff = 64;
+  spec.n_expert = 4;
+  spec.type = GgmlType::kF16;
+  ASSERT_TRUE(WriteTestVocab((*dir_ / "vocab.gguf").string()).ok());
+  spec.vocab_from = (*dir_ / "vocab.gguf").string();
+  ASSERT_TRUE(WriteTestModel(spec, (*dir_ / "moe.gguf").string()).ok());
+  const std::string folder = (*dir_ / "moe").string();
+  ASSERT_TRUE(WriteHfCheckpoint((*dir_ / "moe.gguf").string(), folder, {}).ok());
+  absl::StatusOr<GgufModel> model = OpenModel(folder);
+  ASSERT_TRUE(model.ok()) << model.status();
+  absl::StatusOr<RunnableModel> runnable = MakeRunnable(*model, folder);
+  ASSERT_TRUE(runnable.ok()) << runnable.status();
+  const std::vector<TokenId> tokens = runnable->tokenizer.Tokenize(std::string(2000, 'a') + " bcd efg", true, false);
+  absl::StatusOr<std::vector<std::vector<TokenId>>> chunks = CutChunks(*runnable->vocab, tokens, 64, 4);
+  ASSERT_TRUE(chunks.ok()) << chunks.status();
+  for (CheckpointFormat format : {CheckpointFormat::kGptq, CheckpointFormat::kAwq}) {
+    QuantizedCheckpointOptions options;
+    options.format = format;
+    options.group_size = 32;
+    options.threads = 2;
+    const std::string out = folder + (format == CheckpointFormat::kAwq ? "-awq" : "-gptq");
+    std::map<std::string, std::vector<float>> chosen;
+    absl::StatusOr<QuantizedCheckpointReport> report = WriteQuantizedCheckpoint(
+        folder, out, *chunks, options, nullptr,
+        [&](const std::string& name, const std::vector<float>& values, int64_t, int64_t) { chosen[name] = values; });
+    ASSERT_TRUE(report.ok()) << report.status();
+    // 2 layers x (4 attention matrices + 4 experts x 3).
+    EXPECT_EQ(report->matrices, 2 * (4 + 4 * 3));
+    absl::StatusOr<std::map<std::string, DequantizedMatrix>> read = ReadQuantizedCheckpoint(out);
+    ASSERT_TRUE(read.ok()) << read.status();
+    ASSERT_EQ(read->size(), chosen.size());
+    EXPECT_TRUE(read->count("model.layers.1.block_sparse_moe.experts.3.w2"));
+    for (const auto& [module, m] : *read) {
+      const std::vector<float>& want = chosen[module + ".weight"];
+      ASSERT_EQ(want, m.values) << module;
+    }
+    absl::StatusOr<SafetensorsFile> written = SafetensorsFile::Open(out + "/model.safetensors");
+    ASSERT_TRUE(written.ok());
+    const SafetensorsTensor* router = written->Find("model.layers.0.block_sparse_moe.gate.weight");
+    ASSERT_NE(router, nullptr);
+    EXPECT_EQ(router->shape, (std::vector<int64_t>{4, 64}));
   }
 }
 
