@@ -8,6 +8,7 @@
 #include "client/convert_command.h"
 #include "client/eval_command.h"
 #include "client/fit_command.h"
+#include "client/health_command.h"
 #include "client/imatrix_command.h"
 #include "client/inspect_command.h"
 #include "client/quantize_command.h"
@@ -36,6 +37,7 @@ commands:
   jobs       list the jobs
   workers    list the workers and what they hold
   cancel     cancel a job
+  health     ask a daemon's metrics port whether it serves (/healthz)
 
   certs      create the CA, certificates and tokens for a cluster (certs init)
   version    print the version
@@ -62,6 +64,7 @@ int main(int argc, char** argv) {
   if (command == "imatrix") return quantfleet::RunImatrixCommand(args);
   if (command == "eval") return quantfleet::RunEvalCommand(args);
   if (command == "fit") return quantfleet::RunFitCommand(args);
+  if (command == "health") return quantfleet::RunHealthCommand(args);
   if (quantfleet::IsClusterCommand(command)) return quantfleet::RunClusterCommand(command, args);
   if (command == "version" || command == "--version") {
     absl::PrintF("quantfleet %s\n", QUANTFLEET_VERSION);

@@ -42,7 +42,7 @@ ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of this coordinator"
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of this coordinator");
 ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA file: callers must present a certificate it signed (mTLS)");
 ABSL_FLAG(std::string, metrics_listen, "",
-          "HOST:PORT for Prometheus metrics (/metrics) and the status page (/); off when empty. "
+          "HOST:PORT for Prometheus metrics (/metrics), the status page (/) and /healthz; off when empty. "
           "Read-only; keep it on loopback or a trusted network (it shows job paths)");
 
 namespace {
@@ -158,6 +158,12 @@ int main(int argc, char** argv) {
         {{"/metrics",
           [c] {
             return quantfleet::HttpReply{quantfleet::PrometheusText::kContentType, CoordinatorMetricsText(*c)};
+          }},
+         {"/healthz",
+          [] {
+            // Mirrors grpc.health.v1: 503 once SIGTERM starts the drain.
+            return g_stop ? quantfleet::HttpReply{.body = "draining\n", .status = 503}
+                          : quantfleet::HttpReply{.body = "serving\n"};
           }},
          {"/api/status",
           [c] {

@@ -29,6 +29,7 @@ packages=(
   libpcre2-dev                     # tokenizers: pre-tokenizer regular expressions with Unicode classes
   libopenblas-dev                  # calibration: the forward pass's matrix products
   shellcheck systemd python3-yaml docker-compose  # checks of deploy/ and the scripts
+  docker.io debootstrap            # the images built and run (tests/deploy)
   chromium fonts-liberation        # renders the status page in the tests (headless)
   # llama.cpp's convert_hf_to_gguf.py, run by the conversion conformance tests
   python3-torch python3-numpy python3-sentencepiece python3-tqdm

@@ -46,8 +46,8 @@ ABSL_FLAG(std::string, gpu_memory, "",
           "GPU calibration holds at most this much of a model (default: 90% of the GPU)");
 ABSL_FLAG(bool, list_devices, false, "print the GPUs this worker sees (or why there are none) and exit");
 ABSL_FLAG(std::string, metrics_listen, "",
-          "HOST:PORT for this worker's Prometheus metrics (/metrics): tasks, bytes, GPU memory and utilisation; "
-          "off when empty");
+          "HOST:PORT for this worker's Prometheus metrics (/metrics: tasks, bytes, GPU memory and utilisation) "
+          "and /healthz; off when empty");
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -144,16 +144,18 @@ int RunWorkerDaemon(int argc, char** argv, const LinkDecorator& decorate) {
     std::vector<quantfleet::GpuDevice> used;
     for (int index : options.gpus) used.push_back(visible[static_cast<size_t>(index)]);
     absl::StatusOr<std::unique_ptr<quantfleet::HttpEndpoint>> endpoint = quantfleet::HttpEndpoint::Start(
-        metrics_listen, {{"/metrics", [&agent, name = options.name, used] {
+        metrics_listen, {{"/metrics",
+                          [&agent, name = options.name, used] {
                             return quantfleet::HttpReply{quantfleet::PrometheusText::kContentType,
                                                          WorkerMetricsText(name, agent.counters(), used)};
-                          }}});
+                          }},
+                         {"/healthz", [] { return quantfleet::HttpReply{.body = "ok\n"}; }}});
     if (!endpoint.ok()) {
       absl::FPrintF(stderr, "quantfleet-worker: --metrics-listen: %s\n", endpoint.status().message());
       return 1;
     }
     metrics = *std::move(endpoint);
-    absl::FPrintF(stderr, "quantfleet-worker %s: /metrics on http://%s/metrics (port %d)\n", options.name,
+    absl::FPrintF(stderr, "quantfleet-worker %s: /metrics and /healthz on http://%s/ (port %d)\n", options.name,
                   metrics_listen, metrics->port());
   }
   absl::FPrintF(stderr, "quantfleet-worker %s: coordinator %s, %d threads, %d GPUs, %s for calibration\n", options.name,

@@ -42,6 +42,7 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::str
       return;
     }
     HttpReply reply = it->second();
+    response.status = reply.status;
     response.set_header("Cache-Control", "no-store");
     response.set_content(reply.body, reply.content_type.c_str());
   });

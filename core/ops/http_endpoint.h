@@ -24,6 +24,7 @@ namespace quantfleet {
 struct HttpReply {
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  int status = 200;  // e.g. 503 from /healthz while a daemon drains
 };
 
 class HttpEndpoint {

@@ -5,6 +5,8 @@
 
 #include <atomic>
 
+#include "core/ops/http_probe.h"
+
 namespace quantfleet {
 namespace {
 
@@ -48,6 +50,48 @@ TEST(HttpEndpointTest, BadAddressesAreErrors) {
   ASSERT_TRUE(first.ok());
   const std::string taken = "127.0.0.1:" + std::to_string((*first)->port());
   EXPECT_EQ(HttpEndpoint::Start(taken, {}).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(HttpProbeTest, ReturnsTheStatusAndBodyAndReachesWildcardAddressesOnLoopback) {
+  std::atomic<bool> draining{false};
+  absl::StatusOr<std::unique_ptr<HttpEndpoint>> endpoint = HttpEndpoint::Start(
+      "127.0.0.1:0", {{"/healthz", [&] {
+                         return draining ? HttpReply{.body = "draining\n", .status = 503} : HttpReply{.body = "ok\n"};
+                       }}});
+  ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+  const std::string port = std::to_string((*endpoint)->port());
+
+  absl::StatusOr<HttpProbeReply> reply = HttpGet("127.0.0.1:" + port, "/healthz", absl::Seconds(5));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->status, 200);
+  EXPECT_EQ(reply->body, "ok\n");
+  // A daemon's own listen address on every interface is asked on loopback.
+  reply = HttpGet("0.0.0.0:" + port, "/healthz", absl::Seconds(5));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->status, 200);
+  draining = true;
+  reply = HttpGet(":" + port, "/healthz", absl::Seconds(5));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->status, 503);
+  EXPECT_EQ(reply->body, "draining\n");
+  reply = HttpGet("127.0.0.1:" + port, "/nope", absl::Seconds(5));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->status, 404);
+}
+
+TEST(HttpProbeTest, BadAddressesAndSilencesAreErrors) {
+  EXPECT_EQ(HttpGet("no-port", "/healthz", absl::Seconds(1)).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(HttpGet("127.0.0.1:0", "/healthz", absl::Seconds(1)).status().code(), absl::StatusCode::kInvalidArgument);
+  // A port that was just free: nothing answers there.
+  int port = 0;
+  {
+    absl::StatusOr<std::unique_ptr<HttpEndpoint>> gone = HttpEndpoint::Start("127.0.0.1:0", {});
+    ASSERT_TRUE(gone.ok());
+    port = (*gone)->port();
+  }
+  absl::StatusOr<HttpProbeReply> reply = HttpGet("127.0.0.1:" + std::to_string(port), "/healthz", absl::Seconds(2));
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable) << reply.status();
+  EXPECT_NE(reply.status().message().find(std::to_string(port)), std::string::npos) << reply.status();
 }
 
 }  // namespace

@@ -4,9 +4,10 @@ Every YAML file must parse, and every flag (--name) and QUANTFLEET_* variable
 used in a unit, env file, Dockerfile, compose file or manifest must be one the
 binary it is given to accepts (as listed by its --help). The TOML configs that
 `quantfleet certs init` writes must name flags of their daemon too. Compose
-services must build from existing Dockerfiles, manifests must use those
-images, and every published or declared port must be one the daemon listens
-on (--listen, --metrics-listen).
+services must build stages of deploy/docker/Dockerfile, manifests must use
+the images compose names, and every published or declared port must be one the daemon listens
+on (--listen, --metrics-listen). The worker's unit must leave /dev/nvidia*
+visible.
 
 Usage: check_deploy.py SOURCE_DIR BIN_DIR
 """
@@ -62,12 +63,34 @@ for unit, binary, env in (("quantfleet-coordinator.service", "quantfleet-coordin
         if "=" in line and not line.startswith("#"):
             check_env(env, binary, line.split("=", 1)[0])
 
-# Dockerfiles: the ENTRYPOINT's flags
-for dockerfile, binary in (("Dockerfile.coordinator", "quantfleet-coordinator"), ("Dockerfile.worker", "quantfleet-worker")):
-    for line in (deploy / "docker" / dockerfile).read_text().splitlines():
+# The worker reaches its GPUs through /dev/nvidia* (NVML, CUDA): its unit must
+# not hide devices.
+worker_unit = (deploy / "systemd" / "quantfleet-worker.service").read_text()
+for setting in ("PrivateDevices=yes", "PrivateDevices=true", "DevicePolicy=closed", "DevicePolicy=strict"):
+    if re.search(rf"^{setting}\s*$", worker_unit, re.M):
+        problems.append(f"quantfleet-worker.service: {setting} hides the GPUs (/dev/nvidia*) from the worker")
+
+# The Dockerfile: each image stage's ENTRYPOINT flags and QUANTFLEET_* ENV.
+dockerfile = deploy / "docker" / "Dockerfile"
+stages = {}  # stage name -> its lines
+stage = None
+for line in dockerfile.read_text().splitlines():
+    m = re.match(r"FROM\s+\S+\s+AS\s+(\S+)", line, re.I)
+    if m:
+        stage = m.group(1)
+        stages[stage] = []
+    elif stage:
+        stages[stage].append(line)
+for stage, binary in (("coordinator", "quantfleet-coordinator"), ("worker", "quantfleet-worker")):
+    if stage not in stages:
+        problems.append(f"Dockerfile: no stage '{stage}'")
+        continue
+    for line in stages[stage]:
         if line.startswith("ENTRYPOINT"):
             for f in re.findall(r'"(--[a-z][a-z0-9-]*)"', line):
-                check_flag(dockerfile, binary, f)
+                check_flag(f"Dockerfile ({stage})", binary, f)
+        for var in re.findall(r"\b(QUANTFLEET_[A-Z_]+)=", line):
+            check_env(f"Dockerfile ({stage})", binary, var)
 
 # YAML: syntax everywhere, then compose services and manifests' containers
 documents = {}
@@ -82,27 +105,40 @@ def ports_in(values):
     return {int(v.rsplit(":", 1)[1]) for v in values if re.fullmatch(r"\S+:[0-9]+", v)}
 
 
-compose = documents.get(deploy / "docker-compose.yml", [{}])[0]
-images = {}  # image name without tag -> the Dockerfile that builds it
-for service, binary in (("coordinator", "quantfleet-coordinator"), ("worker", "quantfleet-worker")):
-    spec = compose.get("services", {}).get(service)
-    if spec is None:
-        problems.append(f"docker-compose.yml: no service '{service}'")
-        continue
-    dockerfile = spec.get("build", {}).get("dockerfile", "")
-    if not (src / dockerfile).is_file():
-        problems.append(f"docker-compose.yml: service {service} builds from missing {dockerfile}")
-    images[spec.get("image", "").split(":")[0]] = dockerfile
-    listened = ports_in(str(v) for k, v in spec.get("environment", {}).items() if k.endswith("LISTEN"))
-    for mapping in spec.get("ports", []):
-        container_port = int(str(mapping).split(":")[-1])
-        if container_port not in listened:
-            problems.append(f"docker-compose.yml: {service} publishes port {container_port}, which it does not listen on")
-    for var in spec.get("environment", {}):
-        check_env("docker-compose.yml", binary, var)
-    for arg in spec.get("command", []):
-        if str(arg).startswith("--"):
-            check_flag("docker-compose.yml", binary, str(arg))
+# Compose: the file, its GPU overlay and the compose test's overlay.
+images = {}  # image name without tag -> the Dockerfile stage that builds it
+overlays = [deploy / "docker-compose.yml", deploy / "docker-compose.gpu.yml",
+            src / "tests" / "deploy" / "docker-compose.test.yml"]
+for path in overlays[2:]:
+    try:
+        documents[path] = [yaml.safe_load(path.read_text())]
+    except yaml.YAMLError as e:
+        problems.append(f"{path.relative_to(src)}: not valid YAML: {e}")
+for path in overlays:
+    compose = documents.get(path, [{}])[0]
+    for service, binary in (("coordinator", "quantfleet-coordinator"), ("worker", "quantfleet-worker")):
+        spec = compose.get("services", {}).get(service)
+        if spec is None:
+            if path.name == "docker-compose.yml":
+                problems.append(f"docker-compose.yml: no service '{service}'")
+            continue
+        build = spec.get("build", {})
+        if "dockerfile" in build and not (src / build["dockerfile"]).is_file():
+            problems.append(f"{path.name}: service {service} builds from missing {build['dockerfile']}")
+        if "target" in build and build["target"] not in stages:
+            problems.append(f"{path.name}: service {service} builds stage {build['target']}, not in the Dockerfile")
+        if "image" in spec:
+            images[spec["image"].split(":")[0]] = service
+        listened = ports_in(str(v).split()[0] for k, v in spec.get("environment", {}).items() if k.endswith("LISTEN"))
+        for mapping in spec.get("ports", []):
+            container_port = int(str(mapping).split(":")[-1])
+            if container_port not in listened:
+                problems.append(f"{path.name}: {service} publishes port {container_port}, which it does not listen on")
+        for var in spec.get("environment", {}):
+            check_env(path.name, binary, var)
+        for arg in spec.get("command", []):
+            if str(arg).startswith("--"):
+                check_flag(path.name, binary, str(arg))
 
 for path, docs in documents.items():
     if "kubernetes" not in path.parts:

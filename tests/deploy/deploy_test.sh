@@ -18,13 +18,31 @@ done
 (cd "$tmp" && SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no ./*.service)
 
 echo "== docker-compose config"
-# Validates the compose file against the Compose schema, with stand-in secret files.
+# Validates the compose file and its overlays against the Compose schema,
+# with stand-in secret files.
 mkdir -p "$tmp/compose/deploy/secrets"
-cp "$src/deploy/docker-compose.yml" "$tmp/compose/deploy/"
+cp "$src/deploy/docker-compose.yml" "$src/deploy/docker-compose.gpu.yml" "$src/tests/deploy/docker-compose.test.yml" \
+  "$tmp/compose/deploy/"
 for f in coordinator.pem coordinator.key ca.pem client.token worker.token worker-rig.pem worker-rig.key; do
   : >"$tmp/compose/deploy/secrets/$f"
 done
-(cd "$tmp/compose/deploy" && docker-compose -f docker-compose.yml config --quiet)
+for overlay in docker-compose.gpu.yml docker-compose.test.yml; do
+  (cd "$tmp/compose/deploy" && docker-compose -f docker-compose.yml -f "$overlay" config --quiet)
+done
+
+echo "== Kubernetes manifests against the API schemas"
+# kubernetes-models (npm, pinned by tests/deploy/kubernetes/package-lock.json),
+# installed once into the build tree.
+validator="$bin/../kubernetes-validation"
+if ! cmp -s "$src/tests/deploy/kubernetes/package-lock.json" "$validator/package-lock.json" 2>/dev/null; then
+  rm -rf "$validator"
+  mkdir -p "$validator"
+  cp "$src/tests/deploy/kubernetes/package.json" "$src/tests/deploy/kubernetes/package-lock.json" "$validator/"
+  (cd "$validator" && npm ci --silent --no-audit --no-fund)
+fi
+cp "$src/tests/deploy/kubernetes/validate.mjs" "$validator/"
+"$bin/quantfleet" certs init "$tmp/k8s-certs" --coordinator-host quantfleet-coordinator --worker worker >/dev/null
+node "$validator/validate.mjs" "$src/deploy/kubernetes" "$tmp/k8s-certs"
 
 echo "== YAML syntax and flag drift"
 python=
