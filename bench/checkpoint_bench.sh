@@ -45,11 +45,14 @@ for spec in "gptq 4 128 sym" "gptq 4 128 asym" "gptq 3 128 sym" "gptq 8 128 sym"
   read -r format bits group grid <<<"$spec"
   flags=(--bits "$bits" --group-size "$group")
   [[ $grid == asym ]] && flags+=(--asym)
-  for method in rtn "$format"; do
-    out="$work/$format-$method-$bits-$group-$grid"
+  methods=(rtn "$format")
+  [[ $format == awq ]] && methods=(rtn "awq --no-clip" awq)  # AWQ's scales alone, then with clipping
+  for method in "${methods[@]}"; do
+    out="$work/$format-${method// /}-$bits-$group-$grid"
     calibration=()
     [[ $method != rtn ]] && calibration=(--calibration "$shared/calib.txt")
-    build/bin/quantfleet quantize --method "$method" --format "$format" "${calibration[@]}" "${flags[@]}" \
+    read -r -a method_flags <<<"$method"
+    build/bin/quantfleet quantize --method "${method_flags[@]}" --format "$format" "${calibration[@]}" "${flags[@]}" \
       "$work/pystdlib-tiny" "$out" "$threads" >/dev/null 2>&1
     build/bin/quantfleet-checkpoint-dequantize "$out" "$out-dequantized"
     rows+=("$(measure "$format $bits-bit g$group $grid, $method" "$out-dequantized" \

@@ -34,8 +34,8 @@ generation files. Llama, Mistral, Mixtral, Qwen2, Qwen3 and Qwen3-MoE models
                   (v1) format (qweight, qzeros, scales, g_idx); also
                   quantize_config.json
   --format awq    AWQ's scales (searched per group of matrices sharing an
-                  input, folded into the norms and v/up rows), then
-                  AutoAWQ's 4-bit grid with a zero point, the GEMM layout
+                  input, folded into the norms and v/up rows) and clipping,
+                  then AutoAWQ's 4-bit grid with a zero point, the GEMM layout
   --method rtn    the format's grid, each weight rounded to nearest (no
                   calibration text; the baseline the methods beat)
 
@@ -48,8 +48,12 @@ generation files. Llama, Mistral, Mixtral, Qwen2, Qwen3 and Qwen3-MoE models
                        energy; groups stay contiguous, g_idx is k / G)
   --damp X             GPTQ's damping, a fraction of the mean Hessian
                        diagonal (0.01)
+  --no-clip            AWQ: the scales only, without the clipping search
+                       (each row group's range shrunk by up to half where
+                       that lowers the output error; q and k are not clipped)
   --chunks N, --ctx N  calibration chunks and tokens per chunk (8, 256)
-  --json               print {"output", "layers", "matrices", "bytes"}
+  --json               print {"output", "layers", "matrices", "bytes",
+                       "clipped_groups"}
 )";
 
 int Fail(const std::string& message) {
@@ -70,7 +74,7 @@ int RunQuantizedCheckpointCommand(const std::vector<std::string>& args) {
   std::string method, format, calibration;
   int bits = 4, chunks = 8, ctx = 256;
   int64_t group = 128;
-  bool asym = false, desc_act = false, json = false;
+  bool asym = false, desc_act = false, json = false, no_clip = false;
   double damp = 0.01;
   std::vector<std::string> positional;
   CommandLine line("quantfleet quantize");
@@ -88,6 +92,7 @@ int RunQuantizedCheckpointCommand(const std::vector<std::string>& args) {
              })
       .Flag({"--asym"}, &asym)
       .Flag({"--desc-act"}, &desc_act)
+      .Flag({"--no-clip"}, &no_clip)
       .Value({"--damp"}, "a number in (0, 1]",
              [&damp](const std::string& v) {
                if (!absl::SimpleAtod(v, &damp) || !(damp > 0 && damp <= 1)) {
@@ -105,6 +110,8 @@ int RunQuantizedCheckpointCommand(const std::vector<std::string>& args) {
     return Fail(absl::StrFormat("--method %s writes --format %s (or --method rtn)", method, method));
   }
   const bool calibrated = method != "rtn";
+  if (no_clip && method != "awq")
+    return Fail("--no-clip is for --method awq (the clipping search follows AWQ's scales)");
   if (calibrated && calibration.empty()) return Fail(absl::StrFormat("--method %s needs --calibration TEXT", method));
   if (positional.size() < 2) return Fail("give the checkpoint folder and the output folder: IN_DIR OUT_DIR");
   const std::string& in = positional[0];
@@ -133,6 +140,7 @@ int RunQuantizedCheckpointCommand(const std::vector<std::string>& args) {
   options.symmetric = !asym;
   options.desc_act = desc_act;
   options.damp = damp;
+  options.clip = !no_clip;
   options.threads = threads;
   options.quantizer = absl::StrFormat("quantfleet:%s", QUANTFLEET_VERSION);
   const bool tty = !json && isatty(STDERR_FILENO);
@@ -144,15 +152,17 @@ int RunQuantizedCheckpointCommand(const std::vector<std::string>& args) {
       });
   if (!report.ok()) return Fail(std::string(report.status().message()));
   if (json) {
-    absl::PrintF(
-        "%s\n",
-        nlohmann::json(
-            {{"output", out}, {"layers", report->layers}, {"matrices", report->matrices}, {"bytes", report->bytes}})
-            .dump());
+    absl::PrintF("%s\n", nlohmann::json({{"output", out},
+                                         {"layers", report->layers},
+                                         {"matrices", report->matrices},
+                                         {"bytes", report->bytes},
+                                         {"clipped_groups", report->clipped_groups}})
+                             .dump());
   } else {
-    absl::PrintF("%s: %s checkpoint, %s onto %d bits, group %d: %d matrices in %d layers, %d bytes of weights\n", out,
+    absl::PrintF("%s: %s checkpoint, %s onto %d bits, group %d: %d matrices in %d layers, %d bytes of weights%s\n", out,
                  format == "awq" ? "AWQ" : "GPTQ", calibrated ? method : "rounding to nearest", bits, group,
-                 report->matrices, report->layers, report->bytes);
+                 report->matrices, report->layers, report->bytes,
+                 report->clipped_groups > 0 ? absl::StrFormat(" (%d row groups clipped)", report->clipped_groups) : "");
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 #include "core/calibration/quantized_checkpoint.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "core/calibration/awq_clip.h"
 #include "core/calibration/int_grid_quantizer.h"
 #include "core/convert/checkpoint_conversion.h"
 #include "core/io/atomic_file.h"
@@ -206,6 +208,7 @@ absl::StatusOr<QuantizedCheckpointReport> WriteQuantizedCheckpoint(
 
   absl::Mutex mu;
   std::map<std::string, Module> solved;  // by checkpoint tensor name
+  std::atomic<int64_t> clipped_groups{0};
   LayerwiseOptions layerwise;
   layerwise.awq = awq && options.calibrated;
   layerwise.gptq = !awq;
@@ -228,7 +231,15 @@ absl::StatusOr<QuantizedCheckpointReport> WriteQuantizedCheckpoint(
     IntGrid grid;
     std::vector<float> values;
     if (awq) {
-      grid = RoundToAwqGrid(w, rows, columns, group, 4, &values);
+      // AutoAWQ clips all but q and k, whose error the output does not show.
+      std::vector<float> clipped(w, w + rows * columns);
+      const bool query_or_key =
+          absl::StrContains(t.output.name, ".attn_q.") || absl::StrContains(t.output.name, ".attn_k.");
+      if (options.calibrated && options.clip && !hessian.empty() && !query_or_key) {
+        const AwqClipReport clip = ClipAwqGroups(clipped.data(), rows, columns, group, hessian, layerwise.awq_round);
+        clipped_groups += clip.clipped;
+      }
+      grid = RoundToAwqGrid(clipped.data(), rows, columns, group, 4, &values);
     } else {
       GptqOptions gptq = layerwise.gptq_options;
       if (hessian.empty()) {  // no token reached it: round to nearest
@@ -294,6 +305,7 @@ absl::StatusOr<QuantizedCheckpointReport> WriteQuantizedCheckpoint(
     report.layers = std::max(report.layers, LayerOf(t->output.name) + 1);
   }
   report.matrices = static_cast<int>(solved.size());
+  report.clipped_groups = clipped_groups.load();
 
   // The weights: quantized modules as the format's tensors, folded norms
   // in their dtype, the rest copied, in the checkpoint's order.

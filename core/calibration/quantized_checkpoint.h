@@ -64,6 +64,9 @@ struct QuantizedCheckpointOptions {
   // GPTQ's error feedback, AWQ's scale search; false: round to nearest on
   // the same grid (no calibration text needed).
   bool calibrated = true;
+  // AWQ's clipping search after the scales (q and k skipped); false: the
+  // scales only.
+  bool clip = true;
   double damp = 0.01;
   int threads = 0;
   std::string quantizer = "quantfleet";  // written in quantization_config.meta (GPTQ)
@@ -72,7 +75,8 @@ struct QuantizedCheckpointOptions {
 struct QuantizedCheckpointReport {
   int layers = 0;
   int matrices = 0;
-  uint64_t bytes = 0;  // of the weights file
+  int64_t clipped_groups = 0;  // AWQ: row groups clamped below their maximum
+  uint64_t bytes = 0;          // of the weights file
 };
 
 // A solved matrix as the checkpoint will hold it, dequantized: its
