@@ -43,6 +43,14 @@ fi
 cp "$src/tests/deploy/kubernetes/validate.mjs" "$validator/"
 "$bin/quantfleet" certs init "$tmp/k8s-certs" --coordinator-host quantfleet-coordinator --worker worker >/dev/null
 node "$validator/validate.mjs" "$src/deploy/kubernetes" "$tmp/k8s-certs"
+# The check can fail: a misspelt field (kubectl apply refuses it) is caught.
+cp -r "$src/deploy/kubernetes" "$tmp/k8s-typo"
+sed -i 's/^\( *\)readinessProbe:/\1readinesProbe:/' "$tmp/k8s-typo/coordinator.yaml"
+if node "$validator/validate.mjs" "$tmp/k8s-typo" "$tmp/k8s-certs" >"$tmp/k8s-typo.log"; then
+  echo "the Kubernetes check passed a misspelt field (readinesProbe)" >&2
+  exit 1
+fi
+grep -q "readinesProbe: no such field" "$tmp/k8s-typo.log"
 
 echo "== YAML syntax and flag drift"
 python=
