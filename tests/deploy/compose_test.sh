@@ -41,15 +41,11 @@ cleanup() {
     "${compose_main[@]}" down -v --timeout 5 >/dev/null 2>&1
     "${compose_rig2[@]}" down -v --timeout 5 >/dev/null 2>&1
   fi
-  lab_stop_docker
-  rm -rf "$tmp"
-  exit "$rc"
+  lab_finish "$rc" "$tmp"
 }
 trap cleanup EXIT
 
-lab_start_docker "$tmp"
-lab_base_image "$tmp"
-lab_build_images "$src" "$tmp"
+lab_up "$src" "$tmp"
 for target in coordinator worker; do
   user=$(docker image inspect -f '{{.Config.User}}' "quantfleet/$target:$QUANTFLEET_TAG")
   [[ $user == quantfleet ]] || fail "quantfleet/$target runs as '$user', not the quantfleet user"
@@ -62,11 +58,7 @@ mkdir -p "$tmp/deploy" "$tmp/models"
 chmod 755 "$tmp"
 chmod 777 "$tmp/models" # the containers' user writes the artifacts there
 cp "$src/deploy/docker-compose.yml" "$src/tests/deploy/docker-compose.test.yml" "$tmp/deploy/"
-read -r grpc_port coordinator_metrics rig1_metrics rig2_metrics < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(4)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])')
+read -r grpc_port coordinator_metrics rig1_metrics rig2_metrics < <(lab_free_ports 4)
 "$bin/quantfleet" certs init "$tmp/deploy/secrets" --coordinator-host 127.0.0.1 --port "$grpc_port" \
   --worker rig1 --worker rig2 >/dev/null
 chown -R 10001:10001 "$tmp/deploy/secrets"

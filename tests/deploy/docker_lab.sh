@@ -7,6 +7,9 @@
 #                             from Debian's mirror once and kept
 #   lab_build_images SRC TMP  quantfleet/{coordinator,worker}:$QUANTFLEET_TAG
 #                             from deploy/docker/Dockerfile on that base
+#   lab_up SRC TMP            all three; lab_finish RC TMP undoes what the
+#                             test started, removes TMP and exits with RC
+#   lab_free_ports N          N free loopback ports, on one line
 # and the helpers say, fail and wait_for. Built layers stay cached; the build
 # stage is tagged so that older ones can be pruned.
 # shellcheck shell=bash
@@ -84,4 +87,24 @@ lab_build_images() {
   done
   # Build stages of earlier sources (untagged now) are dropped.
   docker image prune -f --filter label=quantfleet.stage=build >/dev/null
+}
+
+lab_up() {
+  lab_start_docker "$2"
+  lab_base_image "$2"
+  lab_build_images "$1" "$2"
+}
+
+lab_finish() {
+  lab_stop_docker
+  rm -rf "$2"
+  exit "$1"
+}
+
+lab_free_ports() {
+  python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])' "$1"
 }

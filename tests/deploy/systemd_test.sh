@@ -31,15 +31,11 @@ cleanup() {
     docker exec "$machine" journalctl --no-pager -n 60 -u quantfleet-coordinator -u quantfleet-worker >&2
   fi
   docker rm -f "$machine" >/dev/null 2>&1
-  lab_stop_docker
-  rm -rf "$tmp"
-  exit "$rc"
+  lab_finish "$rc" "$tmp"
 }
 trap cleanup EXIT
 
-lab_start_docker "$tmp"
-lab_base_image "$tmp"
-lab_build_images "$src" "$tmp"
+lab_up "$src" "$tmp"
 
 say "building the systemd machine image"
 mkdir -p "$tmp/context"
@@ -57,11 +53,7 @@ on() { docker exec "$machine" "$@"; }
 booted() { [[ $(on systemctl is-system-running) =~ ^(running|degraded)$ ]]; }
 wait_for 60 "systemd booting in the container" booted
 
-read -r grpc_port coordinator_metrics worker_metrics < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])')
+read -r grpc_port coordinator_metrics worker_metrics < <(lab_free_ports 3)
 
 # The env files as shipped, pointed at loopback; the worker streams models
 # into its cache instead of reading a --data-root.
