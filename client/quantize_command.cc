@@ -468,8 +468,8 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
         bool any = false;
         for (const PlannedTensor& t : plan->tensors) any = any || calibrated->Handles(t);
         absl::FPrintF(stderr,
-                      "note: AWQ's scales are not folded into this model (a mixture of experts, or a plan that keeps "
-                      "some of a layer's tensors as they are); %s\n",
+                      "note: AWQ's scales are not folded into this model (its plan keeps some of a layer's tensors as "
+                      "they are); %s\n",
                       !any           ? "it is quantized as with --method rtn"
                       : options.gptq ? "its matrices still get GPTQ with the text's importance weights"
                                      : "its matrices still get the text's importance weights");

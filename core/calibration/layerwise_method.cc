@@ -98,7 +98,9 @@ LayerwiseMethod::LayerwiseMethod(LlamaModel model, const QuantizePlan& plan, std
   // Folding rewrites every matrix and both norms of a layer, whatever
   // their types; GPTQ alone takes the matrices whose types have levels,
   // and a solver of its own every matrix.
-  fold_ = options_.awq && model_.hparams().n_expert == 0;
+  // Mixtures of experts fold the attention's groups only (their FFN input
+  // also feeds the router, and each expert sees its own tokens).
+  fold_ = options_.awq;
   std::map<std::string, const Linear*> matrices;
   for (size_t l = 0; l < model_.layers().size(); ++l) {
     for (const Linear* m : Matrices(model_.layers()[l])) matrices[m->name] = m;
@@ -247,9 +249,11 @@ absl::StatusOr<LayerReport> LayerwiseMethod::SolveLayer(int layer) {
                                            heads_per_kv > 1 ? SharedByKvHead(current.wo.n_in, head_dim, heads_per_kv)
                                                             : std::vector<int64_t>()));
     }
-    QF_ASSIGN_OR_RETURN(scales.gate_up, search(blk + "ffn_gate_up", {&current.gate, &current.up}));
-    if (current.up.bias.empty()) {
-      QF_ASSIGN_OR_RETURN(scales.down, search(current.down.name, {&current.down}));
+    if (model_.hparams().n_expert == 0) {
+      QF_ASSIGN_OR_RETURN(scales.gate_up, search(blk + "ffn_gate_up", {&current.gate, &current.up}));
+      if (current.up.bias.empty()) {
+        QF_ASSIGN_OR_RETURN(scales.down, search(current.down.name, {&current.down}));
+      }
     }
     LayerFloats floats;
     floats.n_embd = model_.hparams().n_embd;

@@ -58,7 +58,7 @@ using MatrixSolver =
                                                        int64_t rows, int64_t columns, std::vector<double> hessian)>;
 
 struct LayerwiseOptions {
-  bool awq = false;  // search and fold AWQ scales first (dense models)
+  bool awq = false;  // search and fold AWQ scales first (mixtures of experts: attention only)
   bool gptq = true;  // GPTQ; otherwise each type's own quantizer
   GptqOptions gptq_options;
   // Set: every matrix is solved by it instead (e.g. GPTQ onto a

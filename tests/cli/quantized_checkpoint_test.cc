@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <map>
 
@@ -199,6 +200,18 @@ TEST_F(QuantizedCheckpoint, MixtureOfExperts_EachExpertIsAModule) {
     const SafetensorsTensor* router = written->Find("model.layers.0.block_sparse_moe.gate.weight");
     ASSERT_NE(router, nullptr);
     EXPECT_EQ(router->shape, (std::vector<int64_t>{4, 64}));
+    // AWQ folds the attention's scales only: the FFN's norm, which also
+    // feeds the router, is the source's, byte for byte.
+    absl::StatusOr<SafetensorsFile> source = SafetensorsFile::Open(folder + "/model.safetensors");
+    ASSERT_TRUE(source.ok());
+    for (int layer = 0; layer < 2; ++layer) {
+      const std::string name = absl::StrFormat("model.layers.%d.post_attention_layernorm.weight", layer);
+      const SafetensorsTensor* kept = written->Find(name);
+      const SafetensorsTensor* original = source->Find(name);
+      ASSERT_TRUE(kept != nullptr && original != nullptr) << name;
+      ASSERT_EQ(kept->nbytes, original->nbytes) << name;
+      EXPECT_EQ(std::memcmp(kept->data, original->data, kept->nbytes), 0) << name;
+    }
   }
 }
 
