@@ -232,14 +232,14 @@ absl::StatusOr<QuantizedCheckpointReport> WriteQuantizedCheckpoint(
     std::vector<float> values;
     if (awq) {
       // AutoAWQ clips all but q and k, whose error the output does not show.
-      std::vector<float> clipped(w, w + rows * columns);
       const bool query_or_key =
           absl::StrContains(t.output.name, ".attn_q.") || absl::StrContains(t.output.name, ".attn_k.");
+      std::vector<float> clipped;
       if (options.calibrated && options.clip && !hessian.empty() && !query_or_key) {
-        const AwqClipReport clip = ClipAwqGroups(clipped.data(), rows, columns, group, hessian, layerwise.awq_round);
-        clipped_groups += clip.clipped;
+        clipped.assign(w, w + rows * columns);
+        clipped_groups += ClipAwqGroups(clipped.data(), rows, columns, group, hessian, layerwise.awq_round).clipped;
       }
-      grid = RoundToAwqGrid(clipped.data(), rows, columns, group, 4, &values);
+      grid = RoundToAwqGrid(clipped.empty() ? w : clipped.data(), rows, columns, group, 4, &values);
     } else {
       GptqOptions gptq = layerwise.gptq_options;
       if (hessian.empty()) {  // no token reached it: round to nearest

@@ -10,16 +10,29 @@
 
 namespace quantfleet {
 
-absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& host_port,
-                                                                  std::map<std::string, Handler> routes) {
+absl::StatusOr<HostPort> ParseHostPort(const std::string& host_port) {
   const size_t colon = host_port.rfind(':');
-  int port = -1;
-  if (colon == std::string::npos || colon == 0 || !absl::SimpleAtoi(host_port.substr(colon + 1), &port) || port < 0 ||
-      port > 65535) {
+  HostPort out;
+  if (colon == std::string::npos || !absl::SimpleAtoi(host_port.substr(colon + 1), &out.port) || out.port < 0 ||
+      out.port > 65535) {
     return absl::InvalidArgumentError(absl::StrFormat("metrics address '%s' is not HOST:PORT", host_port));
   }
-  std::string host = host_port.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  out.host = host_port.substr(0, colon);
+  if (out.host.size() >= 2 && out.host.front() == '[' && out.host.back() == ']') {
+    out.host = out.host.substr(1, out.host.size() - 2);
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& host_port,
+                                                                  std::map<std::string, Handler> routes) {
+  absl::StatusOr<HostPort> address = ParseHostPort(host_port);
+  if (!address.ok()) return address.status();
+  if (address->host.empty()) {
+    return absl::InvalidArgumentError(absl::StrFormat("metrics address '%s' has no host", host_port));
+  }
+  const std::string& host = address->host;
+  const int port = address->port;
 
   std::unique_ptr<HttpEndpoint> endpoint(new HttpEndpoint());
   endpoint->server_ = std::make_unique<httplib::Server>();

@@ -21,6 +21,15 @@ class Server;
 
 namespace quantfleet {
 
+// A metrics address, "127.0.0.1:9464" or "[::1]:9464" (brackets removed;
+// the host may be empty, the port 0 to 65535).
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+// INVALID_ARGUMENT naming `host_port` when it is not HOST:PORT.
+absl::StatusOr<HostPort> ParseHostPort(const std::string& host_port);
+
 struct HttpReply {
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;

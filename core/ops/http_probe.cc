@@ -3,20 +3,18 @@
 
 #include <httplib.h>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "core/ops/http_endpoint.h"
 
 namespace quantfleet {
 
 absl::StatusOr<HttpProbeReply> HttpGet(const std::string& host_port, const std::string& path, absl::Duration timeout) {
-  const size_t colon = host_port.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(host_port.substr(colon + 1), &port) || port <= 0 ||
-      port > 65535) {
+  absl::StatusOr<HostPort> address = ParseHostPort(host_port);
+  if (!address.ok() || address->port == 0) {
     return absl::InvalidArgumentError(absl::StrFormat("'%s' is not HOST:PORT", host_port));
   }
-  std::string host = host_port.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  std::string host = address->host;
+  const int port = address->port;
   if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
   if (host == "::") host = "::1";
 
