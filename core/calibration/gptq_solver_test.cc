@@ -291,7 +291,7 @@ TEST(GptqGgml, WithoutFeedback_TheFileIsTheQuantizersByteForByte) {
   // Every matrix under its own name.
   for (const ModelTensor& tensor : t->file->tensors()) {
     const std::string& name = tensor.info.name;
-    const std::string entry = LayerwiseMethod::EntryFor(name);
+    const std::string entry = HessianEntryFor(name);
     if (entry != name && imatrix.weights.contains(entry)) imatrix.weights[name] = imatrix.weights[entry];
   }
   const std::string dir = ::testing::TempDir();

@@ -1,22 +1,11 @@
 // `quantfleet quantize --method gptq | awq | awq+gptq`: the matrices the
 // forward pass multiplies, quantized layer after layer over a calibration
-// text. For each layer, in order:
-//   1. its input statistics (each matrix's Hessian H = (2/N) sum x x^T and,
-//      for AWQ, mean |x| per channel) over the calibration chunks, from the
-//      activations the already-quantized layers before it produce (as
-//      GPTQModel and AutoAWQ do), so each layer also makes up for the
-//      errors of those before it;
-//   2. with AWQ (dense models), the scales of its four groups (q/k/v after
-//      attn_norm, o after v, gate/up after ffn_norm, down after up) are
-//      searched (awq_search.h) and folded: the norms' weights and v's and
-//      up's rows are divided by them, the matrices' columns multiplied;
-//      the Hessians and importance weights follow (H -> S^-1 H S^-1);
-//   3. each matrix goes to its planned ggml type: by GPTQ (gptq_ggml.h),
-//      or by the type's own quantizer; the importance weights are the
-//      plan's imatrix where one was given, otherwise diag(H) / 2;
-//   4. the chunks go on through the quantized layer.
-// Everything else (embeddings, the output head, other norms) goes to the
-// type's own quantizer as usual.
+// text on one machine. Which tensors it writes is layerwise_selection.h's
+// choice; each layer is solved by SolveLayer (layer_solve.h) from the
+// activations the already-quantized layers before it produce (as GPTQModel
+// and AutoAWQ do), so each layer also makes up for the errors of those
+// before it. Everything else (embeddings, the output head, other norms)
+// goes to the type's own quantizer as usual.
 //
 // Memory: the activations entering the current layer for every chunk
 // (chunks x ctx x n_embd floats); one layer's statistics twice (the sum,
@@ -41,40 +30,13 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "core/calibration/awq_search.h"
-#include "core/calibration/gptq_solver.h"
 #include "core/calibration/hessian_collector.h"
+#include "core/calibration/layer_solve.h"
+#include "core/calibration/layerwise_selection.h"
 #include "core/model/llama_model.h"
 #include "core/quant/model_quantizer.h"
 
 namespace quantfleet {
-
-// Solves one matrix into the bytes its planned type holds (rows x
-// RowSize(type, columns)), given its weights (rows x columns floats, AWQ
-// scales folded in) and the Hessian of its input (empty when no token
-// reached it). Called from the method's threads for different matrices.
-using MatrixSolver =
-    std::function<absl::StatusOr<std::vector<uint8_t>>(const PlannedTensor& t, int64_t matrix, const float* w,
-                                                       int64_t rows, int64_t columns, std::vector<double> hessian)>;
-
-struct LayerwiseOptions {
-  bool awq = false;  // search and fold AWQ scales first (mixtures of experts: attention only)
-  bool gptq = true;  // GPTQ; otherwise each type's own quantizer
-  GptqOptions gptq_options;
-  // Set: every matrix is solved by it instead (e.g. GPTQ onto a
-  // checkpoint format's grid, given back as F32 for the layers after).
-  MatrixSolver solve;
-  // Set: AWQ's search scores its candidates on this grid (the one `solve`
-  // rounds to) instead of the planned types'.
-  AwqRound awq_round;
-};
-
-// Per layer, what the method did (for reports and tests).
-struct LayerReport {
-  int layer = 0;
-  int scaled_groups = 0;  // AWQ groups whose best scales were not all 1
-  int matrices = 0;
-};
 
 class LayerwiseMethod final : public TensorMethod {
  public:
@@ -95,9 +57,6 @@ class LayerwiseMethod final : public TensorMethod {
   bool folds() const { return fold_; }
   absl::StatusOr<std::vector<uint8_t>> Quantize(const PlannedTensor& t, int64_t matrix) override;
 
-  // The Hessian entry a weight is solved over (HessianCollector's key).
-  static std::string EntryFor(const std::string& weight_name);
-
  private:
   LayerwiseMethod(LlamaModel model, const QuantizePlan& plan, std::vector<std::vector<TokenId>> chunks,
                   LayerwiseOptions options, int threads, Progress progress);
@@ -111,11 +70,12 @@ class LayerwiseMethod final : public TensorMethod {
   const LayerwiseOptions options_;
   const int threads_;
   const Progress progress_;
-  bool fold_ = false;                      // AWQ on a model it applies to
-  std::map<std::string, size_t> handled_;  // tensor name -> index into plan_.tensors (fixed at creation)
+  bool fold_ = false;                                    // AWQ on a model it applies to
+  std::map<std::string, size_t> handled_;                // tensor name -> index into plan_.tensors (fixed at creation)
+  std::vector<std::vector<std::string>> layer_tensors_;  // per layer, the names it writes
 
   absl::Mutex mu_;
-  LlamaModel model_ ABSL_GUARDED_BY(mu_);                        // solved layers point at their quantized bytes
+  LlamaModel model_ ABSL_GUARDED_BY(mu_);                        // the source weights (see SolveLayer)
   std::vector<std::vector<float>> hidden_ ABSL_GUARDED_BY(mu_);  // per chunk, entering layer next_layer_
   int next_layer_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status failed_ ABSL_GUARDED_BY(mu_);
