@@ -33,6 +33,7 @@ constexpr char kUsage[] = R"(usage:
   quantfleet submit [--coordinator HOST:PORT] [--force] [--watch] [--json] [quantize options] IN OUT TYPE
   quantfleet submit --calibration TEXT [--chunks N] [--ctx C] [--gpu auto] [...] IN OUT TYPE
   quantfleet submit --calibration TEXT --target-size SIZE [...] IN OUT TYPE
+  quantfleet submit --method gptq|awq|awq+gptq --calibration TEXT [--chunks N] [--ctx C] [...] IN OUT TYPE
   quantfleet submit --eval TEXT [--max-kld X] [--max-ppl-ratio R] [--eval-ctx C] [--eval-chunks N] [...] IN OUT TYPE
   quantfleet status  [--coordinator HOST:PORT] [--json] JOB
   quantfleet watch   [--coordinator HOST:PORT] [--json] JOB
@@ -68,6 +69,16 @@ measure what every candidate type of one layer's matrices costs over TEXT (chunk
 model), the coordinator allocates the bytes (the choice in OUT.types.json), and the
 quantization follows with the chosen types.
 
+With --method gptq, awq or awq+gptq and --calibration TEXT, the job is `quantfleet
+quantize --method` spread over the workers, with the same bytes on the same kind of CPU:
+the layers are solved one after another (one task each, on any worker: it streams the
+model into its cache or reads it under --data-root, starts from the activations the
+layer before it left with the coordinator, and leaves its own; --chunks, 8 by default,
+of --ctx tokens, 256 by default), while the other tensors are quantized as in any job.
+A killed worker or coordinator costs at most the layer in flight. No imatrix is
+computed: the importance weights are each layer's own (or --imatrix FILE's). Each
+worker holding a layer holds every chunk's activations (chunks x ctx x n_embd floats).
+
 With --eval TEXT, the artifact is measured before it is delivered, as `quantfleet
 quantize --eval` measures it: it is written as OUT.unmeasured.gguf, then an evaluation
 job runs OUT and IN over TEXT on the workers (each holds both models) and writes the
@@ -86,23 +97,29 @@ absl::StatusOr<v1::SubmitJobRequest> BuildSubmit(const CommonFlags& flags) {
   for (const std::string& a : flags.rest) {
     if (a != "--json") rest.push_back(a);
   }
-  // Said before the options are checked (submit takes --calibration for
-  // itself, so quantize's "needs --calibration" would mislead).
+  // A method takes --calibration as its text (parsed here, where quantize's
+  // own parser would ask for it again).
+  std::string method = "rtn";
   for (size_t i = 0; i < rest.size(); ++i) {
-    std::string method;
     if (rest[i] == "--method" && i + 1 < rest.size()) method = rest[i + 1];
     if (absl::StartsWith(rest[i], "--method=")) method = rest[i].substr(9);
-    if (!method.empty() && method != "rtn") {
-      return absl::UnimplementedError(absl::StrFormat(
-          "--method %s runs on one machine for now (quantfleet quantize --method %s --calibration TEXT ...); a "
-          "cluster job rounds with each type's own quantizer",
-          method, method));
-    }
   }
+  const bool layerwise = method != "rtn";
+  if (layerwise && !flags.calibration.empty()) rest.insert(rest.begin(), {"--calibration", flags.calibration});
   absl::StatusOr<QuantizeCommandArgs> q = ParseQuantizeArgs(rest);
   if (!q.ok()) return q.status();
   if (q->dry_run) return absl::InvalidArgumentError("--dry-run is for `quantfleet quantize`; submit runs the job");
   const bool sized = q->target.file_bytes > 0 || q->target.bits_per_weight > 0;
+  if (layerwise && sized) {
+    return absl::UnimplementedError(absl::StrFormat(
+        "--method %s with --target-size runs on one machine for now (quantfleet quantize); on the cluster, give a "
+        "type",
+        method));
+  }
+  if (layerwise && flags.gpu) {
+    return absl::UnimplementedError(
+        absl::StrFormat("--method %s runs on the workers' CPUs for now; drop --gpu auto", method));
+  }
   if (sized && flags.calibration.empty()) {
     return absl::InvalidArgumentError(
         "--target-size and --target-bpw on the cluster need --calibration TEXT: the workers compute the importance "
@@ -128,6 +145,15 @@ absl::StatusOr<v1::SubmitJobRequest> BuildSubmit(const CommonFlags& flags) {
   o->set_imatrix(Absolute(q->options.imatrix_path));
   for (const std::string& w : q->options.include_weights) o->add_include_weights(w);
   for (const std::string& w : q->options.exclude_weights) o->add_exclude_weights(w);
+  if (layerwise) {  // its defaults are quantize's, so the same command gives the same bytes
+    v1::LayerwiseMethod* m = o->mutable_method();
+    m->set_name(method);
+    m->set_text(Absolute(flags.calibration));
+    m->set_ctx(flags.ctx > 0 ? flags.ctx : q->target.ctx);
+    m->set_max_chunks(flags.chunks > 0 ? flags.chunks : q->target.chunks);
+    if (q->damp_given) m->set_damp(q->damp);
+    m->set_act_order(q->act_order);
+  }
   if (sized) {  // a type per matrix for the size, measured on the calibration text
     v1::TargetSizeOptions* t = req.mutable_target();
     t->set_file_bytes(static_cast<int64_t>(q->target.file_bytes));
@@ -216,14 +242,15 @@ int Submit(const CommonFlags& flags) {
     return Fail(absl::InvalidArgumentError(
         "--gpu auto goes with --calibration; quantization tasks run where each worker's own --gpu says"));
   }
-  if (!flags.calibration.empty()) return SubmitCalibrated(client, *req, flags);
+  if (!flags.calibration.empty() && !req->options().has_method()) return SubmitCalibrated(client, *req, flags);
   absl::StatusOr<v1::Job> job = client.Submit(*req);
   if (!job.ok()) return Fail(job.status());
   if (flags.json) {
     absl::PrintF("%s\n", ToJson(*job));
   } else {
-    absl::FPrintF(stderr, "submitted %s -> %s as %s (%d tasks)\n", job->input(), job->output(),
-                  job->options().file_type(), job->tasks_total());
+    absl::FPrintF(stderr, "submitted %s -> %s as %s%s (%d tasks)\n", job->input(), job->output(),
+                  job->options().file_type(),
+                  job->options().has_method() ? " by " + job->options().method().name() : "", job->tasks_total());
   }
   if (flags.watch) {  // the job, then its evaluation if it has one
     std::string last;
@@ -267,9 +294,10 @@ int LocalCluster(const CommonFlags& flags) {
   std::vector<std::string> roots = {fs::path(req->input()).parent_path().string(),
                                     fs::path(req->output()).parent_path().string()};
   if (!req->options().imatrix().empty()) roots.push_back(fs::path(req->options().imatrix()).parent_path().string());
-  const bool calibrated = !flags.calibration.empty();
+  const bool layerwise = req->options().has_method();
+  const bool calibrated = !flags.calibration.empty() && !layerwise;
   const bool measured = req->has_evaluate();
-  if (calibrated) roots.push_back(fs::path(Absolute(flags.calibration)).parent_path().string());
+  if (!flags.calibration.empty()) roots.push_back(fs::path(Absolute(flags.calibration)).parent_path().string());
   if (measured) roots.push_back(fs::path(req->evaluate().text()).parent_path().string());
   std::vector<pid_t> pids;
   const pid_t coordinator = SpawnWithLog(
@@ -297,7 +325,7 @@ int LocalCluster(const CommonFlags& flags) {
     // Calibrating and evaluating workers read the models where they are,
     // rather than stream copies into a cache.
     std::vector<std::string> data_roots;
-    if (calibrated || measured) data_roots.push_back(fs::path(req->input()).parent_path().string());
+    if (calibrated || measured || layerwise) data_roots.push_back(fs::path(req->input()).parent_path().string());
     if (measured) data_roots.push_back(fs::path(req->output()).parent_path().string());
     if (!data_roots.empty()) argv.insert(argv.end(), {"--data-root", absl::StrJoin(data_roots, ",")});
     pids.push_back(SpawnWithLog(argv, absl::StrFormat("%s/worker-%d.log", state, i + 1)));

@@ -3,6 +3,7 @@
 
 #include "coordinator/calibration_job.h"
 #include "coordinator/evaluation_job.h"
+#include "coordinator/layerwise_job.h"
 #include "coordinator/quantize_job.h"
 #include "coordinator/type_choice_job.h"
 
@@ -17,6 +18,8 @@ std::unique_ptr<JobKind> NewJobKind(const quantfleet::v1::Job& job, const KindEn
     case quantfleet::v1::Job::kTypeChoice:
       return NewTypeChoiceJob(env);
     case quantfleet::v1::Job::kOptions:
+      if (job.options().has_method()) return NewLayerwiseJob(env);
+      break;
     case quantfleet::v1::Job::KIND_NOT_SET:  // refused by the quantization's options check
       break;
   }

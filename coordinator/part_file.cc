@@ -85,6 +85,11 @@ absl::Status PartFile::Sync() {
   return absl::OkStatus();
 }
 
+absl::Status PartFile::Truncate(uint64_t size) {
+  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return Errno(path_, "cannot size the artifact");
+  return Sync();
+}
+
 absl::Status PartFile::Finalize() {
   if (ops_->FSync(fd_) != 0) return Errno(path_, "fsync failed");
   QF_RETURN_IF_ERROR(dir_.CheckStillAtPath());

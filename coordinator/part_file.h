@@ -44,6 +44,9 @@ class PartFile {
   // system (it then reads as zeros); best effort, for bytes no longer
   // needed, such as a pipeline's activations once the next stage is done.
   void Release(uint64_t offset, uint64_t size);
+  // Cuts the file to `size` bytes (after a job moved what lay beyond into
+  // place) and syncs it.
+  absl::Status Truncate(uint64_t size);
   // fsync, rename over the destination, fsync the directory.
   // FAILED_PRECONDITION, with nothing renamed, when the directory is no
   // longer at its path.

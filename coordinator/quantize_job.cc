@@ -72,6 +72,7 @@ absl::StatusOr<QuantizeOptions> OptionsFromProto(const v1::QuantizeOptions& p) {
   if (!o.include_weights.empty() && !o.exclude_weights.empty()) {
     return absl::InvalidArgumentError("--include-weights and --exclude-weights cannot be used together");
   }
+  if (p.has_method()) QF_RETURN_IF_ERROR(CheckLayerwiseMethod(p.method()));
   return o;
 }
 
@@ -93,6 +94,60 @@ absl::Status PlanQuantization(const GgufModel& model, const v1::QuantizeOptions&
                : absl::Status(absl::StatusCode::kInvalidArgument, planned.status().message());
   }
   *plan = std::move(*planned);
+  return absl::OkStatus();
+}
+
+void DescribeRowTask(const QuantizePlan& plan, const ActiveJob& job, size_t task, v1::TaskSpec* spec) {
+  const TaskDef& def = job.tasks[task];
+  const PlannedTensor& pt = plan.tensors[def.unit];
+  spec->set_tensor(pt.output.name);
+  spec->set_source_type(std::string(TypeName(pt.source->info.type)));
+  spec->set_target_type(std::string(TypeName(pt.output.type)));
+  spec->set_n_per_row(pt.output.ne[0]);
+  spec->set_n_rows(def.n_rows);
+  spec->set_source_bytes(static_cast<int64_t>(def.source_bytes));
+  spec->set_convert(pt.convert);
+  const ModelTensor* src = pt.source;
+  // Rows produced in the coordinator's memory have no file to read.
+  if (!job.model->part(src->split).anonymous()) spec->set_source_path(job.model->part(src->split).path());
+  spec->set_source_file_offset(static_cast<int64_t>(src->file_offset + def.source_offset));
+  if (pt.imatrix) {
+    const int64_t expert = def.first_row / pt.output.ne[1];
+    const float* w0 = pt.imatrix->data() + expert * pt.output.ne[0];
+    spec->mutable_imatrix()->Add(w0, w0 + pt.output.ne[0]);
+  }
+}
+
+SourceSpan RowTaskSource(const QuantizePlan& plan, const ActiveJob& job, size_t task) {
+  const TaskDef& def = job.tasks[task];
+  const ModelTensor* src = plan.tensors[def.unit].source;
+  SourceSpan span;
+  span.file = job.model;
+  span.split = src->split;
+  span.data = src->data + def.source_offset;
+  span.bytes = def.source_bytes;
+  span.file_offset = src->file_offset + def.source_offset;
+  return span;
+}
+
+absl::Status CheckLayerwiseMethod(const v1::LayerwiseMethod& m) {
+  if (m.name() != "gptq" && m.name() != "awq" && m.name() != "awq+gptq") {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("method '%s': expected gptq, awq or awq+gptq (rtn is the default, with no method)", m.name()));
+  }
+  if (m.text().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("method %s needs a calibration text to measure the layers' inputs over", m.name()));
+  }
+  if (m.ctx() < 0 || m.max_chunks() < 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("method %s: a negative ctx or chunk count", m.name()));
+  }
+  if (!(m.damp() >= 0) || m.damp() > 1) {
+    return absl::InvalidArgumentError(absl::StrFormat("method %s: damp %g is not in (0, 1]", m.name(), m.damp()));
+  }
+  if ((m.damp() > 0 || m.act_order()) && m.name() == "awq") {
+    return absl::InvalidArgumentError("damp and act_order are GPTQ's: give them with gptq or awq+gptq");
+  }
   return absl::OkStatus();
 }
 
@@ -145,33 +200,16 @@ class QuantizeJob final : public JobKind {
   }
 
   void Describe(const ActiveJob& job, size_t task, v1::TaskSpec* spec) const override {
-    const TaskDef& def = job.tasks[task];
-    const PlannedTensor& pt = plan_.tensors[def.unit];
-    spec->set_tensor(pt.output.name);
-    spec->set_source_type(std::string(TypeName(pt.source->info.type)));
-    spec->set_target_type(std::string(TypeName(pt.output.type)));
-    spec->set_n_per_row(pt.output.ne[0]);
-    spec->set_n_rows(def.n_rows);
-    spec->set_source_bytes(static_cast<int64_t>(def.source_bytes));
-    spec->set_convert(pt.convert);
-    const ModelTensor* src = pt.source;
-    // Rows produced in the coordinator's memory have no file to read.
-    if (!job.model->part(src->split).anonymous()) spec->set_source_path(job.model->part(src->split).path());
-    spec->set_source_file_offset(static_cast<int64_t>(src->file_offset + def.source_offset));
-    if (pt.imatrix) {
-      const int64_t expert = def.first_row / pt.output.ne[1];
-      const float* w0 = pt.imatrix->data() + expert * pt.output.ne[0];
-      spec->mutable_imatrix()->Add(w0, w0 + pt.output.ne[0]);
-    }
+    DescribeRowTask(plan_, job, task, spec);
   }
 
   std::optional<SourceSpan> LocalSource(const ActiveJob& job, size_t task) const override {
-    return TensorRows(job, task);
+    return RowTaskSource(plan_, job, task);
   }
 
   absl::StatusOr<SourceSpan> Source(const ActiveJob& job, size_t task, const SourceChoice& which) const override {
     (void)which;  // a task's rows lie in one part, which the tensor names
-    return TensorRows(job, task);
+    return RowTaskSource(plan_, job, task);
   }
 
   std::string TaskLabel(const ActiveJob& job, size_t task) const override {
@@ -185,18 +223,6 @@ class QuantizeJob final : public JobKind {
   }
 
  private:
-  SourceSpan TensorRows(const ActiveJob& job, size_t task) const {
-    const TaskDef& def = job.tasks[task];
-    const ModelTensor* src = plan_.tensors[def.unit].source;
-    SourceSpan span;
-    span.file = job.model;
-    span.split = src->split;
-    span.data = src->data + def.source_offset;
-    span.bytes = def.source_bytes;
-    span.file_offset = src->file_offset + def.source_offset;
-    return span;
-  }
-
   // Per layer, whether its tasks go first to the worker named
   // `worker_name`: it held the layer in the pipeline before, or the
   // layer's holder is gone.

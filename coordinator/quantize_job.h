@@ -28,7 +28,17 @@ std::unique_ptr<JobKind> NewQuantizeJob(const KindEnvironment& env);
 // expert boundary; every tensor with data gets at least one task).
 std::vector<TaskDef> CutTasks(const QuantizePlan& plan, uint64_t target_result_bytes);
 
-// Converts wire options to the planner's; errors name the bad option.
+// What a worker needs to quantize `task`, one of the row tasks CutTasks
+// made of `plan` (its unit is the plan's tensor).
+void DescribeRowTask(const QuantizePlan& plan, const ActiveJob& job, size_t task, quantfleet::v1::TaskSpec* spec);
+// The source rows of that task.
+SourceSpan RowTaskSource(const QuantizePlan& plan, const ActiveJob& job, size_t task);
+
+// INVALID_ARGUMENT naming what is wrong with a layerwise method's options.
+absl::Status CheckLayerwiseMethod(const quantfleet::v1::LayerwiseMethod& method);
+
+// Converts wire options to the planner's (a method's options checked too);
+// errors name the bad option.
 absl::StatusOr<QuantizeOptions> OptionsFromProto(const quantfleet::v1::QuantizeOptions& proto);
 
 // The plan of a quantization of `model` with `proto`'s options, as a job

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "core/calibration/chunk_run.h"
 #include "core/calibration/evaluation.h"
+#include "core/calibration/layer_solve.h"
 #include "core/calibration/type_budget.h"
 #include "core/model/forward_pass.h"
 
@@ -269,6 +270,97 @@ absl::StatusOr<std::string> ChunkRunner::MeasureTypes(const quantfleet::v1::Type
   SetBlasThreads(threads_);  // the measurement ran BLAS on one thread per matrix
   if (!costs.ok()) return costs.status();
   return EncodeTypeCosts(*costs);
+}
+
+absl::StatusOr<std::string> ChunkRunner::SolveLayer(const quantfleet::v1::LayerSolveTask& task,
+                                                    std::string_view activations, const Fetch& fetch) {
+  absl::StatusOr<std::string> local = LocalCopy(task.model(), /*base=*/false, fetch);
+  if (!local.ok()) return local.status();
+  absl::StatusOr<Loaded*> loaded = Load(*local);
+  if (!loaded.ok()) return loaded.status();
+  const GgufModel& file = *(*loaded)->file;
+  LlamaModel& model = *(*loaded)->model;
+  const int n_layer = model.hparams().n_layer, layer = task.layer();
+  const size_t ctx = static_cast<size_t>(task.ctx());
+  if (layer < 0 || layer >= n_layer) {
+    return absl::InvalidArgumentError(absl::StrFormat("layer %d: the model has %d", layer, n_layer));
+  }
+  if (ctx < 2 || task.tokens().empty() || task.tokens_size() % ctx != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%d tokens are not whole chunks of %d", task.tokens_size(), task.ctx()));
+  }
+  const size_t n_embd = static_cast<size_t>(model.hparams().n_embd);
+  const size_t expected = layer > 0 ? task.tokens().size() * n_embd * sizeof(float) : 0;
+  if (activations.size() != expected) {
+    return absl::InvalidArgumentError(absl::StrFormat("layer %d: %d bytes of activations where its input takes %d",
+                                                      layer, activations.size(), expected));
+  }
+  std::vector<std::vector<TokenId>> chunks;
+  std::vector<std::vector<float>> hidden;
+  for (size_t at = 0; at < static_cast<size_t>(task.tokens_size()); at += ctx) {
+    chunks.emplace_back(task.tokens().begin() + static_cast<int>(at),
+                        task.tokens().begin() + static_cast<int>(at + ctx));
+    std::vector<float>& h = hidden.emplace_back();
+    if (layer == 0) continue;
+    h.resize(ctx * n_embd);
+    std::memcpy(h.data(), activations.data() + at * n_embd * sizeof(float), h.size() * sizeof(float));
+  }
+  // The tensors as the coordinator planned them, from this copy's sources.
+  std::vector<PlannedTensor> planned(static_cast<size_t>(task.tensors_size()));
+  std::vector<std::vector<float>> imatrices(planned.size());
+  LayerTensors tensors;
+  for (size_t i = 0; i < planned.size(); ++i) {
+    const quantfleet::v1::LayerTensor& t = task.tensors(static_cast<int>(i));
+    const ModelTensor* source = nullptr;
+    for (const ModelTensor& m : file.tensors()) {
+      if (m.info.name == t.name()) source = &m;
+    }
+    const std::optional<GgmlType> type = ParseGgmlTypeName(t.type());
+    if (source == nullptr || EntryLayer(t.name()) != layer) {
+      return absl::InvalidArgumentError(absl::StrFormat("'%s' is not a tensor of layer %d here", t.name(), layer));
+    }
+    if (!type || !IsSupportedTargetType(*type) || source->info.ne[0] % BlockSize(*type) != 0) {
+      return absl::InvalidArgumentError(absl::StrFormat("'%s' cannot be written as %s", t.name(), t.type()));
+    }
+    PlannedTensor& p = planned[i];
+    p.source = source;
+    p.convert = true;
+    p.output = source->info;
+    p.output.type = *type;
+    p.output.offset = 0;
+    p.output.nbytes = TensorBytes(*type, source->info.ne);
+    if (t.imatrix_size() > 0) {
+      if (t.imatrix_size() != source->info.ne[0] * source->info.ne[2]) {
+        return absl::InvalidArgumentError(absl::StrFormat("'%s': %d importance weights for %d columns x %d matrices",
+                                                          t.name(), t.imatrix_size(), source->info.ne[0],
+                                                          source->info.ne[2]));
+      }
+      imatrices[i].assign(t.imatrix().begin(), t.imatrix().end());
+      p.imatrix = &imatrices[i];
+    }
+    tensors[t.name()] = &p;
+  }
+  LayerwiseOptions options;
+  options.awq = task.fold();
+  options.gptq = task.gptq();
+  if (task.damp() > 0) options.gptq_options.damp = task.damp();
+  options.gptq_options.act_order = task.act_order();
+  const int threads = threads_ > 0 ? threads_ : static_cast<int>(std::thread::hardware_concurrency());
+  std::map<std::string, std::vector<uint8_t>> solved;
+  absl::StatusOr<LayerReport> report =
+      quantfleet::SolveLayer(model, layer, tensors, task.fold(), chunks, &hidden, options, threads, &solved);
+  SetBlasThreads(threads_);  // the solve ran BLAS on one thread per matrix
+  if (!report.ok()) return report.status();
+  std::string out;
+  if (layer + 1 < n_layer) {
+    for (const std::vector<float>& h : hidden)
+      out.append(reinterpret_cast<const char*>(h.data()), h.size() * sizeof(float));
+  }
+  for (const quantfleet::v1::LayerTensor& t : task.tensors()) {
+    const std::vector<uint8_t>& bytes = solved[t.name()];
+    out.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
+  return out;
 }
 
 }  // namespace quantfleet

@@ -3,7 +3,8 @@
 // activations the previous stage produced, reading only their pages),
 // evaluation chunks (the positions a model and its base score on one
 // chunk, or a stage of that), and type-choice measurements (the cost of
-// each candidate type of a layer's matrices). Models are found under the
+// each candidate type of a layer's matrices) and layers of a layerwise
+// quantization (a layer's tensors solved over every chunk). Models are found under the
 // worker's data roots, or else in its cache (streamed from the coordinator
 // the first time), and the last two used stay loaded (memory-mapped)
 // across chunks, so an evaluation holds a model and its base; a file
@@ -66,6 +67,15 @@ class ChunkRunner {
   // layout (see TypeCostTask). Errors as Run's; INVALID_ARGUMENT for tokens
   // that are not whole chunks or a name that is no matrix of the model.
   absl::StatusOr<std::string> MeasureTypes(const quantfleet::v1::TypeCostTask& task, const Fetch& fetch);
+
+  // A layer of a layerwise quantization in the wire layout (see
+  // LayerSolveTask): the activations leaving it unless it is the last
+  // layer, then its tensors' bytes. `activations` holds those entering it
+  // (none for layer 0). Errors as Run's; INVALID_ARGUMENT for tokens that
+  // are not whole chunks, activations of the wrong size, or a tensor that
+  // is not one of the layer's or a type it cannot be written as.
+  absl::StatusOr<std::string> SolveLayer(const quantfleet::v1::LayerSolveTask& task, std::string_view activations,
+                                         const Fetch& fetch);
 
  private:
   struct Loaded {

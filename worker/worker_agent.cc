@@ -325,11 +325,13 @@ absl::Status WorkerAgent::Download(Fetched* fetched) {
   std::string* source = &fetched->owned;
   source->clear();                                     // keeps its memory
   if (task.has_type_costs()) return absl::OkStatus();  // it reads the whole model (ProcessChunk)
-  if (task.has_calibration() || task.has_evaluation()) {
-    // Chunks read the models (ProcessChunk); a pipeline stage after the
-    // first needs the previous stage's activations.
-    const int64_t total =
-        task.has_evaluation() ? task.evaluation().activation_bytes() : task.calibration().activation_bytes();
+  if (task.has_calibration() || task.has_evaluation() || task.has_layer_solve()) {
+    // Chunks and layers read the models (ProcessChunk); a pipeline stage
+    // after the first, or a layer after the first, needs the activations
+    // the one before it left.
+    const int64_t total = task.has_evaluation()    ? task.evaluation().activation_bytes()
+                          : task.has_layer_solve() ? task.layer_solve().activation_bytes()
+                                                   : task.calibration().activation_bytes();
     if (total <= 0) return absl::OkStatus();
     source->reserve(static_cast<size_t>(total));
     int64_t have = 0;
@@ -439,10 +441,11 @@ absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task, std::string_vie
   const ChunkRunner::Fetch fetch = [this, &task](const std::string& destination, int part, int64_t bytes, bool base) {
     return DownloadModel(task, destination, part, bytes, base);
   };
-  absl::StatusOr<std::string> result = task.has_type_costs() ? chunks_.MeasureTypes(task.type_costs(), fetch)
-                                       : task.has_evaluation()
-                                           ? chunks_.Score(task.evaluation(), activations, fetch)
-                                           : chunks_.Run(task.source_path(), task.calibration(), activations, fetch);
+  absl::StatusOr<std::string> result =
+      task.has_type_costs()    ? chunks_.MeasureTypes(task.type_costs(), fetch)
+      : task.has_layer_solve() ? chunks_.SolveLayer(task.layer_solve(), activations, fetch)
+      : task.has_evaluation()  ? chunks_.Score(task.evaluation(), activations, fetch)
+                               : chunks_.Run(task.source_path(), task.calibration(), activations, fetch);
   if (!result.ok()) {
     // Another worker may have the model: the coordinator retries elsewhere
     // and fails the job after its attempt limit, with this reason.
@@ -453,7 +456,9 @@ absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task, std::string_vie
 }
 
 absl::Status WorkerAgent::Process(const v1::TaskSpec& task, std::string_view source) {
-  if (task.has_calibration() || task.has_evaluation() || task.has_type_costs()) return ProcessChunk(task, source);
+  if (task.has_calibration() || task.has_evaluation() || task.has_type_costs() || task.has_layer_solve()) {
+    return ProcessChunk(task, source);
+  }
   auto fail = [&](const std::string& reason, bool permanent) {
     ReportFailure(task.lease(), reason, permanent);
     return absl::InvalidArgumentError(reason);

@@ -25,6 +25,15 @@ void ChannelAbsMeans::OnMatMulInput(const Linear& weight, const float* x, int64_
   s.tokens += n_tokens;
 }
 
+void ChannelAbsMeans::Merge(const ChannelAbsMeans& other) {
+  for (const auto& [key, theirs] : other.sums_) {
+    Sums& mine = sums_[key];
+    if (mine.abs.empty()) mine.abs.assign(theirs.abs.size(), 0.0);
+    for (size_t j = 0; j < theirs.abs.size() && j < mine.abs.size(); ++j) mine.abs[j] += theirs.abs[j];
+    mine.tokens += theirs.tokens;
+  }
+}
+
 std::vector<float> ChannelAbsMeans::Mean(const std::string& entry) const {
   auto it = sums_.find(entry);
   if (it == sums_.end() || it->second.tokens == 0) return {};

@@ -38,6 +38,9 @@ class ChannelAbsMeans : public ActivationSink {
 
   // Empty when no token reached `entry`.
   std::vector<float> Mean(const std::string& entry) const;
+  // Adds `other`'s sums and counts (a collector per chunk, added in chunk
+  // order, gives the same sums however the chunks were run).
+  void Merge(const ChannelAbsMeans& other);
 
  private:
   struct Sums {

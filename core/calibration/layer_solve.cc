@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
+#include <memory>
 #include <thread>
 
 #include "absl/cleanup/cleanup.h"
@@ -48,6 +50,39 @@ std::vector<double> ScaledHessian(std::vector<double> h, const std::vector<float
     for (size_t j = 0; j < n; ++j) h[i * n + j] /= static_cast<double>(s[i]) * s[j];
   }
   return h;
+}
+
+// Statistics of more chunks than this at once are not held.
+constexpr uint64_t kParallelStatisticsBytes = uint64_t{8} << 30;
+
+// Runs `run(c)` for chunks 0..n-1, up to `parallel` at once, each with BLAS
+// on one thread so that a chunk's bits do not depend on how many run
+// beside it; after each window of chunks, `merge(c, slot)` in chunk order
+// (slot: the chunk's place in its window).
+absl::Status ForEachChunk(size_t n, int parallel, const std::function<absl::Status(size_t c, size_t slot)>& run,
+                          const std::function<void(size_t c, size_t slot)>& merge) {
+  SetBlasThreads(1);
+  const size_t window = static_cast<size_t>(std::max(1, parallel));
+  std::vector<absl::Status> errors(window);
+  for (size_t first = 0; first < n; first += window) {
+    const size_t count = std::min(window, n - first);
+    std::vector<std::thread> pool;
+    for (size_t i = 1; i < count; ++i) pool.emplace_back([&, i] { errors[i] = run(first + i, i); });
+    errors[0] = run(first, 0);
+    for (std::thread& t : pool) t.join();
+    for (size_t i = 0; i < count; ++i) QF_RETURN_IF_ERROR(errors[i]);
+    for (size_t i = 0; i < count; ++i) merge(first + i, i);
+  }
+  return absl::OkStatus();
+}
+
+// Bytes of one chunk's statistics of `layer` (its Hessians in double).
+uint64_t StatisticsBytes(const LlamaLayer& layer) {
+  uint64_t bytes = 0;
+  for (const Linear* m : {&layer.wq, &layer.wo, &layer.gate, &layer.down}) {
+    bytes += static_cast<uint64_t>(m->n_in) * static_cast<uint64_t>(m->n_in) * std::max(1, m->n_mat) * 8;
+  }
+  return bytes;
 }
 
 // A tensor of the layer being solved.
@@ -124,16 +159,28 @@ absl::StatusOr<LayerReport> SolveLayer(LlamaModel& model, int layer, const Layer
   const LlamaLayer& current = model.layers()[static_cast<size_t>(layer)];
   LayerReport report;
   report.layer = layer;
-  // 1. Statistics of the layer's inputs.
-  SetBlasThreads(threads);
+  // 1. Statistics of the layer's inputs: each chunk's own, added in chunk
+  // order, as many chunks at once as their statistics' memory allows.
+  const int parallel_statistics = static_cast<int>(std::min<uint64_t>(
+      threads, std::max<uint64_t>(1, kParallelStatisticsBytes / std::max<uint64_t>(1, StatisticsBytes(current)))));
   HessianCollector hessians(false);
   ChannelAbsMeans abs_means;
-  for (size_t c = 0; c < chunks.size(); ++c) {
-    HessianCollector one(false);
-    Tee both(&one, &abs_means);
-    std::vector<float> h = (*hidden)[c];
-    QF_RETURN_IF_ERROR(RunForwardLayers(model, chunks[c], layer, layer + 1, &h, &both, nullptr));
-    hessians.Merge(one);
+  {
+    std::vector<std::unique_ptr<HessianCollector>> one(static_cast<size_t>(parallel_statistics));
+    std::vector<std::unique_ptr<ChannelAbsMeans>> means(static_cast<size_t>(parallel_statistics));
+    QF_RETURN_IF_ERROR(ForEachChunk(
+        chunks.size(), parallel_statistics,
+        [&](size_t c, size_t slot) {
+          one[slot] = std::make_unique<HessianCollector>(false);
+          means[slot] = std::make_unique<ChannelAbsMeans>();
+          Tee both(one[slot].get(), means[slot].get());
+          std::vector<float> h = (*hidden)[c];
+          return RunForwardLayers(model, chunks[c], layer, layer + 1, &h, &both, nullptr);
+        },
+        [&](size_t, size_t slot) {
+          hessians.Merge(*one[slot]);
+          abs_means.Merge(*means[slot]);
+        }));
   }
 
   // The layer's matrices as floats (every expert), from the plan's sources.
@@ -236,8 +283,7 @@ absl::StatusOr<LayerReport> SolveLayer(LlamaModel& model, int layer, const Layer
   auto work = [&] {
     for (size_t j; (j = next.fetch_add(1)) < jobs.size();) errors[j] = SolveMatrix(jobs[j], hessians, options);
   };
-  SetBlasThreads(1);  // the matrices are solved one per thread
-  std::vector<std::thread> pool;
+  std::vector<std::thread> pool;  // BLAS is on one thread: the matrices are solved one per thread
   for (int i = 1; i < std::min<int>(threads, static_cast<int>(jobs.size())); ++i) pool.emplace_back(work);
   work();
   for (std::thread& t : pool) t.join();
@@ -272,10 +318,12 @@ absl::StatusOr<LayerReport> SolveLayer(LlamaModel& model, int layer, const Layer
       model.ReplaceNorm(LayerNormName(layer, "attn_norm"), attn_norm);
       model.ReplaceNorm(LayerNormName(layer, "ffn_norm"), ffn_norm);
     }
-    SetBlasThreads(threads);
-    for (size_t c = 0; c < chunks.size(); ++c) {
-      QF_RETURN_IF_ERROR(RunForwardLayers(model, chunks[c], layer, layer + 1, &(*hidden)[c], nullptr, nullptr));
-    }
+    QF_RETURN_IF_ERROR(ForEachChunk(
+        chunks.size(), threads,
+        [&](size_t c, size_t) {
+          return RunForwardLayers(model, chunks[c], layer, layer + 1, &(*hidden)[c], nullptr, nullptr);
+        },
+        [](size_t, size_t) {}));
   }
   return report;
 }

@@ -8,8 +8,8 @@
 //
 // For the layer:
 //   1. its input statistics (each matrix's Hessian H = (2/N) sum x x^T and,
-//      for AWQ, mean |x| per channel) over the chunks, one chunk at a time
-//      added in chunk order;
+//      for AWQ, mean |x| per channel) over the chunks, as many chunks at
+//      once as `threads` and 8 GiB of their statistics allow;
 //   2. with AWQ folding, the scales of its groups (q/k/v after attn_norm,
 //      o after v, and on dense models gate/up after ffn_norm, down after
 //      up) are searched (awq_search.h) and folded: the norms' weights and
@@ -80,8 +80,8 @@ using LayerTensors = std::map<std::string, const PlannedTensor*>;
 // empty for layer 0, which starts from the embeddings). `*solved` gets the
 // quantized bytes of every tensor of `tensors` (every matrix of it, back
 // to back); unless it is the model's last layer, `*hidden` becomes the
-// activations leaving the quantized layer. `threads` run the matrices'
-// solves (and BLAS while the chunks run). Errors name the tensor.
+// activations leaving the quantized layer. `threads` run the chunks and
+// the matrices' solves; BLAS is left on one thread. Errors name the tensor.
 absl::StatusOr<LayerReport> SolveLayer(LlamaModel& model, int layer, const LayerTensors& tensors, bool fold,
                                        const std::vector<std::vector<TokenId>>& chunks,
                                        std::vector<std::vector<float>>* hidden, const LayerwiseOptions& options,
