@@ -48,6 +48,12 @@ std::string StagePlanText(const v1::Job& j) {
   return text;
 }
 
+// "gptq: layers 2/32 solved  " for a layerwise quantization, else empty.
+std::string LayersText(const v1::Job& j) {
+  if (!j.has_options() || !j.options().has_method()) return "";
+  return absl::StrFormat("%s: layers %d/%d solved  ", j.options().method().name(), j.layers_done(), j.layers_total());
+}
+
 // "12.6 MiB" or "4.5 bits per weight".
 std::string TargetText(const v1::TargetSizeOptions& t) {
   return t.file_bytes() > 0 ? HumanBytes(static_cast<uint64_t>(t.file_bytes()))
@@ -105,8 +111,8 @@ int WatchJob(ClusterClient& client, const std::string& job_id, bool json) {
             ? absl::StrFormat("%s %3.0f%%  calibration chunks %d/%d  perplexity %.4f  %.0f tokens/s  ETA %.0fs  %s",
                               JobStateName(j.state()), frac * 100, j.tensors_done(), j.tensors_total(), j.perplexity(),
                               CalibrationTokensPerSecond(j), eta, StagePlanText(j))
-            : absl::StrFormat("%s %3.0f%%  tensors %d/%d  %s/%s  ETA %.0fs  %s", JobStateName(j.state()), frac * 100,
-                              j.tensors_done(), j.tensors_total(), HumanBytes(j.bytes_done()),
+            : absl::StrFormat("%s %3.0f%%  %stensors %d/%d  %s/%s  ETA %.0fs  %s", JobStateName(j.state()), frac * 100,
+                              LayersText(j), j.tensors_done(), j.tensors_total(), HumanBytes(j.bytes_done()),
                               HumanBytes(j.bytes_total()), eta, absl::StrJoin(rates, ", "));
     if (tty) {
       const int filled = static_cast<int>(frac * 30);
@@ -156,6 +162,10 @@ int PrintJob(const v1::Job& j, bool json) {
   }
   if (j.has_calibration()) absl::PrintF("imatrix   over %s\n", j.calibration().text());
   if (j.has_evaluation()) absl::PrintF("measured  against %s over %s\n", j.evaluation().base(), j.evaluation().text());
+  if (j.has_options() && j.options().has_method()) {
+    absl::PrintF("method    %s over %s, layers %d/%d solved\n", j.options().method().name(),
+                 j.options().method().text(), j.layers_done(), j.layers_total());
+  }
   absl::PrintF("tasks     %d/%d\ntensors   %d/%d\nbytes     %s/%s\n", j.tasks_done(), j.tasks_total(), j.tensors_done(),
                j.tensors_total(), HumanBytes(j.bytes_done()), HumanBytes(j.bytes_total()));
   if (!j.sha256().empty()) absl::PrintF("sha256    %s\n", j.sha256());

@@ -103,7 +103,10 @@ class LayerwiseJob final : public JobKind {
         job.part, PartFile::Open(job.job.output(), job.job.id(), moved_ ? plan_.file_size() : offset, env_.file_ops));
     QF_RETURN_IF_ERROR(job.part->PWrite(plan_.meta.data(), plan_.meta.size(), 0));
     job.job.set_tasks_total(static_cast<int64_t>(job.tasks.size()));
-    job.job.set_bytes_total(static_cast<int64_t>(offset - plan_.meta.size()));
+    uint64_t result_bytes = 0;
+    for (const TaskDef& d : job.tasks) result_bytes += d.result_bytes;
+    job.job.set_bytes_total(static_cast<int64_t>(result_bytes));
+    job.job.set_layers_total(n_layer);
     job.job.set_tensors_total(static_cast<int64_t>(plan_.tensors.size()));
     return absl::OkStatus();
   }
@@ -193,6 +196,9 @@ class LayerwiseJob final : public JobKind {
 
   // Tensors done: a row tensor's tasks all durable, a solved one's layer.
   void RefreshProgress(ActiveJob& job) const override {
+    int layers = 0;
+    for (size_t t = first_layer_task_; t < job.rt.size(); ++t) layers += job.rt[t].state == TaskState::kDone ? 1 : 0;
+    job.job.set_layers_done(layers);
     int64_t done = 0;
     for (size_t i = 0; i < plan_.tensors.size(); ++i) {
       auto h = selection_.handled.find(plan_.tensors[i].output.name);
