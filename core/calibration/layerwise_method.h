@@ -8,10 +8,10 @@
 // goes to the type's own quantizer as usual.
 //
 // Memory: the activations entering the current layer for every chunk
-// (chunks x ctx x n_embd floats); one layer's statistics twice (the sum,
-// and one chunk's, added in chunk order so the sum does not depend on how
-// chunks are grouped; Hessians in double: about 4 GiB for an 8B layer,
-// 15 GiB for a 70B one) and its weights as floats; per matrix being
+// (chunks x ctx x n_embd floats); one layer's statistics (Hessians in
+// double: about 4 GiB for an 8B layer, 15 GiB for a 70B one) as a sum, and
+// as each running chunk's own (added in chunk order, at most 8 GiB of them
+// at once; see layer_solve.h) and its weights as floats; per matrix being
 // solved, two more copies of its Hessian; and the quantized bytes of
 // solved tensors until the executor takes them (it asks in file order,
 // which is layer order in the files llama.cpp writes).

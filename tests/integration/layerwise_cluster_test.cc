@@ -144,6 +144,43 @@ TEST_F(LayerwiseCluster, AWorkerStoppedPastItsLeaseLosesTheLayerAndItsLateResult
       << log;
 }
 
+TEST_F(LayerwiseCluster, AMixtureOfExpertsWithAnImatrixGivesTheLocalBytes) {
+  TestModelSpec spec;
+  spec.n_layer = 2;
+  spec.n_embd = 256;
+  spec.n_ff = 256;
+  spec.n_head = 4;
+  spec.n_head_kv = 2;
+  spec.n_expert = 4;
+  spec.type = GgmlType::kF16;
+  spec.outliers = false;
+  spec.zero_rows = false;
+  spec.vocab_from = dir_ + "/vocab.gguf";
+  const std::string moe = Out("moe-f16.gguf");
+  ASSERT_TRUE(WriteTestModel(spec, moe).ok());
+  // The experts' importance weights travel with each layer's task.
+  ASSERT_EQ(RunProcess({Bin("quantfleet"), "imatrix", "-m", moe, "-f", Text(), "-o", Out("moe.imatrix.gguf"), "-c",
+                        "64", "--chunks", "4"},
+                       absl::Minutes(2))
+                .exit_code,
+            0);
+  ProcessResult local =
+      RunProcess({Bin("quantfleet"), "quantize", "--method", "awq+gptq", "--imatrix", Out("moe.imatrix.gguf"),
+                  "--calibration", Text(), "--chunks", "4", "--ctx", "64", moe, Out("moe-local.gguf"), "Q4_K_M", "2"},
+                 absl::Minutes(2));
+  ASSERT_EQ(local.exit_code, 0) << local.output;
+  StartCoordinator();
+  StartWorker("a", {"--cache-dir", dir_ + "/cache-a"});
+  StartWorker("b", {"--cache-dir", dir_ + "/cache-b"});
+  ProcessResult r =
+      Cli({"submit", "--watch", "--method", "awq+gptq", "--imatrix", Out("moe.imatrix.gguf"), "--calibration", Text(),
+           "--chunks", "4", "--ctx", "64", moe, Out("moe-cluster.gguf"), "Q4_K_M"},
+          absl::Minutes(3));
+  ASSERT_EQ(r.exit_code, 0) << r.output << ReadText(dir_ + "/coordinator.log");
+  EXPECT_TRUE(ReadFile(Out("moe-cluster.gguf")) == ReadFile(Out("moe-local.gguf")));
+  EXPECT_NE(r.output.find("awq+gptq: layers 2/2 solved"), std::string::npos) << r.output;
+}
+
 TEST_F(LayerwiseCluster, BadRequestsAreRefusedAtSubmitSayingWhy) {
   StartCoordinator();
   ProcessResult no_text = Cli({"submit", "--method", "gptq", Calibrated(), Out("x.gguf"), "Q4_K_M"});
