@@ -12,20 +12,15 @@
 #include "coordinator/calibration_plan.h"
 #include "coordinator/chunk_pipeline.h"
 #include "coordinator/converted_model.h"
+#include "coordinator/job_text.h"
 #include "coordinator/model_copy.h"
 #include "core/calibration/chunk_statistics.h"
 #include "core/calibration/imatrix_run.h"
-#include "core/io/mapped_file.h"
-#include "core/model/tokenizer.h"
 #include "core/util/status_macros.h"
 
 namespace quantfleet {
 
 namespace {
-
-// Calibration text is read whole into the coordinator's memory to cut it
-// into chunks; llama.cpp's own calibration files are a few megabytes.
-constexpr size_t kMaxCalibrationTextBytes = size_t{256} << 20;
 
 // The model bytes a worker may hold for a calibration job: for GPU jobs its
 // --gpu-memory, else 90% of its first GPU (nullopt without a GPU); for CPU
@@ -50,9 +45,7 @@ class CalibrationJob final : public JobKind {
     const std::string& input = job.job.input();
     const int ctx = o.ctx() > 0 ? o.ctx() : 512;
     QF_RETURN_IF_ERROR(CheckChunkTokens(ctx));
-    QF_ASSIGN_OR_RETURN(std::string text_path, env_.paths->ResolveInput(o.text()));
-    absl::StatusOr<std::string> text = ReadRegularFile(text_path, kMaxCalibrationTextBytes);
-    if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
+    QF_ASSIGN_OR_RETURN(const JobText text, ReadJobText(*env_.paths, o.text()));
     // Workers copy a GGUF file: a checkpoint folder is converted once.
     QF_ASSIGN_OR_RETURN(std::string served, GgufForWorkers(input, env_.converted_dir));
     absl::StatusOr<GgufModel> model = GgufModel::Open(served);
@@ -61,15 +54,9 @@ class CalibrationJob final : public JobKind {
     // Loading checks the architecture and shapes (weights stay mapped).
     absl::StatusOr<LlamaModel> llama = LlamaModel::Load(*job.model, input);
     if (!llama.ok()) return llama.status();
-    absl::StatusOr<Vocab> vocab = Vocab::FromGguf(job.model->kv(), input);
-    if (!vocab.ok()) return vocab.status();
-    auto shared_vocab = std::make_shared<const Vocab>(*std::move(vocab));
-    QF_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Create(shared_vocab));
-    const std::vector<TokenId> tokens = tokenizer.Tokenize(*text, /*add_special=*/true, o.parse_special());
-    absl::StatusOr<std::vector<std::vector<TokenId>>> chunks = CutChunks(*shared_vocab, tokens, ctx, o.max_chunks());
-    if (!chunks.ok()) {
-      return absl::InvalidArgumentError(absl::StrFormat("%s: %s", text_path, chunks.status().message()));
-    }
+    absl::StatusOr<std::vector<std::vector<TokenId>>> chunks =
+        CutJobText(text, *job.model, input, ctx, o.max_chunks(), o.parse_special());
+    if (!chunks.ok()) return chunks.status();
     // A worker finds its cached copy by the model's id; a changed model gets a new one.
     model_copy_ = ModelCopyOf(*job.model);
     layout_ = ImatrixLayoutOf(*job.model, o.process_output());

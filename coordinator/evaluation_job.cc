@@ -11,25 +11,20 @@
 #include "absl/strings/str_format.h"
 #include "coordinator/chunk_pipeline.h"
 #include "coordinator/converted_model.h"
+#include "coordinator/job_text.h"
 #include "coordinator/model_copy.h"
 #include "core/calibration/calibration_chunks.h"
 #include "core/calibration/eval_gate.h"
 #include "core/calibration/eval_report_json.h"
 #include "core/calibration/eval_statistics.h"
 #include "core/io/atomic_file.h"
-#include "core/io/mapped_file.h"
 #include "core/model/llama_model.h"
-#include "core/model/tokenizer.h"
 #include "core/util/status_macros.h"
 #include "proto/eval_report_wire.h"
 
 namespace quantfleet {
 
 namespace {
-
-// Evaluation text is read whole into the coordinator's memory to cut it
-// into chunks; llama.cpp's own evaluation texts are a few megabytes.
-constexpr size_t kMaxEvaluationTextBytes = size_t{256} << 20;
 
 // Positions a chunk of `tokens` tokens scores: its second half, less the
 // last token, which predicts nothing.
@@ -73,10 +68,8 @@ class EvaluationJob final : public JobKind {
     QF_RETURN_IF_ERROR(CheckChunkTokens(ctx));
     if (o.base().empty()) return absl::InvalidArgumentError("an evaluation needs the base model to measure against");
     if (o.text().empty()) return absl::InvalidArgumentError("an evaluation needs a text");
-    QF_ASSIGN_OR_RETURN(std::string text_path, env_.paths->ResolveInput(o.text()));
+    QF_ASSIGN_OR_RETURN(const JobText text, ReadJobText(*env_.paths, o.text()));
     QF_ASSIGN_OR_RETURN(std::string base_path, env_.paths->ResolveInput(o.base()));
-    absl::StatusOr<std::string> text = ReadRegularFile(text_path, kMaxEvaluationTextBytes);
-    if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
     if (!o.accept_as().empty() && !std::filesystem::exists(job.job.input())) {
       // Moved by this job's own end, just before a restart recorded it.
       for (const std::string& moved : {o.accept_as(), RejectedPath(o.accept_as())}) {
@@ -100,15 +93,9 @@ class EvaluationJob final : public JobKind {
     n_layer_ = base.n_layer;
     n_embd_ = base.n_embd;
     // The text is tokenized by the base model's tokenizer, as `quantfleet eval` does.
-    absl::StatusOr<Vocab> vocab = Vocab::FromGguf(base_->kv(), base_path);
-    if (!vocab.ok()) return vocab.status();
-    auto shared_vocab = std::make_shared<const Vocab>(*std::move(vocab));
-    QF_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Create(shared_vocab));
-    const std::vector<TokenId> tokens = tokenizer.Tokenize(*text, /*add_special=*/true, /*parse_special=*/false);
-    absl::StatusOr<std::vector<std::vector<TokenId>>> chunks = CutChunks(*shared_vocab, tokens, ctx, o.max_chunks());
-    if (!chunks.ok()) {
-      return absl::InvalidArgumentError(absl::StrFormat("%s: %s", text_path, chunks.status().message()));
-    }
+    absl::StatusOr<std::vector<std::vector<TokenId>>> chunks =
+        CutJobText(text, *base_, base_path, ctx, o.max_chunks(), /*parse_special=*/false);
+    if (!chunks.ok()) return chunks.status();
     chunks_ = *std::move(chunks);
     model_copy_ = ModelCopyOf(*job.model);
     base_copy_ = ModelCopyOf(*base_);

@@ -11,23 +11,18 @@
 
 #include "absl/strings/str_format.h"
 #include "coordinator/converted_model.h"
+#include "coordinator/job_text.h"
 #include "coordinator/model_copy.h"
 #include "coordinator/quantize_job.h"
 #include "core/calibration/calibration_chunks.h"
 #include "core/calibration/chunk_statistics.h"
 #include "core/calibration/layerwise_selection.h"
-#include "core/io/mapped_file.h"
 #include "core/model/llama_model.h"
-#include "core/model/tokenizer.h"
 #include "core/util/status_macros.h"
 
 namespace quantfleet {
 
 namespace {
-
-// The text is read whole into the coordinator's memory to cut it into
-// chunks, as an importance-matrix job's is.
-constexpr size_t kMaxTextBytes = size_t{256} << 20;
 
 // Tasks [0, first_layer_task_) are row ranges of the tensors the method
 // leaves to each type's own quantizer (their unit is the plan's tensor);
@@ -41,9 +36,7 @@ class LayerwiseJob final : public JobKind {
     QF_RETURN_IF_ERROR(CheckLayerwiseMethod(method));
     const int ctx = method.ctx() > 0 ? method.ctx() : 256;
     QF_RETURN_IF_ERROR(CheckChunkTokens(ctx));
-    QF_ASSIGN_OR_RETURN(std::string text_path, env_.paths->ResolveInput(method.text()));
-    absl::StatusOr<std::string> text = ReadRegularFile(text_path, kMaxTextBytes);
-    if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
+    QF_ASSIGN_OR_RETURN(const JobText text, ReadJobText(*env_.paths, method.text()));
     // Workers copy a GGUF file: a checkpoint folder is converted once, and
     // the row tasks read the same file.
     QF_ASSIGN_OR_RETURN(std::string served, GgufForWorkers(job.job.input(), env_.converted_dir));
@@ -53,18 +46,11 @@ class LayerwiseJob final : public JobKind {
     QF_RETURN_IF_ERROR(PlanQuantization(*job.model, job.job.options(), *env_.paths, &imatrix_, &plan_));
     absl::StatusOr<LlamaModel> llama = LlamaModel::Load(*job.model, job.job.input());  // the workers run it
     if (!llama.ok()) return llama.status();
-    // Tokenized and cut as `quantfleet quantize --method` does.
-    absl::StatusOr<Vocab> vocab = Vocab::FromGguf(job.model->kv(), job.job.input());
-    if (!vocab.ok()) return vocab.status();
-    auto shared_vocab = std::make_shared<const Vocab>(*std::move(vocab));
-    QF_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Create(shared_vocab));
-    const std::vector<TokenId> tokens = tokenizer.Tokenize(*text, /*add_special=*/true, /*parse_special=*/false);
-    absl::StatusOr<std::vector<std::vector<TokenId>>> chunks =
-        CutChunks(*shared_vocab, tokens, ctx, method.max_chunks() > 0 ? method.max_chunks() : 8);
-    if (!chunks.ok()) {
-      return absl::InvalidArgumentError(absl::StrFormat("%s: %s", text_path, chunks.status().message()));
-    }
-    for (const std::vector<TokenId>& c : *chunks) tokens_.insert(tokens_.end(), c.begin(), c.end());
+    // Cut as `quantfleet quantize --method` cuts it.
+    QF_ASSIGN_OR_RETURN(const std::vector<std::vector<TokenId>> chunks,
+                        CutJobText(text, *job.model, job.job.input(), ctx,
+                                   method.max_chunks() > 0 ? method.max_chunks() : 8, /*parse_special=*/false));
+    for (const std::vector<TokenId>& c : chunks) tokens_.insert(tokens_.end(), c.begin(), c.end());
     ctx_ = ctx;
     model_copy_ = ModelCopyOf(*job.model);
     const bool awq = method.name().starts_with("awq"), gptq = method.name().ends_with("gptq");
@@ -117,14 +103,18 @@ class LayerwiseJob final : public JobKind {
   }
 
   // The next layer first (every layer waits on the one before it), then
-  // any row task.
+  // any row task. A layer goes to the worker that solved the one before
+  // it while that worker lives: it kept the activations the layer starts
+  // from (the layers run one at a time anyway).
   absl::StatusOr<std::optional<size_t>> NextTask(ActiveJob& job, const std::string& worker_id,
                                                  const v1::WorkerInfo& info, SchedulingContext& ctx) override {
-    (void)worker_id, (void)info, (void)ctx;
+    (void)info;
     for (size_t t = first_layer_task_; t < job.tasks.size(); ++t) {
       if (job.rt[t].finished()) continue;
-      if (job.rt[t].state == TaskState::kPending) return t;
-      break;  // in flight: the layers after it wait
+      if (job.rt[t].state != TaskState::kPending) break;  // in flight: the layers after it wait
+      const std::string& before = t > first_layer_task_ ? job.rt[t - 1].worker : "";
+      if (before.empty() || before == worker_id || !ctx.Live(before)) return t;
+      break;
     }
     for (size_t t = 0; t < first_layer_task_; ++t) {
       if (job.rt[t].state == TaskState::kPending) return t;
@@ -148,6 +138,8 @@ class LayerwiseJob final : public JobKind {
     solve->set_damp(method.damp());
     solve->set_act_order(method.act_order());
     solve->set_activation_bytes(layer > 0 ? static_cast<int64_t>(activation_bytes_) : 0);
+    solve->set_output_activation_bytes(static_cast<int64_t>(layer_activation_bytes(layer)));
+    if (layer > 0 && job.rt[task - 1].finished()) solve->set_input_result_crc32c(job.rt[task - 1].crc);
     for (const std::string& name : layer_tensors_[static_cast<size_t>(layer)]) {
       const PlannedTensor& t = plan_.tensors[selection_.handled.at(name)];
       v1::LayerTensor* out = solve->add_tensors();

@@ -44,6 +44,8 @@ absl::Status CheckSubmitRequest(const v1::SubmitJobRequest& r) {
   QF_RETURN_IF_ERROR(CheckStrings(o.override_kv(), kMaxOptionBytes, "an --override-kv"));
   QF_RETURN_IF_ERROR(CheckStrings(o.include_weights(), kMaxOptionBytes, "an --include-weights"));
   QF_RETURN_IF_ERROR(CheckStrings(o.exclude_weights(), kMaxOptionBytes, "an --exclude-weights"));
+  QF_RETURN_IF_ERROR(CheckString(o.method().name(), kMaxNameBytes, "the method"));
+  QF_RETURN_IF_ERROR(CheckString(o.method().text(), kMaxWirePathBytes, "the method's calibration text path"));
   if (r.has_calibration() || r.has_calibrated()) {
     const v1::CalibrationOptions& c = r.has_calibrated() ? r.calibrated().calibration() : r.calibration();
     QF_RETURN_IF_ERROR(CheckString(c.text(), kMaxWirePathBytes, "the calibration text path"));

@@ -10,21 +10,17 @@
 #include "absl/strings/str_format.h"
 #include "coordinator/chunk_pipeline.h"
 #include "coordinator/converted_model.h"
+#include "coordinator/job_text.h"
 #include "coordinator/model_copy.h"
 #include "coordinator/quantize_job.h"
 #include "core/calibration/calibration_chunks.h"
 #include "core/calibration/type_choice.h"
-#include "core/io/mapped_file.h"
-#include "core/model/tokenizer.h"
 #include "core/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace quantfleet {
 
 namespace {
-
-// The text is read whole into the coordinator's memory to cut it into chunks.
-constexpr size_t kMaxTextBytes = size_t{256} << 20;
 
 // Task g measures group g of the matrices (one layer's); its result (their
 // costs) lies in the partial file at its result_offset.
@@ -40,9 +36,7 @@ class TypeChoiceJob final : public JobKind {
     if (target.text().empty()) return absl::InvalidArgumentError("a type choice needs a text to measure on");
     const int ctx = target.ctx() > 0 ? target.ctx() : 256;
     QF_RETURN_IF_ERROR(CheckChunkTokens(ctx));
-    QF_ASSIGN_OR_RETURN(std::string text_path, env_.paths->ResolveInput(target.text()));
-    absl::StatusOr<std::string> text = ReadRegularFile(text_path, kMaxTextBytes);
-    if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
+    QF_ASSIGN_OR_RETURN(const JobText text, ReadJobText(*env_.paths, target.text()));
     // Workers copy a GGUF file: a checkpoint folder is converted once.
     QF_ASSIGN_OR_RETURN(std::string served, GgufForWorkers(job.job.input(), env_.converted_dir));
     absl::StatusOr<GgufModel> model = GgufModel::Open(served);
@@ -62,18 +56,11 @@ class TypeChoiceJob final : public JobKind {
     QF_RETURN_IF_ERROR(PlanQuantization(*job.model, job.job.type_choice().options(), *env_.paths, &imatrix_, &plan));
     QF_ASSIGN_OR_RETURN(problem_,
                         TypeChoiceFor(plan, static_cast<uint64_t>(target.file_bytes()), target.bits_per_weight()));
-    // Tokenized as `quantfleet quantize --target-size` does.
-    absl::StatusOr<Vocab> vocab = Vocab::FromGguf(job.model->kv(), job.job.input());
-    if (!vocab.ok()) return vocab.status();
-    auto shared_vocab = std::make_shared<const Vocab>(*std::move(vocab));
-    QF_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Create(shared_vocab));
-    const std::vector<TokenId> tokens = tokenizer.Tokenize(*text, /*add_special=*/true, /*parse_special=*/false);
-    absl::StatusOr<std::vector<std::vector<TokenId>>> chunks =
-        CutChunks(*shared_vocab, tokens, ctx, target.max_chunks() > 0 ? target.max_chunks() : 8);
-    if (!chunks.ok()) {
-      return absl::InvalidArgumentError(absl::StrFormat("%s: %s", text_path, chunks.status().message()));
-    }
-    for (const std::vector<TokenId>& c : *chunks) tokens_.insert(tokens_.end(), c.begin(), c.end());
+    // Cut as `quantfleet quantize --target-size` cuts it.
+    QF_ASSIGN_OR_RETURN(const std::vector<std::vector<TokenId>> chunks,
+                        CutJobText(text, *job.model, job.job.input(), ctx,
+                                   target.max_chunks() > 0 ? target.max_chunks() : 8, /*parse_special=*/false));
+    for (const std::vector<TokenId>& c : chunks) tokens_.insert(tokens_.end(), c.begin(), c.end());
     ctx_ = ctx;
     model_copy_ = ModelCopyOf(*job.model);
     groups_ = GroupByLayer(problem_.names);

@@ -320,6 +320,24 @@ absl::Status WorkerAgent::Stream(const v1::TaskSpec& task, const v1::ReadSourceR
   return absl::OkStatus();
 }
 
+bool WorkerAgent::TakeKeptLayer(Fetched* fetched) {
+  const v1::LayerSolveTask& solve = fetched->task.layer_solve();
+  absl::MutexLock lock(&mu_);
+  KeptLayer& kept = kept_layer_;
+  if (!fetched->task.has_layer_solve() || solve.input_result_crc32c() == 0 ||
+      kept.job_id != fetched->task.lease().job_id() || kept.layer + 1 != solve.layer() ||
+      kept.result_crc != solve.input_result_crc32c() ||
+      kept.activations.size() != static_cast<size_t>(solve.activation_bytes())) {
+    return false;
+  }
+  fetched->owned = std::move(kept.activations);
+  kept = KeptLayer();
+  absl::FPrintF(stderr,
+                "worker %s: layer %d of %s starts from the activations this worker kept (%d bytes not fetched)\n",
+                options_.name, solve.layer() + 1, fetched->task.lease().job_id(), fetched->owned.size());
+  return true;
+}
+
 absl::Status WorkerAgent::Download(Fetched* fetched) {
   const v1::TaskSpec& task = fetched->task;
   std::string* source = &fetched->owned;
@@ -332,7 +350,7 @@ absl::Status WorkerAgent::Download(Fetched* fetched) {
     const int64_t total = task.has_evaluation()    ? task.evaluation().activation_bytes()
                           : task.has_layer_solve() ? task.layer_solve().activation_bytes()
                                                    : task.calibration().activation_bytes();
-    if (total <= 0) return absl::OkStatus();
+    if (total <= 0 || TakeKeptLayer(fetched)) return absl::OkStatus();
     source->reserve(static_cast<size_t>(total));
     int64_t have = 0;
     v1::ReadSourceRequest activations;
@@ -451,6 +469,15 @@ absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task, std::string_vie
     // and fails the job after its attempt limit, with this reason.
     ReportFailure(task.lease(), std::string(result.status().message()), /*permanent=*/false);
     return result.status();
+  }
+  if (task.has_layer_solve()) {  // kept for the next layer (see KeptLayer)
+    const size_t keep = static_cast<size_t>(std::max<int64_t>(0, task.layer_solve().output_activation_bytes()));
+    absl::MutexLock lock(&mu_);
+    kept_layer_ = KeptLayer();
+    if (keep > 0 && keep <= result->size()) {
+      kept_layer_ = {task.lease().job_id(), task.layer_solve().layer(), Crc32c(result->data(), result->size()),
+                     result->substr(0, keep)};
+    }
   }
   return Upload(task, *result);
 }

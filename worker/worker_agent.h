@@ -117,6 +117,9 @@ class WorkerAgent {
   // rows to quantize.
   absl::Status ProcessChunk(const quantfleet::v1::TaskSpec& task, std::string_view activations);
   absl::Status Download(Fetched* fetched);
+  // Moves the kept activations into `fetched` if they are the input of its
+  // layer task; false otherwise.
+  bool TakeKeptLayer(Fetched* fetched);
   // Streams bytes [*have, total) of what `what` names (the task's
   // source; a part of its model; a pipeline stage's input activations) to
   // `sink`, each chunk CRC32C-checked, resuming after cuts.
@@ -159,6 +162,18 @@ class WorkerAgent {
   absl::Duration heartbeat_ ABSL_GUARDED_BY(mu_) = absl::Seconds(5);
   std::vector<quantfleet::v1::Lease> held_ ABSL_GUARDED_BY(mu_);
   std::vector<quantfleet::v1::Lease> lost_ ABSL_GUARDED_BY(mu_);
+  // The activations leaving the last layer of a layerwise job this worker
+  // solved (written by the task loop, taken by the prefetch stage): the
+  // next layer, which the coordinator gives to the same worker, starts
+  // from them instead of fetching them back, when the job, the layer and
+  // the CRC32C of the result the coordinator accepted all match.
+  struct KeptLayer {
+    std::string job_id;
+    int layer = -1;
+    uint32_t result_crc = 0;
+    std::string activations;
+  };
+  KeptLayer kept_layer_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace quantfleet

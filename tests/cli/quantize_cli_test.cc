@@ -306,7 +306,16 @@ TEST_F(QuantizeCli, TargetSizeRefusals_SayWhatIsMissing) {
                                    "127.0.0.1:1", "--method", "gptq", Path("model.gguf"), Path("t.gguf"), "Q4_K_M"},
                                   absl::Seconds(30));
   EXPECT_EQ(gptq.exit_code, 1);
-  EXPECT_NE(gptq.output.find("--method gptq runs on one machine for now"), std::string::npos) << gptq.output;
+  EXPECT_NE(gptq.output.find("--method gptq needs --calibration TEXT"), std::string::npos) << gptq.output;
+  // A method with a size runs on one machine only, and says so.
+  ProcessResult sized_gptq =
+      RunProcess({std::string(QUANTFLEET_DEFAULT_BIN_DIR) + "/quantfleet", "submit", "--coordinator", "127.0.0.1:1",
+                  "--method", "gptq", "--calibration", Path("model.gguf"), "--target-size", "1GiB", Path("model.gguf"),
+                  Path("t.gguf"), "Q4_K_M"},
+                 absl::Seconds(30));
+  EXPECT_EQ(sized_gptq.exit_code, 1);
+  EXPECT_NE(sized_gptq.output.find("with --target-size runs on one machine for now"), std::string::npos)
+      << sized_gptq.output;
 }
 
 TEST_F(QuantizeCli, Fit_PlansTheSizesQuantizeWritesAndTheKvCache) {

@@ -18,19 +18,34 @@ class LayerwiseCluster : public ClusterTest {
   void SetUp() override {
     ClusterTest::SetUp();
     ASSERT_TRUE(WriteTestVocab(dir_ + "/vocab.gguf").ok());
+    ASSERT_TRUE(WriteTestModel(Spec(4, 512, 0), Calibrated()).ok());
+    std::ofstream text(Text());
+    for (int i = 0; i < 40; ++i) text << "pack my box with five dozen liquor jugs and the quick brown fox ";
+  }
+
+  // An F16 model with the test vocabulary, 256 wide (whole Q4_K blocks).
+  TestModelSpec Spec(int n_layer, int n_ff, int n_expert) const {
     TestModelSpec spec;
-    spec.n_layer = 4;
+    spec.n_layer = n_layer;
     spec.n_embd = 256;
-    spec.n_ff = 512;
+    spec.n_ff = n_ff;
     spec.n_head = 4;
     spec.n_head_kv = 2;
+    spec.n_expert = n_expert;
     spec.type = GgmlType::kF16;
     spec.outliers = false;
     spec.zero_rows = false;
     spec.vocab_from = dir_ + "/vocab.gguf";
-    ASSERT_TRUE(WriteTestModel(spec, Calibrated()).ok());
-    std::ofstream text(Text());
-    for (int i = 0; i < 40; ++i) text << "pack my box with five dozen liquor jugs and the quick brown fox ";
+    return spec;
+  }
+
+  void WaitForAWorker() {
+    for (int i = 0; i < 200; ++i) {
+      const nlohmann::json w = nlohmann::json::parse(Cli({"workers", "--json"}).output, nullptr, false);
+      if (w.is_object() && w.contains("workers") && !w["workers"].empty()) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    FAIL() << "no worker registered";
   }
 
   std::string Calibrated() const { return Out("calibrated-f16.gguf"); }
@@ -74,6 +89,10 @@ TEST_F(LayerwiseCluster, EachMethodOnTwoWorkersGivesTheLocalBytesAndWatchCountsT
     EXPECT_TRUE(ReadFile(Out("cluster-" + method + ".gguf")) == local) << method << ": not the local bytes";
     EXPECT_NE(r.output.find(method + ": layers 4/4 solved"), std::string::npos) << r.output;
   }
+  // A layer mostly runs where the one before it ran, from the activations
+  // that worker kept.
+  const std::string logs = ReadText(dir_ + "/worker-w1.log") + ReadText(dir_ + "/worker-w2.log");
+  EXPECT_NE(logs.find("starts from the activations this worker kept"), std::string::npos) << logs;
   // Rounding to nearest on one machine is another file: the method ran.
   ASSERT_EQ(
       RunProcess({Bin("quantfleet"), "quantize", Calibrated(), Out("rtn.gguf"), "Q4_K_M"}, absl::Minutes(1)).exit_code,
@@ -88,11 +107,7 @@ TEST_F(LayerwiseCluster, AWorkerKilledWhileSolvingALayerAndTheCoordinatorRestart
   // The first worker takes layer 0 first (layers go before row tasks) and
   // stalls on it; it is killed holding it.
   ChildProcess* doomed = StartWorker("doomed", {"--data-root", dir_ + "/models", "--fault-stall-ms", "4000"});
-  for (int i = 0; i < 200; ++i) {
-    const nlohmann::json w = nlohmann::json::parse(Cli({"workers", "--json"}).output, nullptr, false);
-    if (w.is_object() && w.contains("workers") && !w["workers"].empty()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  WaitForAWorker();
   ProcessResult submitted = Cli(SubmitArgs("awq+gptq", "cluster.gguf", "Q4_K_M"));
   ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
   std::string job = OnlyJob();
@@ -122,11 +137,7 @@ TEST_F(LayerwiseCluster, AWorkerStoppedPastItsLeaseLosesTheLayerAndItsLateResult
   const std::vector<uint8_t> local = Local("gptq", "Q4_K_M");
   StartCoordinator();
   ChildProcess* paused = StartWorker("paused", {"--data-root", dir_ + "/models", "--fault-stall-ms", "1500"});
-  for (int i = 0; i < 200; ++i) {
-    const nlohmann::json w = nlohmann::json::parse(Cli({"workers", "--json"}).output, nullptr, false);
-    if (w.is_object() && w.contains("workers") && !w["workers"].empty()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  WaitForAWorker();
   ProcessResult submitted = Cli(SubmitArgs("gptq", "cluster.gguf", "Q4_K_M"));
   ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
   const std::string job = OnlyJob();
@@ -145,19 +156,8 @@ TEST_F(LayerwiseCluster, AWorkerStoppedPastItsLeaseLosesTheLayerAndItsLateResult
 }
 
 TEST_F(LayerwiseCluster, AMixtureOfExpertsWithAnImatrixGivesTheLocalBytes) {
-  TestModelSpec spec;
-  spec.n_layer = 2;
-  spec.n_embd = 256;
-  spec.n_ff = 256;
-  spec.n_head = 4;
-  spec.n_head_kv = 2;
-  spec.n_expert = 4;
-  spec.type = GgmlType::kF16;
-  spec.outliers = false;
-  spec.zero_rows = false;
-  spec.vocab_from = dir_ + "/vocab.gguf";
   const std::string moe = Out("moe-f16.gguf");
-  ASSERT_TRUE(WriteTestModel(spec, moe).ok());
+  ASSERT_TRUE(WriteTestModel(Spec(2, 256, 4), moe).ok());
   // The experts' importance weights travel with each layer's task.
   ASSERT_EQ(RunProcess({Bin("quantfleet"), "imatrix", "-m", moe, "-f", Text(), "-o", Out("moe.imatrix.gguf"), "-c",
                         "64", "--chunks", "4"},
