@@ -58,7 +58,12 @@ class LayerwiseJob final : public JobKind {
     const int n_layer = selection_.handled.empty() ? 0 : llama->hparams().n_layer;
     activation_bytes_ = tokens_.size() * static_cast<uint64_t>(llama->hparams().n_embd) * sizeof(float);
     layer_tensors_.clear();
-    for (int l = 0; l < n_layer; ++l) layer_tensors_.push_back(TensorsOfLayer(*llama, selection_, l));
+    layer_bytes_ = 0;
+    for (int l = 0; l < n_layer; ++l) {
+      layer_tensors_.push_back(TensorsOfLayer(*llama, selection_, l));
+      layer_bytes_ =
+          std::max(layer_bytes_, LayerSolveBytes(llama->layers()[static_cast<size_t>(l)], activation_bytes_));
+    }
 
     // The row tasks, then the layers' results after the artifact's bytes.
     std::vector<TaskDef> tasks;
@@ -108,8 +113,8 @@ class LayerwiseJob final : public JobKind {
   // from (the layers run one at a time anyway).
   absl::StatusOr<std::optional<size_t>> NextTask(ActiveJob& job, const std::string& worker_id,
                                                  const v1::WorkerInfo& info, SchedulingContext& ctx) override {
-    (void)info;
-    for (size_t t = first_layer_task_; t < job.tasks.size(); ++t) {
+    UpdateWaiting(job, ctx);
+    for (size_t t = first_layer_task_; t < job.tasks.size() && HoldsALayer(info); ++t) {
       if (job.rt[t].finished()) continue;
       if (job.rt[t].state != TaskState::kPending) break;  // in flight: the layers after it wait
       const std::string& before = t > first_layer_task_ ? job.rt[t - 1].worker : "";
@@ -236,6 +241,22 @@ class LayerwiseJob final : public JobKind {
 
  private:
   int LayerOf(size_t task) const { return static_cast<int>(task - first_layer_task_); }
+  // Whether a worker registered with `info` may hold a layer's solve.
+  bool HoldsALayer(const v1::WorkerInfo& info) const {
+    return info.memory_bytes() <= 0 || static_cast<uint64_t>(info.memory_bytes()) >= layer_bytes_;
+  }
+  // Says in the job's `waiting` when layers are left and no live worker
+  // may hold one; clears it otherwise.
+  void UpdateWaiting(ActiveJob& job, const SchedulingContext& ctx) const {
+    bool left = false;
+    for (size_t t = first_layer_task_; t < job.tasks.size(); ++t) left = left || !job.rt[t].finished();
+    bool held = false;
+    for (const auto& [id, info] : ctx.LiveWorkers()) held = held || HoldsALayer(*info);
+    job.job.set_waiting(left && !held ? absl::StrFormat("the layers (%d MiB each to solve) wait for a worker that can "
+                                                        "hold one (--memory)",
+                                                        (layer_bytes_ + (uint64_t{1} << 20) - 1) >> 20)
+                                      : "");
+  }
   // Bytes of the activations layer `layer`'s result starts with (none
   // after the last layer).
   uint64_t layer_activation_bytes(int layer) const {
@@ -250,6 +271,7 @@ class LayerwiseJob final : public JobKind {
   std::vector<TokenId> tokens_;                          // the chunks, one after another
   int ctx_ = 256;
   uint64_t activation_bytes_ = 0;  // entering or leaving a layer, every chunk
+  uint64_t layer_bytes_ = 0;       // the most a layer's solve holds (LayerSolveBytes)
   v1::ModelCopy model_copy_;
   size_t first_layer_task_ = 0;
   bool moved_ = false;  // the solved tensors are in place and the file is cut to the artifact

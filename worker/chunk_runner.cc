@@ -14,6 +14,7 @@
 #include "core/calibration/chunk_run.h"
 #include "core/calibration/evaluation.h"
 #include "core/calibration/layer_solve.h"
+#include "core/calibration/layerwise_selection.h"
 #include "core/calibration/type_budget.h"
 #include "core/model/forward_pass.h"
 
@@ -345,6 +346,11 @@ absl::StatusOr<std::string> ChunkRunner::SolveLayer(const quantfleet::v1::LayerS
   options.gptq = task.gptq();
   if (task.damp() > 0) options.gptq_options.damp = task.damp();
   options.gptq_options.act_order = task.act_order();
+  if (memory_bytes_ > 0) {  // what the layer needs first; the rest for chunks' statistics at once
+    const uint64_t needed =
+        LayerSolveBytes(model.layers()[static_cast<size_t>(layer)], task.tokens().size() * n_embd * sizeof(float));
+    options.parallel_statistics_bytes = memory_bytes_ > needed ? memory_bytes_ - needed : 0;
+  }
   const int threads = threads_ > 0 ? threads_ : static_cast<int>(std::thread::hardware_concurrency());
   std::map<std::string, std::vector<uint8_t>> solved;
   absl::StatusOr<LayerReport> report =

@@ -40,9 +40,15 @@ class ChunkRunner {
 
   // `gpu`: the GPU that runs chunks of GPU jobs (-1: none); `threads`:
   // what the worker runs BLAS on (0: all cores), restored after a type
-  // measurement spreads its matrices over them.
-  ChunkRunner(std::vector<std::string> data_roots, std::string cache_dir, int gpu = -1, int threads = 0)
-      : data_roots_(std::move(data_roots)), cache_dir_(std::move(cache_dir)), gpu_(gpu), threads_(threads) {}
+  // measurement spreads its matrices over them; `memory_bytes`: what a
+  // layer's solve may hold (0: no limit).
+  ChunkRunner(std::vector<std::string> data_roots, std::string cache_dir, int gpu = -1, int threads = 0,
+              uint64_t memory_bytes = 0)
+      : data_roots_(std::move(data_roots)),
+        cache_dir_(std::move(cache_dir)),
+        gpu_(gpu),
+        threads_(threads),
+        memory_bytes_(memory_bytes) {}
   ~ChunkRunner();
 
   // The result of `chunk` over the model at `model_path` in the wire
@@ -103,6 +109,7 @@ class ChunkRunner {
   std::string cache_dir_;
   int gpu_ = -1;
   int threads_ = 0;
+  uint64_t memory_bytes_ = 0;
   std::unique_ptr<GpuForward> gpu_forward_;  // for gpu_model_ and gpu_range_
   const Loaded* gpu_model_ = nullptr;
   std::pair<int, int> gpu_range_{-1, -1};

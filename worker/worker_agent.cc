@@ -57,8 +57,8 @@ void ParallelRows(int threads, int64_t n, Fn fn) {
 WorkerAgent::WorkerAgent(WorkerOptions options, std::unique_ptr<CoordinatorLink> link)
     : options_(std::move(options)),
       link_(std::move(link)),
-      chunks_(options_.data_roots, options_.cache_dir, options_.gpus.empty() ? -1 : options_.gpus[0],
-              options_.threads) {
+      chunks_(options_.data_roots, options_.cache_dir, options_.gpus.empty() ? -1 : options_.gpus[0], options_.threads,
+              options_.memory_bytes) {
   std::mt19937_64 gen(std::random_device{}());
   incarnation_ = absl::StrFormat("%d-%016x", getpid(), gen());
 }

@@ -56,7 +56,8 @@ struct WorkerOptions {
   // The model cache's writes (tests inject faults).
   FileOps* file_ops = FileOps::Posix();
   // Model bytes this worker may hold while calibrating (0: no limit): a
-  // larger model is cut into pipeline stages across workers.
+  // larger model is cut into pipeline stages across workers; what a
+  // layerwise job's layer may hold (a layer too large goes elsewhere).
   uint64_t memory_bytes = 0;
   // Exit after this many tasks (0: never); tests use it to end a worker.
   int64_t max_tasks = 0;

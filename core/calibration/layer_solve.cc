@@ -52,9 +52,6 @@ std::vector<double> ScaledHessian(std::vector<double> h, const std::vector<float
   return h;
 }
 
-// Statistics of more chunks than this at once are not held.
-constexpr uint64_t kParallelStatisticsBytes = uint64_t{8} << 30;
-
 // Runs `run(c)` for chunks 0..n-1, up to `parallel` at once, each with BLAS
 // on one thread so that a chunk's bits do not depend on how many run
 // beside it; after each window of chunks, `merge(c, slot)` in chunk order
@@ -74,15 +71,6 @@ absl::Status ForEachChunk(size_t n, int parallel, const std::function<absl::Stat
     for (size_t i = 0; i < count; ++i) merge(first + i, i);
   }
   return absl::OkStatus();
-}
-
-// Bytes of one chunk's statistics of `layer` (its Hessians in double).
-uint64_t StatisticsBytes(const LlamaLayer& layer) {
-  uint64_t bytes = 0;
-  for (const Linear* m : {&layer.wq, &layer.wo, &layer.gate, &layer.down}) {
-    bytes += static_cast<uint64_t>(m->n_in) * static_cast<uint64_t>(m->n_in) * std::max(1, m->n_mat) * 8;
-  }
-  return bytes;
 }
 
 // A tensor of the layer being solved.
@@ -162,7 +150,8 @@ absl::StatusOr<LayerReport> SolveLayer(LlamaModel& model, int layer, const Layer
   // 1. Statistics of the layer's inputs: each chunk's own, added in chunk
   // order, as many chunks at once as their statistics' memory allows.
   const int parallel_statistics = static_cast<int>(std::min<uint64_t>(
-      threads, std::max<uint64_t>(1, kParallelStatisticsBytes / std::max<uint64_t>(1, StatisticsBytes(current)))));
+      threads,
+      std::max<uint64_t>(1, options.parallel_statistics_bytes / std::max<uint64_t>(1, LayerStatisticsBytes(current)))));
   HessianCollector hessians(false);
   ChannelAbsMeans abs_means;
   {

@@ -9,7 +9,7 @@
 // For the layer:
 //   1. its input statistics (each matrix's Hessian H = (2/N) sum x x^T and,
 //      for AWQ, mean |x| per channel) over the chunks, as many chunks at
-//      once as `threads` and 8 GiB of their statistics allow;
+//      once as `threads` and options.parallel_statistics_bytes allow;
 //   2. with AWQ folding, the scales of its groups (q/k/v after attn_norm,
 //      o after v, and on dense models gate/up after ffn_norm, down after
 //      up) are searched (awq_search.h) and folded: the norms' weights and
@@ -61,6 +61,9 @@ struct LayerwiseOptions {
   // Set: AWQ's search scores its candidates on this grid (the one `solve`
   // rounds to) instead of the planned types'.
   AwqRound awq_round;
+  // The statistics of chunks running at once take at most this (at least
+  // one chunk's are held); the bytes do not depend on it.
+  uint64_t parallel_statistics_bytes = uint64_t{8} << 30;
 };
 
 // Per layer, what the method did (for reports and tests).

@@ -54,6 +54,22 @@ LayerwiseSelection SelectLayerwise(const LlamaModel& model, const QuantizePlan& 
   return out;
 }
 
+uint64_t LayerStatisticsBytes(const LlamaLayer& layer) {
+  uint64_t bytes = 0;
+  for (const Linear* m : {&layer.wq, &layer.wo, &layer.gate, &layer.down}) {
+    bytes += static_cast<uint64_t>(m->n_in) * static_cast<uint64_t>(m->n_in) * std::max(1, m->n_mat) * 8;
+  }
+  return bytes;
+}
+
+uint64_t LayerSolveBytes(const LlamaLayer& layer, uint64_t activation_bytes) {
+  uint64_t weights = 0;
+  for (const Linear* m : LayerMatrices(layer)) {
+    weights += static_cast<uint64_t>(m->n_in) * static_cast<uint64_t>(m->n_out) * std::max(1, m->n_mat) * 4;
+  }
+  return 3 * activation_bytes + 2 * LayerStatisticsBytes(layer) + 2 * weights;
+}
+
 std::vector<std::string> TensorsOfLayer(const LlamaModel& model, const LayerwiseSelection& selection, int layer) {
   std::vector<std::string> names;
   const LlamaLayer& l = model.layers()[static_cast<size_t>(layer)];

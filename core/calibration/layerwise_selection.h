@@ -43,6 +43,17 @@ std::vector<const Linear*> LayerMatrices(const LlamaLayer& layer);
 // "blk.3.attn_norm.weight" for (3, "attn_norm").
 std::string LayerNormName(int layer, const char* which);
 
+// Bytes of one set of `layer`'s input statistics (its Hessians in double:
+// q/k/v's, o's, gate/up's and down's, per expert).
+uint64_t LayerStatisticsBytes(const LlamaLayer& layer);
+
+// The least memory solving `layer` holds beside the mapped model, when the
+// activations entering (or leaving) it are `activation_bytes`: those
+// entering and leaving it and a copy a worker keeps, the statistics twice
+// (the sum and one chunk's), and the matrices as floats with their solved
+// bytes.
+uint64_t LayerSolveBytes(const LlamaLayer& layer, uint64_t activation_bytes);
+
 // The names `selection` writes in `layer` of `model`, in plan order.
 std::vector<std::string> TensorsOfLayer(const LlamaModel& model, const LayerwiseSelection& selection, int layer);
 

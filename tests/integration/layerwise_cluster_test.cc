@@ -181,6 +181,30 @@ TEST_F(LayerwiseCluster, AMixtureOfExpertsWithAnImatrixGivesTheLocalBytes) {
   EXPECT_NE(r.output.find("awq+gptq: layers 2/2 solved"), std::string::npos) << r.output;
 }
 
+TEST_F(LayerwiseCluster, ALayerGoesOnlyToAWorkerWhoseMemoryHoldsItAndTheJobSaysSoMeanwhile) {
+  const std::vector<uint8_t> local = Local("gptq", "Q4_K_M");
+  StartCoordinator();
+  // 1 MiB: less than a layer's Hessians; it quantizes the other tensors.
+  StartWorker("small", {"--data-root", dir_ + "/models", "--memory", "1MiB"});
+  WaitForAWorker();
+  ProcessResult submitted = Cli(SubmitArgs("gptq", "cluster.gguf", "Q4_K_M"));
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
+  const std::string job = OnlyJob();
+  std::string waiting;
+  for (int i = 0; i < 200 && waiting.find("wait for a worker that can hold one") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const nlohmann::json j = Status(job);
+    waiting = j.is_object() && j.contains("waiting") ? j["waiting"].get<std::string>() : "";
+  }
+  EXPECT_NE(waiting.find("wait for a worker that can hold one (--memory)"), std::string::npos) << waiting;
+  EXPECT_EQ(Field(job, "layersDone"), 0);
+  StartWorker("large", {"--data-root", dir_ + "/models"});
+  ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
+  ASSERT_EQ(w.exit_code, 0) << w.output << ReadText(dir_ + "/coordinator.log");
+  EXPECT_TRUE(ReadFile(Out("cluster.gguf")) == local);
+  EXPECT_TRUE(Status(job).value("waiting", "").empty());
+}
+
 TEST_F(LayerwiseCluster, BadRequestsAreRefusedAtSubmitSayingWhy) {
   StartCoordinator();
   ProcessResult no_text = Cli({"submit", "--method", "gptq", Calibrated(), Out("x.gguf"), "Q4_K_M"});
