@@ -104,6 +104,13 @@ absl::StatusOr<v1::SubmitJobRequest> BuildSubmit(const CommonFlags& flags) {
     if (rest[i] == "--method" && i + 1 < rest.size()) method = rest[i + 1];
     if (absl::StartsWith(rest[i], "--method=")) method = rest[i].substr(9);
   }
+  for (const std::string& a : rest) {
+    if (a == "--format" || absl::StartsWith(a, "--format=")) {
+      return absl::UnimplementedError(
+          "--format gptq|awq writes a checkpoint folder on one machine for now (quantfleet quantize --format ...); "
+          "the cluster writes GGUF files");
+    }
+  }
   const bool layerwise = method != "rtn";
   if (layerwise && !flags.calibration.empty()) rest.insert(rest.begin(), {"--calibration", flags.calibration});
   absl::StatusOr<QuantizeCommandArgs> q = ParseQuantizeArgs(rest);

@@ -218,6 +218,11 @@ TEST_F(LayerwiseCluster, BadRequestsAreRefusedAtSubmitSayingWhy) {
       {"submit", "--method", "gptq", "--gpu", "auto", "--calibration", Text(), Calibrated(), Out("x.gguf"), "Q4_K_M"});
   EXPECT_EQ(gpu.exit_code, 1);
   EXPECT_NE(gpu.output.find("runs on the workers' CPUs for now"), std::string::npos) << gpu.output;
+  ProcessResult format = Cli(
+      {"submit", "--method", "gptq", "--format", "gptq", "--calibration", Text(), Calibrated(), Out("x"), "Q4_K_M"});
+  EXPECT_EQ(format.exit_code, 1);
+  EXPECT_NE(format.output.find("writes a checkpoint folder on one machine for now"), std::string::npos)
+      << format.output;
   // A text outside the coordinator's roots, and one that does not exist.
   ProcessResult outside =
       Cli({"submit", "--method", "gptq", "--calibration", "/etc/hostname", Calibrated(), Out("x.gguf"), "Q4_K_M"});
