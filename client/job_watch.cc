@@ -51,7 +51,8 @@ std::string StagePlanText(const v1::Job& j) {
 // "gptq: layers 2/32 solved  " for a layerwise quantization, else empty.
 std::string LayersText(const v1::Job& j) {
   if (!j.has_options() || !j.options().has_method()) return "";
-  return absl::StrFormat("%s: layers %d/%d solved  ", j.options().method().name(), j.layers_done(), j.layers_total());
+  return absl::StrFormat("%s: layers %d/%d solved%s  ", j.options().method().name(), j.layers_done(), j.layers_total(),
+                         j.layer_progress().empty() ? "" : absl::StrFormat(" (%s)", j.layer_progress()));
 }
 
 // "12.6 MiB" or "4.5 bits per weight".
@@ -165,6 +166,7 @@ int PrintJob(const v1::Job& j, bool json) {
   if (j.has_options() && j.options().has_method()) {
     absl::PrintF("method    %s over %s, layers %d/%d solved\n", j.options().method().name(),
                  j.options().method().text(), j.layers_done(), j.layers_total());
+    if (!j.layer_progress().empty()) absl::PrintF("solving   %s\n", j.layer_progress());
   }
   absl::PrintF("tasks     %d/%d\ntensors   %d/%d\nbytes     %s/%s\n", j.tasks_done(), j.tasks_total(), j.tensors_done(),
                j.tensors_total(), HumanBytes(j.bytes_done()), HumanBytes(j.bytes_total()));

@@ -452,6 +452,11 @@ int RunQuantizeCommand(const std::vector<std::string>& raw_args) {
       options.gptq = absl::EndsWith(args.method, "gptq");
       options.gptq_options.damp = args.damp;
       options.gptq_options.act_order = args.act_order;
+      if (tty && !args.json) {  // where a long layer is, over the line it ends with
+        options.progress = [&args](const std::string& step) {
+          absl::FPrintF(stderr, "\r%s: %s\033[K", args.method, step);
+        };
+      }
       absl::StatusOr<std::unique_ptr<LayerwiseMethod>> method = LayerwiseMethod::Create(
           *model, args.input, *plan, std::move(calibration->chunks), options, threads,
           [&](const LayerReport& r, int n_layer) {

@@ -50,6 +50,7 @@ struct TaskRuntime {
   uint64_t committed = 0;
   uint32_t crc = 0;  // CRC32C of the committed bytes, extended chunk by chunk
   int failures = 0;
+  std::string progress;  // the worker's last word on where the task is (TaskProgress)
 
   bool finished() const { return state == TaskState::kCompleted || state == TaskState::kDone; }
   // Forgets the bytes uploaded under the current lease.
@@ -60,6 +61,7 @@ struct TaskRuntime {
   // Back in the queue: the lease ended (expired, failed, or its worker left).
   void Release() {
     state = TaskState::kPending;
+    progress.clear();
     ResetUpload();
   }
 };

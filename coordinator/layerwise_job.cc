@@ -194,8 +194,15 @@ class LayerwiseJob final : public JobKind {
   // Tensors done: a row tensor's tasks all durable, a solved one's layer.
   void RefreshProgress(ActiveJob& job) const override {
     int layers = 0;
-    for (size_t t = first_layer_task_; t < job.rt.size(); ++t) layers += job.rt[t].state == TaskState::kDone ? 1 : 0;
+    std::string in_flight;
+    for (size_t t = first_layer_task_; t < job.rt.size(); ++t) {
+      layers += job.rt[t].state == TaskState::kDone ? 1 : 0;
+      if (job.rt[t].state != TaskState::kLeased) continue;
+      in_flight = absl::StrFormat("layer %d of %d on %s", LayerOf(t) + 1, layer_tensors_.size(), job.rt[t].worker);
+      if (!job.rt[t].progress.empty()) absl::StrAppend(&in_flight, ": ", job.rt[t].progress);
+    }
     job.job.set_layers_done(layers);
+    job.job.set_layer_progress(in_flight);
     int64_t done = 0;
     for (size_t i = 0; i < plan_.tensors.size(); ++i) {
       auto h = selection_.handled.find(plan_.tensors[i].output.name);

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_format.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/request_limits.h"
 #include "core/util/crc32c.h"
 #include "core/util/status_macros.h"
 
@@ -292,6 +293,12 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::Heartbeat
       continue;
     }
     held->first->rt[held->second].deadline = now + options_.lease;
+  }
+  for (const v1::TaskProgress& p : request.progress()) {
+    absl::StatusOr<std::pair<ActiveJob*, size_t>> held = CheckLease(p.lease());
+    if (!held.ok() || held->first->rt[held->second].worker != request.worker_id()) continue;
+    held->first->rt[held->second].progress = ClipReason(p.step());
+    if (held->first->kind) held->first->kind->RefreshProgress(*held->first);
   }
   return response;
 }

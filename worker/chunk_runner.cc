@@ -274,7 +274,8 @@ absl::StatusOr<std::string> ChunkRunner::MeasureTypes(const quantfleet::v1::Type
 }
 
 absl::StatusOr<std::string> ChunkRunner::SolveLayer(const quantfleet::v1::LayerSolveTask& task,
-                                                    std::string_view activations, const Fetch& fetch) {
+                                                    std::string_view activations, const Fetch& fetch,
+                                                    std::function<void(const std::string&)> progress) {
   absl::StatusOr<std::string> local = LocalCopy(task.model(), /*base=*/false, fetch);
   if (!local.ok()) return local.status();
   absl::StatusOr<Loaded*> loaded = Load(*local);
@@ -346,6 +347,7 @@ absl::StatusOr<std::string> ChunkRunner::SolveLayer(const quantfleet::v1::LayerS
   options.gptq = task.gptq();
   if (task.damp() > 0) options.gptq_options.damp = task.damp();
   options.gptq_options.act_order = task.act_order();
+  options.progress = std::move(progress);
   if (memory_bytes_ > 0) {  // what the layer needs first; the rest for chunks' statistics at once
     const uint64_t needed =
         LayerSolveBytes(model.layers()[static_cast<size_t>(layer)], task.tokens().size() * n_embd * sizeof(float));

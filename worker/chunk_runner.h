@@ -80,8 +80,9 @@ class ChunkRunner {
   // (none for layer 0). Errors as Run's; INVALID_ARGUMENT for tokens that
   // are not whole chunks, activations of the wrong size, or a tensor that
   // is not one of the layer's or a type it cannot be written as.
+  // `progress` hears where the solve is ("Hessians: chunk 3 of 8").
   absl::StatusOr<std::string> SolveLayer(const quantfleet::v1::LayerSolveTask& task, std::string_view activations,
-                                         const Fetch& fetch);
+                                         const Fetch& fetch, std::function<void(const std::string&)> progress = {});
 
  private:
   struct Loaded {

@@ -116,6 +116,7 @@ void WorkerAgent::Release(const v1::Lease& lease) {
   absl::MutexLock l(&mu_);
   std::erase_if(held_, [&](const v1::Lease& h) { return SameLease(h, lease); });
   std::erase_if(lost_, [&](const v1::Lease& h) { return SameLease(h, lease); });
+  if (progress_ && SameLease(progress_->lease(), lease)) progress_.reset();
 }
 
 bool WorkerAgent::Lost(const v1::Lease& lease) {
@@ -139,6 +140,7 @@ void WorkerAgent::HeartbeatLoop(const std::atomic<bool>& done) {
       if (held_.empty()) continue;
       req.set_worker_id(worker_id_);
       for (const v1::Lease& h : held_) *req.add_leases() = h;
+      if (progress_) *req.add_progress() = *progress_;
     }
     const absl::StatusOr<v1::HeartbeatResponse> resp = link_->Heartbeat(req);
     absl::MutexLock l(&mu_);
@@ -461,7 +463,14 @@ absl::Status WorkerAgent::ProcessChunk(const v1::TaskSpec& task, std::string_vie
   };
   absl::StatusOr<std::string> result =
       task.has_type_costs()    ? chunks_.MeasureTypes(task.type_costs(), fetch)
-      : task.has_layer_solve() ? chunks_.SolveLayer(task.layer_solve(), activations, fetch)
+      : task.has_layer_solve() ? chunks_.SolveLayer(task.layer_solve(), activations, fetch,
+                                                    [this, &task](const std::string& step) {
+                                                      v1::TaskProgress p;
+                                                      *p.mutable_lease() = task.lease();
+                                                      p.set_step(step);
+                                                      absl::MutexLock l(&mu_);
+                                                      progress_ = std::move(p);
+                                                    })
       : task.has_evaluation()  ? chunks_.Score(task.evaluation(), activations, fetch)
                                : chunks_.Run(task.source_path(), task.calibration(), activations, fetch);
   if (!result.ok()) {

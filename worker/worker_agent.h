@@ -163,6 +163,9 @@ class WorkerAgent {
   absl::Duration heartbeat_ ABSL_GUARDED_BY(mu_) = absl::Seconds(5);
   std::vector<quantfleet::v1::Lease> held_ ABSL_GUARDED_BY(mu_);
   std::vector<quantfleet::v1::Lease> lost_ ABSL_GUARDED_BY(mu_);
+  // Where the long task in hand is (set by the task loop, sent with the
+  // heartbeats while its lease is held).
+  std::optional<quantfleet::v1::TaskProgress> progress_ ABSL_GUARDED_BY(mu_);
   // The activations leaving the last layer of a layerwise job this worker
   // solved (written by the task loop, taken by the prefetch stage): the
   // next layer, which the coordinator gives to the same worker, starts

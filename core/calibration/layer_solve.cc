@@ -166,9 +166,10 @@ absl::StatusOr<LayerReport> SolveLayer(LlamaModel& model, int layer, const Layer
           std::vector<float> h = (*hidden)[c];
           return RunForwardLayers(model, chunks[c], layer, layer + 1, &h, &both, nullptr);
         },
-        [&](size_t, size_t slot) {
+        [&](size_t c, size_t slot) {
           hessians.Merge(*one[slot]);
           abs_means.Merge(*means[slot]);
+          if (options.progress) options.progress(absl::StrFormat("Hessians: chunk %d of %d", c + 1, chunks.size()));
         }));
   }
 
@@ -269,12 +270,19 @@ absl::StatusOr<LayerReport> SolveLayer(LlamaModel& model, int layer, const Layer
   report.matrices = static_cast<int>(jobs.size());
   std::atomic<size_t> next{0};
   std::vector<absl::Status> errors(jobs.size());
-  auto work = [&] {
-    for (size_t j; (j = next.fetch_add(1)) < jobs.size();) errors[j] = SolveMatrix(jobs[j], hessians, options);
+  std::atomic<size_t> finished{0};
+  auto work = [&](bool report) {
+    for (size_t j; (j = next.fetch_add(1)) < jobs.size();) {
+      errors[j] = SolveMatrix(jobs[j], hessians, options);
+      const size_t done = finished.fetch_add(1) + 1;
+      if (report && options.progress) {
+        options.progress(absl::StrFormat("solving: %d of %d matrices done", done, jobs.size()));
+      }
+    }
   };
   std::vector<std::thread> pool;  // BLAS is on one thread: the matrices are solved one per thread
-  for (int i = 1; i < std::min<int>(threads, static_cast<int>(jobs.size())); ++i) pool.emplace_back(work);
-  work();
+  for (int i = 1; i < std::min<int>(threads, static_cast<int>(jobs.size())); ++i) pool.emplace_back(work, false);
+  work(true);  // this thread reports
   for (std::thread& t : pool) t.join();
   for (const absl::Status& s : errors) QF_RETURN_IF_ERROR(s);
 
@@ -312,7 +320,10 @@ absl::StatusOr<LayerReport> SolveLayer(LlamaModel& model, int layer, const Layer
         [&](size_t c, size_t) {
           return RunForwardLayers(model, chunks[c], layer, layer + 1, &(*hidden)[c], nullptr, nullptr);
         },
-        [](size_t, size_t) {}));
+        [&](size_t c, size_t) {
+          if (options.progress)
+            options.progress(absl::StrFormat("activations out: chunk %d of %d", c + 1, chunks.size()));
+        }));
   }
   return report;
 }

@@ -64,6 +64,10 @@ struct LayerwiseOptions {
   // The statistics of chunks running at once take at most this (at least
   // one chunk's are held); the bytes do not depend on it.
   uint64_t parallel_statistics_bytes = uint64_t{8} << 30;
+  // Set: hears where a layer's solve is ("Hessians: chunk 3 of 8",
+  // "solving: 2 of 7 matrices done", "activations out: chunk 5 of 8"),
+  // from the thread that called SolveLayer.
+  std::function<void(const std::string& step)> progress;
 };
 
 // Per layer, what the method did (for reports and tests).

@@ -89,8 +89,15 @@ absl::StatusOr<LayerReport> LayerwiseMethod::SolveLayer(int layer) {
     tensors[name] = &plan_.tensors[handled_.at(name)];
   }
   std::map<std::string, std::vector<uint8_t>> solved;
+  LayerwiseOptions options = options_;
+  if (options_.progress) {  // said of this layer
+    const size_t n_layer = model_.layers().size();
+    options.progress = [this, layer, n_layer](const std::string& step) {
+      options_.progress(absl::StrFormat("layer %d/%d: %s", layer + 1, n_layer, step));
+    };
+  }
   QF_ASSIGN_OR_RETURN(LayerReport report, quantfleet::SolveLayer(model_, layer, tensors, fold_, chunks_, &hidden_,
-                                                                 options_, threads_, &solved));
+                                                                 options, threads_, &solved));
   // The quantized bytes go to the executor, which frees them once taken.
   for (auto& [name, bytes] : solved) {
     Solved& s = solved_[name];

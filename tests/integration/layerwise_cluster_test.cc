@@ -112,7 +112,15 @@ TEST_F(LayerwiseCluster, AWorkerKilledWhileSolvingALayerAndTheCoordinatorRestart
   ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
   std::string job = OnlyJob();
   ASSERT_FALSE(job.empty());
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  // Its heartbeats say where it is with the layer; status shows it.
+  std::string progress;
+  for (int i = 0; i < 60 && progress.find("activations out") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const nlohmann::json j = Status(job);
+    progress = j.is_object() && j.contains("layerProgress") ? j["layerProgress"].get<std::string>() : "";
+  }
+  EXPECT_NE(progress.find("layer 1 of 4 on doomed"), std::string::npos) << progress;
+  EXPECT_NE(progress.find(": activations out: chunk 4 of 4"), std::string::npos) << progress;
   EXPECT_EQ(Field(job, "layersDone"), 0);
   doomed->Signal(SIGKILL);
   StartWorker("s1", {"--data-root", dir_ + "/models", "--fault-stall-ms", "200"});
