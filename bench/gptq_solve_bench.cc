@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  quantfleet::SetBlasThreads(threads);
+  quantfleet::SetBlasLibraryThreads(threads);
   quantfleet::Run(4096, 4096);
   if (full) quantfleet::Run(4096, 14336);
   return 0;

@@ -24,6 +24,9 @@ namespace quantfleet {
 
 namespace {
 
+// What a layer's task description may take (gRPC's 4 MiB, less room).
+constexpr uint64_t kMaxSpecBytes = uint64_t{7} << 19;
+
 // Tasks [0, first_layer_task_) are row ranges of the tensors the method
 // leaves to each type's own quantizer (their unit is the plan's tensor);
 // task first_layer_task_ + l solves layer l (unit: plan size + l).
@@ -52,6 +55,7 @@ class LayerwiseJob final : public JobKind {
                                    method.max_chunks() > 0 ? method.max_chunks() : 8, /*parse_special=*/false));
     for (const std::vector<TokenId>& c : chunks) tokens_.insert(tokens_.end(), c.begin(), c.end());
     ctx_ = ctx;
+    n_chunks_ = chunks.size();
     model_copy_ = ModelCopyOf(*job.model);
     const bool awq = method.name().starts_with("awq"), gptq = method.name().ends_with("gptq");
     selection_ = SelectLayerwise(*llama, plan_, awq, gptq, /*own_solver=*/false);
@@ -63,6 +67,19 @@ class LayerwiseJob final : public JobKind {
       layer_tensors_.push_back(TensorsOfLayer(*llama, selection_, l));
       layer_bytes_ =
           std::max(layer_bytes_, LayerSolveBytes(llama->layers()[static_cast<size_t>(l)], activation_bytes_));
+      // A layer's task carries the tokens and its importance weights in one
+      // message, which gRPC caps at 4 MiB.
+      uint64_t spec_bytes = tokens_.size() * 5 + (uint64_t{64} << 10);
+      for (const std::string& name : layer_tensors_.back()) {
+        const PlannedTensor& t = plan_.tensors[selection_.handled.at(name)];
+        spec_bytes += t.imatrix ? t.imatrix->size() * sizeof(float) : 0;
+      }
+      if (spec_bytes > kMaxSpecBytes) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "layer %d's task would carry %d KiB (the chunks' %d tokens and its importance weights), more than a "
+            "message to a worker may (%d KiB): give fewer --chunks or a smaller --ctx",
+            l, spec_bytes >> 10, tokens_.size(), kMaxSpecBytes >> 10));
+      }
     }
 
     // The row tasks, then the layers' results after the artifact's bytes.
@@ -117,8 +134,10 @@ class LayerwiseJob final : public JobKind {
     for (size_t t = first_layer_task_; t < job.tasks.size() && HoldsALayer(info); ++t) {
       if (job.rt[t].finished()) continue;
       if (job.rt[t].state != TaskState::kPending) break;  // in flight: the layers after it wait
+      // After a failure the layer may go anywhere: its worker's trouble
+      // may be its own (a full cache disk).
       const std::string& before = t > first_layer_task_ ? job.rt[t - 1].worker : "";
-      if (before.empty() || before == worker_id || !ctx.Live(before)) return t;
+      if (before.empty() || before == worker_id || !ctx.Live(before) || job.rt[t].failures > 0) return t;
       break;
     }
     for (size_t t = 0; t < first_layer_task_; ++t) {
@@ -176,7 +195,7 @@ class LayerwiseJob final : public JobKind {
       return absl::StrFormat("tensor '%s'", plan_.tensors[job.tasks[task].unit].output.name);
     }
     return absl::StrFormat("layer %d of %d (%s, %d chunks)", LayerOf(task) + 1, layer_tensors_.size(),
-                           job.job.options().method().name(), tokens_.size() / static_cast<size_t>(ctx_));
+                           job.job.options().method().name(), n_chunks_);
   }
 
   void OnCompleted(ActiveJob& job, size_t task, SchedulingContext& ctx) override {
@@ -227,9 +246,11 @@ class LayerwiseJob final : public JobKind {
         uint64_t at = def.result_offset + layer_activation_bytes(static_cast<int>(l));
         for (const std::string& name : layer_tensors_[l]) {
           const GgufTensorInfo& out = plan_.tensors[selection_.handled.at(name)].output;
-          bytes.resize(out.nbytes);
-          QF_RETURN_IF_ERROR(part.PRead(bytes.data(), bytes.size(), at));
-          QF_RETURN_IF_ERROR(part.PWrite(bytes.data(), bytes.size(), plan_.meta.size() + out.offset));
+          for (uint64_t done = 0; done < out.nbytes; done += bytes.size()) {  // 64 MiB at a time
+            bytes.resize(std::min<uint64_t>(out.nbytes - done, uint64_t{64} << 20));
+            QF_RETURN_IF_ERROR(part.PRead(bytes.data(), bytes.size(), at + done));
+            QF_RETURN_IF_ERROR(part.PWrite(bytes.data(), bytes.size(), plan_.meta.size() + out.offset + done));
+          }
           at += out.nbytes;
         }
       }
@@ -277,6 +298,7 @@ class LayerwiseJob final : public JobKind {
   std::vector<std::vector<std::string>> layer_tensors_;  // per layer, the solved tensors in plan order
   std::vector<TokenId> tokens_;                          // the chunks, one after another
   int ctx_ = 256;
+  size_t n_chunks_ = 0;
   uint64_t activation_bytes_ = 0;  // entering or leaving a layer, every chunk
   uint64_t layer_bytes_ = 0;       // the most a layer's solve holds (LayerSolveBytes)
   v1::ModelCopy model_copy_;
@@ -285,6 +307,28 @@ class LayerwiseJob final : public JobKind {
 };
 
 }  // namespace
+
+absl::Status CheckLayerwiseMethod(const v1::LayerwiseMethod& m) {
+  if (m.name() != "gptq" && m.name() != "awq" && m.name() != "awq+gptq") {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("method '%s': expected gptq, awq or awq+gptq (rtn is the default, with no method)", m.name()));
+  }
+  if (m.text().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("method %s needs a calibration text to measure the layers' inputs over", m.name()));
+  }
+  if (m.ctx() < 0 || m.max_chunks() < 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("method %s: a negative ctx or chunk count", m.name()));
+  }
+  if (!(m.damp() >= 0) || m.damp() > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("method %s: damp %g is not in [0, 1] (0: the default, 0.01)", m.name(), m.damp()));
+  }
+  if ((m.damp() > 0 || m.act_order()) && m.name() == "awq") {
+    return absl::InvalidArgumentError("damp and act_order are GPTQ's: give them with gptq or awq+gptq");
+  }
+  return absl::OkStatus();
+}
 
 std::unique_ptr<JobKind> NewLayerwiseJob(const KindEnvironment& env) { return std::make_unique<LayerwiseJob>(env); }
 

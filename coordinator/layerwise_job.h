@@ -18,11 +18,16 @@
 
 #include <memory>
 
+#include "absl/status/status.h"
 #include "coordinator/job_kind.h"
+#include "proto/quantfleet.pb.h"
 
 namespace quantfleet {
 
 std::unique_ptr<JobKind> NewLayerwiseJob(const KindEnvironment& env);
+
+// INVALID_ARGUMENT naming what is wrong with a layerwise method's options.
+absl::Status CheckLayerwiseMethod(const quantfleet::v1::LayerwiseMethod& method);
 
 }  // namespace quantfleet
 

@@ -9,7 +9,7 @@
 // instead of reporting another file as the artifact.
 //
 // Thread-safety: PWrite/PRead on disjoint ranges may run concurrently;
-// Sync, Finalize and Remove need exclusive access.
+// Sync, Truncate, Finalize and Remove need exclusive access.
 #ifndef QUANTFLEET_COORDINATOR_PART_FILE_H_
 #define QUANTFLEET_COORDINATOR_PART_FILE_H_
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/str_format.h"
+#include "coordinator/layerwise_job.h"
 #include "core/calibration/chunk_statistics.h"
 #include "core/convert/checkpoint_conversion.h"
 #include "core/quant/file_type.h"
@@ -128,27 +129,6 @@ SourceSpan RowTaskSource(const QuantizePlan& plan, const ActiveJob& job, size_t 
   span.bytes = def.source_bytes;
   span.file_offset = src->file_offset + def.source_offset;
   return span;
-}
-
-absl::Status CheckLayerwiseMethod(const v1::LayerwiseMethod& m) {
-  if (m.name() != "gptq" && m.name() != "awq" && m.name() != "awq+gptq") {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("method '%s': expected gptq, awq or awq+gptq (rtn is the default, with no method)", m.name()));
-  }
-  if (m.text().empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("method %s needs a calibration text to measure the layers' inputs over", m.name()));
-  }
-  if (m.ctx() < 0 || m.max_chunks() < 0) {
-    return absl::InvalidArgumentError(absl::StrFormat("method %s: a negative ctx or chunk count", m.name()));
-  }
-  if (!(m.damp() >= 0) || m.damp() > 1) {
-    return absl::InvalidArgumentError(absl::StrFormat("method %s: damp %g is not in (0, 1]", m.name(), m.damp()));
-  }
-  if ((m.damp() > 0 || m.act_order()) && m.name() == "awq") {
-    return absl::InvalidArgumentError("damp and act_order are GPTQ's: give them with gptq or awq+gptq");
-  }
-  return absl::OkStatus();
 }
 
 namespace {

@@ -34,9 +34,6 @@ void DescribeRowTask(const QuantizePlan& plan, const ActiveJob& job, size_t task
 // The source rows of that task.
 SourceSpan RowTaskSource(const QuantizePlan& plan, const ActiveJob& job, size_t task);
 
-// INVALID_ARGUMENT naming what is wrong with a layerwise method's options.
-absl::Status CheckLayerwiseMethod(const quantfleet::v1::LayerwiseMethod& method);
-
 // Converts wire options to the planner's (a method's options checked too);
 // errors name the bad option.
 absl::StatusOr<QuantizeOptions> OptionsFromProto(const quantfleet::v1::QuantizeOptions& proto);

@@ -294,10 +294,15 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::Heartbeat
     }
     held->first->rt[held->second].deadline = now + options_.lease;
   }
-  for (const v1::TaskProgress& p : request.progress()) {
+  // Where its tasks are, for people watching: one word per held lease at
+  // most, printable characters only (it reaches terminals).
+  for (int i = 0; i < request.progress_size() && i < request.leases_size(); ++i) {
+    const v1::TaskProgress& p = request.progress(i);
     absl::StatusOr<std::pair<ActiveJob*, size_t>> held = CheckLease(p.lease());
     if (!held.ok() || held->first->rt[held->second].worker != request.worker_id()) continue;
-    held->first->rt[held->second].progress = ClipReason(p.step());
+    std::string step = ClipReason(p.step());
+    for (char& c : step) c = (c >= 0x20 && c < 0x7f) ? c : '?';
+    held->first->rt[held->second].progress = std::move(step);
     if (held->first->kind) held->first->kind->RefreshProgress(*held->first);
   }
   return response;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -307,7 +308,26 @@ absl::StatusOr<std::string> ChunkRunner::SolveLayer(const quantfleet::v1::LayerS
     h.resize(ctx * n_embd);
     std::memcpy(h.data(), activations.data() + at * n_embd * sizeof(float), h.size() * sizeof(float));
   }
-  // The tensors as the coordinator planned them, from this copy's sources.
+  // The tensors as the coordinator planned them, from this copy's sources:
+  // the layer's matrices (and, folding, both norms, with every matrix),
+  // each once.
+  const LlamaLayer& current = model.layers()[static_cast<size_t>(layer)];
+  std::set<std::string> allowed, named;
+  for (const Linear* m : LayerMatrices(current)) allowed.insert(m->name);
+  if (task.fold()) {
+    allowed.insert(LayerNormName(layer, "attn_norm"));
+    allowed.insert(LayerNormName(layer, "ffn_norm"));
+  }
+  for (const quantfleet::v1::LayerTensor& t : task.tensors()) {
+    if (!allowed.contains(t.name()) || !named.insert(t.name()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("'%s' is not a tensor layer %d's solve may write (or it is named twice)", t.name(), layer));
+    }
+  }
+  if (task.fold() && named != allowed) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("folding AWQ scales into layer %d needs all its matrices and both norms", layer));
+  }
   std::vector<PlannedTensor> planned(static_cast<size_t>(task.tensors_size()));
   std::vector<std::vector<float>> imatrices(planned.size());
   LayerTensors tensors;

@@ -326,10 +326,11 @@ bool WorkerAgent::TakeKeptLayer(Fetched* fetched) {
   const v1::LayerSolveTask& solve = fetched->task.layer_solve();
   absl::MutexLock lock(&mu_);
   KeptLayer& kept = kept_layer_;
-  if (!fetched->task.has_layer_solve() || solve.input_result_crc32c() == 0 ||
-      kept.job_id != fetched->task.lease().job_id() || kept.layer + 1 != solve.layer() ||
-      kept.result_crc != solve.input_result_crc32c() ||
+  if (!fetched->task.has_layer_solve()) return false;
+  if (solve.input_result_crc32c() == 0 || kept.job_id != fetched->task.lease().job_id() ||
+      kept.layer + 1 != solve.layer() || kept.result_crc != solve.input_result_crc32c() ||
       kept.activations.size() != static_cast<size_t>(solve.activation_bytes())) {
+    kept = KeptLayer();  // another layer came here: the kept one will not be asked for
     return false;
   }
   fetched->owned = std::move(kept.activations);
@@ -353,6 +354,11 @@ absl::Status WorkerAgent::Download(Fetched* fetched) {
                           : task.has_layer_solve() ? task.layer_solve().activation_bytes()
                                                    : task.calibration().activation_bytes();
     if (total <= 0 || TakeKeptLayer(fetched)) return absl::OkStatus();
+    if (options_.memory_bytes > 0 && static_cast<uint64_t>(total) > options_.memory_bytes) {
+      return absl::ResourceExhaustedError(
+          absl::StrFormat("%s: %d bytes of input activations, more than this worker's --memory (%d)", task.tensor(),
+                          total, options_.memory_bytes));
+    }
     source->reserve(static_cast<size_t>(total));
     int64_t have = 0;
     v1::ReadSourceRequest activations;

@@ -52,10 +52,11 @@ std::vector<double> ScaledHessian(std::vector<double> h, const std::vector<float
   return h;
 }
 
-// Runs `run(c)` for chunks 0..n-1, up to `parallel` at once, each with BLAS
-// on one thread so that a chunk's bits do not depend on how many run
-// beside it; after each window of chunks, `merge(c, slot)` in chunk order
-// (slot: the chunk's place in its window).
+// Runs `run(c)` for chunks 0..n-1, up to `parallel` at once, each with the
+// forward pass on one thread (the threads go to the chunks, not to their
+// products: no oversubscription, and no product too small to share); after
+// each window of chunks, `merge(c, slot)` in chunk order (slot: the
+// chunk's place in its window), so the sums do not depend on `parallel`.
 absl::Status ForEachChunk(size_t n, int parallel, const std::function<absl::Status(size_t c, size_t slot)>& run,
                           const std::function<void(size_t c, size_t slot)>& merge) {
   SetBlasThreads(1);
@@ -190,6 +191,12 @@ absl::StatusOr<LayerReport> SolveLayer(LlamaModel& model, int layer, const Layer
 
   // 2. AWQ: search the groups on the unscaled weights, then fold.
   if (fold) {
+    for (const Linear* m : LayerMatrices(current)) {
+      if (!tensors.contains(m->name)) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("folding AWQ scales into layer %d needs '%s' among its tensors", layer, m->name));
+      }
+    }
     auto imatrix_of = [&](const std::string& name, const std::vector<double>& h, std::vector<float>* own) {
       const PlannedTensor& t = *tensors[name].plan;
       if (t.imatrix) return t.imatrix->data();
@@ -271,11 +278,11 @@ absl::StatusOr<LayerReport> SolveLayer(LlamaModel& model, int layer, const Layer
   std::atomic<size_t> next{0};
   std::vector<absl::Status> errors(jobs.size());
   std::atomic<size_t> finished{0};
-  auto work = [&](bool report) {
+  auto work = [&](bool reports) {
     for (size_t j; (j = next.fetch_add(1)) < jobs.size();) {
       errors[j] = SolveMatrix(jobs[j], hessians, options);
       const size_t done = finished.fetch_add(1) + 1;
-      if (report && options.progress) {
+      if (reports && options.progress) {
         options.progress(absl::StrFormat("solving: %d of %d matrices done", done, jobs.size()));
       }
     }
@@ -292,8 +299,10 @@ absl::StatusOr<LayerReport> SolveLayer(LlamaModel& model, int layer, const Layer
     for (auto [which, values] : {std::make_pair("attn_norm", &attn_norm), std::make_pair("ffn_norm", &ffn_norm)}) {
       const std::string name = LayerNormName(layer, which);
       auto it = tensors_in.find(name);
-      if (it == tensors_in.end())
-        return absl::InternalError(absl::StrFormat("%s is not among the layer's tensors", name));
+      if (it == tensors_in.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("folding AWQ scales into layer %d needs '%s' among its tensors", layer, name));
+      }
       const PlannedTensor& p = *it->second;
       std::vector<uint8_t>& bytes = (*solved)[name];
       bytes.assign(p.output.nbytes, 0);

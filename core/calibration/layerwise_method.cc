@@ -98,6 +98,7 @@ absl::StatusOr<LayerReport> LayerwiseMethod::SolveLayer(int layer) {
   }
   QF_ASSIGN_OR_RETURN(LayerReport report, quantfleet::SolveLayer(model_, layer, tensors, fold_, chunks_, &hidden_,
                                                                  options, threads_, &solved));
+  SetBlasThreads(threads_);  // the forward pass on every thread again, as before the layer
   // The quantized bytes go to the executor, which frees them once taken.
   for (auto& [name, bytes] : solved) {
     Solved& s = solved_[name];

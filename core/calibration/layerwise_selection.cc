@@ -67,7 +67,9 @@ uint64_t LayerSolveBytes(const LlamaLayer& layer, uint64_t activation_bytes) {
   for (const Linear* m : LayerMatrices(layer)) {
     weights += static_cast<uint64_t>(m->n_in) * static_cast<uint64_t>(m->n_out) * std::max(1, m->n_mat) * 4;
   }
-  return 3 * activation_bytes + 2 * LayerStatisticsBytes(layer) + 2 * weights;
+  uint64_t widest = 0;  // a matrix being solved holds two more copies of its Hessian
+  for (const Linear* m : LayerMatrices(layer)) widest = std::max<uint64_t>(widest, static_cast<uint64_t>(m->n_in));
+  return 3 * activation_bytes + 2 * LayerStatisticsBytes(layer) + 2 * weights + 2 * widest * widest * 8;
 }
 
 std::vector<std::string> TensorsOfLayer(const LlamaModel& model, const LayerwiseSelection& selection, int layer) {

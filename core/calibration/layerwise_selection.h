@@ -50,8 +50,8 @@ uint64_t LayerStatisticsBytes(const LlamaLayer& layer);
 // The least memory solving `layer` holds beside the mapped model, when the
 // activations entering (or leaving) it are `activation_bytes`: those
 // entering and leaving it and a copy a worker keeps, the statistics twice
-// (the sum and one chunk's), and the matrices as floats with their solved
-// bytes.
+// (the sum and one chunk's), the matrices as floats with their solved
+// bytes, and the two copies of its widest Hessian a solve takes.
 uint64_t LayerSolveBytes(const LlamaLayer& layer, uint64_t activation_bytes);
 
 // The names `selection` writes in `layer` of `model`, in plan order.

@@ -3,7 +3,9 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <thread>
 
@@ -17,6 +19,34 @@ namespace quantfleet {
 namespace {
 
 float RoundToHalf(float x) { return HalfToFloat(FloatToHalf(x)); }
+
+// The threads the products are spread over (0: all cores); see SetBlasThreads.
+std::atomic<int> g_threads{0};
+
+int ForwardThreads() {
+  const int t = g_threads.load();
+  return t > 0 ? t : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+// Runs fn(i, worker) for i in [0, n) on up to ForwardThreads() threads
+// (worker: which of them, 0 <= worker < their number, for its buffers).
+// Each i's work is the same whichever thread takes it, so the results do
+// not depend on how many there are.
+void ParallelFor(int64_t n, const std::function<void(int64_t i, int worker)>& fn) {
+  const int threads = static_cast<int>(std::min<int64_t>(ForwardThreads(), n));
+  if (threads <= 1) {
+    for (int64_t i = 0; i < n; ++i) fn(i, 0);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  auto work = [&](int worker) {
+    for (int64_t i; (i = next.fetch_add(1)) < n;) fn(i, worker);
+  };
+  std::vector<std::thread> pool;
+  for (int w = 1; w < threads; ++w) pool.emplace_back(work, w);
+  work(0);
+  for (std::thread& t : pool) t.join();
+}
 
 // RMSNorm of each row of `x` (n rows of `dim`), times `weight`, in place.
 // The sum of squares is kept in double, as ggml does.
@@ -42,20 +72,26 @@ void Product(const Linear& l, int e, const float* x, int64_t n, float* y) {
     input = rounded.data();
   }
   const int64_t base = static_cast<int64_t>(e) * l.n_out;  // first row of the matrix
-  if (l.source_type == GgmlType::kF32) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), l.n_out, l.n_in, 1.0f, input, l.n_in,
-                reinterpret_cast<const float*>(l.data) + base * l.n_in, l.n_in, 0.0f, y, l.n_out);
-  } else {
-    // Other weights: a block of rows at a time (about 8 MiB as F32).
-    const int64_t block = std::max<int64_t>(1, (int64_t{8} << 20) / (4 * int64_t{l.n_in}));
-    std::vector<float> w(static_cast<size_t>(std::min<int64_t>(block, l.n_out) * l.n_in));
-    for (int64_t first = 0; first < l.n_out; first += block) {
-      const int64_t rows = std::min<int64_t>(block, l.n_out - first);
-      l.RowsToFloat(base + first, rows, w.data());
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(rows), l.n_in, 1.0f,
-                  input, l.n_in, w.data(), l.n_in, 0.0f, y + first, l.n_out);
+  // A block of output columns (weight rows, about 8 MiB as F32) at a time,
+  // each one product on one BLAS thread, the blocks over the threads: the
+  // blocks are cut by the shape alone, so every value is summed the same
+  // way whatever the number of threads.
+  const int64_t block = std::max<int64_t>(1, (int64_t{8} << 20) / (4 * int64_t{l.n_in}));
+  const int64_t blocks = (l.n_out + block - 1) / block;
+  std::vector<std::vector<float>> buffers(
+      l.source_type == GgmlType::kF32 ? 0 : static_cast<size_t>(std::min<int64_t>(ForwardThreads(), blocks)));
+  ParallelFor(blocks, [&](int64_t b, int worker) {
+    const int64_t first = b * block, rows = std::min<int64_t>(block, l.n_out - first);
+    const float* w = reinterpret_cast<const float*>(l.data) + (base + first) * l.n_in;
+    if (l.source_type != GgmlType::kF32) {  // other weights: as F32 first
+      std::vector<float>& buffer = buffers[static_cast<size_t>(worker)];
+      buffer.resize(static_cast<size_t>(rows * l.n_in));
+      l.RowsToFloat(base + first, rows, buffer.data());
+      w = buffer.data();
     }
-  }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(rows), l.n_in, 1.0f,
+                input, l.n_in, w, l.n_in, 0.0f, y + first, l.n_out);
+  });
   if (!l.bias.empty()) {
     for (int64_t t = 0; t < n; ++t) {
       for (int o = 0; o < l.n_out; ++o) y[t * l.n_out + o] += l.bias[static_cast<size_t>(o)];
@@ -192,8 +228,12 @@ void Attention(const std::vector<float>& q, const std::vector<float>& k, const s
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const int ni = static_cast<int>(n);
   out->assign(static_cast<size_t>(n * hp.n_head * d), 0.0f);
-  std::vector<float> scores(static_cast<size_t>(n * n));
-  for (int h = 0; h < hp.n_head; ++h) {
+  // The heads over the threads, each on one BLAS thread.
+  std::vector<std::vector<float>> scores_of(static_cast<size_t>(std::min(ForwardThreads(), hp.n_head)));
+  ParallelFor(hp.n_head, [&](int64_t head, int worker) {
+    const int h = static_cast<int>(head);
+    std::vector<float>& scores = scores_of[static_cast<size_t>(worker)];
+    scores.resize(static_cast<size_t>(n * n));
     const int kv = h / group;
     const float* qh = q.data() + static_cast<size_t>(h) * d;
     const float* kh = k.data() + static_cast<size_t>(kv) * d;
@@ -218,12 +258,17 @@ void Attention(const std::vector<float>& q, const std::vector<float>& k, const s
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, d, ni, 1.0f, scores.data(), ni, vh, hp.n_head_kv * d,
                 0.0f, out->data() + static_cast<size_t>(h) * d, hp.n_head * d);
-  }
+  });
 }
 
 }  // namespace
 
 void SetBlasThreads(int threads) {
+  g_threads.store(std::max(0, threads));
+  openblas_set_num_threads(1);
+}
+
+void SetBlasLibraryThreads(int threads) {
   openblas_set_num_threads(threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency()));
 }
 

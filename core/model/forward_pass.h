@@ -69,8 +69,18 @@ absl::Status RunForwardLayers(const LlamaModel& model, absl::Span<const TokenId>
 absl::Status PrepareStageInput(const LlamaModel& model, absl::Span<const TokenId> tokens, int first_layer,
                                int end_layer, std::vector<float>* hidden);
 
-// Sets the threads BLAS uses (0: all cores).
+// Sets the threads the forward pass spreads its products over (0: all
+// cores) and runs the BLAS library itself on one thread: each product is
+// cut into blocks by its shape alone (weight rows; attention heads), one
+// single-threaded BLAS call each, so the results are the same bits for
+// any number of threads (an importance matrix from a worker on 16 threads
+// equals the one-machine run on 2).
 void SetBlasThreads(int threads);
+
+// Sets the threads of the BLAS library's own (0: all cores), for products
+// outside the forward pass that want them (a GPTQ solve timed on its own);
+// their sums then depend on the number. SetBlasThreads sets it back to one.
+void SetBlasLibraryThreads(int threads);
 
 // The BLAS library and the kernel it chose for this CPU, e.g. "OpenBLAS
 // Haswell" (OPENBLAS_CORETYPE overrides the choice). Products summed by

@@ -128,6 +128,18 @@ TEST_F(CalibrationCluster, SameBytesAsTheLocalRunWithOneOrThreeWorkers) {
       << three.output << "\nlocal: " << local_perplexity_;
 }
 
+// A worker's chunk runs its products over all its threads: the sums must
+// not depend on how many (the one-machine run gives each chunk one).
+TEST_F(CalibrationCluster, AWorkerOnSeveralThreadsGivesTheLocalBytes) {
+  const std::vector<uint8_t> local = LocalImatrix();
+  ASSERT_FALSE(local.empty());
+  StartCoordinator();
+  StartDataWorker("wide", {"--threads", "3"});
+  ProcessResult r = ClusterImatrix(Out("wide.imatrix.gguf"));
+  ASSERT_EQ(r.exit_code, 0) << r.output << ReadText(dir_ + "/coordinator.log");
+  EXPECT_TRUE(ReadFile(Out("wide.imatrix.gguf")) == local) << "a worker on 3 threads: not the local bytes";
+}
+
 TEST_F(CalibrationCluster, AWorkerKilledMidChunkChangesNothing) {
   const std::vector<uint8_t> local = LocalImatrix();
   StartCoordinator();
