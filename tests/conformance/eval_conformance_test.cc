@@ -139,7 +139,11 @@ TEST_P(EvalConformance, SameNumbersAsLlamaPerplexity) {
   EXPECT_NEAR(got_ppl / ppl, 1.0, 1e-3);
   EXPECT_NEAR(got_base / ppl_base, 1.0, 1e-3);
   EXPECT_NEAR(got_kld / kld, 1.0, 0.02);
-  EXPECT_NEAR(got_top, same_top, 0.005);
+  // The generated model's logits are nearly uniform (its PPL is about its
+  // vocabulary's size): which token is on top is decided by rounding, and
+  // any two sums of the same products flip a few of its 504 positions. The
+  // trained model's tops are real predictions.
+  EXPECT_NEAR(got_top, same_top, c.trained ? 0.005 : 0.02);
   EXPECT_GT(got_kld, 0.0) << "a quantized model predicts differently from its base";
 }
 
