@@ -443,12 +443,7 @@ TEST_F(CalibrationCluster, APipelineSurvivesLosingAStageWorkerAndTheCoordinator)
   EXPECT_GE(TasksDone(job), done - 2) << "finished stages must survive the restart (all but the unsynced)";
   EXPECT_EQ(StageEnds(job), (std::vector<int>{2, 4}));
   // s1 holds one stage again; nobody can take the other, and the job says so.
-  std::string waiting;
-  for (int i = 0; i < 100 && waiting.find("waits for a worker") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    const nlohmann::json j = Status(job);
-    waiting = j.is_object() && j.contains("waiting") ? j["waiting"].get<std::string>() : "";
-  }
+  const std::string waiting = WaitForField(job, "waiting", "waits for a worker", 100);
   EXPECT_NE(waiting.find("waits for a worker that can hold it"), std::string::npos) << waiting;
   // Progress per stage: the first stage is never behind the second.
   const nlohmann::json now = Status(job);

@@ -159,6 +159,17 @@ class ClusterTest : public ::testing::Test {
     if (v.is_string()) return absl::SimpleAtoi(v.get<std::string>(), &n) ? n : -1;
     return v.get<int64_t>();
   }
+  // Polls the status of `job` (every 50 ms, at most `tries` times) until its
+  // string field `field` contains `part`; returns the last value seen.
+  std::string WaitForField(const std::string& job, const std::string& field, const std::string& part, int tries = 200) {
+    std::string value;
+    for (int i = 0; i < tries && value.find(part) == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      const nlohmann::json j = Status(job);
+      value = j.is_object() && j.contains(field) ? j[field].get<std::string>() : "";
+    }
+    return value;
+  }
   // The id of the oldest job ("" when there is none).
   std::string OnlyJob() {
     const nlohmann::json jobs = nlohmann::json::parse(Cli({"jobs", "--json"}).output, nullptr, false);

@@ -113,12 +113,7 @@ TEST_F(LayerwiseCluster, AWorkerKilledWhileSolvingALayerAndTheCoordinatorRestart
   std::string job = OnlyJob();
   ASSERT_FALSE(job.empty());
   // Its heartbeats say where it is with the layer; status shows it.
-  std::string progress;
-  for (int i = 0; i < 60 && progress.find("activations out") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    const nlohmann::json j = Status(job);
-    progress = j.is_object() && j.contains("layerProgress") ? j["layerProgress"].get<std::string>() : "";
-  }
+  const std::string progress = WaitForField(job, "layerProgress", "activations out", 60);
   EXPECT_NE(progress.find("layer 1 of 4 on doomed"), std::string::npos) << progress;
   EXPECT_NE(progress.find(": activations out: chunk 4 of 4"), std::string::npos) << progress;
   EXPECT_EQ(Field(job, "layersDone"), 0);
@@ -198,12 +193,7 @@ TEST_F(LayerwiseCluster, ALayerGoesOnlyToAWorkerWhoseMemoryHoldsItAndTheJobSaysS
   ProcessResult submitted = Cli(SubmitArgs("gptq", "cluster.gguf", "Q4_K_M"));
   ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
   const std::string job = OnlyJob();
-  std::string waiting;
-  for (int i = 0; i < 200 && waiting.find("wait for a worker that can hold one") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    const nlohmann::json j = Status(job);
-    waiting = j.is_object() && j.contains("waiting") ? j["waiting"].get<std::string>() : "";
-  }
+  const std::string waiting = WaitForField(job, "waiting", "wait for a worker that can hold one");
   EXPECT_NE(waiting.find("wait for a worker that can hold one (--memory)"), std::string::npos) << waiting;
   EXPECT_EQ(Field(job, "layersDone"), 0);
   StartWorker("large", {"--data-root", dir_ + "/models"});
