@@ -14,14 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 chunks=100
-markdown=0
-while (( $# )); do
-  case "$1" in
-    --chunks) chunks=$2; shift 2 ;;
-    --markdown) markdown=1; shift ;;
-    *) echo "usage: $0 [--chunks N] [--markdown]" >&2; exit 1 ;;
-  esac
-done
+. bench/options.sh
+bench_options chunks -- "$@"
 shared=../shared/models/pystdlib-tiny
 work=build/bench/checkpoint
 rm -rf "$work"

@@ -12,14 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 layers=2
-markdown=0
-while (( $# )); do
-  case "$1" in
-    --layers) layers=$2; shift 2 ;;
-    --markdown) markdown=1; shift ;;
-    *) echo "usage: $0 [--layers N] [--markdown]" >&2; exit 1 ;;
-  esac
-done
+. bench/options.sh
+bench_options layers -- "$@"
 bin=build/bin
 work=$(pwd)/build/bench
 mkdir -p "$work"

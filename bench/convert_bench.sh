@@ -15,16 +15,8 @@ cd "$(dirname "$0")/.."
 layers=2
 threads=$(nproc)
 type=Q4_K_M
-markdown=0
-while (( $# )); do
-  case "$1" in
-    --layers) layers=$2; shift 2 ;;
-    --threads) threads=$2; shift 2 ;;
-    --type) type=$2; shift 2 ;;
-    --markdown) markdown=1; shift ;;
-    *) echo "usage: $0 [--layers N] [--threads N] [--type T] [--markdown]" >&2; exit 1 ;;
-  esac
-done
+. bench/options.sh
+bench_options layers threads type -- "$@"
 
 oracle=build/oracle
 tests/conformance/fetch_oracle.sh "$oracle" >/dev/null

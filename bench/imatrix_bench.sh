@@ -20,18 +20,8 @@ embd=1024
 chunks=8
 ctx=512
 threads=$(nproc)
-markdown=0
-while (( $# )); do
-  case "$1" in
-    --layers) layers=$2; shift 2 ;;
-    --embd) embd=$2; shift 2 ;;
-    --chunks) chunks=$2; shift 2 ;;
-    --ctx) ctx=$2; shift 2 ;;
-    --threads) threads=$2; shift 2 ;;
-    --markdown) markdown=1; shift ;;
-    *) echo "usage: $0 [--layers N] [--embd N] [--chunks N] [--ctx N] [--threads N] [--markdown]" >&2; exit 1 ;;
-  esac
-done
+. bench/options.sh
+bench_options layers embd chunks ctx threads -- "$@"
 
 oracle=build/oracle
 tests/conformance/fetch_oracle.sh "$oracle" >/dev/null

@@ -14,14 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 layers=4
-markdown=0
-while (( $# )); do
-  case "$1" in
-    --layers) layers=$2; shift 2 ;;
-    --markdown) markdown=1; shift ;;
-    *) echo "usage: $0 [--layers N] [--markdown]" >&2; exit 1 ;;
-  esac
-done
+. bench/options.sh
+bench_options layers -- "$@"
 bin=build/bin
 models=$(cd .. && pwd)/shared/models/pystdlib-tiny
 [[ -f "$models/model-f16.gguf" ]] || { echo "bench: $models/model-f16.gguf is missing" >&2; exit 1; }

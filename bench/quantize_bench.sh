@@ -12,16 +12,8 @@ cd "$(dirname "$0")/.."
 layers=2
 threads=$(nproc)
 types="Q8_0 Q4_0 Q4_K_M Q6_K IQ4_XS"
-markdown=0
-while (( $# )); do
-  case "$1" in
-    --layers) layers=$2; shift 2 ;;
-    --threads) threads=$2; shift 2 ;;
-    --types) types=$2; shift 2 ;;
-    --markdown) markdown=1; shift ;;
-    *) echo "usage: $0 [--layers N] [--threads N] [--types \"T1 T2\"] [--markdown]" >&2; exit 1 ;;
-  esac
-done
+. bench/options.sh
+bench_options layers threads types -- "$@"
 
 oracle=build/oracle
 tests/conformance/fetch_oracle.sh "$oracle" >/dev/null
