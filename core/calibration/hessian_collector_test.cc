@@ -12,29 +12,11 @@
 #include "core/calibration/imatrix_collector.h"
 #include "core/gguf/gguf_model.h"
 #include "core/model/llama_model.h"
+#include "core/model/tee_sink.h"
 #include "tests/tools/generated_llama.h"
 
 namespace quantfleet {
 namespace {
-
-// Hands every input to both collectors.
-class Tee : public ActivationSink {
- public:
-  Tee(ActivationSink* a, ActivationSink* b) : a_(a), b_(b) {}
-  void OnMatMulInput(const Linear& w, const float* x, int64_t n) override {
-    a_->OnMatMulInput(w, x, n);
-    b_->OnMatMulInput(w, x, n);
-  }
-  void OnExpertInput(const Linear& w, int slot, const int32_t* experts, const float* x, int64_t n) override {
-    a_->OnExpertInput(w, slot, experts, x, n);
-    b_->OnExpertInput(w, slot, experts, x, n);
-  }
-  bool WantsOutput() const override { return true; }
-
- private:
-  ActivationSink* a_;
-  ActivationSink* b_;
-};
 
 class HessianTest : public ::testing::TestWithParam<int> {  // experts (0: dense)
  protected:
@@ -53,7 +35,7 @@ class HessianTest : public ::testing::TestWithParam<int> {  // experts (0: dense
 TEST_P(HessianTest, DiagonalIsTwiceTheImportanceMatrixForEveryWeight) {
   ImatrixCollector imatrix(/*process_output=*/true);
   HessianCollector hessians(/*process_output=*/true);
-  Tee both(&imatrix, &hessians);
+  TeeSink both(&imatrix, &hessians);
   ASSERT_TRUE(RunForward(llama_->model(), Chunk(5), &both, nullptr).ok());
   ASSERT_FALSE(imatrix.entries().empty());
   int checked = 0;

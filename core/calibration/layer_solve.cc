@@ -14,6 +14,7 @@
 #include "core/calibration/hessian_collector.h"
 #include "core/calibration/layerwise_selection.h"
 #include "core/model/forward_pass.h"
+#include "core/model/tee_sink.h"
 #include "core/quant/block_levels.h"
 #include "core/quant/quantize_rows.h"
 #include "core/util/status_macros.h"
@@ -21,26 +22,6 @@
 namespace quantfleet {
 
 namespace {
-
-// Hands every product's input to two sinks.
-class Tee : public ActivationSink {
- public:
-  Tee(ActivationSink* a, ActivationSink* b) : a_(a), b_(b) {}
-  void OnMatMulInput(const Linear& weight, const float* x, int64_t n_tokens) override {
-    a_->OnMatMulInput(weight, x, n_tokens);
-    b_->OnMatMulInput(weight, x, n_tokens);
-  }
-  void OnExpertInput(const Linear& weight, int slot, const int32_t* experts, const float* x,
-                     int64_t n_tokens) override {
-    a_->OnExpertInput(weight, slot, experts, x, n_tokens);
-    b_->OnExpertInput(weight, slot, experts, x, n_tokens);
-  }
-  bool WantsOutput() const override { return a_->WantsOutput() || b_->WantsOutput(); }
-
- private:
-  ActivationSink* a_;
-  ActivationSink* b_;
-};
 
 // S^-1 H S^-1: the Hessian of x / s.
 std::vector<double> ScaledHessian(std::vector<double> h, const std::vector<float>& s) {
@@ -163,7 +144,7 @@ absl::StatusOr<LayerReport> SolveLayer(LlamaModel& model, int layer, const Layer
         [&](size_t c, size_t slot) {
           one[slot] = std::make_unique<HessianCollector>(false);
           means[slot] = std::make_unique<ChannelAbsMeans>();
-          Tee both(one[slot].get(), means[slot].get());
+          TeeSink both(one[slot].get(), means[slot].get());
           std::vector<float> h = (*hidden)[c];
           return RunForwardLayers(model, chunks[c], layer, layer + 1, &h, &both, nullptr);
         },
