@@ -85,19 +85,6 @@ class CalibrationCluster : public ClusterTest {
   std::vector<std::string> Holding(double share) const {
     return {"--memory", std::to_string(static_cast<uint64_t>(static_cast<double>(fs::file_size(Deep())) * share))};
   }
-  int AliveWorkers() {
-    ProcessResult r = Cli({"workers", "--json"});
-    const nlohmann::json j = nlohmann::json::parse(r.output, nullptr, false);
-    int alive = 0;
-    if (j.is_object() && j.contains("workers")) {
-      for (const nlohmann::json& w : j["workers"]) alive += w.value("alive", false) ? 1 : 0;
-    }
-    return alive;
-  }
-  void WaitForAliveWorkers(int n) {
-    for (int i = 0; i < 200 && AliveWorkers() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    ASSERT_GE(AliveWorkers(), n);
-  }
   std::vector<int> StageEnds(const std::string& job) {
     const nlohmann::json j = Status(job);
     std::vector<int> ends;

@@ -151,13 +151,31 @@ class ClusterTest : public ::testing::Test {
     return nlohmann::json::parse(r.output, nullptr, false);
   }
 
-  int64_t TasksDone(const std::string& job) {
+  // A number field of the job's status (-1 when it has none; the JSON
+  // writes 64-bit numbers as strings).
+  int64_t Int64Field(const std::string& job, const std::string& field) {
     nlohmann::json j = Status(job);
-    if (!j.is_object() || !j.contains("tasksDone")) return -1;
+    if (!j.is_object() || !j.contains(field)) return -1;
     int64_t n = 0;
-    const nlohmann::json& v = j["tasksDone"];
+    const nlohmann::json& v = j[field];
     if (v.is_string()) return absl::SimpleAtoi(v.get<std::string>(), &n) ? n : -1;
     return v.get<int64_t>();
+  }
+  int64_t TasksDone(const std::string& job) { return Int64Field(job, "tasksDone"); }
+  // Workers the coordinator counts alive.
+  int AliveWorkers() {
+    ProcessResult r = Cli({"workers", "--json"});
+    const nlohmann::json j = nlohmann::json::parse(r.output, nullptr, false);
+    int alive = 0;
+    if (j.is_object() && j.contains("workers")) {
+      for (const nlohmann::json& w : j["workers"]) alive += w.value("alive", false) ? 1 : 0;
+    }
+    return alive;
+  }
+  // Waits (at most 10 s) for `n` alive workers.
+  void WaitForAliveWorkers(int n) {
+    for (int i = 0; i < 200 && AliveWorkers() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_GE(AliveWorkers(), n);
   }
   // Polls the status of `job` (every 50 ms, at most `tries` times) until its
   // string field `field` contains `part`; returns the last value seen.

@@ -39,15 +39,6 @@ class LayerwiseCluster : public ClusterTest {
     return spec;
   }
 
-  void WaitForAWorker() {
-    for (int i = 0; i < 200; ++i) {
-      const nlohmann::json w = nlohmann::json::parse(Cli({"workers", "--json"}).output, nullptr, false);
-      if (w.is_object() && w.contains("workers") && !w["workers"].empty()) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    FAIL() << "no worker registered";
-  }
-
   std::string Calibrated() const { return Out("calibrated-f16.gguf"); }
   std::string Text() const { return Out("calibration.txt"); }
 
@@ -65,13 +56,6 @@ class LayerwiseCluster : public ClusterTest {
   std::vector<std::string> SubmitArgs(const std::string& method, const std::string& out, const std::string& type) {
     return {"submit", "--force", "--method", method,       "--calibration", Text(), "--chunks",
             "4",      "--ctx",   "64",       Calibrated(), Out(out),        type};
-  }
-
-  int64_t Field(const std::string& job, const std::string& name) {
-    const nlohmann::json j = Status(job);
-    if (!j.is_object() || !j.contains(name)) return 0;
-    const nlohmann::json& v = j[name];
-    return v.is_string() ? std::stoll(v.get<std::string>()) : v.get<int64_t>();
   }
 };
 
@@ -107,7 +91,7 @@ TEST_F(LayerwiseCluster, AWorkerKilledWhileSolvingALayerAndTheCoordinatorRestart
   // The first worker takes layer 0 first (layers go before row tasks) and
   // stalls on it; it is killed holding it.
   ChildProcess* doomed = StartWorker("doomed", {"--data-root", dir_ + "/models", "--fault-stall-ms", "4000"});
-  WaitForAWorker();
+  WaitForAliveWorkers(1);
   ProcessResult submitted = Cli(SubmitArgs("awq+gptq", "cluster.gguf", "Q4_K_M"));
   ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
   std::string job = OnlyJob();
@@ -116,20 +100,20 @@ TEST_F(LayerwiseCluster, AWorkerKilledWhileSolvingALayerAndTheCoordinatorRestart
   const std::string progress = WaitForField(job, "layerProgress", "activations out", 60);
   EXPECT_NE(progress.find("layer 1 of 4 on doomed"), std::string::npos) << progress;
   EXPECT_NE(progress.find(": activations out: chunk 4 of 4"), std::string::npos) << progress;
-  EXPECT_EQ(Field(job, "layersDone"), 0);
+  EXPECT_EQ(Int64Field(job, "layersDone"), 0);
   doomed->Signal(SIGKILL);
   StartWorker("s1", {"--data-root", dir_ + "/models", "--fault-stall-ms", "200"});
   // Once two layers are durable the coordinator is killed, and restarted.
   int64_t layers = 0;
   for (int i = 0; i < 600 && layers < 2; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    layers = Field(job, "layersDone");
+    layers = Int64Field(job, "layersDone");
   }
   ASSERT_GE(layers, 2) << ReadText(dir_ + "/coordinator.log");
   coordinator_->Signal(SIGKILL);
   coordinator_->Wait(absl::Seconds(5));
   StartCoordinator();
-  EXPECT_GE(Field(job, "layersDone"), 1) << "durable layers must survive the restart";
+  EXPECT_GE(Int64Field(job, "layersDone"), 1) << "durable layers must survive the restart";
   ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
   ASSERT_EQ(w.exit_code, 0) << w.output << ReadText(dir_ + "/coordinator.log");
   EXPECT_TRUE(ReadFile(Out("cluster.gguf")) == local) << "not the local bytes after the faults";
@@ -140,7 +124,7 @@ TEST_F(LayerwiseCluster, AWorkerStoppedPastItsLeaseLosesTheLayerAndItsLateResult
   const std::vector<uint8_t> local = Local("gptq", "Q4_K_M");
   StartCoordinator();
   ChildProcess* paused = StartWorker("paused", {"--data-root", dir_ + "/models", "--fault-stall-ms", "1500"});
-  WaitForAWorker();
+  WaitForAliveWorkers(1);
   ProcessResult submitted = Cli(SubmitArgs("gptq", "cluster.gguf", "Q4_K_M"));
   ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
   const std::string job = OnlyJob();
@@ -189,13 +173,13 @@ TEST_F(LayerwiseCluster, ALayerGoesOnlyToAWorkerWhoseMemoryHoldsItAndTheJobSaysS
   StartCoordinator();
   // 1 MiB: less than a layer's Hessians; it quantizes the other tensors.
   StartWorker("small", {"--data-root", dir_ + "/models", "--memory", "1MiB"});
-  WaitForAWorker();
+  WaitForAliveWorkers(1);
   ProcessResult submitted = Cli(SubmitArgs("gptq", "cluster.gguf", "Q4_K_M"));
   ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
   const std::string job = OnlyJob();
   const std::string waiting = WaitForField(job, "waiting", "wait for a worker that can hold one");
   EXPECT_NE(waiting.find("wait for a worker that can hold one (--memory)"), std::string::npos) << waiting;
-  EXPECT_EQ(Field(job, "layersDone"), 0);
+  EXPECT_EQ(Int64Field(job, "layersDone"), 0);
   StartWorker("large", {"--data-root", dir_ + "/models"});
   ProcessResult w = Cli({"watch", job}, absl::Minutes(3));
   ASSERT_EQ(w.exit_code, 0) << w.output << ReadText(dir_ + "/coordinator.log");
