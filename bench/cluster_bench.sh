@@ -12,6 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 layers=2
+markdown=0
+# shellcheck source-path=SCRIPTDIR/.. source=bench/options.sh
 . bench/options.sh
 bench_options layers -- "$@"
 bin=build/bin

@@ -15,6 +15,8 @@ cd "$(dirname "$0")/.."
 layers=2
 threads=$(nproc)
 type=Q4_K_M
+markdown=0
+# shellcheck source-path=SCRIPTDIR/.. source=bench/options.sh
 . bench/options.sh
 bench_options layers threads type -- "$@"
 

@@ -17,6 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 chunks=100
+markdown=0
+# shellcheck source-path=SCRIPTDIR/.. source=bench/options.sh
 . bench/options.sh
 bench_options chunks -- "$@"
 bin=build/bin

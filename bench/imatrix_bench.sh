@@ -20,6 +20,8 @@ embd=1024
 chunks=8
 ctx=512
 threads=$(nproc)
+markdown=0
+# shellcheck source-path=SCRIPTDIR/.. source=bench/options.sh
 . bench/options.sh
 bench_options layers embd chunks ctx threads -- "$@"
 

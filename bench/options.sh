@@ -1,8 +1,9 @@
+# shellcheck shell=bash
 # The benchmarks' command line, shared: sourced by each script after it
-# sets its defaults. `bench_options NAME... -- "$@"` takes `--NAME VALUE`
-# for each NAME (into the variable of that name) and `--markdown`
-# (markdown=1, else 0); anything else prints the usage, with the defaults,
-# and exits 1.
+# sets its defaults (markdown=0 among them). `bench_options NAME... --
+# "$@"` takes `--NAME VALUE` for each NAME (into the variable of that name)
+# and `--markdown` (markdown=1); anything else prints the usage, with the
+# defaults, and exits 1.
 bench_options() {
   local names=() usage="usage: $0" name known n
   while [[ $1 != -- ]]; do
@@ -12,9 +13,9 @@ bench_options() {
   done
   shift
   usage+=" [--markdown]"
-  markdown=0
   while (( $# )); do
     if [[ $1 == --markdown ]]; then
+      # shellcheck disable=SC2034  # the caller reads it
       markdown=1
       shift
       continue

@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 layers=2
 threads=$(nproc)
 types="Q8_0 Q4_0 Q4_K_M Q6_K IQ4_XS"
+markdown=0
+# shellcheck source-path=SCRIPTDIR/.. source=bench/options.sh
 . bench/options.sh
 bench_options layers threads types -- "$@"
 
